@@ -1,0 +1,541 @@
+//! Conceptual Message Wrappers (draft-ietf-rats-msg-wrap-23), CBOR and JSON.
+//!
+//! A CMW carries attestation Evidence (or results) with its media type. It
+//! is either a record `[type, value, ?ind]` or a collection mapping labels to
+//! CMWs. Decoding is bounded: inputs over [`MAX_CMW_LEN`] bytes and nesting
+//! deeper than [`MAX_DEPTH`] are refused before anything is allocated for
+//! them.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use ciborium::value::{Integer, Value};
+
+/// Largest CMW accepted (the `cmw_attestation` extension holds at most
+/// 2^16-1 bytes of which 2 are a length prefix).
+pub const MAX_CMW_LEN: usize = 65533;
+/// Deepest nesting of collections accepted.
+pub const MAX_DEPTH: usize = 4;
+/// CBOR tag base for the tagged form: `TN(cf) = 1668546817 + (cf / 255) * 256 + cf % 255`.
+const TN_BASE: u64 = 1_668_546_817;
+
+/// `cm-type` indicator bits.
+pub mod ind {
+    /// Reference values.
+    pub const REFERENCE_VALUES: u8 = 1;
+    /// Endorsements.
+    pub const ENDORSEMENTS: u8 = 2;
+    /// Evidence.
+    pub const EVIDENCE: u8 = 4;
+    /// Attestation results.
+    pub const ATTESTATION_RESULTS: u8 = 8;
+    /// Appraisal policy.
+    pub const APPRAISAL_POLICY: u8 = 16;
+}
+
+/// Why a CMW could not be decoded.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum CmwError {
+    /// Empty input.
+    #[error("CMW is empty")]
+    Empty,
+    /// Over [`MAX_CMW_LEN`].
+    #[error("CMW is {0} bytes, more than the {MAX_CMW_LEN}-byte limit")]
+    TooLarge(usize),
+    /// The first byte is not a CMW form.
+    #[error("CMW starts with byte 0x{0:02x}, which is no CBOR or JSON CMW form")]
+    UnknownForm(u8),
+    /// CBOR was malformed.
+    #[error("CMW CBOR is malformed: {0}")]
+    Cbor(String),
+    /// JSON was malformed.
+    #[error("CMW JSON is malformed: {0}")]
+    Json(String),
+    /// The structure is not a record or collection.
+    #[error("CMW {field} is invalid: {reason}")]
+    Invalid {
+        /// The field at fault.
+        field: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Collections nested too deeply.
+    #[error("CMW collections nest deeper than {MAX_DEPTH}")]
+    TooDeep,
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> CmwError {
+    CmwError::Invalid {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// A record's type: a media type string or a CoAP Content-Format number.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CmwType {
+    /// An IANA media type such as `application/eat+cwt`.
+    MediaType(String),
+    /// A CoAP Content-Format (CBOR only).
+    ContentFormat(u16),
+}
+
+impl std::fmt::Display for CmwType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MediaType(m) => f.write_str(m),
+            Self::ContentFormat(c) => write!(f, "content-format {c}"),
+        }
+    }
+}
+
+/// A CMW record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CmwRecord {
+    /// The value's type.
+    pub typ: CmwType,
+    /// The wrapped bytes.
+    pub value: Vec<u8>,
+    /// `cm-type` bits, if known.
+    pub ind: Option<u8>,
+}
+
+impl CmwRecord {
+    /// A record holding Evidence of the given media type.
+    pub fn evidence(media_type: &str, value: Vec<u8>) -> Self {
+        Self {
+            typ: CmwType::MediaType(media_type.to_string()),
+            value,
+            ind: Some(ind::EVIDENCE),
+        }
+    }
+
+    /// The media type, if the record has one.
+    pub fn media_type(&self) -> Option<&str> {
+        match &self.typ {
+            CmwType::MediaType(m) => Some(m),
+            CmwType::ContentFormat(_) => None,
+        }
+    }
+}
+
+/// A collection label.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CmwLabel {
+    /// Integer label (CBOR only).
+    Int(i64),
+    /// Text label.
+    Text(String),
+}
+
+impl std::fmt::Display for CmwLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+/// A Conceptual Message Wrapper.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cmw {
+    /// One wrapped message.
+    Record(CmwRecord),
+    /// Several, by label, with an optional collection type (`__cmwc_t`).
+    Collection {
+        /// `__cmwc_t`.
+        ctype: Option<String>,
+        /// Members (at least one).
+        members: BTreeMap<CmwLabel, Cmw>,
+    },
+}
+
+impl Cmw {
+    /// Visits every record with its label path (`a.b` for nested members).
+    pub fn records(&self) -> Vec<(String, &CmwRecord)> {
+        let mut out = Vec::new();
+        fn walk<'a>(c: &'a Cmw, path: String, out: &mut Vec<(String, &'a CmwRecord)>) {
+            match c {
+                Cmw::Record(r) => out.push((path, r)),
+                Cmw::Collection { members, .. } => {
+                    for (l, m) in members {
+                        let p = if path.is_empty() {
+                            l.to_string()
+                        } else {
+                            format!("{path}.{l}")
+                        };
+                        walk(m, p, out);
+                    }
+                }
+            }
+        }
+        walk(self, String::new(), &mut out);
+        out
+    }
+
+    /// Decodes either serialization, telling them apart by the first byte.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CmwError> {
+        let first = *bytes.first().ok_or(CmwError::Empty)?;
+        if bytes.len() > MAX_CMW_LEN {
+            return Err(CmwError::TooLarge(bytes.len()));
+        }
+        match first {
+            b'[' | b'{' => Self::from_json(bytes),
+            0x82 | 0x83 | 0x9f | 0xda | 0xa0..=0xbb | 0xbf => Self::from_cbor(bytes),
+            other => Err(CmwError::UnknownForm(other)),
+        }
+    }
+
+    // ----- CBOR -----
+
+    /// Encodes as CBOR.
+    pub fn to_cbor(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(&self.to_cbor_value(), &mut out).expect("CBOR encoding into a Vec cannot fail");
+        out
+    }
+
+    fn to_cbor_value(&self) -> Value {
+        match self {
+            Cmw::Record(r) => {
+                let mut items = vec![
+                    match &r.typ {
+                        CmwType::MediaType(m) => Value::Text(m.clone()),
+                        CmwType::ContentFormat(c) => Value::Integer((*c).into()),
+                    },
+                    Value::Bytes(r.value.clone()),
+                ];
+                if let Some(i) = r.ind {
+                    items.push(Value::Integer(i.into()));
+                }
+                Value::Array(items)
+            }
+            Cmw::Collection { ctype, members } => {
+                let mut map = Vec::new();
+                if let Some(t) = ctype {
+                    map.push((Value::Text("__cmwc_t".into()), Value::Text(t.clone())));
+                }
+                for (l, m) in members {
+                    let k = match l {
+                        CmwLabel::Int(i) => Value::Integer((*i).into()),
+                        CmwLabel::Text(t) => Value::Text(t.clone()),
+                    };
+                    map.push((k, m.to_cbor_value()));
+                }
+                Value::Map(map)
+            }
+        }
+    }
+
+    /// Decodes CBOR (record, tagged record or collection).
+    pub fn from_cbor(bytes: &[u8]) -> Result<Self, CmwError> {
+        if bytes.len() > MAX_CMW_LEN {
+            return Err(CmwError::TooLarge(bytes.len()));
+        }
+        let mut reader = bytes;
+        let v: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, 16)
+            .map_err(|e| CmwError::Cbor(e.to_string()))?;
+        if !reader.is_empty() {
+            return Err(CmwError::Cbor(format!("{} trailing bytes after the CMW", reader.len())));
+        }
+        Self::from_cbor_value(v, 0)
+    }
+
+    fn from_cbor_value(v: Value, depth: usize) -> Result<Self, CmwError> {
+        if depth > MAX_DEPTH {
+            return Err(CmwError::TooDeep);
+        }
+        match v {
+            Value::Array(items) => {
+                if !(2..=3).contains(&items.len()) {
+                    return Err(invalid("record", format!("has {} items, expected 2 or 3", items.len())));
+                }
+                let mut it = items.into_iter();
+                let typ = match it.next() {
+                    Some(Value::Text(t)) => CmwType::MediaType(t),
+                    Some(Value::Integer(i)) => CmwType::ContentFormat(
+                        u16::try_from(i128::from(i)).map_err(|_| invalid("type", "content-format out of range"))?,
+                    ),
+                    _ => return Err(invalid("type", "must be a media type string or content-format integer")),
+                };
+                let value = match it.next() {
+                    Some(Value::Bytes(b)) => b,
+                    _ => return Err(invalid("value", "must be a byte string")),
+                };
+                let ind = match it.next() {
+                    None => None,
+                    Some(Value::Integer(i)) => Some(parse_ind(i)?),
+                    Some(_) => return Err(invalid("ind", "must be an unsigned integer")),
+                };
+                Ok(Cmw::Record(CmwRecord { typ, value, ind }))
+            }
+            Value::Tag(tag, inner) => {
+                if tag < TN_BASE {
+                    return Err(invalid(
+                        "tag",
+                        format!("CBOR tag {tag} is not a CMW content-format tag"),
+                    ));
+                }
+                let off = tag - TN_BASE;
+                let (hi, lo) = (off / 256, off % 256);
+                if lo >= 255 {
+                    return Err(invalid("tag", format!("CBOR tag {tag} is not of the form TN(cf)")));
+                }
+                let cf = u16::try_from(hi * 255 + lo).map_err(|_| invalid("tag", "content-format out of range"))?;
+                match *inner {
+                    Value::Bytes(b) => Ok(Cmw::Record(CmwRecord {
+                        typ: CmwType::ContentFormat(cf),
+                        value: b,
+                        ind: None,
+                    })),
+                    _ => Err(invalid("tag", "tagged CMW must wrap a byte string")),
+                }
+            }
+            Value::Map(entries) => {
+                let mut ctype = None;
+                let mut members = BTreeMap::new();
+                for (k, v) in entries {
+                    let label = match k {
+                        Value::Text(t) if t == "__cmwc_t" => {
+                            match v {
+                                Value::Text(t) => ctype = Some(t),
+                                _ => return Err(invalid("__cmwc_t", "must be text")),
+                            }
+                            continue;
+                        }
+                        Value::Text(t) => CmwLabel::Text(t),
+                        Value::Integer(i) => CmwLabel::Int(
+                            i64::try_from(i128::from(i)).map_err(|_| invalid("label", "integer out of range"))?,
+                        ),
+                        _ => return Err(invalid("label", "must be an integer or text")),
+                    };
+                    let m = Self::from_cbor_value(v, depth + 1)?;
+                    if members.insert(label.clone(), m).is_some() {
+                        return Err(invalid("label", format!("duplicate label {label}")));
+                    }
+                }
+                if members.is_empty() {
+                    return Err(invalid("collection", "must have at least one member"));
+                }
+                Ok(Cmw::Collection { ctype, members })
+            }
+            _ => Err(invalid(
+                "cmw",
+                "is neither a record (array), a tagged record nor a collection (map)",
+            )),
+        }
+    }
+
+    // ----- JSON -----
+
+    /// Encodes as JSON (content-format records have no JSON form and are
+    /// written with the media type `application/cbor; cf=N`... never: they
+    /// are refused by [`Cmw::to_json`] returning an error).
+    pub fn to_json(&self) -> Result<String, CmwError> {
+        Ok(self.to_json_value()?.to_string())
+    }
+
+    fn to_json_value(&self) -> Result<serde_json::Value, CmwError> {
+        use serde_json::Value as J;
+        Ok(match self {
+            Cmw::Record(r) => {
+                let t = match &r.typ {
+                    CmwType::MediaType(m) => m.clone(),
+                    CmwType::ContentFormat(_) => {
+                        return Err(invalid("type", "content-format records have no JSON serialization"))
+                    }
+                };
+                let mut items = vec![J::String(t), J::String(b64url(&r.value))];
+                if let Some(i) = r.ind {
+                    items.push(J::from(i));
+                }
+                J::Array(items)
+            }
+            Cmw::Collection { ctype, members } => {
+                let mut map = serde_json::Map::new();
+                if let Some(t) = ctype {
+                    map.insert("__cmwc_t".into(), J::String(t.clone()));
+                }
+                for (l, m) in members {
+                    let k = match l {
+                        CmwLabel::Text(t) => t.clone(),
+                        CmwLabel::Int(_) => return Err(invalid("label", "integer labels have no JSON serialization")),
+                    };
+                    map.insert(k, m.to_json_value()?);
+                }
+                J::Object(map)
+            }
+        })
+    }
+
+    /// Decodes JSON (record or collection).
+    pub fn from_json(bytes: &[u8]) -> Result<Self, CmwError> {
+        if bytes.len() > MAX_CMW_LEN {
+            return Err(CmwError::TooLarge(bytes.len()));
+        }
+        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| CmwError::Json(e.to_string()))?;
+        Self::from_json_value(v, 0)
+    }
+
+    fn from_json_value(v: serde_json::Value, depth: usize) -> Result<Self, CmwError> {
+        use serde_json::Value as J;
+        if depth > MAX_DEPTH {
+            return Err(CmwError::TooDeep);
+        }
+        match v {
+            J::Array(items) => {
+                if !(2..=3).contains(&items.len()) {
+                    return Err(invalid("record", format!("has {} items, expected 2 or 3", items.len())));
+                }
+                let mut it = items.into_iter();
+                let typ = match it.next() {
+                    Some(J::String(t)) => CmwType::MediaType(t),
+                    _ => return Err(invalid("type", "must be a media type string")),
+                };
+                let value = match it.next() {
+                    Some(J::String(s)) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(s.as_bytes())
+                        .map_err(|e| invalid("value", format!("is not unpadded base64url: {e}")))?,
+                    _ => return Err(invalid("value", "must be a base64url string")),
+                };
+                let ind = match it.next() {
+                    None => None,
+                    Some(J::Number(n)) => {
+                        let n = n
+                            .as_u64()
+                            .ok_or_else(|| invalid("ind", "must be an unsigned integer"))?;
+                        Some(parse_ind(Integer::from(n))?)
+                    }
+                    Some(_) => return Err(invalid("ind", "must be an unsigned integer")),
+                };
+                Ok(Cmw::Record(CmwRecord { typ, value, ind }))
+            }
+            J::Object(map) => {
+                let mut ctype = None;
+                let mut members = BTreeMap::new();
+                for (k, v) in map {
+                    if k == "__cmwc_t" {
+                        match v {
+                            J::String(t) => ctype = Some(t),
+                            _ => return Err(invalid("__cmwc_t", "must be a string")),
+                        }
+                        continue;
+                    }
+                    members.insert(CmwLabel::Text(k), Self::from_json_value(v, depth + 1)?);
+                }
+                if members.is_empty() {
+                    return Err(invalid("collection", "must have at least one member"));
+                }
+                Ok(Cmw::Collection { ctype, members })
+            }
+            _ => Err(invalid("cmw", "is neither a record (array) nor a collection (object)")),
+        }
+    }
+}
+
+fn parse_ind(i: Integer) -> Result<u8, CmwError> {
+    let n = i128::from(i);
+    if !(1..=31).contains(&n) {
+        return Err(invalid("ind", format!("{n} is not a non-zero cm-type bitmask")));
+    }
+    Ok(n as u8)
+}
+
+fn b64url(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn draft_examples_decode() {
+        // CBOR [64999, h'2347da55']
+        let c = Cmw::decode(&hex::decode("8219fde7442347da55").unwrap()).unwrap();
+        assert_eq!(
+            c,
+            Cmw::Record(CmwRecord {
+                typ: CmwType::ContentFormat(64999),
+                value: vec![0x23, 0x47, 0xda, 0x55],
+                ind: None
+            })
+        );
+        let j = Cmw::decode(br#"["application/vnd.example.rats-conceptual-msg","I0faVQ"]"#).unwrap();
+        match &j {
+            Cmw::Record(r) => assert_eq!(r.value, vec![0x23, 0x47, 0xda, 0x55]),
+            _ => panic!(),
+        }
+        assert_eq!(Cmw::decode(j.to_json().unwrap().as_bytes()).unwrap(), j);
+    }
+
+    #[test]
+    fn tagged_form_decodes() {
+        // cf = 30001 -> TN = 1668546817 + 117*256 + 166
+        let tag = TN_BASE + (30001 / 255) * 256 + 30001 % 255;
+        let v = Value::Tag(tag, Box::new(Value::Bytes(vec![1, 2])));
+        let mut b = Vec::new();
+        ciborium::into_writer(&v, &mut b).unwrap();
+        match Cmw::decode(&b).unwrap() {
+            Cmw::Record(r) => assert_eq!(r.typ, CmwType::ContentFormat(30001)),
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn collections_round_trip_both_ways() {
+        let c = Cmw::Collection {
+            ctype: Some("tag:example.com,2026:x".into()),
+            members: BTreeMap::from([
+                (
+                    CmwLabel::Text("cpu".into()),
+                    Cmw::Record(CmwRecord::evidence("application/eat+cwt", vec![1, 2, 3])),
+                ),
+                (
+                    CmwLabel::Text("gpu".into()),
+                    Cmw::Record(CmwRecord::evidence("application/x", vec![4])),
+                ),
+            ]),
+        };
+        assert_eq!(Cmw::decode(&c.to_cbor()).unwrap(), c);
+        assert_eq!(Cmw::decode(c.to_json().unwrap().as_bytes()).unwrap(), c);
+        assert_eq!(c.records().len(), 2);
+    }
+
+    #[test]
+    fn malformed_inputs_are_refused() {
+        assert_eq!(Cmw::decode(b""), Err(CmwError::Empty));
+        assert!(matches!(Cmw::decode(&[0x00]), Err(CmwError::UnknownForm(0))));
+        assert!(matches!(
+            Cmw::decode(&[0xa0]),
+            Err(CmwError::Invalid {
+                field: "collection",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Cmw::decode(b"[\"a\"]"),
+            Err(CmwError::Invalid { field: "record", .. })
+        ));
+        assert!(matches!(
+            Cmw::decode(b"[\"a\",\"!!\"]"),
+            Err(CmwError::Invalid { field: "value", .. })
+        ));
+        assert!(matches!(
+            Cmw::decode(b"{}"),
+            Err(CmwError::Invalid {
+                field: "collection",
+                ..
+            })
+        ));
+        // array header claims 2 items, nothing follows
+        assert!(matches!(Cmw::decode(&[0x82]), Err(CmwError::Cbor(_))));
+        // byte string claiming 4 GiB
+        assert!(Cmw::decode(&[0x82, 0x01, 0x5a, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(matches!(
+            Cmw::decode(&vec![b'['; MAX_CMW_LEN + 1]),
+            Err(CmwError::TooLarge(_))
+        ));
+    }
+}

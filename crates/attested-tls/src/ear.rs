@@ -1,0 +1,444 @@
+//! Appraisal results as EAT Attestation Results (draft-ietf-rats-ear-03).
+//!
+//! A verifier produces one [`Appraisal`] per attesting environment (an EAR
+//! "submodule": `sim`, `snp`, `tdx`, `sgx`, `cca`); an [`Ear`] collects them.
+//! Beyond the draft's claims, every appraisal lists its [`Finding`]s: for
+//! each check that failed (or passed only because the policy allowed it),
+//! the claim, the observed value, the expected value and why. That is what
+//! lets a user read "measurement 3f2a... is not in the reference values of
+//! policy prod-v3" instead of "attestation failed".
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The EAR profile this crate emits.
+pub const EAR_PROFILE: &str = "tag:ietf.org,2026:rats/ear#03";
+/// The older Veraison profile, accepted when reading.
+pub const EAR_PROFILE_VERAISON: &str = "tag:github.com,2023:veraison/ear";
+
+/// AR4SI trustworthiness tier, ordered from best to worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// The verifier makes no statement (e.g. nothing was appraised).
+    None,
+    /// Every check passed.
+    Affirming,
+    /// Acceptable to this policy, but something deserves attention.
+    Warning,
+    /// Must not be trusted.
+    Contraindicated,
+}
+
+impl Tier {
+    /// The numeric value of the CBOR encoding.
+    pub const fn code(self) -> i8 {
+        match self {
+            Self::None => 0,
+            Self::Affirming => 2,
+            Self::Warning => 32,
+            Self::Contraindicated => 96,
+        }
+    }
+
+    /// Maps an AR4SI claim value to its tier (-1..=1 none, 2..=31 affirming,
+    /// 32..=95 warning, 96..=127 contraindicated).
+    pub const fn of_claim_value(v: i8) -> Self {
+        match v {
+            2..=31 => Self::Affirming,
+            32..=95 => Self::Warning,
+            96..=127 => Self::Contraindicated,
+            _ => Self::None,
+        }
+    }
+}
+
+impl std::fmt::Display for Tier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Affirming => "affirming",
+            Self::Warning => "warning",
+            Self::Contraindicated => "contraindicated",
+        })
+    }
+}
+
+/// The eight AR4SI trustworthiness claims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrustClaim {
+    /// Is the attester the instance it claims (and an allowed one)?
+    InstanceIdentity,
+    /// Is its configuration (debug, policy bits, TCB settings) approved?
+    Configuration,
+    /// Are the measured executables the approved ones?
+    Executables,
+    /// File system integrity.
+    FileSystem,
+    /// Is the hardware genuine and up to date?
+    Hardware,
+    /// Is run-time memory protected from the host?
+    RuntimeOpaque,
+    /// Is storage protected?
+    StorageOpaque,
+    /// Is data the attester relies on trustworthy?
+    SourcedData,
+}
+
+/// Claim values from the AR4SI tables used by this crate's verifiers.
+pub mod claim_value {
+    /// instance-identity: recognized, not known compromised.
+    pub const TRUSTWORTHY_INSTANCE: i8 = 2;
+    /// instance-identity: not recognized / not allowed.
+    pub const UNTRUSTWORTHY_INSTANCE: i8 = 97;
+    /// configuration: approved.
+    pub const APPROVED_CONFIG: i8 = 2;
+    /// configuration: allowed by policy but unsafe (e.g. debug allowed).
+    pub const UNSAFE_CONFIG: i8 = 32;
+    /// configuration: unsupportable / forbidden.
+    pub const UNSUPPORTABLE_CONFIG: i8 = 96;
+    /// executables: approved at boot and run time.
+    pub const APPROVED_RUNTIME: i8 = 2;
+    /// executables: unrecognized.
+    pub const UNRECOGNIZED_RUNTIME: i8 = 33;
+    /// executables: contraindicated.
+    pub const CONTRAINDICATED_RUNTIME: i8 = 96;
+    /// hardware: genuine and current.
+    pub const GENUINE_HARDWARE: i8 = 2;
+    /// hardware: genuine but needs an update (outdated TCB allowed by policy).
+    pub const VULNERABLE_HARDWARE: i8 = 32;
+    /// hardware: not genuine or unsupportable.
+    pub const UNRECOGNIZED_HARDWARE: i8 = 97;
+    /// runtime-opaque: memory encrypted from the host.
+    pub const ENCRYPTED_MEMORY: i8 = 2;
+    /// runtime-opaque: visible to the host.
+    pub const VISIBLE_MEMORY: i8 = 96;
+    /// Verifier error (evidence could not be checked at all).
+    pub const VERIFIER_MALFUNCTION: i8 = 99;
+}
+
+/// One check that failed, or passed only because the policy allowed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The claim or field that was checked (`measurement`, `report_data`,
+    /// `signature`, `debug`, `tcb.snp`, ...).
+    pub claim: String,
+    /// What the Evidence said (hex for binary values), if applicable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed: Option<String>,
+    /// What the policy or the relying party expected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// Human-readable reason.
+    pub reason: String,
+    /// Tier this finding imposes (contraindicated for refusals, warning for
+    /// conditions the policy explicitly allowed).
+    pub tier: Tier,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.claim, self.reason)?;
+        if let Some(o) = &self.observed {
+            write!(f, " (observed {o}")?;
+            match &self.expected {
+                Some(e) => write!(f, ", expected {e})")?,
+                None => write!(f, ")")?,
+            }
+        } else if let Some(e) = &self.expected {
+            write!(f, " (expected {e})")?;
+        }
+        Ok(())
+    }
+}
+
+/// The appraisal of one attesting environment (one EAR submodule).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Appraisal {
+    /// Overall tier of this submodule (`ear_status`).
+    #[serde(rename = "ear_status")]
+    pub status: Tier,
+    /// AR4SI trustworthiness vector (`ear_trustworthiness_vector`).
+    #[serde(rename = "ear_trustworthiness_vector")]
+    pub trust_vector: BTreeMap<TrustClaim, i8>,
+    /// Policies applied (`ear_appraisal_policy_ids`).
+    #[serde(rename = "ear_appraisal_policy_ids")]
+    pub policy_ids: Vec<String>,
+    /// Claims the verifier extracted from the Evidence, for display and audit.
+    #[serde(rename = "attested_tls_claims")]
+    pub claims: BTreeMap<String, serde_json::Value>,
+    /// Failed checks and policy-allowed exceptions.
+    #[serde(rename = "attested_tls_findings")]
+    pub findings: Vec<Finding>,
+}
+
+impl Appraisal {
+    /// Starts an appraisal under `policy_id`; its status stays
+    /// [`Tier::None`] until [`Appraisal::finish`].
+    pub fn new(policy_id: impl Into<String>) -> Self {
+        Self {
+            status: Tier::None,
+            trust_vector: BTreeMap::new(),
+            policy_ids: vec![policy_id.into()],
+            claims: BTreeMap::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Records a claim observed in the Evidence.
+    pub fn claim(&mut self, name: &str, value: impl Into<serde_json::Value>) {
+        self.claims.insert(name.to_string(), value.into());
+    }
+
+    /// Sets a trustworthiness claim, keeping the worse of an earlier value.
+    pub fn set(&mut self, claim: TrustClaim, value: i8) {
+        let entry = self.trust_vector.entry(claim).or_insert(value);
+        if Tier::of_claim_value(value) > Tier::of_claim_value(*entry) {
+            *entry = value;
+        }
+    }
+
+    /// Records a failed check: the submodule becomes contraindicated.
+    pub fn fail(
+        &mut self,
+        trust: TrustClaim,
+        value: i8,
+        claim: &str,
+        observed: Option<String>,
+        expected: Option<String>,
+        reason: impl Into<String>,
+    ) {
+        self.set(trust, value);
+        self.findings.push(Finding {
+            claim: claim.to_string(),
+            observed,
+            expected,
+            reason: reason.into(),
+            tier: Tier::Contraindicated,
+        });
+    }
+
+    /// Records a condition the policy explicitly allowed: the submodule
+    /// becomes at best a warning and the result says why.
+    pub fn warn(
+        &mut self,
+        trust: TrustClaim,
+        value: i8,
+        claim: &str,
+        observed: Option<String>,
+        reason: impl Into<String>,
+    ) {
+        self.set(trust, value);
+        self.findings.push(Finding {
+            claim: claim.to_string(),
+            observed,
+            expected: None,
+            reason: reason.into(),
+            tier: Tier::Warning,
+        });
+    }
+
+    /// Computes the overall status: the worst of the trust vector and of the
+    /// findings; `none` when nothing was appraised.
+    pub fn finish(mut self) -> Self {
+        let vector_worst = self.trust_vector.values().map(|v| Tier::of_claim_value(*v)).max();
+        let finding_worst = self.findings.iter().map(|f| f.tier).max();
+        self.status = match (vector_worst, finding_worst) {
+            (None, None) => Tier::None,
+            (a, b) => a.into_iter().chain(b).max().unwrap_or(Tier::None),
+        };
+        // A vector made only of "no claim" values is not an affirmation.
+        if self.status == Tier::None && self.findings.is_empty() {
+            self.status = Tier::None;
+        }
+        self
+    }
+
+    /// Convenience: an appraisal that failed before any claim could be read
+    /// (malformed Evidence, unknown format, verifier error).
+    pub fn malfunction(policy_id: &str, claim: &str, reason: impl Into<String>) -> Self {
+        let mut a = Self::new(policy_id);
+        a.fail(
+            TrustClaim::InstanceIdentity,
+            claim_value::VERIFIER_MALFUNCTION,
+            claim,
+            None,
+            None,
+            reason,
+        );
+        a.finish()
+    }
+
+    /// True when this submodule is affirming.
+    pub fn is_affirming(&self) -> bool {
+        self.status == Tier::Affirming
+    }
+}
+
+/// Who produced a result (`ear_verifier_id`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifierId {
+    /// Developer of the verifier.
+    pub developer: String,
+    /// Build / version.
+    pub build: String,
+}
+
+impl Default for VerifierId {
+    fn default() -> Self {
+        Self {
+            developer: "attested-tls".into(),
+            build: concat!("attested-tls ", env!("CARGO_PKG_VERSION")).into(),
+        }
+    }
+}
+
+/// An EAT Attestation Result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ear {
+    /// `eat_profile`.
+    pub eat_profile: String,
+    /// `iat`, seconds since the Unix epoch.
+    pub iat: i64,
+    /// `ear_verifier_id`.
+    pub ear_verifier_id: VerifierId,
+    /// Overall status (`status`): the worst submodule, `none` if there is none.
+    pub status: Tier,
+    /// `submods`, one per attesting environment.
+    pub submods: BTreeMap<String, Appraisal>,
+    /// `eat_nonce`: the binder the appraisal compared, hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eat_nonce: Option<String>,
+}
+
+impl Ear {
+    /// Builds a result from submodule appraisals, computing the overall tier.
+    pub fn new(iat: i64, submods: BTreeMap<String, Appraisal>, eat_nonce: Option<String>) -> Self {
+        let status = submods.values().map(|a| a.status).max().unwrap_or(Tier::None);
+        Self {
+            eat_profile: EAR_PROFILE.into(),
+            iat,
+            ear_verifier_id: VerifierId::default(),
+            status,
+            submods,
+            eat_nonce,
+        }
+    }
+
+    /// True only when there is at least one submodule and all are affirming.
+    pub fn is_affirming(&self) -> bool {
+        self.status == Tier::Affirming && !self.submods.is_empty()
+    }
+
+    /// Every contraindicated finding, prefixed with its submodule.
+    pub fn refusals(&self) -> Vec<String> {
+        self.submods
+            .iter()
+            .flat_map(|(name, a)| {
+                a.findings
+                    .iter()
+                    .filter(|f| f.tier == Tier::Contraindicated)
+                    .map(move |f| format!("{name}: {f}"))
+            })
+            .collect()
+    }
+
+    /// A one-line reason for a refusal, naming the policy and the first
+    /// failing claims.
+    pub fn refusal_summary(&self) -> String {
+        let refusals = self.refusals();
+        let policy = self
+            .submods
+            .values()
+            .flat_map(|a| a.policy_ids.iter())
+            .next()
+            .cloned()
+            .unwrap_or_else(|| "(none)".into());
+        if refusals.is_empty() {
+            format!("attestation result is {} under policy {policy}", self.status)
+        } else {
+            format!("refused under policy {policy}: {}", refusals.join("; "))
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("EAR serializes")
+    }
+
+    /// Human-readable multi-line rendering.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let _ = writeln!(s, "attestation result: {}", self.status);
+        for (name, a) in &self.submods {
+            let _ = writeln!(s, "  [{name}] {} (policy {})", a.status, a.policy_ids.join(", "));
+            for (k, v) in &a.claims {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let _ = writeln!(s, "    {k:<22} {v}");
+            }
+            for f in &a.findings {
+                let _ = writeln!(s, "    {:<10} {f}", format!("{}:", f.tier));
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_makes_contraindicated_and_warning_is_worse_than_affirming() {
+        let mut a = Appraisal::new("p");
+        a.set(TrustClaim::Executables, claim_value::APPROVED_RUNTIME);
+        assert_eq!(a.clone().finish().status, Tier::Affirming);
+        a.warn(
+            TrustClaim::Configuration,
+            claim_value::UNSAFE_CONFIG,
+            "debug",
+            Some("true".into()),
+            "debug allowed by policy",
+        );
+        assert_eq!(a.clone().finish().status, Tier::Warning);
+        a.fail(
+            TrustClaim::Executables,
+            claim_value::UNRECOGNIZED_RUNTIME,
+            "measurement",
+            Some("aa".into()),
+            Some("bb".into()),
+            "not allowed",
+        );
+        let a = a.finish();
+        assert_eq!(a.status, Tier::Contraindicated);
+        assert_eq!(
+            a.trust_vector[&TrustClaim::Executables],
+            claim_value::UNRECOGNIZED_RUNTIME
+        );
+    }
+
+    #[test]
+    fn empty_ear_is_not_affirming() {
+        let ear = Ear::new(0, BTreeMap::new(), None);
+        assert!(!ear.is_affirming());
+        assert_eq!(ear.status, Tier::None);
+        assert_eq!(Appraisal::new("p").finish().status, Tier::None);
+    }
+
+    #[test]
+    fn json_uses_ear_claim_names() {
+        let mut a = Appraisal::new("prod");
+        a.set(TrustClaim::Hardware, 2);
+        let ear = Ear::new(1, BTreeMap::from([("sim".to_string(), a.finish())]), None);
+        let j = ear.to_json_pretty();
+        assert!(j.contains("\"ear_status\": \"affirming\""), "{j}");
+        assert!(j.contains("\"hardware\": 2"), "{j}");
+        assert!(j.contains(EAR_PROFILE));
+    }
+}

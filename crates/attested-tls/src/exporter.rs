@@ -1,0 +1,141 @@
+//! Sources of TLS exporter values (RFC 8446 §7.5).
+//!
+//! The RFC 9261 logic in [`crate::ea`] never talks to a TLS library
+//! directly: it asks an [`Exporter`] for `TLS-Exporter(label, context, L)`.
+//! A live rustls connection is one source; [`SecretExporter`] computes the
+//! same values from a fixed `exporter_master_secret`, which is how the
+//! shared test vectors stand in for a connection.
+
+use crate::crypto::HashAlgorithm;
+
+/// Why an exporter value could not be produced.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum ExporterError {
+    /// The TLS connection has not finished its handshake.
+    #[error("the TLS handshake has not completed, no exporter is available")]
+    HandshakeIncomplete,
+    /// The connection negotiated something other than TLS 1.3.
+    #[error("attested connections require TLS 1.3 (negotiated {0})")]
+    NotTls13(String),
+    /// The TLS library refused the export.
+    #[error("the TLS library refused to export keying material: {0}")]
+    Tls(String),
+}
+
+/// Something that can compute `TLS-Exporter(label, context, len)` for one
+/// TLS 1.3 connection.
+pub trait Exporter {
+    /// The negotiated cipher suite's hash.
+    fn hash(&self) -> Result<HashAlgorithm, ExporterError>;
+    /// `TLS-Exporter(label, context, len)`; an empty `context` is the
+    /// zero-length context (TLS 1.3 does not distinguish it from none).
+    fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError>;
+}
+
+/// Computes exporter values from a known `exporter_master_secret`.
+///
+/// Used for test vectors and for implementations that obtain the secret
+/// from elsewhere. Never derive this secret from a live connection in
+/// production: use the TLS library's exporter.
+///
+/// ```
+/// use attested_tls::exporter::{Exporter, SecretExporter};
+/// use attested_tls::crypto::HashAlgorithm;
+/// let exp = SecretExporter::new(HashAlgorithm::Sha256, vec![0u8; 32]);
+/// assert_eq!(exp.export(b"EXPORTER-test", b"", 32).unwrap().len(), 32);
+/// ```
+#[derive(Clone)]
+pub struct SecretExporter {
+    hash: HashAlgorithm,
+    exporter_master_secret: Vec<u8>,
+}
+
+impl SecretExporter {
+    /// Wraps an `exporter_master_secret` for the given cipher-suite hash.
+    pub fn new(hash: HashAlgorithm, exporter_master_secret: Vec<u8>) -> Self {
+        Self {
+            hash,
+            exporter_master_secret,
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretExporter")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exporter for SecretExporter {
+    fn hash(&self) -> Result<HashAlgorithm, ExporterError> {
+        Ok(self.hash)
+    }
+
+    fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError> {
+        let h = self.hash;
+        // Derive-Secret(Secret, label, "") = HKDF-Expand-Label(Secret, label, Hash(""), Hash.length)
+        let derived = h.hkdf_expand_label(&self.exporter_master_secret, label, &h.digest(b""), h.output_len());
+        Ok(h.hkdf_expand_label(&derived, b"exporter", &h.digest(context), len))
+    }
+}
+
+fn rustls_hash(
+    suite: Option<rustls::SupportedCipherSuite>,
+    version: Option<rustls::ProtocolVersion>,
+) -> Result<HashAlgorithm, ExporterError> {
+    match version {
+        Some(rustls::ProtocolVersion::TLSv1_3) => {}
+        Some(v) => return Err(ExporterError::NotTls13(format!("{v:?}"))),
+        None => return Err(ExporterError::HandshakeIncomplete),
+    }
+    let suite = suite.ok_or(ExporterError::HandshakeIncomplete)?;
+    let tls13 = suite
+        .tls13()
+        .ok_or_else(|| ExporterError::NotTls13(format!("{:?}", suite.suite())))?;
+    match tls13.common.hash_provider.algorithm() {
+        rustls::crypto::hash::HashAlgorithm::SHA256 => Ok(HashAlgorithm::Sha256),
+        rustls::crypto::hash::HashAlgorithm::SHA384 => Ok(HashAlgorithm::Sha384),
+        other => Err(ExporterError::Tls(format!("unsupported cipher-suite hash {other:?}"))),
+    }
+}
+
+macro_rules! impl_rustls_exporter {
+    ($conn:ty) => {
+        impl Exporter for $conn {
+            fn hash(&self) -> Result<HashAlgorithm, ExporterError> {
+                if self.is_handshaking() {
+                    return Err(ExporterError::HandshakeIncomplete);
+                }
+                rustls_hash(self.negotiated_cipher_suite(), self.protocol_version())
+            }
+
+            fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError> {
+                // Checks TLS 1.3 and handshake completion before exporting.
+                Exporter::hash(self)?;
+                self.export_keying_material(vec![0u8; len], label, Some(context))
+                    .map_err(|e| ExporterError::Tls(e.to_string()))
+            }
+        }
+    };
+}
+
+impl_rustls_exporter!(rustls::ClientConnection);
+impl_rustls_exporter!(rustls::ServerConnection);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distinct_labels_and_contexts_give_distinct_values() {
+        let e = SecretExporter::new(HashAlgorithm::Sha384, vec![7u8; 48]);
+        let a = e.export(b"EXPORTER-a", b"", 48).unwrap();
+        let b = e.export(b"EXPORTER-b", b"", 48).unwrap();
+        let c = e.export(b"EXPORTER-a", b"x", 48).unwrap();
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 48);
+    }
+}

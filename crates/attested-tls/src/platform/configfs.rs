@@ -1,0 +1,1 @@
+//! Placeholder: the Linux configfs-tsm attester is being written (issue 3).

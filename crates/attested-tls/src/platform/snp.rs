@@ -1,0 +1,20 @@
+//! Placeholder: the snp verifier is being written (issue 3).
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::policy::{Policy, PolicyError};
+use crate::verifier::Verifier;
+
+/// Policy section `[snp]`.
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SnpPolicy {}
+
+impl SnpPolicy {
+    /// Builds the verifier for this section.
+    pub fn verifier(&self, _policy: &Policy) -> Result<Arc<dyn Verifier>, PolicyError> {
+        Err(PolicyError::Unsupported("snp"))
+    }
+}

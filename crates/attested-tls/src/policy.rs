@@ -1,0 +1,219 @@
+//! Appraisal policy: the TOML file a relying party writes.
+//!
+//! ```toml
+//! id = "prod-v3"                      # reported in every result
+//!
+//! [sim]                               # simulated TEE (development, CI, the attack lab)
+//! trusted_roots = ["sim/root.pem"]    # simulation roots to trust; relative to this file
+//! measurements = ["3f2a..."]          # allowed measurements (hex), at least one
+//! instance_ids = ["01ab..."]          # optional allow-list of platform instances
+//! allow_debug = false                 # default false
+//! min_security_version = 2            # default 0
+//! ```
+//!
+//! Every section is optional, but Evidence of a platform whose section is
+//! absent is refused. Unknown keys are an error, never ignored: a typo such
+//! as `alow_debug = true` must not silently leave a check in its default.
+//! See `docs/policy.md` for every platform's keys.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::verifier::{Appraiser, Verifier};
+
+/// Why a policy could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// TOML syntax error or unknown key.
+    #[error("policy {path} is invalid: {message}")]
+    Parse {
+        /// The file (or `<inline>`).
+        path: String,
+        /// The parser's message (names the key and line).
+        message: String,
+    },
+    /// A value is present but unusable.
+    #[error("policy key {key} is invalid: {reason}")]
+    Value {
+        /// The key.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The policy names a platform this build cannot appraise.
+    #[error("policy section [{0}] is not supported by this build")]
+    Unsupported(&'static str),
+}
+
+impl PolicyError {
+    /// Shorthand for [`PolicyError::Value`].
+    pub fn value(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Value {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A parsed policy. Build an [`Appraiser`] from it with [`Policy::appraiser`].
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Policy id, reported in results (`ear_appraisal_policy_ids`).
+    pub id: String,
+    /// Simulated TEE.
+    #[serde(default)]
+    pub sim: Option<crate::sim::SimPolicy>,
+    /// AMD SEV-SNP.
+    #[serde(default)]
+    pub snp: Option<crate::platform::snp::SnpPolicy>,
+    /// Intel TDX.
+    #[serde(default)]
+    pub tdx: Option<crate::platform::dcap::TdxPolicy>,
+    /// Intel SGX.
+    #[serde(default)]
+    pub sgx: Option<crate::platform::dcap::SgxPolicy>,
+    /// Arm CCA.
+    #[serde(default)]
+    pub cca: Option<crate::platform::cca::CcaPolicy>,
+    /// Directory relative paths are resolved against (the policy file's).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Policy {
+    /// Parses a policy from TOML text; relative paths resolve against `base_dir`.
+    pub fn from_toml(text: &str, base_dir: &Path) -> Result<Self, PolicyError> {
+        let mut p: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            path: "<inline>".into(),
+            message: e.to_string(),
+        })?;
+        p.base_dir = base_dir.to_path_buf();
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Reads and parses a policy file.
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut p: Policy = toml::from_str(&text).map_err(|e| PolicyError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        p.base_dir = base;
+        p.validate()?;
+        Ok(p)
+    }
+
+    fn validate(&self) -> Result<(), PolicyError> {
+        if self.id.trim().is_empty() {
+            return Err(PolicyError::value(
+                "id",
+                "must not be empty (it names the policy in every result)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Resolves a path from the policy against its directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// Builds the appraiser with one verifier per section present.
+    pub fn appraiser(&self) -> Result<Appraiser, PolicyError> {
+        let mut a = Appraiser::new(self.id.clone());
+        if let Some(s) = &self.sim {
+            a = a.with_verifier(Arc::new(s.verifier(self)?) as Arc<dyn Verifier>);
+        }
+        if let Some(s) = &self.snp {
+            a = a.with_verifier(s.verifier(self)?);
+        }
+        if let Some(s) = &self.tdx {
+            a = a.with_verifier(s.verifier(self)?);
+        }
+        if let Some(s) = &self.sgx {
+            a = a.with_verifier(s.verifier(self)?);
+        }
+        if let Some(s) = &self.cca {
+            a = a.with_verifier(s.verifier(self)?);
+        }
+        Ok(a)
+    }
+}
+
+/// Parses a list of hex strings into byte vectors of an exact length.
+pub fn parse_hex_list(key: &str, values: &[String], len: Option<usize>) -> Result<Vec<Vec<u8>>, PolicyError> {
+    values
+        .iter()
+        .map(|v| {
+            let b = hex::decode(v.trim()).map_err(|e| PolicyError::value(key, format!("{v:?} is not hex: {e}")))?;
+            if let Some(l) = len {
+                if b.len() != l {
+                    return Err(PolicyError::value(
+                        key,
+                        format!("{v:?} is {} bytes, expected {l}", b.len()),
+                    ));
+                }
+            }
+            Ok(b)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = Policy::from_toml("id = \"x\"\nalow_debug = true\n", Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("alow_debug"), "{e}");
+        let e = Policy::from_toml(
+            "id = \"x\"\n[sim]\ntrusted_roots=[]\nmeasurements=[]\nalow_debug = true\n",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("alow_debug"), "{e}");
+    }
+
+    #[test]
+    fn empty_id_is_refused() {
+        assert!(Policy::from_toml("id = \"\"", Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn policy_without_sections_refuses_everything() {
+        let p = Policy::from_toml("id = \"empty\"", Path::new(".")).unwrap();
+        let a = p.appraiser().unwrap();
+        let ear = a.appraise_cmw_bytes(
+            &crate::cmw::Cmw::Record(crate::cmw::CmwRecord::evidence("application/eat+cwt", vec![1])).to_cbor(),
+            &crate::binder::ExpectedBinding::ReportData([0; 64]),
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        assert!(!ear.is_affirming());
+        assert!(
+            ear.refusal_summary().contains("no verifier"),
+            "{}",
+            ear.refusal_summary()
+        );
+    }
+}

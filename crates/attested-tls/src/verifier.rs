@@ -1,0 +1,178 @@
+//! Verifiers and the appraiser that dispatches Evidence to them.
+//!
+//! A [`Verifier`] appraises one platform's Evidence against its section of
+//! the [`crate::policy::Policy`] and the binding the relying party computed
+//! itself. The [`Appraiser`] unwraps a CMW, hands every record to the
+//! verifier that accepts its media type and combines the results into an
+//! [`Ear`]. Anything it cannot appraise is contraindicated: unknown media
+//! types, malformed CMWs, a platform the policy has no section for.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::binder::ExpectedBinding;
+use crate::cmw::Cmw;
+use crate::ear::{Appraisal, Ear};
+
+/// Inputs of one appraisal besides the Evidence itself.
+#[derive(Clone, Debug)]
+pub struct AppraisalContext<'a> {
+    /// The binding value the relying party computed itself.
+    pub expected: &'a ExpectedBinding,
+    /// Verification time. An explicit input so that results are
+    /// reproducible (collateral and certificates are checked against it).
+    pub now: time::OffsetDateTime,
+    /// The id of the policy in force, copied into the result.
+    pub policy_id: &'a str,
+}
+
+/// Appraises one platform's Evidence.
+pub trait Verifier: Send + Sync {
+    /// EAR submodule name (`sim`, `snp`, `tdx`, `sgx`, `cca`).
+    fn platform(&self) -> &'static str;
+    /// Whether this verifier appraises records of `media_type`.
+    fn accepts_media_type(&self, media_type: &str) -> bool;
+    /// Whether raw, unwrapped bytes look like this platform's Evidence
+    /// (used by `atls verify` for files that are not CMWs).
+    fn detect(&self, _raw: &[u8]) -> bool {
+        false
+    }
+    /// Appraises `evidence` (the CMW record's value). Never panics and never
+    /// returns an affirming result without having compared the binding.
+    fn appraise(&self, media_type: &str, evidence: &[u8], ctx: &AppraisalContext<'_>) -> Appraisal;
+}
+
+/// Dispatches CMW-wrapped Evidence to verifiers and builds the EAR.
+#[derive(Clone)]
+pub struct Appraiser {
+    policy_id: String,
+    verifiers: Vec<Arc<dyn Verifier>>,
+}
+
+impl std::fmt::Debug for Appraiser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Appraiser")
+            .field("policy_id", &self.policy_id)
+            .field(
+                "verifiers",
+                &self.verifiers.iter().map(|v| v.platform()).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Appraiser {
+    /// An appraiser with no verifiers: it refuses everything.
+    pub fn new(policy_id: impl Into<String>) -> Self {
+        Self {
+            policy_id: policy_id.into(),
+            verifiers: Vec::new(),
+        }
+    }
+
+    /// Adds a verifier.
+    pub fn with_verifier(mut self, v: Arc<dyn Verifier>) -> Self {
+        self.verifiers.push(v);
+        self
+    }
+
+    /// The policy id results are reported under.
+    pub fn policy_id(&self) -> &str {
+        &self.policy_id
+    }
+
+    /// The verifier for a media type, if any.
+    pub fn verifier_for(&self, media_type: &str) -> Option<&Arc<dyn Verifier>> {
+        self.verifiers.iter().find(|v| v.accepts_media_type(media_type))
+    }
+
+    /// The verifier that recognizes raw bytes, if any.
+    pub fn detect(&self, raw: &[u8]) -> Option<&Arc<dyn Verifier>> {
+        self.verifiers.iter().find(|v| v.detect(raw))
+    }
+
+    /// Appraises encoded CMW bytes.
+    pub fn appraise_cmw_bytes(&self, cmw: &[u8], expected: &ExpectedBinding, now: time::OffsetDateTime) -> Ear {
+        match Cmw::decode(cmw) {
+            Ok(c) => self.appraise_cmw(&c, expected, now),
+            Err(e) => self.single(
+                "cmw",
+                Appraisal::malfunction(&self.policy_id, "cmw", e.to_string()),
+                now,
+            ),
+        }
+    }
+
+    /// Appraises a decoded CMW: every record must be appraised and
+    /// affirming for the result to be affirming.
+    pub fn appraise_cmw(&self, cmw: &Cmw, expected: &ExpectedBinding, now: time::OffsetDateTime) -> Ear {
+        let ctx = AppraisalContext {
+            expected,
+            now,
+            policy_id: &self.policy_id,
+        };
+        let mut submods = BTreeMap::new();
+        for (path, rec) in cmw.records() {
+            let media_type = rec.typ.to_string();
+            let (name, appraisal) = match self.verifier_for(&media_type) {
+                Some(v) => (v.platform().to_string(), v.appraise(&media_type, &rec.value, &ctx)),
+                None => (
+                    "unknown".to_string(),
+                    Appraisal::malfunction(
+                        &self.policy_id,
+                        "media_type",
+                        format!(
+                            "no verifier in policy {} accepts Evidence of type {media_type:?}",
+                            self.policy_id
+                        ),
+                    ),
+                ),
+            };
+            let key = if path.is_empty() {
+                name
+            } else {
+                format!("{name}:{path}")
+            };
+            submods.insert(key, appraisal);
+        }
+        Ear::new(now.unix_timestamp(), submods, binder_hex(expected))
+    }
+
+    /// Appraises raw Evidence of a known media type.
+    pub fn appraise_raw(
+        &self,
+        media_type: &str,
+        evidence: &[u8],
+        expected: &ExpectedBinding,
+        now: time::OffsetDateTime,
+    ) -> Ear {
+        let ctx = AppraisalContext {
+            expected,
+            now,
+            policy_id: &self.policy_id,
+        };
+        match self.verifier_for(media_type) {
+            Some(v) => self.single(v.platform(), v.appraise(media_type, evidence, &ctx), now),
+            None => self.single(
+                "unknown",
+                Appraisal::malfunction(
+                    &self.policy_id,
+                    "media_type",
+                    format!("no verifier accepts {media_type:?}"),
+                ),
+                now,
+            ),
+        }
+    }
+
+    fn single(&self, name: &str, a: Appraisal, now: time::OffsetDateTime) -> Ear {
+        Ear::new(now.unix_timestamp(), BTreeMap::from([(name.to_string(), a)]), None)
+    }
+}
+
+fn binder_hex(expected: &ExpectedBinding) -> Option<String> {
+    match expected {
+        ExpectedBinding::Claims(c) => Some(hex::encode(&c.binder)),
+        ExpectedBinding::ReportData(r) => Some(hex::encode(r)),
+    }
+}
