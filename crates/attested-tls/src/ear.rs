@@ -332,6 +332,14 @@ impl Ear {
         self.status == Tier::Affirming && !self.submods.is_empty()
     }
 
+    /// True when the result may be relied on: affirming, or a warning that
+    /// by contract only arises from conditions the policy explicitly allowed
+    /// (debug allowed, an allowed non-current TCB status). Every warning is
+    /// listed in the findings.
+    pub fn is_acceptable(&self) -> bool {
+        matches!(self.status, Tier::Affirming | Tier::Warning) && !self.submods.is_empty()
+    }
+
     /// Every contraindicated finding, prefixed with its submodule.
     pub fn refusals(&self) -> Vec<String> {
         self.submods
