@@ -33,10 +33,13 @@
 pub mod attester;
 pub mod binder;
 pub mod cmw;
+pub mod codec;
 pub mod crypto;
+pub mod ea;
 pub mod ear;
 pub mod exporter;
 pub mod platform;
 pub mod policy;
 pub mod sim;
+pub mod vectors;
 pub mod verifier;

@@ -1,0 +1,547 @@
+//! RFC 9261 Exported Authenticators, with the attestation profile of
+//! draft-fossati-seat-expat-04.
+//!
+//! Sans-IO: every function takes an [`Exporter`] for the connection and
+//! bytes in, and returns bytes or a typed error out.
+//!
+//! - [`EaProfile::request`] builds an authenticator request,
+//! - [`get_context`] reads the `certificate_request_context` of an
+//!   authenticator,
+//! - [`authenticate`] / [`empty_authenticator`] answer a request,
+//! - [`validate`] checks an authenticator against the request it answers.
+//!
+//! Keys (RFC 9261 §5.1), with `<role>` the role of the peer that *sends*
+//! the authenticator:
+//! ```text
+//! HC = TLS-Exporter("EXPORTER-<role> authenticator handshake context", "", Hash.length)
+//! FK = TLS-Exporter("EXPORTER-<role> authenticator finished key",     "", Hash.length)
+//! ```
+
+mod signature;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::SigningKey;
+
+pub use signature::{verify_signature, SignatureError, TLS13_SIGNATURE_SCHEMES};
+
+use crate::binder::{BindingClaims, EXPORTER_LABEL_CMW_ATTESTATION};
+use crate::codec::{
+    find_extension, AuthenticatorParts, AuthenticatorRequest, CertificateEntry, CertificateMsg, CertificateVerify,
+    DecodeError, Extension, Finished, HandshakeType, EXT_CMW_ATTESTATION_DEFAULT, EXT_SIGNATURE_ALGORITHMS,
+};
+use crate::crypto::{constant_time_eq, random_bytes, HashAlgorithm};
+use crate::exporter::{Exporter, ExporterError};
+
+/// Length of the contexts this crate generates (32 random bytes).
+pub const CONTEXT_LEN: usize = 32;
+
+/// The role of the peer that sends an authenticator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The TLS server attests (it answers a ClientCertificateRequest).
+    Server,
+    /// The TLS client attests (it answers a CertificateRequest).
+    Client,
+}
+
+impl Role {
+    /// The request type this sender answers.
+    pub const fn request_type(self) -> HandshakeType {
+        match self {
+            Self::Server => HandshakeType::ClientCertificateRequest,
+            Self::Client => HandshakeType::CertificateRequest,
+        }
+    }
+
+    /// The sender role for a request type.
+    pub const fn sender_for(request: HandshakeType) -> Option<Self> {
+        match request {
+            HandshakeType::ClientCertificateRequest => Some(Self::Server),
+            HandshakeType::CertificateRequest => Some(Self::Client),
+            _ => None,
+        }
+    }
+
+    fn handshake_context_label(self) -> &'static [u8] {
+        match self {
+            Self::Server => b"EXPORTER-server authenticator handshake context",
+            Self::Client => b"EXPORTER-client authenticator handshake context",
+        }
+    }
+
+    fn finished_key_label(self) -> &'static [u8] {
+        match self {
+            Self::Server => b"EXPORTER-server authenticator finished key",
+            Self::Client => b"EXPORTER-client authenticator finished key",
+        }
+    }
+
+    /// `server` or `client`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Client => "client",
+        }
+    }
+}
+
+/// Errors of the RFC 9261 operations. Each names the check that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EaError {
+    /// A message was malformed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The exporter failed (handshake incomplete, not TLS 1.3).
+    #[error(transparent)]
+    Exporter(#[from] ExporterError),
+    /// The peer sent the empty authenticator: it declined to authenticate.
+    #[error("the peer declined to authenticate (empty authenticator)")]
+    Refused,
+    /// The request type does not match the sender's role.
+    #[error("a {role} cannot answer a request of type {request_type}")]
+    WrongRequestType {
+        /// Sender role.
+        role: &'static str,
+        /// Request message type.
+        request_type: u8,
+    },
+    /// The authenticator's context differs from the request's.
+    #[error("authenticator context does not match the request's certificate_request_context")]
+    ContextMismatch,
+    /// A context was used twice on this connection.
+    #[error("certificate_request_context {0} was already used on this connection (replay)")]
+    ContextReused(String),
+    /// The context is empty (this crate requires unpredictable contexts).
+    #[error("certificate_request_context is empty; an unpredictable context is required")]
+    EmptyContext,
+    /// The request lacks `signature_algorithms`.
+    #[error("the request has no signature_algorithms extension")]
+    MissingSignatureAlgorithms,
+    /// No scheme acceptable to both sides.
+    #[error("no signature scheme offered by the request ({offered}) is usable with the authenticator key")]
+    NoCommonScheme {
+        /// Offered schemes, hex.
+        offered: String,
+    },
+    /// CertificateVerify used a scheme the request did not offer or TLS 1.3 forbids.
+    #[error("CertificateVerify uses scheme {0:#06x}, which the request did not offer or TLS 1.3 forbids")]
+    SchemeNotOffered(u16),
+    /// The certificate list is empty in a non-empty authenticator.
+    #[error("authenticator carries no certificate")]
+    NoCertificate,
+    /// An extension the request did not offer (RFC 9261 `unsupported_extension`).
+    #[error("authenticator carries extension {0:#06x} that the request did not offer (unsupported_extension)")]
+    UnsolicitedExtension(u16),
+    /// `cmw_attestation` in a CertificateEntry other than the first.
+    #[error("cmw_attestation appears in certificate entry {0}; only the end-entity entry may carry it")]
+    CmwNotInLeaf(usize),
+    /// The request asked for Evidence but none was supplied.
+    #[error("the request asks for attestation (cmw_attestation) but the authenticator carries none")]
+    MissingEvidence,
+    /// Evidence was supplied but the request did not ask for it.
+    #[error("Evidence supplied for a request that did not ask for attestation")]
+    EvidenceNotRequested,
+    /// Evidence larger than the extension can carry.
+    #[error("Evidence CMW is {0} bytes; the cmw_attestation extension holds at most 65533")]
+    TooLarge(usize),
+    /// The CertificateVerify signature is invalid.
+    #[error("CertificateVerify signature is invalid: {0}")]
+    Signature(#[from] SignatureError),
+    /// The Finished MAC is invalid.
+    #[error("Finished MAC is invalid")]
+    BadFinished,
+    /// The certificate could not be parsed.
+    #[error("authenticator certificate is not valid X.509: {0}")]
+    Certificate(String),
+    /// Signing failed.
+    #[error("signing the CertificateVerify failed: {0}")]
+    Signing(String),
+}
+
+/// Per-profile settings: the extension code point, exporter label and
+/// signature schemes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EaProfile {
+    /// `cmw_attestation` code point (TBD in the draft; default 0xFF00).
+    pub cmw_ext_type: u16,
+    /// Exporter label of the binder (`EXPORTER-cmw-attestation`, or
+    /// `Attestation` for peers on -01..-03).
+    pub exporter_label: Vec<u8>,
+    /// Schemes offered in requests, in preference order.
+    pub signature_schemes: Vec<u16>,
+}
+
+impl Default for EaProfile {
+    fn default() -> Self {
+        Self {
+            cmw_ext_type: EXT_CMW_ATTESTATION_DEFAULT,
+            exporter_label: EXPORTER_LABEL_CMW_ATTESTATION.to_vec(),
+            signature_schemes: TLS13_SIGNATURE_SCHEMES.to_vec(),
+        }
+    }
+}
+
+impl EaProfile {
+    /// Builds a request asking `sender` to attest, with the given context.
+    pub fn request(&self, sender: Role, context: Vec<u8>) -> AuthenticatorRequest {
+        AuthenticatorRequest {
+            msg_type: sender.request_type(),
+            context,
+            extensions: vec![
+                Extension::signature_algorithms(&self.signature_schemes),
+                Extension::cmw_attestation_request(self.cmw_ext_type),
+            ],
+        }
+    }
+
+    /// Computes the binding an authenticator's Evidence must carry.
+    pub fn binding(&self, exporter: &dyn Exporter, context: &[u8], spki_der: &[u8]) -> Result<BindingClaims, EaError> {
+        Ok(BindingClaims::expat(exporter, &self.exporter_label, context, spki_der)?)
+    }
+}
+
+/// Tracks the certificate_request_contexts of one connection, in both
+/// directions, so that none is used twice (RFC 9261 §4: contexts are
+/// unique per connection and a validator rejects a repeated one).
+#[derive(Debug, Default, Clone)]
+pub struct ContextRegistry {
+    issued: HashSet<Vec<u8>>,
+    answered: HashSet<Vec<u8>>,
+    received: HashSet<Vec<u8>>,
+}
+
+impl ContextRegistry {
+    /// A fresh registry for a new connection.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Generates and records a fresh random context for a request we send.
+    pub fn issue(&mut self) -> Vec<u8> {
+        loop {
+            let c = random_bytes(CONTEXT_LEN);
+            if !self.issued.contains(&c) && !self.received.contains(&c) {
+                self.issued.insert(c.clone());
+                return c;
+            }
+        }
+    }
+
+    /// Records a context from a request the peer sent; refuses a repeat or
+    /// one equal to a context we issued.
+    pub fn accept_request(&mut self, context: &[u8]) -> Result<(), EaError> {
+        if context.is_empty() {
+            return Err(EaError::EmptyContext);
+        }
+        if self.issued.contains(context) || !self.received.insert(context.to_vec()) {
+            return Err(EaError::ContextReused(hex::encode(context)));
+        }
+        Ok(())
+    }
+
+    /// Marks a context we issued as answered; refuses a second answer and a
+    /// context we never issued.
+    pub fn accept_answer(&mut self, context: &[u8]) -> Result<(), EaError> {
+        if !self.issued.contains(context) {
+            return Err(EaError::ContextMismatch);
+        }
+        if !self.answered.insert(context.to_vec()) {
+            return Err(EaError::ContextReused(hex::encode(context)));
+        }
+        Ok(())
+    }
+}
+
+/// The authenticator's identity: a certificate chain (end entity first)
+/// and its signing key.
+#[derive(Clone)]
+pub struct AuthenticatorIdentity {
+    /// DER certificates, end entity first.
+    pub cert_chain: Vec<CertificateDer<'static>>,
+    /// The end entity's key.
+    pub key: Arc<dyn SigningKey>,
+    spki: Vec<u8>,
+}
+
+impl std::fmt::Debug for AuthenticatorIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatorIdentity")
+            .field("spki", &hex::encode(&self.spki))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthenticatorIdentity {
+    /// From a chain and a private key (PKCS#8, SEC1 or PKCS#1 DER).
+    pub fn new(cert_chain: Vec<CertificateDer<'static>>, key: &PrivateKeyDer<'_>) -> Result<Self, EaError> {
+        let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(key)
+            .map_err(|e| EaError::Signing(format!("unsupported private key: {e}")))?;
+        let leaf = cert_chain.first().ok_or(EaError::NoCertificate)?;
+        let spki = spki_of(leaf)?;
+        Ok(Self { cert_chain, key, spki })
+    }
+
+    /// A fresh ECDSA P-256 key with a self-signed certificate: the usual
+    /// authenticator identity of an attester, whose trust comes from the
+    /// Evidence (which commits to this key) rather than from a CA.
+    pub fn generate_self_signed(name: &str) -> Result<Self, EaError> {
+        Self::generate(name, &rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    /// A fresh key of the given rcgen algorithm with a self-signed certificate.
+    pub fn generate(name: &str, alg: &'static rcgen::SignatureAlgorithm) -> Result<Self, EaError> {
+        let kp = rcgen::KeyPair::generate_for(alg).map_err(|e| EaError::Signing(e.to_string()))?;
+        let params =
+            rcgen::CertificateParams::new(vec![name.to_string()]).map_err(|e| EaError::Signing(e.to_string()))?;
+        let cert = params.self_signed(&kp).map_err(|e| EaError::Signing(e.to_string()))?;
+        let key = PrivateKeyDer::Pkcs8(kp.serialize_der().into());
+        Self::new(vec![cert.der().clone()], &key)
+    }
+
+    /// DER SubjectPublicKeyInfo of the end-entity certificate.
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+}
+
+/// Extracts the DER SubjectPublicKeyInfo of a certificate.
+pub fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>, EaError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| EaError::Certificate(e.to_string()))?;
+    Ok(cert.tbs_certificate.subject_pki.raw.to_vec())
+}
+
+/// `HC` and `FK` for a sender role.
+pub fn keys(exporter: &dyn Exporter, sender: Role) -> Result<(Vec<u8>, Vec<u8>), EaError> {
+    let h = exporter.hash()?;
+    let hc = exporter.export(sender.handshake_context_label(), b"", h.output_len())?;
+    let fk = exporter.export(sender.finished_key_label(), b"", h.output_len())?;
+    Ok((hc, fk))
+}
+
+/// The CertificateVerify signed content:
+/// `0x20 * 64 || "Exported Authenticator" || 0x00 || Hash(HC || request || Certificate)`.
+pub fn certificate_verify_content(hash: HashAlgorithm, hc: &[u8], request: &[u8], certificate: &[u8]) -> Vec<u8> {
+    let mut m = vec![0x20u8; 64];
+    m.extend_from_slice(b"Exported Authenticator\0");
+    m.extend_from_slice(&hash.digest_parts(&[hc, request, certificate]));
+    m
+}
+
+/// RFC 9261 `get_context`: the certificate_request_context an
+/// authenticator answers. The empty authenticator carries none.
+pub fn get_context(authenticator: &[u8]) -> Result<Option<Vec<u8>>, EaError> {
+    match AuthenticatorParts::decode(authenticator)? {
+        AuthenticatorParts::Full { certificate_msg, .. } => Ok(Some(certificate_msg.context)),
+        AuthenticatorParts::Empty { .. } => Ok(None),
+    }
+}
+
+fn sender_of(request: &AuthenticatorRequest, sender: Role) -> Result<(), EaError> {
+    if Role::sender_for(request.msg_type) != Some(sender) {
+        return Err(EaError::WrongRequestType {
+            role: sender.name(),
+            request_type: request.msg_type.code(),
+        });
+    }
+    Ok(())
+}
+
+/// Answers `request_bytes` with an authenticator carrying `cmw` (the
+/// Evidence) in the end-entity entry's `cmw_attestation` extension.
+///
+/// `cmw` must be `Some` exactly when the request asks for attestation.
+pub fn authenticate(
+    exporter: &dyn Exporter,
+    sender: Role,
+    profile: &EaProfile,
+    request_bytes: &[u8],
+    identity: &AuthenticatorIdentity,
+    cmw: Option<&[u8]>,
+) -> Result<Vec<u8>, EaError> {
+    let request = AuthenticatorRequest::decode(request_bytes)?;
+    sender_of(&request, sender)?;
+    let hash = exporter.hash()?;
+    let offered = match find_extension(&request.extensions, EXT_SIGNATURE_ALGORITHMS) {
+        Some(e) => Extension::parse_signature_algorithms(&e.data)?,
+        None => return Err(EaError::MissingSignatureAlgorithms),
+    };
+    let usable: Vec<rustls::SignatureScheme> = offered
+        .iter()
+        .filter(|s| TLS13_SIGNATURE_SCHEMES.contains(s))
+        .map(|s| rustls::SignatureScheme::from(*s))
+        .collect();
+    let signer = identity
+        .key
+        .choose_scheme(&usable)
+        .ok_or_else(|| EaError::NoCommonScheme {
+            offered: offered
+                .iter()
+                .map(|s| format!("{s:#06x}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        })?;
+    let wants_cmw = find_extension(&request.extensions, profile.cmw_ext_type).is_some();
+    let mut leaf_exts = Vec::new();
+    match (wants_cmw, cmw) {
+        (true, Some(c)) => {
+            leaf_exts.push(Extension::cmw_attestation(profile.cmw_ext_type, c).map_err(EaError::TooLarge)?)
+        }
+        (true, None) => return Err(EaError::MissingEvidence),
+        (false, Some(_)) => return Err(EaError::EvidenceNotRequested),
+        (false, None) => {}
+    }
+    let entries = identity
+        .cert_chain
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CertificateEntry {
+            cert_der: c.to_vec(),
+            extensions: if i == 0 {
+                std::mem::take(&mut leaf_exts)
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    let certificate = CertificateMsg {
+        context: request.context.clone(),
+        entries,
+    }
+    .encode();
+    let (hc, fk) = keys(exporter, sender)?;
+    let content = certificate_verify_content(hash, &hc, request_bytes, &certificate);
+    let signature = signer.sign(&content).map_err(|e| EaError::Signing(e.to_string()))?;
+    let cv = CertificateVerify {
+        scheme: u16::from(signer.scheme()),
+        signature,
+    }
+    .encode();
+    let fin = hash.hmac(&fk, &hash.digest_parts(&[&hc, request_bytes, &certificate, &cv]));
+    let mut out = certificate;
+    out.extend_from_slice(&cv);
+    out.extend_from_slice(&Finished { verify_data: fin }.encode());
+    Ok(out)
+}
+
+/// The empty authenticator: a Finished over `Hash(HC || request ||
+/// Certificate)` with an empty certificate_list. Sent to decline.
+pub fn empty_authenticator(exporter: &dyn Exporter, sender: Role, request_bytes: &[u8]) -> Result<Vec<u8>, EaError> {
+    let request = AuthenticatorRequest::decode(request_bytes)?;
+    sender_of(&request, sender)?;
+    let hash = exporter.hash()?;
+    let (hc, fk) = keys(exporter, sender)?;
+    let certificate = CertificateMsg {
+        context: request.context,
+        entries: Vec::new(),
+    }
+    .encode();
+    let fin = hash.hmac(&fk, &hash.digest_parts(&[&hc, request_bytes, &certificate]));
+    Ok(Finished { verify_data: fin }.encode())
+}
+
+/// A validated authenticator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatedAuthenticator {
+    /// The certificate chain, end entity first.
+    pub cert_chain: Vec<Vec<u8>>,
+    /// DER SubjectPublicKeyInfo of the end entity.
+    pub spki: Vec<u8>,
+    /// The CMW from `cmw_attestation`, if the request asked for it.
+    pub cmw: Option<Vec<u8>>,
+    /// The CertificateVerify scheme.
+    pub scheme: u16,
+    /// The certificate_request_context.
+    pub context: Vec<u8>,
+}
+
+/// Validates `authenticator` as the answer of a `sender` to `request_bytes`.
+///
+/// Checks, in order: framing; the empty authenticator (reported as
+/// [`EaError::Refused`] after its Finished verifies); context equality;
+/// extensions offered; `cmw_attestation` only in the end-entity entry and
+/// present when requested; scheme offered and TLS 1.3-valid; the
+/// CertificateVerify signature; the Finished MAC (constant time). Context
+/// reuse is checked by the caller with a [`ContextRegistry`].
+pub fn validate(
+    exporter: &dyn Exporter,
+    sender: Role,
+    profile: &EaProfile,
+    request_bytes: &[u8],
+    authenticator: &[u8],
+) -> Result<ValidatedAuthenticator, EaError> {
+    let request = AuthenticatorRequest::decode(request_bytes)?;
+    sender_of(&request, sender)?;
+    let hash = exporter.hash()?;
+    let (hc, fk) = keys(exporter, sender)?;
+    match AuthenticatorParts::decode(authenticator)? {
+        AuthenticatorParts::Empty { finished } => {
+            let certificate = CertificateMsg {
+                context: request.context,
+                entries: Vec::new(),
+            }
+            .encode();
+            let expect = hash.hmac(&fk, &hash.digest_parts(&[&hc, request_bytes, &certificate]));
+            if !constant_time_eq(&expect, finished) {
+                return Err(EaError::BadFinished);
+            }
+            Err(EaError::Refused)
+        }
+        AuthenticatorParts::Full {
+            certificate,
+            certificate_msg,
+            certificate_verify,
+            certificate_verify_msg,
+            finished,
+        } => {
+            if !constant_time_eq(&certificate_msg.context, &request.context) {
+                return Err(EaError::ContextMismatch);
+            }
+            let leaf = certificate_msg.entries.first().ok_or(EaError::NoCertificate)?;
+            let mut cmw = None;
+            for (i, entry) in certificate_msg.entries.iter().enumerate() {
+                for ext in &entry.extensions {
+                    if find_extension(&request.extensions, ext.typ).is_none() || ext.typ == EXT_SIGNATURE_ALGORITHMS {
+                        return Err(EaError::UnsolicitedExtension(ext.typ));
+                    }
+                    if ext.typ == profile.cmw_ext_type {
+                        if i != 0 {
+                            return Err(EaError::CmwNotInLeaf(i));
+                        }
+                        cmw = Some(Extension::parse_cmw_attestation(&ext.data)?.to_vec());
+                    }
+                }
+            }
+            if find_extension(&request.extensions, profile.cmw_ext_type).is_some() && cmw.is_none() {
+                return Err(EaError::MissingEvidence);
+            }
+            let offered = match find_extension(&request.extensions, EXT_SIGNATURE_ALGORITHMS) {
+                Some(e) => Extension::parse_signature_algorithms(&e.data)?,
+                None => return Err(EaError::MissingSignatureAlgorithms),
+            };
+            let scheme = certificate_verify_msg.scheme;
+            if !offered.contains(&scheme) || !TLS13_SIGNATURE_SCHEMES.contains(&scheme) {
+                return Err(EaError::SchemeNotOffered(scheme));
+            }
+            let spki = spki_of(&leaf.cert_der)?;
+            let content = certificate_verify_content(hash, &hc, request_bytes, certificate);
+            verify_signature(scheme, &spki, &content, &certificate_verify_msg.signature)?;
+            let expect = hash.hmac(
+                &fk,
+                &hash.digest_parts(&[&hc, request_bytes, certificate, certificate_verify]),
+            );
+            if !constant_time_eq(&expect, finished) {
+                return Err(EaError::BadFinished);
+            }
+            Ok(ValidatedAuthenticator {
+                cert_chain: certificate_msg.entries.iter().map(|e| e.cert_der.clone()).collect(),
+                spki,
+                cmw,
+                scheme,
+                context: request.context,
+            })
+        }
+    }
+}

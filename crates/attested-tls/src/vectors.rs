@@ -1,0 +1,194 @@
+//! Recomputing seat-expat / RFC 9261 worked vectors.
+//!
+//! A vector file (the format of `shared/vectors/rfc9261/*.toml`) has an
+//! `[input]` table (a fixed `exporter_master_secret` standing in for a live
+//! connection, the sender role, label, key, certificate, context and CMW)
+//! and an `[expected]` table with every derived value. [`check_vector`]
+//! recomputes each expected value from the inputs with this crate's code
+//! and reports every mismatch; `atls vectors check FILE` prints the report.
+
+use std::collections::BTreeMap;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::Deserialize;
+
+use crate::binder::{BindingClaims, EXPORTED_VALUE_LEN};
+use crate::codec::{AuthenticatorParts, AuthenticatorRequest};
+use crate::crypto::HashAlgorithm;
+use crate::ea::{self, AuthenticatorIdentity, EaProfile, Role};
+use crate::exporter::{Exporter, SecretExporter};
+
+/// Why a vector file could not be checked at all.
+#[derive(Debug, thiserror::Error)]
+pub enum VectorError {
+    /// TOML syntax or structure.
+    #[error("vector file is not valid: {0}")]
+    Parse(String),
+    /// An input value is unusable.
+    #[error("vector input {field} is invalid: {reason}")]
+    Input {
+        /// The `[input]` key.
+        field: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The computation itself failed.
+    #[error("computing the vector failed: {0}")]
+    Compute(#[from] ea::EaError),
+}
+
+#[derive(Deserialize)]
+struct VectorFile {
+    input: Input,
+    #[serde(default)]
+    expected: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct Input {
+    hash: String,
+    authenticator_sender: String,
+    exporter_label: String,
+    cmw_attestation_ext_type: u16,
+    signature_scheme: u16,
+    exporter_master_secret: String,
+    signing_key_pkcs8: String,
+    certificate_der: String,
+    certificate_request_context: String,
+    cmw: String,
+}
+
+/// One recomputed value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VectorCheck {
+    /// The `[expected]` key.
+    pub name: String,
+    /// Expected hex.
+    pub expected: String,
+    /// Computed hex (`None` if this crate does not compute that key).
+    pub computed: Option<String>,
+    /// Whether they are equal.
+    pub ok: bool,
+}
+
+/// The outcome of checking one vector file.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct VectorReport {
+    /// Every `[expected]` value, in file order of keys (sorted).
+    pub checks: Vec<VectorCheck>,
+    /// Whether the recomputed authenticator also validates.
+    pub validates: bool,
+}
+
+impl VectorReport {
+    /// True when every value matched and the authenticator validated.
+    pub fn all_ok(&self) -> bool {
+        self.validates && !self.checks.is_empty() && self.checks.iter().all(|c| c.ok)
+    }
+
+    /// Mismatching checks.
+    pub fn mismatches(&self) -> impl Iterator<Item = &VectorCheck> {
+        self.checks.iter().filter(|c| !c.ok)
+    }
+}
+
+fn hex_input(field: &'static str, v: &str) -> Result<Vec<u8>, VectorError> {
+    hex::decode(v.trim()).map_err(|e| VectorError::Input {
+        field,
+        reason: format!("not hex: {e}"),
+    })
+}
+
+/// Every value this crate derives from a vector's inputs, by `[expected]` key.
+pub fn compute(text: &str) -> Result<(BTreeMap<&'static str, Vec<u8>>, BTreeMap<String, String>, bool), VectorError> {
+    let file: VectorFile = toml::from_str(text).map_err(|e| VectorError::Parse(e.to_string()))?;
+    let i = &file.input;
+    let hash = HashAlgorithm::from_name(&i.hash).ok_or_else(|| VectorError::Input {
+        field: "hash",
+        reason: format!("unknown hash {:?}", i.hash),
+    })?;
+    let sender = match i.authenticator_sender.as_str() {
+        "server" => Role::Server,
+        "client" => Role::Client,
+        other => {
+            return Err(VectorError::Input {
+                field: "authenticator_sender",
+                reason: format!("{other:?} is not server/client"),
+            })
+        }
+    };
+    let exporter = SecretExporter::new(hash, hex_input("exporter_master_secret", &i.exporter_master_secret)?);
+    let key_der = hex_input("signing_key_pkcs8", &i.signing_key_pkcs8)?;
+    let cert = hex_input("certificate_der", &i.certificate_der)?;
+    let context = hex_input("certificate_request_context", &i.certificate_request_context)?;
+    let cmw = hex_input("cmw", &i.cmw)?;
+    let profile = EaProfile {
+        cmw_ext_type: i.cmw_attestation_ext_type,
+        exporter_label: i.exporter_label.as_bytes().to_vec(),
+        signature_schemes: vec![i.signature_scheme],
+    };
+    let identity = AuthenticatorIdentity::new(
+        vec![CertificateDer::from(cert.clone())],
+        &PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der)),
+    )?;
+
+    let mut out: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
+    let (hc, fk) = ea::keys(&exporter, sender)?;
+    let request = profile.request(sender, context.clone()).encode();
+    let spki = identity.spki().to_vec();
+    let exported = exporter
+        .export(&profile.exporter_label, &context, EXPORTED_VALUE_LEN)
+        .map_err(ea::EaError::from)?;
+    let binding = BindingClaims::from_exported_value(hash, &spki, &exported);
+    let authenticator = ea::authenticate(&exporter, sender, &profile, &request, &identity, Some(&cmw))?;
+    let empty = ea::empty_authenticator(&exporter, sender, &request)?;
+    if let Ok(AuthenticatorParts::Full {
+        certificate,
+        certificate_verify,
+        finished,
+        ..
+    }) = AuthenticatorParts::decode(&authenticator)
+    {
+        out.insert("certificate_msg", certificate.to_vec());
+        out.insert(
+            "certificate_verify_signed_content",
+            ea::certificate_verify_content(hash, &hc, &request, certificate),
+        );
+        out.insert("certificate_verify", certificate_verify.to_vec());
+        let mut fin = vec![20, 0, 0, finished.len() as u8];
+        fin.extend_from_slice(finished);
+        out.insert("finished", fin);
+    }
+    let validates = ea::validate(&exporter, sender, &profile, &request, &authenticator)
+        .map(|v| v.cmw.as_deref() == Some(&cmw[..]) && AuthenticatorRequest::decode(&request).is_ok())
+        .unwrap_or(false);
+    out.insert("handshake_context", hc);
+    out.insert("finished_key", fk);
+    out.insert("authenticator_request", request);
+    out.insert("spki", spki);
+    out.insert("aik_pub_hash", binding.aik_pub_hash.clone());
+    out.insert("exported_value", exported);
+    out.insert("binder", binding.binder.clone());
+    out.insert("authenticator", authenticator);
+    out.insert("empty_authenticator", empty);
+    Ok((out, file.expected, validates))
+}
+
+/// Recomputes every `[expected]` value of a vector file and compares.
+pub fn check_vector(text: &str) -> Result<VectorReport, VectorError> {
+    let (computed, expected, validates) = compute(text)?;
+    let checks = expected
+        .iter()
+        .map(|(name, exp)| {
+            let exp = exp.trim().to_ascii_lowercase();
+            let got = computed.get(name.as_str()).map(hex::encode);
+            VectorCheck {
+                name: name.clone(),
+                ok: got.as_deref() == Some(exp.as_str()),
+                expected: exp,
+                computed: got,
+            }
+        })
+        .collect();
+    Ok(VectorReport { checks, validates })
+}
