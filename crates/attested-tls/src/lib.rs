@@ -43,3 +43,5 @@ pub mod policy;
 pub mod sim;
 pub mod vectors;
 pub mod verifier;
+pub mod transport;
+pub mod net;

@@ -1,0 +1,495 @@
+//! tokio + rustls adapter: attested `connect` / `accept`.
+//!
+//! Both return an [`AttestedStream`] only after attestation succeeded in
+//! every direction the two sides require; before that no application byte
+//! is read or written. Every step runs under a deadline.
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), attested_tls::net::NetError> {
+//! use std::sync::Arc;
+//! use attested_tls::{net, sim, policy::Policy};
+//! let world = sim::ephemeral_world(1).unwrap();
+//! let policy = Policy::from_toml(&world.policy_toml(), std::path::Path::new(".")).unwrap();
+//! let client = net::AttestationConfig::verifier(policy.appraiser().unwrap());
+//! let tcp = tokio::net::TcpStream::connect("127.0.0.1:4433").await?;
+//! let (mut stream, ear) = net::connect(&net::tls::client_config()?, "server.example", tcp, &client).await?;
+//! println!("server attested: {}", ear.status);
+//! # Ok(()) }
+//! ```
+
+pub mod tls;
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::attester::Attester;
+use crate::ea::{AuthenticatorIdentity, EaProfile, Role};
+use crate::ear::Ear;
+use crate::exporter::Exporter;
+use crate::transport::frame::DEFAULT_MAX_FRAME;
+use crate::transport::{Event, Frame, FrameDecoder, FrameError, Session, SessionConfig, SessionError};
+use crate::verifier::Appraiser;
+
+/// Errors of attested connections.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Socket error.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    /// TLS error (handshake failure, bad configuration).
+    #[error("TLS error: {0}")]
+    Tls(#[source] rustls::Error),
+    /// A step exceeded its deadline.
+    #[error("timed out during {0}")]
+    Timeout(&'static str),
+    /// Unusable configuration.
+    #[error("configuration refused: {0}")]
+    Config(String),
+    /// The TLS session is not acceptable for attestation.
+    #[error("TLS session refused: {0}")]
+    Session(String),
+    /// The byte stream could not be framed.
+    #[error("transport error: {0}")]
+    Frame(#[from] FrameError),
+    /// The attestation protocol failed (refusals, violations).
+    #[error(transparent)]
+    Attestation(#[from] SessionError),
+    /// The peer closed the connection before attestation completed.
+    #[error("the peer closed the connection during {0}")]
+    Closed(&'static str),
+}
+
+impl NetError {
+    /// The attestation result behind a refusal of the peer, if that is
+    /// what happened.
+    pub fn peer_ear(&self) -> Option<&Ear> {
+        match self {
+            Self::Attestation(SessionError::PeerNotTrusted { ear, .. }) => Some(ear),
+            _ => None,
+        }
+    }
+}
+
+/// What one side brings to an attested connection.
+#[derive(Clone)]
+pub struct AttestationConfig {
+    /// Code point, exporter label, schemes.
+    pub profile: EaProfile,
+    /// Our attester (`None`: we do not attest).
+    pub attester: Option<Arc<dyn Attester>>,
+    /// The key our authenticators are signed with. Generated (P-256,
+    /// self-signed) by [`AttestationConfig::attester`] if not given.
+    pub identity: Option<AuthenticatorIdentity>,
+    /// Appraiser of the peer's Evidence (`None`: we do not require it).
+    pub appraiser: Option<Appraiser>,
+    /// Deadline for the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Deadline for the whole attestation exchange (and re-attestations).
+    pub attestation_timeout: Duration,
+    /// Largest transport frame accepted.
+    pub max_frame: usize,
+    /// Verification time source.
+    pub clock: crate::transport::session::Clock,
+}
+
+impl std::fmt::Debug for AttestationConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestationConfig")
+            .field("profile", &self.profile)
+            .field("attester", &self.attester.as_ref().map(|a| a.platform().to_string()))
+            .field("appraiser", &self.appraiser)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("attestation_timeout", &self.attestation_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for AttestationConfig {
+    fn default() -> Self {
+        Self {
+            profile: EaProfile::default(),
+            attester: None,
+            identity: None,
+            appraiser: None,
+            handshake_timeout: Duration::from_secs(10),
+            attestation_timeout: Duration::from_secs(10),
+            max_frame: DEFAULT_MAX_FRAME,
+            clock: Arc::new(time::OffsetDateTime::now_utc),
+        }
+    }
+}
+
+impl AttestationConfig {
+    /// A side that attests with `attester` (and a fresh P-256 authenticator key).
+    pub fn attester(attester: Arc<dyn Attester>) -> Result<Self, NetError> {
+        Self::default().with_attester(attester)
+    }
+
+    /// A side that requires the peer to attest, appraised by `appraiser`.
+    pub fn verifier(appraiser: Appraiser) -> Self {
+        Self { appraiser: Some(appraiser), ..Self::default() }
+    }
+
+    /// Adds an attester (mutual attestation when an appraiser is set too).
+    pub fn with_attester(mut self, attester: Arc<dyn Attester>) -> Result<Self, NetError> {
+        if self.identity.is_none() {
+            self.identity = Some(
+                AuthenticatorIdentity::generate_self_signed("attested-tls authenticator")
+                    .map_err(|e| NetError::Config(e.to_string()))?,
+            );
+        }
+        self.attester = Some(attester);
+        Ok(self)
+    }
+
+    /// Adds an appraiser.
+    pub fn with_appraiser(mut self, appraiser: Appraiser) -> Self {
+        self.appraiser = Some(appraiser);
+        self
+    }
+
+    fn session(&self, tls_role: Role) -> SessionConfig {
+        SessionConfig {
+            tls_role,
+            profile: self.profile.clone(),
+            attester: self.attester.clone(),
+            identity: self.identity.clone(),
+            appraiser: self.appraiser.clone(),
+            max_frame: self.max_frame,
+            clock: self.clock.clone(),
+        }
+    }
+}
+
+/// A TLS stream whose connection can export keying material.
+pub trait TlsStreamExt: AsyncRead + AsyncWrite + Unpin {
+    /// The connection's exporter.
+    fn exporter(&self) -> &dyn Exporter;
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStreamExt for tokio_rustls::client::TlsStream<IO> {
+    fn exporter(&self) -> &dyn Exporter {
+        self.get_ref().1
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStreamExt for tokio_rustls::server::TlsStream<IO> {
+    fn exporter(&self) -> &dyn Exporter {
+        self.get_ref().1
+    }
+}
+
+fn check_session(version: Option<rustls::ProtocolVersion>, kind: Option<rustls::HandshakeKind>) -> Result<(), NetError> {
+    if version != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return Err(NetError::Session(format!("negotiated {version:?}; attested connections require TLS 1.3")));
+    }
+    match kind {
+        Some(rustls::HandshakeKind::Full) | Some(rustls::HandshakeKind::FullWithHelloRetryRequest) => Ok(()),
+        other => Err(NetError::Session(format!(
+            "handshake kind {other:?}: resumed sessions are refused on attested connections"
+        ))),
+    }
+}
+
+/// Opens an attested connection as TLS client over `io`.
+///
+/// Returns the stream and, if `att` requires server attestation, the
+/// server's attestation result.
+pub async fn connect<IO>(
+    tls: &Arc<rustls::ClientConfig>,
+    server_name: &str,
+    io: IO,
+    att: &AttestationConfig,
+) -> Result<(AttestedStream<tokio_rustls::client::TlsStream<IO>>, Option<Ear>), NetError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    tls::check_client_config(tls)?;
+    let name = ServerName::try_from(server_name.to_string())
+        .map_err(|e| NetError::Config(format!("invalid server name {server_name:?}: {e}")))?;
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    let stream = tokio::time::timeout(att.handshake_timeout, connector.connect(name, io))
+        .await
+        .map_err(|_| NetError::Timeout("TLS handshake"))??;
+    {
+        let conn = stream.get_ref().1;
+        check_session(conn.protocol_version(), conn.handshake_kind())?;
+        if conn.is_early_data_accepted() {
+            return Err(NetError::Session("0-RTT early data was accepted".into()));
+        }
+    }
+    AttestedStream::establish(stream, att.session(Role::Client), att.attestation_timeout).await
+}
+
+/// Accepts an attested connection as TLS server over `io`.
+pub async fn accept<IO>(
+    tls: &Arc<rustls::ServerConfig>,
+    io: IO,
+    att: &AttestationConfig,
+) -> Result<(AttestedStream<tokio_rustls::server::TlsStream<IO>>, Option<Ear>), NetError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    tls::check_server_config(tls)?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
+    let stream = tokio::time::timeout(att.handshake_timeout, acceptor.accept(io))
+        .await
+        .map_err(|_| NetError::Timeout("TLS handshake"))??;
+    {
+        let conn = stream.get_ref().1;
+        check_session(conn.protocol_version(), conn.handshake_kind())?;
+    }
+    AttestedStream::establish(stream, att.session(Role::Server), att.attestation_timeout).await
+}
+
+/// Largest amount of application data buffered while waiting for a
+/// re-attestation result.
+const MAX_BUFFERED_DATA: usize = 1 << 20;
+
+/// An attested connection: application bytes in DATA frames, attestation
+/// frames handled in-band (re-attestation requests from the peer are
+/// answered while reading).
+pub struct AttestedStream<S> {
+    inner: S,
+    session: Session,
+    decoder: FrameDecoder,
+    out: Vec<u8>,
+    app: Vec<u8>,
+    app_pos: usize,
+    peer_ear: Option<Ear>,
+    attestation_timeout: Duration,
+    eof: bool,
+}
+
+impl<S> std::fmt::Debug for AttestedStream<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestedStream").field("session", &self.session).finish_non_exhaustive()
+    }
+}
+
+impl<S: TlsStreamExt> AttestedStream<S> {
+    async fn establish(inner: S, cfg: SessionConfig, timeout: Duration) -> Result<(Self, Option<Ear>), NetError> {
+        let max_frame = cfg.max_frame;
+        let mut s = Self {
+            inner,
+            session: Session::new(cfg),
+            decoder: FrameDecoder::new(max_frame),
+            out: Vec::new(),
+            app: Vec::new(),
+            app_pos: 0,
+            peer_ear: None,
+            attestation_timeout: timeout,
+            eof: false,
+        };
+        let r = tokio::time::timeout(timeout, s.drive(|s| s.session.is_ready(), "attestation")).await;
+        match r {
+            Ok(Ok(())) => {
+                let ear = s.peer_ear.clone();
+                Ok((s, ear))
+            }
+            Ok(Err(e)) => Err(s.fail(e).await),
+            Err(_) => Err(s.fail(NetError::Timeout("attestation")).await),
+        }
+    }
+
+    /// Sends pending output, then reads frames until `done` holds.
+    async fn drive(&mut self, done: impl Fn(&Self) -> bool, step: &'static str) -> Result<(), NetError> {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            self.flush_session().await?;
+            if done(self) {
+                return Ok(());
+            }
+            let n = self.inner.read(&mut buf).await?;
+            if n == 0 {
+                self.eof = true;
+                return Err(NetError::Closed(step));
+            }
+            self.decoder.push(&buf[..n]);
+            self.process_frames()?;
+        }
+    }
+
+    async fn flush_session(&mut self) -> Result<(), NetError> {
+        let out = self.session.take_outgoing();
+        self.out.extend_from_slice(&out);
+        if !self.out.is_empty() {
+            let out = std::mem::take(&mut self.out);
+            self.inner.write_all(&out).await?;
+            self.inner.flush().await?;
+        }
+        Ok(())
+    }
+
+    fn process_frames(&mut self) -> Result<(), NetError> {
+        while let Some(frame) = self.decoder.next_frame()? {
+            self.session.handle_frame(frame, self.inner.exporter())?;
+            while let Some(ev) = self.session.poll_event() {
+                match ev {
+                    Event::PeerAttested { ear, .. } => self.peer_ear = Some(*ear),
+                    Event::Data(d) => {
+                        if self.app.len() - self.app_pos + d.len() > MAX_BUFFERED_DATA {
+                            return Err(NetError::Attestation(SessionError::State(
+                                "too much application data buffered while re-attesting",
+                            )));
+                        }
+                        self.app.extend_from_slice(&d);
+                    }
+                    Event::AttestationAccepted { .. } | Event::Ready => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the peer why we stop (best effort) and returns the error.
+    async fn fail(&mut self, e: NetError) -> NetError {
+        let frame = match &e {
+            NetError::Attestation(se) => se.error_frame(),
+            NetError::Frame(fe) => Some(Frame::Error {
+                code: crate::transport::frame::error_code::DECODE_ERROR,
+                reason: fe.to_string(),
+            }),
+            NetError::Timeout(step) => Some(Frame::Error {
+                code: crate::transport::frame::error_code::TIMEOUT,
+                reason: format!("timed out during {step}"),
+            }),
+            _ => None,
+        };
+        let mut bytes = self.session.take_outgoing();
+        if let Some(f) = frame {
+            f.encode_into(&mut bytes);
+        }
+        if !self.eof {
+            let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                let _ = self.inner.write_all(&bytes).await;
+                let _ = self.inner.shutdown().await;
+            })
+            .await;
+        }
+        e
+    }
+
+    /// Re-attests the peer on this live connection (a new request with a
+    /// new context) and returns the new result. A refusal is fatal for the
+    /// connection. Application data received meanwhile is kept for reading.
+    pub async fn reattest(&mut self) -> Result<Ear, NetError> {
+        self.session.start_reattestation()?;
+        self.peer_ear = None;
+        let timeout = self.attestation_timeout;
+        let fut = self.drive(|s| s.session.outstanding_requests() == 0 && s.peer_ear.is_some(), "re-attestation");
+        let r = tokio::time::timeout(timeout, fut).await;
+        match r {
+            Ok(Ok(())) => Ok(self.peer_ear.clone().expect("checked by drive")),
+            Ok(Err(e)) => Err(self.fail(e).await),
+            Err(_) => Err(self.fail(NetError::Timeout("re-attestation")).await),
+        }
+    }
+
+    /// The latest attestation result of the peer (if this side appraises it).
+    pub fn peer_attestation(&self) -> Option<&Ear> {
+        self.peer_ear.as_ref()
+    }
+
+    /// The underlying TLS stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+fn io_err(e: impl Into<NetError>) -> io::Error {
+    io::Error::other(e.into())
+}
+
+impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if this.app_pos < this.app.len() {
+                let n = (this.app.len() - this.app_pos).min(buf.remaining());
+                buf.put_slice(&this.app[this.app_pos..this.app_pos + n]);
+                this.app_pos += n;
+                if this.app_pos == this.app.len() {
+                    this.app.clear();
+                    this.app_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            if this.session.has_failed() {
+                return Poll::Ready(Err(io::Error::other("attested session failed")));
+            }
+            // Answers to re-attestation requests go out while we read.
+            let _ = this.poll_flush_out(cx)?;
+            if this.eof {
+                return Poll::Ready(Ok(()));
+            }
+            let mut tmp = [0u8; 16 * 1024];
+            let mut rb = ReadBuf::new(&mut tmp);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            if rb.filled().is_empty() {
+                this.eof = true;
+                if !this.decoder.is_empty() {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated frame")));
+                }
+                return Poll::Ready(Ok(()));
+            }
+            this.decoder.push(rb.filled());
+            if let Err(e) = this.process_frames() {
+                // Best effort: queue our ERROR frame.
+                if let NetError::Attestation(se) = &e {
+                    if let Some(f) = se.error_frame() {
+                        f.encode_into(&mut this.out);
+                    }
+                }
+                this.out.extend(this.session.take_outgoing());
+                let _ = this.poll_flush_out(cx);
+                return Poll::Ready(Err(io_err(e)));
+            }
+        }
+    }
+}
+
+impl<S: TlsStreamExt> AttestedStream<S> {
+    /// Writes queued frames; Ready when all are written.
+    fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let more = self.session.take_outgoing();
+        self.out.extend_from_slice(&more);
+        while !self.out.is_empty() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.out.drain(..n);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: TlsStreamExt> AsyncWrite for AttestedStream<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        ready!(this.poll_flush_out(cx))?;
+        let n = buf.len().min(crate::transport::frame::MAX_DATA_CHUNK);
+        this.session.send_data(&buf[..n]).map_err(io_err)?;
+        let _ = this.poll_flush_out(cx)?;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.poll_flush_out(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        ready!(this.poll_flush_out(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
