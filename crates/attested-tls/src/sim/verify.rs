@@ -1,0 +1,461 @@
+//! Appraisal of simulated Evidence.
+
+use std::path::PathBuf;
+
+use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use serde::Deserialize;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::oid_registry::OID_SIG_ECDSA_WITH_SHA256;
+
+use super::ca::{certified_instance_id, p256_public_key, parse_cert};
+use super::eat::{decode_envelope, looks_like_sim, SimClaims};
+use super::is_sim_media_type;
+use crate::binder::{BindingClaims, ExpectedBinding};
+use crate::crypto::constant_time_eq;
+use crate::ear::{claim_value as cv, Appraisal, TrustClaim};
+use crate::policy::{parse_hex_list, Policy, PolicyError};
+use crate::verifier::{AppraisalContext, Verifier};
+
+/// Policy section `[sim]`: which simulation roots, measurements and
+/// instances are acceptable.
+///
+/// ```toml
+/// [sim]
+/// trusted_roots = ["sim/root.pem"]   # PEM files, relative to the policy file
+/// measurements = ["3f2a..."]         # hex allow-list (empty: everything refused)
+/// instance_ids = ["01ab..."]         # optional hex allow-list of instances
+/// allow_debug = false                # default false
+/// min_security_version = 1           # default 0
+/// ```
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SimPolicy {
+    /// PEM files holding the simulation root certificates to trust,
+    /// relative to the policy file. Empty: all simulated Evidence is refused.
+    pub trusted_roots: Vec<PathBuf>,
+    /// Allowed measurements (hex). Empty: the executables check fails
+    /// ("policy lists no reference measurements").
+    pub measurements: Vec<String>,
+    /// Allowed instance ids (hex). `None`: any instance of a trusted root.
+    #[serde(default)]
+    pub instance_ids: Option<Vec<String>>,
+    /// Whether Evidence with debug enabled is acceptable (with a warning).
+    #[serde(default)]
+    pub allow_debug: bool,
+    /// Lowest acceptable security version.
+    #[serde(default)]
+    pub min_security_version: u32,
+}
+
+impl SimPolicy {
+    /// Builds the verifier, reading the `trusted_roots` files (resolved
+    /// against the policy's directory with [`Policy::resolve`]).
+    pub fn verifier(&self, policy: &Policy) -> Result<SimVerifier, PolicyError> {
+        let mut roots = Vec::new();
+        for p in &self.trusted_roots {
+            let path = policy.resolve(p);
+            let pem = std::fs::read(&path).map_err(|source| PolicyError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let mut found = 0;
+            for cert in CertificateDer::pem_slice_iter(&pem) {
+                let cert = cert.map_err(|e| {
+                    PolicyError::value("sim.trusted_roots", format!("{}: invalid PEM: {e}", path.display()))
+                })?;
+                roots.push(cert.to_vec());
+                found += 1;
+            }
+            if found == 0 {
+                return Err(PolicyError::value(
+                    "sim.trusted_roots",
+                    format!("{} contains no PEM certificate", path.display()),
+                ));
+            }
+        }
+        SimVerifier::new(self.clone(), roots)
+    }
+}
+
+#[derive(Debug)]
+struct TrustedRoot {
+    der: Vec<u8>,
+    subject: String,
+}
+
+/// Appraises simulated Evidence against a [`SimPolicy`].
+#[derive(Debug)]
+pub struct SimVerifier {
+    roots: Vec<TrustedRoot>,
+    measurements: Vec<Vec<u8>>,
+    instance_ids: Option<Vec<Vec<u8>>>,
+    allow_debug: bool,
+    min_security_version: u32,
+}
+
+impl SimVerifier {
+    /// A verifier trusting the given root certificates (DER). The policy's
+    /// `trusted_roots` paths are ignored here (see [`SimPolicy::verifier`]).
+    pub fn new(policy: SimPolicy, trusted_roots_der: Vec<Vec<u8>>) -> Result<SimVerifier, PolicyError> {
+        let measurements = parse_hex_list("sim.measurements", &policy.measurements, None)?;
+        for m in &measurements {
+            if m.is_empty() || m.len() > super::ca::MAX_MEASUREMENT_LEN {
+                return Err(PolicyError::value(
+                    "sim.measurements",
+                    format!("a measurement of {} bytes is not 1..=64 bytes", m.len()),
+                ));
+            }
+        }
+        let instance_ids = match &policy.instance_ids {
+            Some(ids) => Some(parse_hex_list("sim.instance_ids", ids, None)?),
+            None => None,
+        };
+        let mut roots = Vec::new();
+        for der in trusted_roots_der {
+            let subject = {
+                let cert = parse_cert(&der).map_err(|e| PolicyError::value("sim.trusted_roots", e))?;
+                p256_public_key(&cert)
+                    .map_err(|e| PolicyError::value("sim.trusted_roots", format!("{}: {e}", cert.subject())))?;
+                cert.subject().to_string()
+            };
+            roots.push(TrustedRoot { der, subject });
+        }
+        Ok(SimVerifier {
+            roots,
+            measurements,
+            instance_ids,
+            allow_debug: policy.allow_debug,
+            min_security_version: policy.min_security_version,
+        })
+    }
+
+    /// Finds the trusted root that issued `cert`: same issuer name and a
+    /// valid ECDSA P-256 / SHA-256 signature.
+    fn issuing_root(&self, cert: &X509Certificate<'_>) -> Option<(&TrustedRoot, X509Certificate<'_>)> {
+        if cert.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
+            return None;
+        }
+        let tbs: &[u8] = cert.tbs_certificate.as_ref();
+        let sig: &[u8] = &cert.signature_value.data;
+        for root in &self.roots {
+            let Ok(rc) = parse_cert(&root.der) else { continue };
+            if rc.subject().as_raw() != cert.issuer().as_raw() {
+                continue;
+            }
+            let Ok(point) = p256_public_key(&rc) else { continue };
+            if UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
+                .verify(tbs, sig)
+                .is_ok()
+            {
+                return Some((root, rc));
+            }
+        }
+        None
+    }
+
+    fn appraise_inner(&self, evidence: &[u8], ctx: &AppraisalContext<'_>, a: &mut Appraisal) {
+        use TrustClaim::*;
+        // 1. Envelope.
+        let env = match decode_envelope(evidence) {
+            Ok(e) => e,
+            Err(reason) => {
+                a.fail(InstanceIdentity, cv::UNTRUSTWORTHY_INSTANCE, "cose", None, None, reason);
+                return;
+            }
+        };
+        // 2. Instance certificate chained to a trusted root, valid now.
+        let cert = match parse_cert(&env.cert_der) {
+            Ok(c) => c,
+            Err(reason) => {
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    "instance_certificate",
+                    None,
+                    None,
+                    reason,
+                );
+                return;
+            }
+        };
+        let Some((root, root_cert)) = self.issuing_root(&cert) else {
+            let expected = if self.roots.is_empty() {
+                "(policy trusts no simulation root)".to_string()
+            } else {
+                self.roots
+                    .iter()
+                    .map(|r| r.subject.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            };
+            a.fail(
+                InstanceIdentity,
+                cv::UNTRUSTWORTHY_INSTANCE,
+                "root",
+                Some(cert.issuer().to_string()),
+                Some(expected),
+                "simulation root not trusted by policy: the instance certificate is not signed by any trusted root",
+            );
+            return;
+        };
+        a.claim("root", root.subject.clone());
+        for (what, c) in [("root", &root_cert), ("instance_certificate", &cert)] {
+            let nb = c.validity().not_before.to_datetime();
+            let na = c.validity().not_after.to_datetime();
+            if ctx.now < nb || ctx.now > na {
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    what,
+                    Some(format!("valid {nb} .. {na}")),
+                    Some(format!("valid at {}", ctx.now)),
+                    format!("{what} is not valid at the verification time"),
+                );
+                return;
+            }
+        }
+        let certified_id = match certified_instance_id(&cert) {
+            Ok(id) => id,
+            Err(reason) => {
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    "instance_certificate",
+                    None,
+                    None,
+                    reason,
+                );
+                return;
+            }
+        };
+        // 3. Signature by the instance key.
+        let point = match p256_public_key(&cert) {
+            Ok(p) => p,
+            Err(reason) => {
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    "instance_certificate",
+                    None,
+                    None,
+                    reason,
+                );
+                return;
+            }
+        };
+        let verified = env.sign1.verify_signature(b"", |sig, tbs| {
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(tbs, sig)
+        });
+        if verified.is_err() {
+            a.fail(
+                InstanceIdentity,
+                cv::UNTRUSTWORTHY_INSTANCE,
+                "signature",
+                None,
+                None,
+                "the COSE_Sign1 signature does not verify with the instance certificate's key",
+            );
+            return;
+        }
+        // 4. Claims.
+        let claims = match SimClaims::from_cbor(&env.payload) {
+            Ok(c) => c,
+            Err((claim, reason)) => {
+                a.fail(InstanceIdentity, cv::UNTRUSTWORTHY_INSTANCE, &claim, None, None, reason);
+                return;
+            }
+        };
+        a.claim("measurement", hex::encode(&claims.measurement));
+        a.claim("instance_id", hex::encode(&claims.ueid));
+        a.claim("debug", claims.debug());
+        a.claim("security_version", claims.security_version);
+        a.claim("eat_nonce", hex::encode(&claims.eat_nonce));
+        a.claim("aik_pub_hash", hex::encode(&claims.aik_pub_hash));
+        a.claim("hash_alg", claims.hash.name());
+        a.claim("iat", claims.iat);
+        if claims.ueid != certified_id {
+            a.fail(
+                InstanceIdentity,
+                cv::UNTRUSTWORTHY_INSTANCE,
+                "instance_id",
+                Some(hex::encode(&claims.ueid)),
+                Some(hex::encode(&certified_id)),
+                "the ueid claim differs from the instance id the instance certificate certifies",
+            );
+        }
+        self.check_binding(&claims, ctx.expected, a);
+        self.check_policy(&claims, ctx.policy_id, a);
+        // What the sim checks establish when nothing failed: the platform is
+        // the one the policy trusts. (A simulation offers no memory
+        // protection, so no runtime-opaque claim is made.)
+        a.set(InstanceIdentity, cv::TRUSTWORTHY_INSTANCE);
+        a.set(Hardware, cv::GENUINE_HARDWARE);
+    }
+
+    fn check_binding(&self, claims: &SimClaims, expected: &ExpectedBinding, a: &mut Appraisal) {
+        use TrustClaim::*;
+        match expected {
+            ExpectedBinding::Claims(c) => {
+                if c.hash != claims.hash {
+                    a.fail(
+                        InstanceIdentity,
+                        cv::UNTRUSTWORTHY_INSTANCE,
+                        "hash_alg",
+                        Some(claims.hash.name().into()),
+                        Some(c.hash.name().into()),
+                        "the Evidence's binder was computed with another hash",
+                    );
+                }
+                if !constant_time_eq(&claims.eat_nonce, &c.binder) {
+                    a.fail(
+                        InstanceIdentity,
+                        cv::UNTRUSTWORTHY_INSTANCE,
+                        "eat_nonce",
+                        Some(hex::encode(&claims.eat_nonce)),
+                        Some(hex::encode(&c.binder)),
+                        "eat_nonce is not the binder of this connection",
+                    );
+                }
+                if !constant_time_eq(&claims.aik_pub_hash, &c.aik_pub_hash) {
+                    a.fail(
+                        InstanceIdentity,
+                        cv::UNTRUSTWORTHY_INSTANCE,
+                        "aik_pub_hash",
+                        Some(hex::encode(&claims.aik_pub_hash)),
+                        Some(hex::encode(&c.aik_pub_hash)),
+                        "aik_pub_hash is not the hash of the authenticator's key",
+                    );
+                }
+            }
+            ExpectedBinding::ReportData(r) => {
+                let observed = BindingClaims {
+                    hash: claims.hash,
+                    binder: claims.eat_nonce.clone(),
+                    aik_pub_hash: claims.aik_pub_hash.clone(),
+                }
+                .report_data();
+                if !constant_time_eq(&observed, r) {
+                    a.fail(
+                        InstanceIdentity,
+                        cv::UNTRUSTWORTHY_INSTANCE,
+                        "report_data",
+                        Some(hex::encode(observed)),
+                        Some(hex::encode(r)),
+                        "SHA-512(prefix || eat_nonce || aik_pub_hash) is not the expected report data",
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_policy(&self, claims: &SimClaims, policy_id: &str, a: &mut Appraisal) {
+        use TrustClaim::*;
+        if self.measurements.is_empty() {
+            a.fail(
+                Executables,
+                cv::UNRECOGNIZED_RUNTIME,
+                "measurement",
+                Some(hex::encode(&claims.measurement)),
+                None,
+                format!("policy {policy_id} lists no reference measurements"),
+            );
+        } else if !self.measurements.iter().any(|m| m == &claims.measurement) {
+            a.fail(
+                Executables,
+                cv::UNRECOGNIZED_RUNTIME,
+                "measurement",
+                Some(hex::encode(&claims.measurement)),
+                Some(
+                    self.measurements
+                        .iter()
+                        .map(hex::encode)
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                ),
+                format!("measurement is not in the reference values of policy {policy_id}"),
+            );
+        } else {
+            a.set(Executables, cv::APPROVED_RUNTIME);
+        }
+        if let Some(ids) = &self.instance_ids {
+            if !ids.iter().any(|i| i == &claims.ueid) {
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    "instance_id",
+                    Some(hex::encode(&claims.ueid)),
+                    Some(if ids.is_empty() {
+                        "(no instance allowed)".to_string()
+                    } else {
+                        ids.iter().map(hex::encode).collect::<Vec<_>>().join(" | ")
+                    }),
+                    format!("instance is not in the instance_ids of policy {policy_id}"),
+                );
+            }
+        }
+        if claims.debug() {
+            if self.allow_debug {
+                a.warn(
+                    Configuration,
+                    cv::UNSAFE_CONFIG,
+                    "debug",
+                    Some("true".into()),
+                    format!("debug is enabled; allowed by policy {policy_id} (allow_debug = true)"),
+                );
+            } else {
+                a.fail(
+                    Configuration,
+                    cv::UNSUPPORTABLE_CONFIG,
+                    "debug",
+                    Some("true".into()),
+                    Some("false".into()),
+                    format!("debug is enabled and policy {policy_id} does not allow debug"),
+                );
+            }
+        }
+        if claims.security_version < u64::from(self.min_security_version) {
+            a.fail(
+                Configuration,
+                cv::UNSUPPORTABLE_CONFIG,
+                "security_version",
+                Some(claims.security_version.to_string()),
+                Some(format!(">= {}", self.min_security_version)),
+                format!("security version is below the minimum of policy {policy_id}"),
+            );
+        }
+        a.set(Configuration, cv::APPROVED_CONFIG);
+    }
+}
+
+impl Verifier for SimVerifier {
+    fn platform(&self) -> &'static str {
+        "sim"
+    }
+
+    fn accepts_media_type(&self, media_type: &str) -> bool {
+        is_sim_media_type(media_type)
+    }
+
+    fn detect(&self, raw: &[u8]) -> bool {
+        looks_like_sim(raw)
+    }
+
+    fn appraise(&self, media_type: &str, evidence: &[u8], ctx: &AppraisalContext<'_>) -> Appraisal {
+        let mut a = Appraisal::new(ctx.policy_id);
+        if !is_sim_media_type(media_type) {
+            a.fail(
+                TrustClaim::InstanceIdentity,
+                cv::VERIFIER_MALFUNCTION,
+                "media_type",
+                Some(media_type.to_string()),
+                Some(super::SIM_MEDIA_TYPE.to_string()),
+                "not simulated-TEE Evidence",
+            );
+            return a.finish();
+        }
+        self.appraise_inner(evidence, ctx, &mut a);
+        a.finish()
+    }
+}
