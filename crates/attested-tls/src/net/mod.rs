@@ -133,7 +133,10 @@ impl AttestationConfig {
 
     /// A side that requires the peer to attest, appraised by `appraiser`.
     pub fn verifier(appraiser: Appraiser) -> Self {
-        Self { appraiser: Some(appraiser), ..Self::default() }
+        Self {
+            appraiser: Some(appraiser),
+            ..Self::default()
+        }
     }
 
     /// Adds an attester (mutual attestation when an appraiser is set too).
@@ -185,9 +188,14 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> TlsStreamExt for tokio_rustls::server::
     }
 }
 
-fn check_session(version: Option<rustls::ProtocolVersion>, kind: Option<rustls::HandshakeKind>) -> Result<(), NetError> {
+fn check_session(
+    version: Option<rustls::ProtocolVersion>,
+    kind: Option<rustls::HandshakeKind>,
+) -> Result<(), NetError> {
     if version != Some(rustls::ProtocolVersion::TLSv1_3) {
-        return Err(NetError::Session(format!("negotiated {version:?}; attested connections require TLS 1.3")));
+        return Err(NetError::Session(format!(
+            "negotiated {version:?}; attested connections require TLS 1.3"
+        )));
     }
     match kind {
         Some(rustls::HandshakeKind::Full) | Some(rustls::HandshakeKind::FullWithHelloRetryRequest) => Ok(()),
@@ -269,7 +277,9 @@ pub struct AttestedStream<S> {
 
 impl<S> std::fmt::Debug for AttestedStream<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AttestedStream").field("session", &self.session).finish_non_exhaustive()
+        f.debug_struct("AttestedStream")
+            .field("session", &self.session)
+            .finish_non_exhaustive()
     }
 }
 
@@ -383,7 +393,10 @@ impl<S: TlsStreamExt> AttestedStream<S> {
         self.session.start_reattestation()?;
         self.peer_ear = None;
         let timeout = self.attestation_timeout;
-        let fut = self.drive(|s| s.session.outstanding_requests() == 0 && s.peer_ear.is_some(), "re-attestation");
+        let fut = self.drive(
+            |s| s.session.outstanding_requests() == 0 && s.peer_ear.is_some(),
+            "re-attestation",
+        );
         let r = tokio::time::timeout(timeout, fut).await;
         match r {
             Ok(Ok(())) => Ok(self.peer_ear.clone().expect("checked by drive")),

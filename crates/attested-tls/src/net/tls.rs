@@ -62,7 +62,9 @@ impl ServerCertVerifier for AttestationOnlyServerVerifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.2 is refused on attested connections".into()))
+        Err(rustls::Error::General(
+            "TLS 1.2 is refused on attested connections".into(),
+        ))
     }
 
     fn verify_tls13_signature(
@@ -141,7 +143,9 @@ pub fn check_server_config(cfg: &rustls::ServerConfig) -> Result<(), NetError> {
         )));
     }
     if cfg.max_early_data_size != 0 {
-        return Err(NetError::Config("server configuration accepts 0-RTT early data; set max_early_data_size = 0".into()));
+        return Err(NetError::Config(
+            "server configuration accepts 0-RTT early data; set max_early_data_size = 0".into(),
+        ));
     }
     Ok(())
 }

@@ -160,12 +160,20 @@ impl Frame {
                 w.bytes(request);
                 frame_type::AUTH_REQUEST
             }
-            Self::Authenticator { request_id, authenticator } => {
+            Self::Authenticator {
+                request_id,
+                authenticator,
+            } => {
                 w.bytes(&request_id.to_be_bytes());
                 w.bytes(authenticator);
                 frame_type::AUTHENTICATOR
             }
-            Self::Outcome { request_id, status, reason, ear_json } => {
+            Self::Outcome {
+                request_id,
+                status,
+                reason,
+                ear_json,
+            } => {
                 w.bytes(&request_id.to_be_bytes());
                 w.u8(*status as u8);
                 w.vec(2, truncate_utf8(reason, 0xffff).as_bytes());
@@ -201,7 +209,10 @@ impl Frame {
             frame_type::HELLO => {
                 let magic = r.take(4, "HELLO.magic")?;
                 if magic != MAGIC {
-                    return Err(err("HELLO.magic", Problem::Invalid(format!("{} is not \"ATLS\"", hex::encode(magic)))));
+                    return Err(err(
+                        "HELLO.magic",
+                        Problem::Invalid(format!("{} is not \"ATLS\"", hex::encode(magic))),
+                    ));
                 }
                 let version = r.u8("HELLO.version")?;
                 let flags = r.u8("HELLO.flags")?;
@@ -209,7 +220,13 @@ impl Frame {
                 let cmw_ext_type = r.u16("HELLO.cmw_ext_type")?;
                 let exporter_label = r.vec(1, 1, 255, "HELLO.exporter_label")?.to_vec();
                 r.finish("HELLO")?;
-                Self::Hello(Hello { version, flags, max_frame, cmw_ext_type, exporter_label })
+                Self::Hello(Hello {
+                    version,
+                    flags,
+                    max_frame,
+                    cmw_ext_type,
+                    exporter_label,
+                })
             }
             frame_type::AUTH_REQUEST => {
                 let request_id = r.u32("AUTH_REQUEST.request_id")?;
@@ -219,7 +236,10 @@ impl Frame {
             frame_type::AUTHENTICATOR => {
                 let request_id = r.u32("AUTHENTICATOR.request_id")?;
                 let authenticator = r.take(r.remaining(), "AUTHENTICATOR.authenticator")?.to_vec();
-                Self::Authenticator { request_id, authenticator }
+                Self::Authenticator {
+                    request_id,
+                    authenticator,
+                }
             }
             frame_type::OUTCOME => {
                 let request_id = r.u32("OUTCOME.request_id")?;
@@ -230,7 +250,12 @@ impl Frame {
                 };
                 let reason = utf8(r.vec(2, 0, 0xffff, "OUTCOME.reason")?, "OUTCOME.reason")?;
                 let ear_json = r.take(r.remaining(), "OUTCOME.ear")?.to_vec();
-                Self::Outcome { request_id, status, reason, ear_json }
+                Self::Outcome {
+                    request_id,
+                    status,
+                    reason,
+                    ear_json,
+                }
             }
             frame_type::DATA => Self::Data(payload.to_vec()),
             frame_type::ERROR => {
@@ -239,7 +264,12 @@ impl Frame {
                 r.finish("ERROR")?;
                 Self::Error { code, reason }
             }
-            other => return Err(err("frame_type", Problem::Invalid(format!("unknown frame type {other:#04x}")))),
+            other => {
+                return Err(err(
+                    "frame_type",
+                    Problem::Invalid(format!("unknown frame type {other:#04x}")),
+                ))
+            }
         };
         Ok(f)
     }
@@ -288,7 +318,10 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder refusing payloads over `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        Self { buf: Vec::new(), max_frame }
+        Self {
+            buf: Vec::new(),
+            max_frame,
+        }
     }
 
     /// Appends received bytes.
@@ -310,7 +343,11 @@ impl FrameDecoder {
         let typ = self.buf[0];
         let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
         if len > self.max_frame {
-            return Err(FrameError::TooLarge { typ, len, max: self.max_frame });
+            return Err(FrameError::TooLarge {
+                typ,
+                len,
+                max: self.max_frame,
+            });
         }
         if self.buf.len() < HEADER_LEN + len {
             return Ok(None);
@@ -334,11 +371,25 @@ mod tests {
                 cmw_ext_type: 0xff00,
                 exporter_label: b"EXPORTER-cmw-attestation".to_vec(),
             }),
-            Frame::AuthRequest { request_id: 7, request: vec![17, 0, 0, 0] },
-            Frame::Authenticator { request_id: 7, authenticator: vec![20, 0, 0, 1, 9] },
-            Frame::Outcome { request_id: 7, status: OutcomeStatus::Refused, reason: "nope".into(), ear_json: b"{}".to_vec() },
+            Frame::AuthRequest {
+                request_id: 7,
+                request: vec![17, 0, 0, 0],
+            },
+            Frame::Authenticator {
+                request_id: 7,
+                authenticator: vec![20, 0, 0, 1, 9],
+            },
+            Frame::Outcome {
+                request_id: 7,
+                status: OutcomeStatus::Refused,
+                reason: "nope".into(),
+                ear_json: b"{}".to_vec(),
+            },
             Frame::Data(b"hello".to_vec()),
-            Frame::Error { code: 5, reason: "x".into() },
+            Frame::Error {
+                code: 5,
+                reason: "x".into(),
+            },
         ]
     }
 
@@ -364,7 +415,14 @@ mod tests {
     fn oversized_frames_are_refused_from_the_header() {
         let mut d = FrameDecoder::new(1024);
         d.push(&[frame_type::DATA, 0, 0, 4, 1]);
-        assert_eq!(d.next_frame(), Err(FrameError::TooLarge { typ: 5, len: 1025, max: 1024 }));
+        assert_eq!(
+            d.next_frame(),
+            Err(FrameError::TooLarge {
+                typ: 5,
+                len: 1025,
+                max: 1024
+            })
+        );
     }
 
     #[test]

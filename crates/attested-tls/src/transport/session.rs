@@ -172,7 +172,10 @@ impl SessionError {
             Self::PeerDeclined(_) | Self::Authenticator(_) | Self::PeerNotTrusted { .. } => return None,
             Self::RefusedByPeer(_) | Self::PeerError { .. } => return None,
         };
-        Some(Frame::Error { code, reason: self.to_string() })
+        Some(Frame::Error {
+            code,
+            reason: self.to_string(),
+        })
     }
 }
 
@@ -249,7 +252,11 @@ impl Session {
         let context = self.contexts.issue();
         let request = self.cfg.profile.request(self.peer_role(), context).encode();
         self.pending.insert(id, request.clone());
-        Frame::AuthRequest { request_id: id, request }.encode_into(&mut self.out);
+        Frame::AuthRequest {
+            request_id: id,
+            request,
+        }
+        .encode_into(&mut self.out);
         id
     }
 
@@ -286,7 +293,9 @@ impl Session {
     /// Queues application data. Refused before attestation completed.
     pub fn send_data(&mut self, data: &[u8]) -> Result<(), SessionError> {
         if !self.ready || self.failed {
-            return Err(SessionError::State("application data cannot be sent before attestation completed"));
+            return Err(SessionError::State(
+                "application data cannot be sent before attestation completed",
+            ));
         }
         for chunk in data.chunks(MAX_DATA_CHUNK) {
             Frame::Data(chunk.to_vec()).encode_into(&mut self.out);
@@ -299,10 +308,14 @@ impl Session {
     /// [`Event::PeerAttested`] or as an error from [`Session::handle_frame`].
     pub fn start_reattestation(&mut self) -> Result<u32, SessionError> {
         if self.cfg.appraiser.is_none() {
-            return Err(SessionError::State("re-attestation needs an appraiser (this side does not verify the peer)"));
+            return Err(SessionError::State(
+                "re-attestation needs an appraiser (this side does not verify the peer)",
+            ));
         }
         if !self.ready || self.failed {
-            return Err(SessionError::State("re-attestation is only possible on an attested connection"));
+            return Err(SessionError::State(
+                "re-attestation is only possible on an attested connection",
+            ));
         }
         Ok(self.queue_request())
     }
@@ -332,17 +345,26 @@ impl Session {
                 Frame::Hello(h) => self.on_hello(h),
                 Frame::Error { code, reason } => Err(SessionError::PeerError { code, reason }),
                 Frame::Data(_) => Err(SessionError::ApplicationDataBeforeAttestation),
-                other => Err(SessionError::Protocol(format!("expected HELLO first, got {}", other.name()))),
+                other => Err(SessionError::Protocol(format!(
+                    "expected HELLO first, got {}",
+                    other.name()
+                ))),
             };
         };
         let _ = peer_hello;
         match frame {
             Frame::Hello(_) => Err(SessionError::Protocol("second HELLO".into())),
             Frame::AuthRequest { request_id, request } => self.on_request(request_id, &request, exporter),
-            Frame::Authenticator { request_id, authenticator } => {
-                self.on_authenticator(request_id, &authenticator, exporter)
-            }
-            Frame::Outcome { request_id, status, reason, .. } => self.on_outcome(request_id, status, reason),
+            Frame::Authenticator {
+                request_id,
+                authenticator,
+            } => self.on_authenticator(request_id, &authenticator, exporter),
+            Frame::Outcome {
+                request_id,
+                status,
+                reason,
+                ..
+            } => self.on_outcome(request_id, status, reason),
             Frame::Data(d) => {
                 if !self.ready {
                     return Err(SessionError::ApplicationDataBeforeAttestation);
@@ -379,7 +401,9 @@ impl Session {
             return Err(SessionError::NoAttestation);
         }
         if self.cfg.appraiser.is_some() && h.flags & FLAG_CAN_ATTEST == 0 {
-            return Err(SessionError::PeerDeclined("the peer has no attester and our policy requires attestation".into()));
+            return Err(SessionError::PeerDeclined(
+                "the peer has no attester and our policy requires attestation".into(),
+            ));
         }
         self.peer_hello = Some(h);
         self.check_ready();
@@ -387,7 +411,9 @@ impl Session {
     }
 
     fn peer_requires(&self) -> bool {
-        self.peer_hello.as_ref().is_some_and(|h| h.flags & FLAG_REQUIRES_PEER_ATTESTATION != 0)
+        self.peer_hello
+            .as_ref()
+            .is_some_and(|h| h.flags & FLAG_REQUIRES_PEER_ATTESTATION != 0)
     }
 
     fn check_ready(&mut self) {
@@ -404,10 +430,14 @@ impl Session {
 
     fn on_request(&mut self, request_id: u32, request: &[u8], exporter: &dyn Exporter) -> Result<(), SessionError> {
         if !self.awaiting_outcome.insert(request_id) {
-            return Err(SessionError::Protocol(format!("request id {request_id} reused while outstanding")));
+            return Err(SessionError::Protocol(format!(
+                "request id {request_id} reused while outstanding"
+            )));
         }
         let parsed = AuthenticatorRequest::decode(request).map_err(|e| SessionError::Request(e.into()))?;
-        self.contexts.accept_request(&parsed.context).map_err(SessionError::Request)?;
+        self.contexts
+            .accept_request(&parsed.context)
+            .map_err(SessionError::Request)?;
         let sender = self.cfg.tls_role;
         let authenticator = match (&self.cfg.attester, &self.cfg.identity) {
             (Some(attester), Some(identity)) => {
@@ -428,13 +458,25 @@ impl Session {
         if self.peer_initial_request.is_none() {
             self.peer_initial_request = Some(request_id);
         }
-        Frame::Authenticator { request_id, authenticator }.encode_into(&mut self.out);
+        Frame::Authenticator {
+            request_id,
+            authenticator,
+        }
+        .encode_into(&mut self.out);
         Ok(())
     }
 
     fn refuse(&mut self, request_id: u32, reason: String, ear: Option<&Ear>) {
-        let ear_json = ear.map(|e| serde_json::to_vec(e).unwrap_or_default()).unwrap_or_default();
-        Frame::Outcome { request_id, status: OutcomeStatus::Refused, reason, ear_json }.encode_into(&mut self.out);
+        let ear_json = ear
+            .map(|e| serde_json::to_vec(e).unwrap_or_default())
+            .unwrap_or_default();
+        Frame::Outcome {
+            request_id,
+            status: OutcomeStatus::Refused,
+            reason,
+            ear_json,
+        }
+        .encode_into(&mut self.out);
     }
 
     fn on_authenticator(
@@ -444,7 +486,9 @@ impl Session {
         exporter: &dyn Exporter,
     ) -> Result<(), SessionError> {
         let Some(request) = self.pending.remove(&request_id) else {
-            return Err(SessionError::Protocol(format!("AUTHENTICATOR for unknown request id {request_id}")));
+            return Err(SessionError::Protocol(format!(
+                "AUTHENTICATOR for unknown request id {request_id}"
+            )));
         };
         let validated = (|| {
             if let Some(ctx) = ea::get_context(authenticator)? {
@@ -480,7 +524,10 @@ impl Session {
         if !ear.is_acceptable() {
             let summary = ear.refusal_summary();
             self.refuse(request_id, summary.clone(), Some(&ear));
-            return Err(SessionError::PeerNotTrusted { summary, ear: Box::new(ear) });
+            return Err(SessionError::PeerNotTrusted {
+                summary,
+                ear: Box::new(ear),
+            });
         }
         let ear_json = serde_json::to_vec(&ear).unwrap_or_default();
         Frame::Outcome {
@@ -493,14 +540,19 @@ impl Session {
         if self.initial_request == Some(request_id) {
             self.initial_accepted = true;
         }
-        self.events.push_back(Event::PeerAttested { request_id, ear: Box::new(ear) });
+        self.events.push_back(Event::PeerAttested {
+            request_id,
+            ear: Box::new(ear),
+        });
         self.check_ready();
         Ok(())
     }
 
     fn on_outcome(&mut self, request_id: u32, status: OutcomeStatus, reason: String) -> Result<(), SessionError> {
         if !self.awaiting_outcome.remove(&request_id) {
-            return Err(SessionError::Protocol(format!("OUTCOME for request id {request_id} we did not answer")));
+            return Err(SessionError::Protocol(format!(
+                "OUTCOME for request id {request_id} we did not answer"
+            )));
         }
         match status {
             OutcomeStatus::Refused => Err(SessionError::RefusedByPeer(reason)),
