@@ -413,13 +413,8 @@ fn forged_with(
     x5chain: Option<Value>,
     claims: Vec<(i64, Value)>,
 ) -> (Vec<u8>, SimInstance) {
-    let text = signer.to_toml();
-    let key_pem = text
-        .split("private_key = \"\"\"")
-        .nth(1)
-        .and_then(|s| s.split("\"\"\"").next())
-        .unwrap_or_default()
-        .to_string();
+    let file: toml::Table = toml::from_str(&signer.to_toml()).unwrap();
+    let key_pem = file["private_key"].as_str().unwrap();
     use rustls::pki_types::pem::PemObject;
     let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
     let key = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
