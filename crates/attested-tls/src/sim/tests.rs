@@ -41,3 +41,121 @@ fn evidence_round_trips_and_is_detected() {
     let a = v.appraise(SIM_MEDIA_TYPE, &ev, &ctx);
     assert_eq!(a.status, Tier::Affirming, "{:?}", a.findings);
 }
+
+fn claims_map(entries: Vec<(i64, ciborium::Value)>) -> Vec<u8> {
+    let map = ciborium::Value::Map(
+        entries
+            .into_iter()
+            .map(|(k, v)| (ciborium::Value::Integer(k.into()), v))
+            .collect(),
+    );
+    let mut out = Vec::new();
+    ciborium::into_writer(&map, &mut out).unwrap();
+    out
+}
+
+fn good_entries() -> Vec<(i64, ciborium::Value)> {
+    use ciborium::Value as V;
+    vec![
+        (265, V::Text(SIM_EAT_PROFILE.into())),
+        (10, V::Bytes(vec![1; 32])),
+        (256, V::Bytes(vec![2; 17])),
+        (6, V::Integer(5.into())),
+        (263, V::Integer(1.into())),
+        (CLAIM_MEASUREMENT, V::Bytes(vec![3; 48])),
+        (CLAIM_AIK_PUB_HASH, V::Bytes(vec![4; 32])),
+        (CLAIM_SECURITY_VERSION, V::Integer(7.into())),
+        (CLAIM_HASH_ALG, V::Text("sha256".into())),
+    ]
+}
+
+fn decode_err(entries: Vec<(i64, ciborium::Value)>) -> String {
+    eat::SimClaims::from_cbor(&claims_map(entries)).unwrap_err().0
+}
+
+#[test]
+fn claims_decode_and_refuse_bad_types() {
+    use ciborium::Value as V;
+    let c = eat::SimClaims::from_cbor(&claims_map(good_entries())).unwrap();
+    assert_eq!(c.security_version, 7);
+    assert!(!c.debug());
+
+    let with = |label: i64, v: V| {
+        let mut e = good_entries();
+        for (k, val) in e.iter_mut() {
+            if *k == label {
+                *val = v.clone();
+            }
+        }
+        e
+    };
+    assert_eq!(decode_err(with(263, V::Integer(5.into()))), "dbgstat");
+    assert_eq!(decode_err(with(263, V::Integer((-1).into()))), "dbgstat");
+    assert_eq!(
+        decode_err(with(CLAIM_SECURITY_VERSION, V::Integer((-1).into()))),
+        "security_version"
+    );
+    assert_eq!(decode_err(with(CLAIM_HASH_ALG, V::Text("SHA-256".into()))), "hash_alg");
+    assert_eq!(decode_err(with(CLAIM_HASH_ALG, V::Text("sha384".into()))), "eat_nonce");
+    assert_eq!(decode_err(with(10, V::Bytes(vec![1; 4]))), "eat_nonce");
+    assert_eq!(
+        decode_err(with(CLAIM_AIK_PUB_HASH, V::Bytes(vec![4; 31]))),
+        "aik_pub_hash"
+    );
+    assert_eq!(decode_err(with(256, V::Bytes(vec![]))), "ueid");
+    assert_eq!(decode_err(with(6, V::Float(1.5))), "iat");
+    assert_eq!(decode_err(with(265, V::Text("tag:other".into()))), "eat_profile");
+    assert_eq!(
+        decode_err(with(CLAIM_MEASUREMENT, V::Bytes(vec![0; 65]))),
+        "measurement"
+    );
+
+    // Duplicate labels, trailing bytes, non-map payloads.
+    let mut dup = good_entries();
+    dup.push((10, V::Bytes(vec![1; 32])));
+    assert_eq!(decode_err(dup), "claims");
+    let mut trailing = claims_map(good_entries());
+    trailing.push(0);
+    assert_eq!(eat::SimClaims::from_cbor(&trailing).unwrap_err().0, "claims");
+    assert_eq!(eat::SimClaims::from_cbor(&[0x80]).unwrap_err().0, "claims");
+    assert_eq!(eat::SimClaims::from_cbor(&[]).unwrap_err().0, "claims");
+    // A map header announcing 2^32 entries with nothing behind it.
+    assert!(eat::SimClaims::from_cbor(&[0xba, 0xff, 0xff, 0xff, 0xff]).is_err());
+}
+
+#[test]
+fn detect_requires_the_sim_profile() {
+    assert!(!eat::looks_like_sim(&[]));
+    assert!(!eat::looks_like_sim(b"not cbor"));
+    let world = ephemeral_world(1).unwrap();
+    let ev = SimAttester::new(world.instances[0].clone())
+        .evidence(&binding())
+        .unwrap();
+    assert!(eat::looks_like_sim(&ev));
+}
+
+#[test]
+fn instance_configs_are_validated() {
+    let root = SimRoot::generate("v").unwrap();
+    let mut cfg = SimInstanceConfig::new(vec![]);
+    assert!(
+        matches!(root.issue_instance(cfg.clone()), Err(SimError::Invalid { ref field, .. }) if field == "measurement")
+    );
+    cfg.measurement = vec![1; 32];
+    cfg.instance_id = vec![0; 34];
+    assert!(matches!(root.issue_instance(cfg), Err(SimError::Invalid { ref field, .. }) if field == "instance_id"));
+    assert!(SimRoot::generate(" ").is_err());
+    assert!(ephemeral_world(0).is_err());
+}
+
+#[test]
+fn attester_refuses_malformed_bindings() {
+    let world = ephemeral_world(1).unwrap();
+    let att = SimAttester::new(world.instances[0].clone());
+    let mut b = binding();
+    b.binder.truncate(16);
+    assert!(att.evidence(&b).is_err());
+    let mut b = binding();
+    b.aik_pub_hash.push(0);
+    assert!(att.evidence(&b).is_err());
+}

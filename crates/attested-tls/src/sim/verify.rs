@@ -201,7 +201,8 @@ impl SimVerifier {
             return;
         };
         a.claim("root", root.subject.clone());
-        for (what, c) in [("root", &root_cert), ("instance_certificate", &cert)] {
+        let mut out_of_validity = false;
+        for (what, c) in [("instance_certificate", &cert), ("root", &root_cert)] {
             let nb = c.validity().not_before.to_datetime();
             let na = c.validity().not_after.to_datetime();
             if ctx.now < nb || ctx.now > na {
@@ -213,8 +214,11 @@ impl SimVerifier {
                     Some(format!("valid at {}", ctx.now)),
                     format!("{what} is not valid at the verification time"),
                 );
-                return;
+                out_of_validity = true;
             }
+        }
+        if out_of_validity {
+            return;
         }
         let certified_id = match certified_instance_id(&cert) {
             Ok(id) => id,

@@ -1,0 +1,622 @@
+//! The simulated TEE end to end: attest, appraise, and every way simulated
+//! Evidence must be refused.
+
+use std::path::Path;
+
+use attested_tls::binder::{BindingClaims, ExpectedBinding};
+use attested_tls::cmw::Cmw;
+use attested_tls::crypto::HashAlgorithm;
+use attested_tls::ear::{Appraisal, Tier};
+use attested_tls::policy::Policy;
+use attested_tls::sim::{
+    ephemeral_world, init, SimAttester, SimError, SimInstance, SimInstanceConfig, SimPolicy, SimRoot, SimVerifier,
+    SimWorld, SIM_MEDIA_TYPE,
+};
+use attested_tls::verifier::{AppraisalContext, Verifier};
+use ciborium::Value;
+use coset::{iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+fn binding(hash: HashAlgorithm, seed: u8) -> BindingClaims {
+    BindingClaims::from_exported_value(hash, b"authenticator spki", &[seed; 32])
+}
+
+fn policy_for(inst: &SimInstance) -> SimPolicy {
+    SimPolicy {
+        measurements: vec![hex::encode(&inst.config().measurement)],
+        ..SimPolicy::default()
+    }
+}
+
+fn verifier(world: &SimWorld, policy: SimPolicy) -> SimVerifier {
+    SimVerifier::new(policy, vec![world.root.cert_der().to_vec()]).unwrap()
+}
+
+fn appraise_at(v: &SimVerifier, evidence: &[u8], expected: &ExpectedBinding, at: time::OffsetDateTime) -> Appraisal {
+    let ctx = AppraisalContext {
+        expected,
+        now: at,
+        policy_id: "test-policy",
+    };
+    v.appraise(SIM_MEDIA_TYPE, evidence, &ctx)
+}
+
+fn appraise(v: &SimVerifier, evidence: &[u8], expected: &BindingClaims) -> Appraisal {
+    appraise_at(v, evidence, &ExpectedBinding::Claims(expected.clone()), now())
+}
+
+/// Asserts a contraindicated result with a finding on `claim` whose text
+/// contains `needle`.
+fn assert_refused(a: &Appraisal, claim: &str, needle: &str) {
+    assert_eq!(a.status, Tier::Contraindicated, "{:#?}", a.findings);
+    assert!(
+        a.findings
+            .iter()
+            .any(|f| f.claim == claim && f.tier == Tier::Contraindicated && f.to_string().contains(needle)),
+        "no refusal on {claim} mentioning {needle:?}: {:#?}",
+        a.findings
+    );
+}
+
+fn one() -> (SimWorld, SimInstance) {
+    let world = ephemeral_world(1).unwrap();
+    let inst = world.instances[0].clone();
+    (world, inst)
+}
+
+#[test]
+fn attest_then_appraise_is_affirming() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    for hash in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+        let b = binding(hash, 1);
+        let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+        let a = appraise(&v, &ev, &b);
+        assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+        assert!(a.findings.is_empty());
+        assert_eq!(a.claims["measurement"], hex::encode(&inst.config().measurement));
+        assert_eq!(a.claims["instance_id"], hex::encode(&inst.config().instance_id));
+        assert_eq!(a.claims["debug"], false);
+        assert_eq!(a.claims["security_version"], 1);
+        assert_eq!(a.claims["eat_nonce"], hex::encode(&b.binder));
+        assert_eq!(a.claims["aik_pub_hash"], hex::encode(&b.aik_pub_hash));
+        assert!(a.claims["root"].as_str().unwrap().contains("ephemeral"));
+    }
+}
+
+#[test]
+fn attester_wraps_evidence_in_a_cmw_the_appraiser_accepts() {
+    use attested_tls::attester::Attester;
+    use attested_tls::verifier::Appraiser;
+    use std::sync::Arc;
+    let (world, inst) = one();
+    let att = SimAttester::new(inst.clone());
+    assert_eq!(att.platform(), "sim");
+    let b = binding(HashAlgorithm::Sha256, 2);
+    let cmw = att.attest(&b).unwrap();
+    match &cmw {
+        Cmw::Record(r) => assert_eq!(r.typ.to_string(), SIM_MEDIA_TYPE),
+        other => panic!("not a record: {other:?}"),
+    }
+    let appraiser = Appraiser::new("cmw-policy").with_verifier(Arc::new(verifier(&world, policy_for(&inst))));
+    let ear = appraiser.appraise_cmw_bytes(&cmw.to_cbor(), &ExpectedBinding::Claims(b.clone()), now());
+    assert!(ear.is_affirming(), "{}", ear.render());
+    assert!(ear.submods.contains_key("sim"));
+    let other = binding(HashAlgorithm::Sha256, 3);
+    let ear = appraiser.appraise_cmw_bytes(&cmw.to_cbor(), &ExpectedBinding::Claims(other), now());
+    assert!(!ear.is_acceptable(), "{}", ear.render());
+}
+
+#[test]
+fn root_not_trusted_is_refused_naming_the_root() {
+    let (world, inst) = one();
+    let other = SimRoot::generate("some other lab").unwrap();
+    let v = SimVerifier::new(policy_for(&inst), vec![other.cert_der().to_vec()]).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    let a = appraise(&v, &ev, &b);
+    assert_refused(&a, "root", "simulation root not trusted by policy");
+    let f = a.findings.iter().find(|f| f.claim == "root").unwrap();
+    assert!(f.observed.as_deref().unwrap().contains("ephemeral"), "{f}");
+    assert!(f.expected.as_deref().unwrap().contains("some other lab"), "{f}");
+    // Nothing the unverified Evidence says is reported as a claim.
+    assert!(!a.claims.contains_key("measurement"));
+
+    // No trusted root at all.
+    let v = SimVerifier::new(policy_for(&inst), vec![]).unwrap();
+    assert_refused(&appraise(&v, &ev, &b), "root", "simulation root not trusted by policy");
+    drop(world);
+}
+
+#[test]
+fn wrong_measurement_is_refused() {
+    let (world, inst) = one();
+    let v = verifier(
+        &world,
+        SimPolicy {
+            measurements: vec!["ab".repeat(48)],
+            ..SimPolicy::default()
+        },
+    );
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst).evidence(&b).unwrap();
+    let a = appraise(&v, &ev, &b);
+    assert_refused(&a, "measurement", "not in the reference values of policy test-policy");
+
+    let v = verifier(&world, SimPolicy::default());
+    assert_refused(&appraise(&v, &ev, &b), "measurement", "lists no reference measurements");
+}
+
+#[test]
+fn instance_not_allowed_is_refused() {
+    let world = ephemeral_world(2).unwrap();
+    let (a_inst, b_inst) = (world.instances[0].clone(), world.instances[1].clone());
+    let v = verifier(
+        &world,
+        SimPolicy {
+            instance_ids: Some(vec![hex::encode(&a_inst.config().instance_id)]),
+            ..policy_for(&a_inst)
+        },
+    );
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ok = SimAttester::new(a_inst).evidence(&b).unwrap();
+    assert!(appraise(&v, &ok, &b).is_affirming());
+    let ev = SimAttester::new(b_inst).evidence(&b).unwrap();
+    assert_refused(&appraise(&v, &ev, &b), "instance_id", "not in the instance_ids");
+}
+
+#[test]
+fn debug_is_refused_unless_allowed_then_warned() {
+    let world = ephemeral_world(1).unwrap();
+    let mut cfg = world.instances[0].config().clone();
+    cfg.debug = true;
+    cfg.instance_id = vec![0x01; 17];
+    let inst = world.root.issue_instance(cfg).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+
+    let v = verifier(&world, policy_for(&inst));
+    assert_refused(&appraise(&v, &ev, &b), "debug", "does not allow debug");
+
+    let v = verifier(
+        &world,
+        SimPolicy {
+            allow_debug: true,
+            ..policy_for(&inst)
+        },
+    );
+    let a = appraise(&v, &ev, &b);
+    assert_eq!(a.status, Tier::Warning, "{:#?}", a.findings);
+    assert!(a.findings.iter().any(|f| f.claim == "debug" && f.tier == Tier::Warning));
+    assert_eq!(a.claims["debug"], true);
+}
+
+#[test]
+fn security_version_below_minimum_is_refused() {
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    let at_min = verifier(
+        &world,
+        SimPolicy {
+            min_security_version: 1,
+            ..policy_for(&inst)
+        },
+    );
+    assert!(appraise(&at_min, &ev, &b).is_affirming());
+    let v = verifier(
+        &world,
+        SimPolicy {
+            min_security_version: 2,
+            ..policy_for(&inst)
+        },
+    );
+    let a = appraise(&v, &ev, &b);
+    assert_refused(&a, "security_version", "below the minimum");
+    let f = a.findings.iter().find(|f| f.claim == "security_version").unwrap();
+    assert_eq!(f.observed.as_deref(), Some("1"));
+}
+
+#[test]
+fn wrong_binder_or_aik_pub_hash_is_refused() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst).evidence(&b).unwrap();
+
+    let mut other = b.clone();
+    other.binder[0] ^= 1;
+    let a = appraise(&v, &ev, &other);
+    assert_refused(&a, "eat_nonce", "not the binder");
+    assert!(!a.findings.iter().any(|f| f.claim == "aik_pub_hash"));
+
+    let mut other = b.clone();
+    other.aik_pub_hash[31] ^= 0x80;
+    let a = appraise(&v, &ev, &other);
+    assert_refused(&a, "aik_pub_hash", "not the hash of the authenticator");
+    assert!(!a.findings.iter().any(|f| f.claim == "eat_nonce"));
+
+    // Same values, different hash algorithm claimed by the relying party.
+    let b384 = binding(HashAlgorithm::Sha384, 1);
+    assert_refused(&appraise(&v, &ev, &b384), "eat_nonce", "not the binder");
+}
+
+#[test]
+fn report_data_mode() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha384, 4);
+    let ev = SimAttester::new(inst).evidence(&b).unwrap();
+    let ok = appraise_at(&v, &ev, &ExpectedBinding::ReportData(b.report_data()), now());
+    assert!(ok.is_affirming(), "{:#?}", ok.findings);
+    let mut wrong = b.report_data();
+    wrong[63] ^= 1;
+    let a = appraise_at(&v, &ev, &ExpectedBinding::ReportData(wrong), now());
+    assert_refused(&a, "report_data", "not the expected report data");
+}
+
+#[test]
+fn any_flipped_byte_is_refused() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst).evidence(&b).unwrap();
+    assert!(appraise(&v, &ev, &b).is_affirming());
+    for i in 0..ev.len() {
+        for mask in [0x01u8, 0x80, 0xff] {
+            let mut bad = ev.clone();
+            bad[i] ^= mask;
+            let a = appraise(&v, &bad, &b);
+            assert_eq!(
+                a.status,
+                Tier::Contraindicated,
+                "byte {i} ^ {mask:#x} was not refused: {:#?}",
+                a.findings
+            );
+        }
+    }
+    // Truncations and extensions too.
+    for len in 0..ev.len() {
+        assert_eq!(
+            appraise(&v, &ev[..len], &b).status,
+            Tier::Contraindicated,
+            "truncated to {len}"
+        );
+    }
+    let mut longer = ev.clone();
+    longer.push(0);
+    assert_eq!(appraise(&v, &longer, &b).status, Tier::Contraindicated);
+}
+
+#[test]
+fn certificate_outside_its_validity_is_refused() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    let expected = ExpectedBinding::Claims(b);
+    let late = inst.not_after() + time::Duration::days(1);
+    let a = appraise_at(&v, &ev, &expected, late);
+    assert_refused(&a, "instance_certificate", "not valid at the verification time");
+    let early = inst.not_before() - time::Duration::days(1);
+    assert_refused(
+        &appraise_at(&v, &ev, &expected, early),
+        "instance_certificate",
+        "not valid",
+    );
+}
+
+#[test]
+fn wrong_media_type_is_refused() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    assert!(v.accepts_media_type(SIM_MEDIA_TYPE));
+    assert!(v.accepts_media_type("application/eat+cwt ; eat_profile=\"tag:attested-tls.dev,2026:sim-tee#1\""));
+    assert!(!v.accepts_media_type("application/eat+cwt"));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst).evidence(&b).unwrap();
+    let ctx = AppraisalContext {
+        expected: &ExpectedBinding::Claims(b),
+        now: now(),
+        policy_id: "p",
+    };
+    assert_eq!(
+        v.appraise("application/eat+cwt", &ev, &ctx).status,
+        Tier::Contraindicated
+    );
+}
+
+fn good_claims(inst: &SimInstance, b: &BindingClaims) -> Vec<(i64, Value)> {
+    vec![
+        (265, Value::Text("tag:attested-tls.dev,2026:sim-tee#1".into())),
+        (10, Value::Bytes(b.binder.clone())),
+        (256, Value::Bytes(inst.config().instance_id.clone())),
+        (6, Value::Integer(1_700_000_000.into())),
+        (263, Value::Integer(1.into())),
+        (-70001, Value::Bytes(inst.config().measurement.clone())),
+        (-70002, Value::Bytes(b.aik_pub_hash.clone())),
+        (-70003, Value::Integer(1.into())),
+        (-70004, Value::Text("sha256".into())),
+    ]
+}
+
+#[test]
+fn structural_checks() {
+    let world = ephemeral_world(1).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    // Sanity: the forger produces acceptable Evidence when nothing is wrong.
+    let probe = world
+        .root
+        .issue_instance(SimInstanceConfig::new(vec![0xaa; 48]))
+        .unwrap();
+    let v = verifier(&world, policy_for(&probe));
+    let x5 = |i: &SimInstance| Some(Value::Bytes(i.cert_der().to_vec()));
+    let inst = world
+        .root
+        .issue_instance(SimInstanceConfig::new(vec![0xaa; 48]))
+        .unwrap();
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, x5(&inst), good_claims(&inst, &b));
+    assert!(
+        appraise(&v, &ev, &b).is_affirming(),
+        "{:#?}",
+        appraise(&v, &ev, &b).findings
+    );
+
+    // Not ES256.
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES384, x5(&inst), good_claims(&inst, &b));
+    assert_refused(&appraise(&v, &ev, &b), "cose", "ES256");
+    // No x5chain.
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, None, good_claims(&inst, &b));
+    assert_refused(&appraise(&v, &ev, &b), "cose", "x5chain");
+    // Two certificates.
+    let two = Value::Array(vec![
+        Value::Bytes(inst.cert_der().to_vec()),
+        Value::Bytes(world.root.cert_der().to_vec()),
+    ]);
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, Some(two), good_claims(&inst, &b));
+    assert_refused(&appraise(&v, &ev, &b), "cose", "exactly one");
+    // A missing mandatory claim.
+    let mut claims = good_claims(&inst, &b);
+    claims.retain(|(k, _)| *k != -70001);
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, x5(&inst), claims);
+    assert_refused(&appraise(&v, &ev, &b), "measurement", "missing");
+    // A claim of the wrong type.
+    let mut claims = good_claims(&inst, &b);
+    claims[1].1 = Value::Text("nonce".into());
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, x5(&inst), claims);
+    assert_refused(&appraise(&v, &ev, &b), "eat_nonce", "not a byte string");
+    // A ueid other than the certified instance id.
+    let mut claims = good_claims(&inst, &b);
+    claims[2].1 = Value::Bytes(vec![0x01; 17]);
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, x5(&inst), claims);
+    assert_refused(&appraise(&v, &ev, &b), "instance_id", "certifies");
+    // An unknown claim.
+    let mut claims = good_claims(&inst, &b);
+    claims.push((-70099, Value::Bool(true)));
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, x5(&inst), claims);
+    assert_refused(&appraise(&v, &ev, &b), "claims", "not part of the sim-tee profile");
+    // Evidence signed by the key of another instance than the certificate's.
+    let (ev, _) = forged_with(&probe, iana::Algorithm::ES256, x5(&inst), good_claims(&inst, &b));
+    assert_refused(&appraise(&v, &ev, &b), "signature", "does not verify");
+    // Oversized input is refused before decoding.
+    assert_refused(&appraise(&v, &vec![0xd2; 100_000], &b), "cose", "limit");
+}
+
+/// Signs arbitrary headers and claims with `signer`'s key, to exercise the
+/// structural checks a well-behaved attester never trips.
+fn forged_with(
+    signer: &SimInstance,
+    alg: iana::Algorithm,
+    x5chain: Option<Value>,
+    claims: Vec<(i64, Value)>,
+) -> (Vec<u8>, SimInstance) {
+    let file: toml::Table = toml::from_str(&signer.to_toml()).unwrap();
+    let key_pem = file["private_key"].as_str().unwrap();
+    use rustls::pki_types::pem::PemObject;
+    let pkcs8 = rustls::pki_types::PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let key = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+        &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        pkcs8.secret_pkcs8_der(),
+    )
+    .unwrap();
+    let mut h = HeaderBuilder::new().algorithm(alg);
+    if let Some(x) = x5chain {
+        h = h.value(33, x);
+    }
+    let map = Value::Map(claims.into_iter().map(|(k, v)| (Value::Integer(k.into()), v)).collect());
+    let mut payload = Vec::new();
+    ciborium::into_writer(&map, &mut payload).unwrap();
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let s = CoseSign1Builder::new()
+        .protected(h.build())
+        .payload(payload)
+        .create_signature(b"", |tbs| key.sign(&rng, tbs).unwrap().as_ref().to_vec())
+        .build();
+    (s.to_tagged_vec().unwrap(), signer.clone())
+}
+
+#[test]
+fn instance_file_round_trip() {
+    let (world, inst) = one();
+    let text = inst.to_toml();
+    let back = SimInstance::from_toml(&text).unwrap();
+    assert_eq!(back.config(), inst.config());
+    assert_eq!(back.cert_der(), inst.cert_der());
+    // The reloaded instance signs Evidence the verifier accepts.
+    let b = binding(HashAlgorithm::Sha256, 5);
+    let ev = SimAttester::new(back).evidence(&b).unwrap();
+    assert!(appraise(&verifier(&world, policy_for(&inst)), &ev, &b).is_affirming());
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("i.toml");
+    std::fs::write(&path, &text).unwrap();
+    assert_eq!(SimInstance::load(&path).unwrap().config(), inst.config());
+}
+
+#[test]
+fn root_pem_round_trip_issues_chaining_instances() {
+    let root = SimRoot::generate("round trip").unwrap();
+    let loaded = SimRoot::from_pem(&root.cert_pem(), &root.key_pem()).unwrap();
+    assert_eq!(loaded.cert_der(), root.cert_der());
+    let inst = loaded.issue_instance(SimInstanceConfig::new(vec![1; 32])).unwrap();
+    let v = SimVerifier::new(policy_for(&inst), vec![root.cert_der().to_vec()]).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 6);
+    let ev = SimAttester::new(inst).evidence(&b).unwrap();
+    assert!(appraise(&v, &ev, &b).is_affirming());
+    // A key that does not match the certificate is refused.
+    let other = SimRoot::generate("other").unwrap();
+    assert!(matches!(
+        SimRoot::from_pem(&root.cert_pem(), &other.key_pem()),
+        Err(SimError::Invalid { ref field, .. }) if field == "root key"
+    ));
+}
+
+#[test]
+fn malformed_instance_files_name_the_field() {
+    let (_world, inst) = one();
+    let text = inst.to_toml();
+    let field_of = |t: &str| SimInstance::from_toml(t).unwrap_err().to_string();
+
+    let no_measurement: String = text
+        .lines()
+        .filter(|l| !l.starts_with("measurement"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        field_of(&no_measurement).contains("measurement"),
+        "{}",
+        field_of(&no_measurement)
+    );
+
+    let bad_hex = text.replacen("measurement = \"", "measurement = \"zz", 1);
+    let e = field_of(&bad_hex);
+    assert!(e.contains("measurement") && e.contains("hex"), "{e}");
+
+    let bad_id = text.replacen("instance_id = \"", "instance_id = \"00", 1);
+    let e = field_of(&bad_id);
+    assert!(e.contains("instance_id"), "{e}");
+
+    let bad_type = text.replacen("debug = false", "debug = \"no\"", 1);
+    let e = field_of(&bad_type);
+    assert!(e.contains("debug"), "{e}");
+
+    let unknown = format!("{text}\nallow_everything = true\n");
+    let e = field_of(&unknown);
+    assert!(e.contains("allow_everything"), "{e}");
+
+    let bad_cert = text.replacen("-----BEGIN CERTIFICATE-----", "-----BEGIN NOTHING-----", 1);
+    let e = field_of(&bad_cert);
+    assert!(e.contains("certificate"), "{e}");
+
+    // A key from another instance does not match the certificate.
+    let (_w2, other) = one();
+    let other_key = other.to_toml();
+    let key_part = |t: &str| t.split("private_key = ").nth(1).unwrap_or_default().to_string();
+    let swapped = text.replace(&key_part(&text), &key_part(&other_key));
+    let e = field_of(&swapped);
+    assert!(e.contains("private_key"), "{e}");
+
+    // Loading from a file names the file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken-instance.toml");
+    std::fs::write(&path, &bad_hex).unwrap();
+    let e = SimInstance::load(&path).unwrap_err().to_string();
+    assert!(e.contains("broken-instance.toml") && e.contains("measurement"), "{e}");
+    let e = SimInstance::load(&dir.path().join("missing.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing.toml"), "{e}");
+}
+
+#[test]
+fn init_writes_files_whose_policy_affirms_every_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = init(dir.path(), 3, None, true).unwrap();
+    for f in [
+        "root.pem",
+        "root.key",
+        "instance-0.toml",
+        "instance-1.toml",
+        "instance-2.toml",
+        "policy.toml",
+    ] {
+        assert!(dir.path().join(f).is_file(), "{f} missing");
+    }
+    let policy = Policy::load(&dir.path().join("policy.toml")).unwrap();
+    assert_eq!(policy.id, "sim-default");
+    let sim = policy.sim.as_ref().unwrap();
+    assert_eq!(sim.measurements.len(), 3, "distinct measurements");
+    assert_eq!(sim.instance_ids.as_ref().unwrap().len(), 3);
+    let appraiser = policy.appraiser().unwrap();
+    for i in 0..3 {
+        let inst = SimInstance::load(&dir.path().join(format!("instance-{i}.toml"))).unwrap();
+        assert_eq!(inst.config(), world.instances[i].config());
+        let b = binding(HashAlgorithm::Sha256, i as u8);
+        let cmw = attested_tls::attester::Attester::attest(&SimAttester::new(inst), &b).unwrap();
+        let ear = appraiser.appraise_cmw(&cmw, &ExpectedBinding::Claims(b), now());
+        assert!(ear.is_affirming(), "instance {i}: {}", ear.render());
+    }
+    let root = SimRoot::from_pem(
+        &std::fs::read_to_string(dir.path().join("root.pem")).unwrap(),
+        &std::fs::read_to_string(dir.path().join("root.key")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(root.cert_der(), world.root.cert_der());
+
+    // Evidence from a world the policy does not trust is refused.
+    let stranger = ephemeral_world(1).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 9);
+    let cmw = attested_tls::attester::Attester::attest(&SimAttester::new(stranger.instances[0].clone()), &b).unwrap();
+    let ear = appraiser.appraise_cmw(&cmw, &ExpectedBinding::Claims(b), now());
+    assert!(!ear.is_acceptable());
+    assert!(
+        ear.refusal_summary().contains("simulation root not trusted by policy"),
+        "{}",
+        ear.refusal_summary()
+    );
+}
+
+#[test]
+fn init_with_a_given_measurement_shares_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = init(dir.path(), 2, Some(vec![0x5a; 32]), false).unwrap();
+    for inst in &world.instances {
+        assert_eq!(inst.config().measurement, vec![0x5a; 32]);
+    }
+    let policy = Policy::load(&dir.path().join("policy.toml")).unwrap();
+    assert_eq!(policy.sim.unwrap().measurements, vec!["5a".repeat(32)]);
+    assert!(init(dir.path(), 0, None, false).is_err());
+}
+
+#[test]
+fn policy_with_no_trusted_roots_refuses_everything() {
+    let (_world, inst) = one();
+    let text = format!(
+        "id = \"no-roots\"\n[sim]\ntrusted_roots = []\nmeasurements = [\"{}\"]\n",
+        hex::encode(&inst.config().measurement)
+    );
+    let policy = Policy::from_toml(&text, Path::new(".")).unwrap();
+    let appraiser = policy.appraiser().unwrap();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let cmw = attested_tls::attester::Attester::attest(&SimAttester::new(inst), &b).unwrap();
+    let ear = appraiser.appraise_cmw(&cmw, &ExpectedBinding::Claims(b), now());
+    assert!(!ear.is_acceptable());
+    assert!(ear.refusal_summary().contains("simulation root not trusted by policy"));
+
+    // A missing root file is a policy error naming the file.
+    let text = "id = \"x\"\n[sim]\ntrusted_roots = [\"nope/root.pem\"]\nmeasurements = []\n";
+    let policy = Policy::from_toml(text, Path::new("/nonexistent-dir")).unwrap();
+    let e = policy.appraiser().unwrap_err().to_string();
+    assert!(e.contains("nope/root.pem"), "{e}");
+    // Bad hex in the policy names the key.
+    let text = "id = \"x\"\n[sim]\ntrusted_roots = []\nmeasurements = [\"xyz\"]\n";
+    let e = Policy::from_toml(text, Path::new("."))
+        .unwrap()
+        .appraiser()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("sim.measurements"), "{e}");
+}
