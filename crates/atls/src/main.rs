@@ -1,1 +1,199 @@
-fn main() {}
+//! `atls`: attested TLS from the command line.
+//!
+//! Exit codes: 0 success (attestation affirming), 1 attestation refused or
+//! a vector mismatch, 2 usage or input error, 3 accepted with warnings
+//! (policy-allowed exceptions; `verify` only).
+#![forbid(unsafe_code)]
+
+mod bench;
+mod demo;
+mod serve;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Attested TLS for confidential computing (post-handshake Exported
+/// Attestation, draft-fossati-seat-expat-04 over RFC 9261).
+#[derive(Parser)]
+#[command(name = "atls", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// An attested server and client in one process on the simulated TEE.
+    Demo(demo::DemoArgs),
+    /// Serve attested TLS: attest to each client, then echo or forward.
+    Serve(serve::ServeArgs),
+    /// Connect to an attested server, appraise it, then pipe stdin/stdout.
+    Connect(serve::ConnectArgs),
+    /// Simulated TEE management.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+    /// RFC 9261 / seat-expat worked vectors.
+    Vectors {
+        #[command(subcommand)]
+        command: VectorsCommand,
+    },
+    /// Appraise one piece of Evidence offline.
+    Verify(verify::VerifyArgs),
+    /// Measure attested vs plain TLS 1.3 and authenticate+validate cost.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Create a simulation root, instances and a policy trusting them.
+    Init {
+        /// Directory to write root.pem, root.key, instance-N.toml, policy.toml.
+        #[arg(long, default_value = "sim")]
+        dir: PathBuf,
+        /// Number of instances.
+        #[arg(long, default_value_t = 2)]
+        instances: usize,
+        /// Measurement of the instances (hex; default: a fixed SHA-384).
+        #[arg(long)]
+        measurement: Option<String>,
+        /// Give every instance after the first its own measurement.
+        #[arg(long)]
+        distinct_measurements: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum VectorsCommand {
+    /// Recompute every [expected] value of vector files from their [input].
+    Check {
+        /// Vector files (TOML).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// A CLI failure with its exit code.
+pub struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    /// Usage or input error (exit 2).
+    pub fn input(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: 2,
+            message: message.to_string(),
+        }
+    }
+    /// Refusal (exit 1).
+    pub fn refused(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: 1,
+            message: message.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Demo(a) => demo::run(a).await,
+            Command::Serve(a) => serve::serve(a).await,
+            Command::Connect(a) => serve::connect(a).await,
+            Command::Sim {
+                command:
+                    SimCommand::Init {
+                        dir,
+                        instances,
+                        measurement,
+                        distinct_measurements,
+                    },
+            } => sim_init(dir, instances, measurement, distinct_measurements),
+            Command::Vectors {
+                command: VectorsCommand::Check { files, json },
+            } => vectors_check(&files, json),
+            Command::Verify(a) => verify::run(a),
+            Command::Bench(a) => bench::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("atls: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn sim_init(dir: PathBuf, instances: usize, measurement: Option<String>, distinct: bool) -> Result<u8, Failure> {
+    let measurement = measurement
+        .map(|m| hex::decode(m.trim()).map_err(|e| Failure::input(format!("--measurement is not hex: {e}"))))
+        .transpose()?;
+    let world = attested_tls::sim::init(&dir, instances, measurement, distinct).map_err(Failure::input)?;
+    println!("simulation root: {}", dir.join("root.pem").display());
+    for (i, inst) in world.instances.iter().enumerate() {
+        println!(
+            "instance {i}: {}  measurement {}  instance_id {}",
+            dir.join(format!("instance-{i}.toml")).display(),
+            hex::encode(&inst.config().measurement),
+            hex::encode(&inst.config().instance_id)
+        );
+    }
+    println!("policy trusting them: {}", dir.join("policy.toml").display());
+    Ok(0)
+}
+
+fn vectors_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
+    let mut all_ok = true;
+    let mut reports = Vec::new();
+    for f in files {
+        let text =
+            std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+        let report =
+            attested_tls::vectors::check_vector(&text).map_err(|e| Failure::input(format!("{}: {e}", f.display())))?;
+        all_ok &= report.all_ok();
+        if json {
+            reports
+                .push(serde_json::json!({ "file": f.display().to_string(), "ok": report.all_ok(), "report": report }));
+        } else {
+            println!("{}: {}", f.display(), if report.all_ok() { "OK" } else { "MISMATCH" });
+            for c in &report.checks {
+                if c.ok {
+                    println!("  ok        {}", c.name);
+                } else {
+                    println!("  MISMATCH  {}", c.name);
+                    println!("    expected {}", c.expected);
+                    println!(
+                        "    computed {}",
+                        c.computed.as_deref().unwrap_or("(not computed by this implementation)")
+                    );
+                }
+            }
+            if !report.validates {
+                println!("  MISMATCH  recomputed authenticator does not validate");
+            }
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports).expect("json"));
+    }
+    Ok(if all_ok { 0 } else { 1 })
+}

@@ -7,9 +7,8 @@
 //! ```no_run
 //! # async fn f() -> Result<(), attested_tls::net::NetError> {
 //! use std::sync::Arc;
-//! use attested_tls::{net, sim, policy::Policy};
-//! let world = sim::ephemeral_world(1).unwrap();
-//! let policy = Policy::from_toml(&world.policy_toml(), std::path::Path::new(".")).unwrap();
+//! use attested_tls::{net, policy::Policy};
+//! let policy = Policy::load(std::path::Path::new("sim/policy.toml")).unwrap();
 //! let client = net::AttestationConfig::verifier(policy.appraiser().unwrap());
 //! let tcp = tokio::net::TcpStream::connect("127.0.0.1:4433").await?;
 //! let (mut stream, ear) = net::connect(&net::tls::client_config()?, "server.example", tcp, &client).await?;

@@ -160,3 +160,14 @@ pub fn check_client_config(cfg: &rustls::ClientConfig) -> Result<(), NetError> {
     }
     Ok(())
 }
+
+/// A fresh ECDSA P-256 key and self-signed certificate for a server whose
+/// clients trust it through attestation.
+pub fn self_signed_server_identity(name: &str) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), NetError> {
+    let ck = rcgen::generate_simple_self_signed(vec![name.to_string()])
+        .map_err(|e| NetError::Config(format!("cannot generate a server certificate: {e}")))?;
+    Ok((
+        ck.cert.der().clone(),
+        PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into()),
+    ))
+}

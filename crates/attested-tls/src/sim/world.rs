@@ -130,3 +130,37 @@ pub fn init(
     write_file(&dir.join("policy.toml"), &policy, false)?;
     Ok(world)
 }
+
+impl SimWorld {
+    /// The policy section trusting this world: its instances' measurements
+    /// and, with `pin_instances`, their instance ids.
+    pub fn sim_policy(&self, pin_instances: bool) -> super::SimPolicy {
+        let mut measurements: Vec<String> = Vec::new();
+        for i in &self.instances {
+            let m = hex::encode(&i.config().measurement);
+            if !measurements.contains(&m) {
+                measurements.push(m);
+            }
+        }
+        super::SimPolicy {
+            trusted_roots: Vec::new(),
+            measurements,
+            instance_ids: pin_instances.then(|| {
+                self.instances
+                    .iter()
+                    .map(|i| hex::encode(&i.config().instance_id))
+                    .collect()
+            }),
+            allow_debug: false,
+            min_security_version: 0,
+        }
+    }
+
+    /// An appraiser that trusts this world's root in memory (no files),
+    /// with [`SimWorld::sim_policy`]`(true)` under `policy_id`.
+    pub fn appraiser(&self, policy_id: &str) -> crate::verifier::Appraiser {
+        let v = super::SimVerifier::new(self.sim_policy(true), vec![self.root.cert_der().to_vec()])
+            .expect("a policy built from valid instances is valid");
+        crate::verifier::Appraiser::new(policy_id).with_verifier(std::sync::Arc::new(v))
+    }
+}

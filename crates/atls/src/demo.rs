@@ -1,0 +1,157 @@
+//! `atls demo`: an attested server and client in one process, on the
+//! simulated TEE, over loopback TLS 1.3.
+
+use std::sync::Arc;
+
+use attested_tls::ear::Ear;
+use attested_tls::net::{self, AttestationConfig};
+use attested_tls::sim::{self, SimAttester};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::Failure;
+
+/// Arguments of `atls demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Print the attestation results as EAR JSON.
+    #[arg(long)]
+    json: bool,
+    /// Mutual attestation: the client attests too.
+    #[arg(long)]
+    mutual: bool,
+}
+
+pub(crate) fn server_tls() -> Result<Arc<rustls::ServerConfig>, Failure> {
+    let (cert, key) = net::tls::self_signed_server_identity("atls-server").map_err(Failure::input)?;
+    net::tls::server_config(vec![cert], key).map_err(Failure::input)
+}
+
+fn show(label: &str, ear: &Ear, json: bool) {
+    if json {
+        println!("{}", ear.to_json_pretty());
+    } else {
+        println!("{label}");
+        for line in ear.render().lines() {
+            println!("  {line}");
+        }
+    }
+}
+
+pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
+    let world = sim::ephemeral_world(2).map_err(Failure::input)?;
+    let t1 = world.instances[0].clone();
+    let appraiser = world.appraiser("sim-demo");
+    if !args.json {
+        println!("simulated TEE: root \"{}\"", world.root.subject());
+        println!(
+            "server instance {}  measurement {}",
+            hex::encode(&t1.config().instance_id),
+            hex::encode(&t1.config().measurement)
+        );
+        println!("mode: post-handshake Exported Attestation (RFC 9261 + draft-fossati-seat-expat-04), TLS 1.3\n");
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(Failure::input)?;
+    let addr = listener.local_addr().map_err(Failure::input)?;
+    let tls = server_tls()?;
+    let mut server_cfg = AttestationConfig::attester(Arc::new(SimAttester::new(t1.clone()))).map_err(Failure::input)?;
+    let mut client_cfg = AttestationConfig::verifier(appraiser.clone());
+    if args.mutual {
+        server_cfg = server_cfg.with_appraiser(appraiser.clone());
+        client_cfg = client_cfg
+            .with_attester(Arc::new(SimAttester::new(world.instances[1].clone())))
+            .map_err(Failure::input)?;
+    }
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        let (mut s, client_ear) = net::accept(&tls, tcp, &server_cfg)
+            .await
+            .map_err(std::io::Error::other)?;
+        let mut buf = vec![0u8; 1024];
+        loop {
+            let n = s.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            s.write_all(&buf[..n]).await?;
+            s.flush().await?;
+        }
+        Ok::<_, std::io::Error>(client_ear)
+    });
+
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(Failure::input)?;
+    let client_tls = net::tls::client_config().map_err(Failure::input)?;
+    let (mut c, ear) = net::connect(&client_tls, "atls-server", tcp, &client_cfg)
+        .await
+        .map_err(|e| Failure::refused(format!("attested connection failed: {e}")))?;
+    let ear = ear.ok_or_else(|| Failure::refused("the server was not appraised"))?;
+    show("client appraised the server:", &ear, args.json);
+    let msg = b"hello from an attested client";
+    c.write_all(msg).await.map_err(Failure::input)?;
+    c.flush().await.map_err(Failure::input)?;
+    let mut back = vec![0u8; msg.len()];
+    c.read_exact(&mut back).await.map_err(Failure::input)?;
+    if !args.json {
+        println!(
+            "\napplication data echoed after attestation: {:?}",
+            String::from_utf8_lossy(&back)
+        );
+    }
+    let again = c
+        .reattest()
+        .await
+        .map_err(|e| Failure::refused(format!("re-attestation failed: {e}")))?;
+    if !args.json {
+        println!(
+            "re-attestation on the same connection: {} (new binder {}...)",
+            again.status,
+            &again.eat_nonce.clone().unwrap_or_default()[..16]
+        );
+    }
+    c.shutdown().await.map_err(Failure::input)?;
+    drop(c);
+    let client_ear = server.await.map_err(Failure::input)?.map_err(Failure::input)?;
+    if let Some(ce) = client_ear {
+        show("\nserver appraised the client:", &ce, args.json);
+    }
+
+    // Fail closed: a genuine simulated TEE running other code is refused.
+    let other = world
+        .root
+        .issue_instance(sim::SimInstanceConfig::new(vec![0xee; 48]))
+        .map_err(Failure::input)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(Failure::input)?;
+    let addr = listener.local_addr().map_err(Failure::input)?;
+    let tls = server_tls()?;
+    let server_cfg = AttestationConfig::attester(Arc::new(SimAttester::new(other))).map_err(Failure::input)?;
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        net::accept(&tls, tcp, &server_cfg)
+            .await
+            .map(|_| ())
+            .map_err(std::io::Error::other)
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(Failure::input)?;
+    match net::connect(&client_tls, "atls-server", tcp, &AttestationConfig::verifier(appraiser)).await {
+        Ok(_) => {
+            return Err(Failure::refused(
+                "BUG: a server with an unknown measurement was accepted",
+            ))
+        }
+        Err(e) => {
+            if !args.json {
+                println!("\na server running unapproved code is refused:\n  client: {e}");
+            }
+        }
+    }
+    if let Ok(Err(e)) = srv.await {
+        if !args.json {
+            println!("  server: {e}");
+        }
+    }
+    Ok(0)
+}
