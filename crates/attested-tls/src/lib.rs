@@ -45,3 +45,8 @@ pub mod sim;
 pub mod transport;
 pub mod vectors;
 pub mod verifier;
+
+/// The README's code blocks are compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
