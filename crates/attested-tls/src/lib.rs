@@ -33,8 +33,10 @@
 pub mod attester;
 pub mod binder;
 pub mod cmw;
+pub mod corim;
 pub mod crypto;
 pub mod ear;
+pub mod ear_jwt;
 pub mod exporter;
 pub mod platform;
 pub mod policy;

@@ -1,20 +1,1896 @@
-//! Placeholder: the cca verifier is being written (issue 3).
+//! Arm CCA attestation tokens: decoding, verification and appraisal.
+//!
+//! A CCA attestation token is a CBOR collection (tag 399) of two COSE_Sign1
+//! messages:
+//!
+//! ```text
+//! cca-token = #6.399({
+//!   44234 => bstr .cbor COSE_Sign1(platform claims),   ; signed by the CPAK
+//!   44241 => bstr .cbor COSE_Sign1(realm claims),      ; signed by the RAK
+//! })
+//! ```
+//!
+//! Verification follows the chain the architecture defines:
+//!
+//! 1. the platform token is signed by the CCA Platform Attestation Key
+//!    (CPAK) of a trust anchor found by the platform **instance id**;
+//! 2. the platform challenge equals `Hash(RAK)`, with the realm's
+//!    public-key hash algorithm: this binds the realm to the platform;
+//! 3. the realm token is signed by that Realm Attestation Key (RAK), which
+//!    the realm claims carry (raw EC point or COSE_Key);
+//! 4. the realm challenge equals the relying party's expected
+//!    `report_data` (the attested-tls binding);
+//! 5. the platform lifecycle state is a secured one (debug states only if
+//!    the policy says `allow_debug`), and reference values match: realm
+//!    initial measurement (RIM), optional personalization values (RPV) and
+//!    extensible measurements (REMs), optional platform software components.
+//!
+//! Every check fails closed. See `docs/platforms/cca.md`.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use aws_lc_rs::{digest, signature};
+use base64::Engine;
+use ciborium::value::Value;
+use coset::{iana, CborSerializable, CoseSign1, RegisteredLabelWithPrivate, TaggedCborSerializable};
 use serde::Deserialize;
 
-use crate::policy::{Policy, PolicyError};
-use crate::verifier::Verifier;
+use crate::crypto::constant_time_eq;
+use crate::ear::{claim_value, Appraisal, TrustClaim};
+use crate::policy::{parse_hex_list, Policy, PolicyError};
+use crate::verifier::{AppraisalContext, Verifier};
 
-/// Policy section `[cca]`.
+/// The media type this verifier registers for CCA tokens (the collection
+/// of platform and realm token).
+pub const MEDIA_TYPE: &str = "application/eat+cwt; eat_profile=\"tag:arm.com,2023:cca_platform#1.0.0\"";
+/// An alias accepted on input: `application/vnd.arm.cca-token`.
+pub const MEDIA_TYPE_ALIAS: &str = "application/vnd.arm.cca-token";
+/// The EAT profile of the CCA platform token (`eat_profile` parameter of [`MEDIA_TYPE`]).
+pub const EAT_PROFILE_CCA_PLATFORM: &str = "tag:arm.com,2023:cca_platform#1.0.0";
+/// The legacy platform profile of the CCA security specification (used by
+/// the Veraison media type `application/eat-collection; profile="http://arm.com/CCA-SSD/1.0.0"`).
+pub const PROFILE_CCA_SSD: &str = "http://arm.com/CCA-SSD/1.0.0";
+/// CBOR tag of the CCA token collection.
+pub const CCA_TOKEN_TAG: u64 = 399;
+/// Largest token accepted, checked before decoding (real tokens are ~1-3 KiB).
+pub const MAX_TOKEN_LEN: usize = 64 * 1024;
+/// AR4SI value used when a signature or a cryptographic binding does not
+/// verify ("cryptographic validation failed").
+pub const CRYPTO_VALIDATION_FAILED: i8 = 99;
+
+const KEY_PLATFORM_TOKEN: i128 = 44234;
+const KEY_REALM_TOKEN: i128 = 44241;
+
+// Platform claim keys.
+const P_PROFILE: i128 = 265;
+const P_CHALLENGE: i128 = 10;
+const P_IMPLEMENTATION_ID: i128 = 2396;
+const P_INSTANCE_ID: i128 = 256;
+const P_CONFIG: i128 = 2401;
+const P_LIFECYCLE: i128 = 2395;
+const P_SW_COMPONENTS: i128 = 2399;
+const P_VERIFICATION_SERVICE: i128 = 2400;
+const P_HASH_ALGO: i128 = 2402;
+
+// Software component keys.
+const SW_COMPONENT_TYPE: i128 = 1;
+const SW_MEASUREMENT_VALUE: i128 = 2;
+const SW_VERSION: i128 = 4;
+const SW_SIGNER_ID: i128 = 5;
+const SW_MEASUREMENT_DESC: i128 = 6;
+
+// Realm claim keys.
+const R_CHALLENGE: i128 = 10;
+const R_PROFILE: i128 = 265;
+const R_PERSONALIZATION: i128 = 44235;
+const R_HASH_ALGO: i128 = 44236;
+const R_PUBLIC_KEY: i128 = 44237;
+const R_RIM: i128 = 44238;
+const R_REMS: i128 = 44239;
+const R_PUBLIC_KEY_HASH_ALGO: i128 = 44240;
+
+/// Why a CCA token, trust anchor or reference-value file could not be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CcaError {
+    /// The input is larger than the decoder accepts.
+    #[error("{what} is {len} bytes, more than the {max} accepted")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes are not well-formed CBOR.
+    #[error("{what} is not well-formed CBOR: {reason}")]
+    Cbor {
+        /// What was being decoded.
+        what: &'static str,
+        /// Decoder message.
+        reason: String,
+    },
+    /// The structure is not what the CCA token format requires.
+    #[error("{what}: {reason}")]
+    Structure {
+        /// What was being decoded.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A mandatory claim is absent.
+    #[error("{token} claims lack the mandatory claim {claim}")]
+    MissingClaim {
+        /// `platform` or `realm`.
+        token: &'static str,
+        /// The claim name.
+        claim: &'static str,
+    },
+    /// A claim appears twice.
+    #[error("{token} claims contain {claim} twice")]
+    DuplicateClaim {
+        /// `platform` or `realm`.
+        token: &'static str,
+        /// The claim name.
+        claim: &'static str,
+    },
+    /// A claim has the wrong type or length.
+    #[error("claim {claim}: {reason}")]
+    BadClaim {
+        /// The claim name.
+        claim: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A COSE structure could not be decoded or has unsupported parameters.
+    #[error("{token} COSE_Sign1: {reason}")]
+    Cose {
+        /// `platform` or `realm`.
+        token: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A public key could not be parsed.
+    #[error("public key: {0}")]
+    Key(String),
+    /// A signature did not verify.
+    #[error("{token} token signature does not verify with {key}")]
+    Signature {
+        /// `platform` or `realm`.
+        token: &'static str,
+        /// Which key was used.
+        key: String,
+    },
+    /// A JSON file (trust anchors, reference values) is invalid.
+    #[error("{what} is invalid: {reason}")]
+    Json {
+        /// What file.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn structure(what: &'static str, reason: impl Into<String>) -> CcaError {
+    CcaError::Structure {
+        what,
+        reason: reason.into(),
+    }
+}
+
+fn bad_claim(claim: &'static str, reason: impl Into<String>) -> CcaError {
+    CcaError::BadClaim {
+        claim,
+        reason: reason.into(),
+    }
+}
+
+/// Hash algorithms named in CCA tokens (IANA Named Information names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HashAlg {
+    /// `sha-256`.
+    Sha256,
+    /// `sha-384`.
+    Sha384,
+    /// `sha-512`.
+    Sha512,
+}
+
+impl HashAlg {
+    /// Parses `sha-256`, `sha-384`, `sha-512` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "sha-256" => Some(Self::Sha256),
+            "sha-384" => Some(Self::Sha384),
+            "sha-512" => Some(Self::Sha512),
+            _ => None,
+        }
+    }
+
+    /// The IANA name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+        }
+    }
+
+    /// Digest length in bytes.
+    pub const fn len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// Always false (a digest is never empty); present for API symmetry with `len`.
+    pub const fn is_empty(self) -> bool {
+        false
+    }
+
+    /// `Hash(data)`.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        let alg = match self {
+            Self::Sha256 => &digest::SHA256,
+            Self::Sha384 => &digest::SHA384,
+            Self::Sha512 => &digest::SHA512,
+        };
+        digest::digest(alg, data).as_ref().to_vec()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// CBOR helpers
+
+fn int_key(v: &Value) -> Option<i128> {
+    match v {
+        Value::Integer(i) => Some(i128::from(*i)),
+        _ => None,
+    }
+}
+
+fn bytes_of<'a>(v: &'a Value, claim: &'static str) -> Result<&'a [u8], CcaError> {
+    match v {
+        Value::Bytes(b) => Ok(b),
+        _ => Err(bad_claim(claim, "expected a byte string")),
+    }
+}
+
+fn bytes_len(v: &Value, claim: &'static str, allowed: &[usize]) -> Result<Vec<u8>, CcaError> {
+    let b = bytes_of(v, claim)?;
+    if !allowed.contains(&b.len()) {
+        return Err(bad_claim(
+            claim,
+            format!("is {} bytes, expected one of {allowed:?}", b.len()),
+        ));
+    }
+    Ok(b.to_vec())
+}
+
+fn text_of(v: &Value, claim: &'static str) -> Result<String, CcaError> {
+    match v {
+        Value::Text(t) => Ok(t.clone()),
+        _ => Err(bad_claim(claim, "expected a text string")),
+    }
+}
+
+fn decode_cbor(bytes: &[u8], what: &'static str) -> Result<Value, CcaError> {
+    if bytes.len() > MAX_TOKEN_LEN {
+        return Err(CcaError::TooLarge {
+            what,
+            len: bytes.len(),
+            max: MAX_TOKEN_LEN,
+        });
+    }
+    let mut reader = bytes;
+    let v: Value = ciborium::de::from_reader(&mut reader).map_err(|e| CcaError::Cbor {
+        what,
+        reason: e.to_string(),
+    })?;
+    if !reader.is_empty() {
+        return Err(structure(
+            what,
+            format!("{} trailing bytes after the CBOR item", reader.len()),
+        ));
+    }
+    Ok(v)
+}
+
+/// Tracks claims seen in a map so that duplicates are refused.
+struct Seen {
+    token: &'static str,
+    keys: BTreeSet<i128>,
+}
+
+impl Seen {
+    fn new(token: &'static str) -> Self {
+        Self {
+            token,
+            keys: BTreeSet::new(),
+        }
+    }
+    fn first(&mut self, key: i128, claim: &'static str) -> Result<(), CcaError> {
+        if self.keys.insert(key) {
+            Ok(())
+        } else {
+            Err(CcaError::DuplicateClaim {
+                token: self.token,
+                claim,
+            })
+        }
+    }
+}
+
+fn required<T>(v: Option<T>, token: &'static str, claim: &'static str) -> Result<T, CcaError> {
+    v.ok_or(CcaError::MissingClaim { token, claim })
+}
+
+// ---------------------------------------------------------------------------
+// Claims
+
+/// One entry of the platform's software components claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwComponent {
+    /// Component type (`BL`, `M1`, ...), key 1.
+    pub component_type: Option<String>,
+    /// Measurement value, key 2 (mandatory).
+    pub measurement_value: Vec<u8>,
+    /// Version, key 4.
+    pub version: Option<String>,
+    /// Signer id, key 5.
+    pub signer_id: Option<Vec<u8>>,
+    /// Measurement description (hash algorithm), key 6.
+    pub measurement_description: Option<String>,
+}
+
+impl SwComponent {
+    fn from_value(v: &Value) -> Result<Self, CcaError> {
+        const C: &str = "platform.sw_components";
+        let Value::Map(m) = v else {
+            return Err(bad_claim(C, "entry is not a map"));
+        };
+        let mut seen = Seen::new("platform sw component");
+        let (mut ty, mut mv, mut ver, mut signer, mut desc) = (None, None, None, None, None);
+        for (k, v) in m {
+            match int_key(k) {
+                Some(SW_COMPONENT_TYPE) => {
+                    seen.first(SW_COMPONENT_TYPE, "component type")?;
+                    ty = Some(text_of(v, "platform.sw_components.component_type")?);
+                }
+                Some(SW_MEASUREMENT_VALUE) => {
+                    seen.first(SW_MEASUREMENT_VALUE, "measurement value")?;
+                    mv = Some(bytes_len(v, "platform.sw_components.measurement_value", &[32, 48, 64])?);
+                }
+                Some(SW_VERSION) => {
+                    seen.first(SW_VERSION, "version")?;
+                    ver = Some(text_of(v, "platform.sw_components.version")?);
+                }
+                Some(SW_SIGNER_ID) => {
+                    seen.first(SW_SIGNER_ID, "signer id")?;
+                    signer = Some(bytes_len(v, "platform.sw_components.signer_id", &[32, 48, 64])?);
+                }
+                Some(SW_MEASUREMENT_DESC) => {
+                    seen.first(SW_MEASUREMENT_DESC, "measurement description")?;
+                    desc = Some(text_of(v, "platform.sw_components.measurement_description")?);
+                }
+                _ => {} // unknown entries are tolerated
+            }
+        }
+        Ok(Self {
+            component_type: ty,
+            measurement_value: required(mv, "platform sw component", "measurement value (2)")?,
+            version: ver,
+            signer_id: signer,
+            measurement_description: desc,
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "component_type": self.component_type,
+            "measurement_value": hex::encode(&self.measurement_value),
+            "version": self.version,
+            "signer_id": self.signer_id.as_ref().map(hex::encode),
+            "measurement_description": self.measurement_description,
+        })
+    }
+}
+
+/// The CCA platform claims (signed by the CPAK).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlatformClaims {
+    /// Profile (265).
+    pub profile: String,
+    /// Challenge (10): `Hash(RAK)`, 32, 48 or 64 bytes.
+    pub challenge: Vec<u8>,
+    /// Implementation id (2396), 32 bytes.
+    pub implementation_id: Vec<u8>,
+    /// Instance id (256), 33 bytes, first byte 0x01 (RAND UEID).
+    pub instance_id: Vec<u8>,
+    /// Platform configuration (2401).
+    pub config: Vec<u8>,
+    /// Security lifecycle (2395).
+    pub lifecycle: u16,
+    /// Software components (2399).
+    pub sw_components: Vec<SwComponent>,
+    /// Verification service indicator (2400).
+    pub verification_service: Option<String>,
+    /// Hash algorithm id (2402).
+    pub hash_algo_id: String,
+}
+
+/// Longest platform configuration accepted.
+const MAX_CONFIG_LEN: usize = 4096;
+/// Most software components accepted.
+const MAX_SW_COMPONENTS: usize = 64;
+
+impl PlatformClaims {
+    /// Decodes an encoded platform claims map.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CcaError> {
+        Self::from_value(&decode_cbor(bytes, "platform claims")?)
+    }
+
+    fn from_value(v: &Value) -> Result<Self, CcaError> {
+        const T: &str = "platform";
+        let Value::Map(m) = v else {
+            return Err(structure("platform claims", "not a CBOR map"));
+        };
+        let mut seen = Seen::new(T);
+        let mut profile = None;
+        let mut challenge = None;
+        let mut impl_id = None;
+        let mut inst_id = None;
+        let mut config = None;
+        let mut lifecycle = None;
+        let mut sw = None;
+        let mut vsi = None;
+        let mut hash = None;
+        for (k, v) in m {
+            let Some(key) = int_key(k) else { continue };
+            match key {
+                P_PROFILE => {
+                    seen.first(key, "profile (265)")?;
+                    profile = Some(text_of(v, "platform.profile")?);
+                }
+                P_CHALLENGE => {
+                    seen.first(key, "challenge (10)")?;
+                    challenge = Some(bytes_len(v, "platform.challenge", &[32, 48, 64])?);
+                }
+                P_IMPLEMENTATION_ID => {
+                    seen.first(key, "implementation id (2396)")?;
+                    impl_id = Some(bytes_len(v, "platform.implementation_id", &[32])?);
+                }
+                P_INSTANCE_ID => {
+                    seen.first(key, "instance id (256)")?;
+                    let b = bytes_len(v, "platform.instance_id", &[33])?;
+                    if b[0] != 0x01 {
+                        return Err(bad_claim("platform.instance_id", "first byte is not 0x01 (RAND UEID)"));
+                    }
+                    inst_id = Some(b);
+                }
+                P_CONFIG => {
+                    seen.first(key, "config (2401)")?;
+                    let b = bytes_of(v, "platform.config")?;
+                    if b.len() > MAX_CONFIG_LEN {
+                        return Err(bad_claim(
+                            "platform.config",
+                            format!("longer than {MAX_CONFIG_LEN} bytes"),
+                        ));
+                    }
+                    config = Some(b.to_vec());
+                }
+                P_LIFECYCLE => {
+                    seen.first(key, "lifecycle (2395)")?;
+                    let l = match v {
+                        Value::Integer(i) => u16::try_from(i128::from(*i)).ok(),
+                        _ => None,
+                    };
+                    lifecycle =
+                        Some(l.ok_or_else(|| bad_claim("platform.lifecycle", "expected an integer 0..=65535"))?);
+                }
+                P_SW_COMPONENTS => {
+                    seen.first(key, "sw components (2399)")?;
+                    let Value::Array(a) = v else {
+                        return Err(bad_claim("platform.sw_components", "expected an array"));
+                    };
+                    if a.is_empty() || a.len() > MAX_SW_COMPONENTS {
+                        return Err(bad_claim(
+                            "platform.sw_components",
+                            format!("has {} entries, expected 1..={MAX_SW_COMPONENTS}", a.len()),
+                        ));
+                    }
+                    sw = Some(a.iter().map(SwComponent::from_value).collect::<Result<Vec<_>, _>>()?);
+                }
+                P_VERIFICATION_SERVICE => {
+                    seen.first(key, "verification service (2400)")?;
+                    vsi = Some(text_of(v, "platform.verification_service")?);
+                }
+                P_HASH_ALGO => {
+                    seen.first(key, "hash algorithm id (2402)")?;
+                    hash = Some(text_of(v, "platform.hash_algo_id")?);
+                }
+                _ => {} // unknown claims are tolerated
+            }
+        }
+        Ok(Self {
+            profile: required(profile, T, "profile (265)")?,
+            challenge: required(challenge, T, "challenge (10)")?,
+            implementation_id: required(impl_id, T, "implementation id (2396)")?,
+            instance_id: required(inst_id, T, "instance id (256)")?,
+            config: required(config, T, "config (2401)")?,
+            lifecycle: required(lifecycle, T, "lifecycle (2395)")?,
+            sw_components: required(sw, T, "sw components (2399)")?,
+            verification_service: vsi,
+            hash_algo_id: required(hash, T, "hash algorithm id (2402)")?,
+        })
+    }
+}
+
+/// The CCA realm claims (signed by the RAK).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealmClaims {
+    /// Profile (265), optional in the legacy format.
+    pub profile: Option<String>,
+    /// Challenge (10), 64 bytes: carries the attested-tls `report_data`.
+    pub challenge: Vec<u8>,
+    /// Realm personalization value (44235), 64 bytes.
+    pub personalization_value: Vec<u8>,
+    /// Measurement hash algorithm (44236).
+    pub hash_algo_id: String,
+    /// Realm attestation public key (44237): raw EC point or COSE_Key.
+    pub public_key: Vec<u8>,
+    /// Realm initial measurement (44238).
+    pub initial_measurement: Vec<u8>,
+    /// Realm extensible measurements (44239), 4 entries.
+    pub extensible_measurements: Vec<Vec<u8>>,
+    /// Hash algorithm of the RAK hash in the platform challenge (44240).
+    pub public_key_hash_algo_id: String,
+}
+
+impl RealmClaims {
+    /// Decodes an encoded realm claims map.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CcaError> {
+        Self::from_value(&decode_cbor(bytes, "realm claims")?)
+    }
+
+    fn from_value(v: &Value) -> Result<Self, CcaError> {
+        const T: &str = "realm";
+        let Value::Map(m) = v else {
+            return Err(structure("realm claims", "not a CBOR map"));
+        };
+        let mut seen = Seen::new(T);
+        let (mut profile, mut challenge, mut rpv, mut hash, mut pk, mut rim, mut rems, mut pkh) =
+            (None, None, None, None, None, None, None, None);
+        for (k, v) in m {
+            let Some(key) = int_key(k) else { continue };
+            match key {
+                R_PROFILE => {
+                    seen.first(key, "profile (265)")?;
+                    profile = Some(text_of(v, "realm.profile")?);
+                }
+                R_CHALLENGE => {
+                    seen.first(key, "challenge (10)")?;
+                    challenge = Some(bytes_len(v, "realm.challenge", &[64])?);
+                }
+                R_PERSONALIZATION => {
+                    seen.first(key, "personalization value (44235)")?;
+                    rpv = Some(bytes_len(v, "realm.personalization_value", &[64])?);
+                }
+                R_HASH_ALGO => {
+                    seen.first(key, "hash algorithm id (44236)")?;
+                    hash = Some(text_of(v, "realm.hash_algo_id")?);
+                }
+                R_PUBLIC_KEY => {
+                    seen.first(key, "public key (44237)")?;
+                    let b = bytes_of(v, "realm.public_key")?;
+                    if b.is_empty() || b.len() > 1024 {
+                        return Err(bad_claim("realm.public_key", format!("is {} bytes", b.len())));
+                    }
+                    pk = Some(b.to_vec());
+                }
+                R_RIM => {
+                    seen.first(key, "initial measurement (44238)")?;
+                    rim = Some(bytes_len(v, "realm.initial_measurement", &[32, 48, 64])?);
+                }
+                R_REMS => {
+                    seen.first(key, "extensible measurements (44239)")?;
+                    let Value::Array(a) = v else {
+                        return Err(bad_claim("realm.extensible_measurements", "expected an array"));
+                    };
+                    if a.len() != 4 {
+                        return Err(bad_claim(
+                            "realm.extensible_measurements",
+                            format!("has {} entries, expected 4", a.len()),
+                        ));
+                    }
+                    rems = Some(
+                        a.iter()
+                            .map(|x| bytes_len(x, "realm.extensible_measurements", &[32, 48, 64]))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    );
+                }
+                R_PUBLIC_KEY_HASH_ALGO => {
+                    seen.first(key, "public key hash algorithm id (44240)")?;
+                    pkh = Some(text_of(v, "realm.public_key_hash_algo_id")?);
+                }
+                _ => {} // unknown claims are tolerated
+            }
+        }
+        Ok(Self {
+            profile,
+            challenge: required(challenge, T, "challenge (10)")?,
+            personalization_value: required(rpv, T, "personalization value (44235)")?,
+            hash_algo_id: required(hash, T, "hash algorithm id (44236)")?,
+            public_key: required(pk, T, "public key (44237)")?,
+            initial_measurement: required(rim, T, "initial measurement (44238)")?,
+            extensible_measurements: required(rems, T, "extensible measurements (44239)")?,
+            public_key_hash_algo_id: required(pkh, T, "public key hash algorithm id (44240)")?,
+        })
+    }
+
+    /// The Realm Attestation Key.
+    pub fn rak(&self) -> Result<EcPublicKey, CcaError> {
+        let b = &self.public_key;
+        if b.first() == Some(&0x04) && matches!(b.len(), 65 | 97 | 133) {
+            EcPublicKey::from_raw_point(b)
+        } else {
+            EcPublicKey::from_cose_key(b)
+        }
+    }
+
+    /// `Hash(RAK)` with the realm's public-key hash algorithm: the value the
+    /// platform challenge must equal.
+    pub fn rak_hash(&self) -> Result<Vec<u8>, CcaError> {
+        let alg = HashAlg::from_name(&self.public_key_hash_algo_id).ok_or_else(|| {
+            bad_claim(
+                "realm.public_key_hash_algo_id",
+                format!("unsupported hash algorithm {:?}", self.public_key_hash_algo_id),
+            )
+        })?;
+        Ok(alg.digest(&self.public_key))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Keys
+
+/// NIST curves used by CCA keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Curve {
+    /// P-256 (ES256).
+    P256,
+    /// P-384 (ES384).
+    P384,
+    /// P-521 (ES512).
+    P521,
+}
+
+impl Curve {
+    const fn coordinate_len(self) -> usize {
+        match self {
+            Self::P256 => 32,
+            Self::P384 => 48,
+            Self::P521 => 66,
+        }
+    }
+    fn from_jwk_name(n: &str) -> Option<Self> {
+        match n {
+            "P-256" => Some(Self::P256),
+            "P-384" => Some(Self::P384),
+            "P-521" => Some(Self::P521),
+            _ => None,
+        }
+    }
+    const fn cose_alg(self) -> iana::Algorithm {
+        match self {
+            Self::P256 => iana::Algorithm::ES256,
+            Self::P384 => iana::Algorithm::ES384,
+            Self::P521 => iana::Algorithm::ES512,
+        }
+    }
+    fn verification_alg(self) -> &'static signature::EcdsaVerificationAlgorithm {
+        match self {
+            Self::P256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Self::P384 => &signature::ECDSA_P384_SHA384_FIXED,
+            Self::P521 => &signature::ECDSA_P521_SHA512_FIXED,
+        }
+    }
+}
+
+/// An EC public key: curve and uncompressed point (`04 || x || y`). The
+/// point is validated by the signature verification, not at load time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EcPublicKey {
+    /// The curve.
+    pub curve: Curve,
+    /// Uncompressed SEC1 point.
+    pub point: Vec<u8>,
+}
+
+impl EcPublicKey {
+    /// From an uncompressed SEC1 point (65, 97 or 133 bytes).
+    pub fn from_raw_point(b: &[u8]) -> Result<Self, CcaError> {
+        let curve = match b.len() {
+            65 => Curve::P256,
+            97 => Curve::P384,
+            133 => Curve::P521,
+            n => return Err(CcaError::Key(format!("raw EC point of {n} bytes"))),
+        };
+        if b[0] != 0x04 {
+            return Err(CcaError::Key("raw EC point is not uncompressed (0x04)".into()));
+        }
+        Ok(Self {
+            curve,
+            point: b.to_vec(),
+        })
+    }
+
+    fn from_coordinates(curve: Curve, x: &[u8], y: &[u8]) -> Result<Self, CcaError> {
+        let l = curve.coordinate_len();
+        if x.len() != l || y.len() != l {
+            return Err(CcaError::Key(format!(
+                "{curve:?} coordinates must be {l} bytes, got {} and {}",
+                x.len(),
+                y.len()
+            )));
+        }
+        let mut point = Vec::with_capacity(1 + 2 * l);
+        point.push(0x04);
+        point.extend_from_slice(x);
+        point.extend_from_slice(y);
+        Ok(Self { curve, point })
+    }
+
+    /// From a JWK (`kty` EC, `crv` P-256/P-384/P-521, base64url `x`, `y`).
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<Self, CcaError> {
+        let field = |n: &str| {
+            jwk.get(n)
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| CcaError::Key(format!("JWK lacks the string member {n:?}")))
+        };
+        if field("kty")? != "EC" {
+            return Err(CcaError::Key("JWK kty is not EC".into()));
+        }
+        let crv = field("crv")?;
+        let curve = Curve::from_jwk_name(crv).ok_or_else(|| CcaError::Key(format!("unsupported JWK curve {crv:?}")))?;
+        let b64 = |n: &str| -> Result<Vec<u8>, CcaError> {
+            let s = field(n)?;
+            if s.len() > 256 {
+                return Err(CcaError::Key(format!("JWK {n} is too long")));
+            }
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s.trim_end_matches('='))
+                .map_err(|e| CcaError::Key(format!("JWK {n} is not base64url: {e}")))
+        };
+        Self::from_coordinates(curve, &b64("x")?, &b64("y")?)
+    }
+
+    /// From an encoded COSE_Key (EC2 with crv, x, y).
+    pub fn from_cose_key(b: &[u8]) -> Result<Self, CcaError> {
+        let v = decode_cbor(b, "COSE_Key").map_err(|e| CcaError::Key(e.to_string()))?;
+        let Value::Map(m) = v else {
+            return Err(CcaError::Key("COSE_Key is not a map".into()));
+        };
+        let get = |label: i128| m.iter().find(|(k, _)| int_key(k) == Some(label)).map(|(_, v)| v);
+        let int = |v: Option<&Value>| v.and_then(int_key);
+        if int(get(1)) != Some(2) {
+            return Err(CcaError::Key("COSE_Key kty is not EC2".into()));
+        }
+        let curve = match int(get(-1)) {
+            Some(1) => Curve::P256,
+            Some(2) => Curve::P384,
+            Some(3) => Curve::P521,
+            c => return Err(CcaError::Key(format!("unsupported COSE_Key curve {c:?}"))),
+        };
+        let coord = |label| match get(label) {
+            Some(Value::Bytes(b)) => Ok(b.as_slice()),
+            _ => Err(CcaError::Key(format!("COSE_Key lacks coordinate {label}"))),
+        };
+        Self::from_coordinates(curve, coord(-2)?, coord(-3)?)
+    }
+
+    /// Verifies a COSE_Sign1 (no external AAD): the protected `alg` must be
+    /// the one of this key's curve.
+    pub fn verify_sign1(&self, sign1: &CoseSign1, token: &'static str) -> Result<(), CcaError> {
+        let want = self.curve.cose_alg();
+        match &sign1.protected.header.alg {
+            Some(RegisteredLabelWithPrivate::Assigned(a)) if *a == want => {}
+            other => {
+                return Err(CcaError::Cose {
+                    token,
+                    reason: format!("algorithm {other:?} does not match the {:?} key ({want:?})", self.curve),
+                })
+            }
+        }
+        let key = signature::UnparsedPublicKey::new(self.curve.verification_alg(), &self.point);
+        sign1
+            .verify_signature(b"", |sig, tbs| key.verify(tbs, sig))
+            .map_err(|_| CcaError::Signature {
+                token,
+                key: format!(
+                    "{:?} key {}",
+                    self.curve,
+                    hex::encode(&self.point[..9.min(self.point.len())])
+                ),
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Token
+
+/// A decoded CCA attestation token (signatures not yet verified).
+#[derive(Clone, Debug)]
+pub struct CcaToken {
+    /// Platform claims.
+    pub platform: PlatformClaims,
+    /// Realm claims.
+    pub realm: RealmClaims,
+    platform_sign1: CoseSign1,
+    realm_sign1: CoseSign1,
+}
+
+fn decode_sign1(b: &[u8], token: &'static str) -> Result<CoseSign1, CcaError> {
+    let cose = |e: coset::CoseError| CcaError::Cose {
+        token,
+        reason: e.to_string(),
+    };
+    let s = if b.first() == Some(&0xd2) {
+        CoseSign1::from_tagged_slice(b).map_err(cose)?
+    } else {
+        CoseSign1::from_slice(b).map_err(cose)?
+    };
+    if s.payload.is_none() {
+        return Err(CcaError::Cose {
+            token,
+            reason: "detached payload".into(),
+        });
+    }
+    Ok(s)
+}
+
+impl CcaToken {
+    /// Decodes a tag-399 collection and both claim sets, with bounds.
+    pub fn decode(bytes: &[u8]) -> Result<Self, CcaError> {
+        let v = decode_cbor(bytes, "CCA token")?;
+        let Value::Tag(tag, inner) = v else {
+            return Err(structure("CCA token", format!("not CBOR tag {CCA_TOKEN_TAG}")));
+        };
+        if tag != CCA_TOKEN_TAG {
+            return Err(structure(
+                "CCA token",
+                format!("CBOR tag {tag}, expected {CCA_TOKEN_TAG}"),
+            ));
+        }
+        let Value::Map(m) = *inner else {
+            return Err(structure("CCA token", "collection is not a map"));
+        };
+        let (mut p, mut r) = (None, None);
+        for (k, v) in &m {
+            let slot = match int_key(k) {
+                Some(KEY_PLATFORM_TOKEN) => &mut p,
+                Some(KEY_REALM_TOKEN) => &mut r,
+                _ => return Err(structure("CCA token", format!("unexpected collection key {k:?}"))),
+            };
+            if slot.is_some() {
+                return Err(structure("CCA token", format!("collection key {k:?} appears twice")));
+            }
+            match v {
+                Value::Bytes(b) => *slot = Some(b.as_slice()),
+                _ => {
+                    return Err(structure(
+                        "CCA token",
+                        format!("collection entry {k:?} is not a byte string"),
+                    ))
+                }
+            }
+        }
+        let p = p.ok_or_else(|| structure("CCA token", "no platform token (44234)"))?;
+        let r = r.ok_or_else(|| structure("CCA token", "no realm token (44241)"))?;
+        let platform_sign1 = decode_sign1(p, "platform")?;
+        let realm_sign1 = decode_sign1(r, "realm")?;
+        let platform = PlatformClaims::decode(platform_sign1.payload.as_deref().unwrap_or_default())?;
+        let realm = RealmClaims::decode(realm_sign1.payload.as_deref().unwrap_or_default())?;
+        Ok(Self {
+            platform,
+            realm,
+            platform_sign1,
+            realm_sign1,
+        })
+    }
+
+    /// Verifies the platform token's signature with a CPAK.
+    pub fn verify_platform(&self, cpak: &EcPublicKey) -> Result<(), CcaError> {
+        cpak.verify_sign1(&self.platform_sign1, "platform")
+    }
+
+    /// Verifies the realm token's signature with the RAK it carries.
+    pub fn verify_realm(&self) -> Result<(), CcaError> {
+        self.realm.rak()?.verify_sign1(&self.realm_sign1, "realm")
+    }
+
+    /// Whether the platform challenge equals `Hash(RAK)` (the platform->realm binding).
+    pub fn platform_binds_realm(&self) -> Result<bool, CcaError> {
+        Ok(constant_time_eq(&self.platform.challenge, &self.realm.rak_hash()?))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Trust anchors and reference values
+
+/// A CCA platform trust anchor: the CPAK of one platform instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustAnchor {
+    /// Platform instance id (33 bytes).
+    pub instance_id: Vec<u8>,
+    /// Platform implementation id (32 bytes).
+    pub implementation_id: Vec<u8>,
+    /// The CPAK.
+    pub key: EcPublicKey,
+}
+
+#[derive(Deserialize)]
+struct TaJson {
+    #[serde(rename = "instance-id")]
+    instance_id: String,
+    #[serde(rename = "implementation-id")]
+    implementation_id: String,
+    pkey: serde_json::Value,
+}
+
+fn hex_field(what: &'static str, field: &str, s: &str, lens: &[usize]) -> Result<Vec<u8>, CcaError> {
+    let b = hex::decode(s.trim()).map_err(|e| CcaError::Json {
+        what,
+        reason: format!("{field} {s:?} is not hex: {e}"),
+    })?;
+    if !lens.is_empty() && !lens.contains(&b.len()) {
+        return Err(CcaError::Json {
+            what,
+            reason: format!("{field} is {} bytes, expected one of {lens:?}", b.len()),
+        });
+    }
+    Ok(b)
+}
+
+/// Parses a trust-anchor file: a JSON list of
+/// `{"instance-id": hex, "implementation-id": hex, "pkey": JWK}` (the
+/// Veraison `ta.json` format).
+pub fn parse_trust_anchors(json: &str) -> Result<Vec<TrustAnchor>, CcaError> {
+    const W: &str = "trust anchor list";
+    let list: Vec<TaJson> = serde_json::from_str(json).map_err(|e| CcaError::Json {
+        what: W,
+        reason: e.to_string(),
+    })?;
+    list.into_iter()
+        .map(|t| {
+            Ok(TrustAnchor {
+                instance_id: hex_field(W, "instance-id", &t.instance_id, &[33])?,
+                implementation_id: hex_field(W, "implementation-id", &t.implementation_id, &[32])?,
+                key: EcPublicKey::from_jwk(&t.pkey)?,
+            })
+        })
+        .collect()
+}
+
+/// A reference value for one platform software component.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwComponentReference {
+    /// Component type (`BL`, ...); compared when both sides have one.
+    #[serde(default)]
+    pub component_type: Option<String>,
+    /// Measurement value (hex in the policy).
+    pub measurement: String,
+    /// Signer id (hex); compared when given.
+    #[serde(default)]
+    pub signer_id: Option<String>,
+    /// Version; informational, not compared.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SwRef {
+    component_type: Option<String>,
+    measurement: Vec<u8>,
+    signer_id: Option<Vec<u8>>,
+}
+
+impl SwRef {
+    fn matches(&self, c: &SwComponent) -> bool {
+        let ty_ok = match (&self.component_type, &c.component_type) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        let signer_ok = match (&self.signer_id, &c.signer_id) {
+            (Some(a), Some(b)) => constant_time_eq(a, b),
+            (Some(_), None) => false,
+            (None, _) => true,
+        };
+        ty_ok && signer_ok && constant_time_eq(&self.measurement, &c.measurement_value)
+    }
+}
+
+/// Reference values of one platform (implementation): configuration and
+/// software components.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PlatformReference {
+    /// The implementation these values apply to (`None`: any).
+    pub implementation_id: Option<Vec<u8>>,
+    /// Required platform configuration (`None`: not compared).
+    pub configuration: Option<Vec<u8>>,
+    sw_components: Vec<SwRef>,
+}
+
+/// All CCA reference values a verifier compares with.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CcaReferenceValues {
+    /// Platform reference values; empty: platform software not compared.
+    pub platforms: Vec<PlatformReference>,
+    /// Allowed realm initial measurements; empty: every token FAILS.
+    pub realm_initial_measurements: Vec<Vec<u8>>,
+    /// Allowed realm personalization values; empty: not compared.
+    pub realm_personalization_values: Vec<Vec<u8>>,
+    /// Allowed REM quadruples; empty: not compared.
+    pub rems: Vec<Vec<Vec<u8>>>,
+}
+
+impl CcaReferenceValues {
+    /// Appends another set of reference values.
+    pub fn merge(&mut self, other: CcaReferenceValues) {
+        self.platforms.extend(other.platforms);
+        self.realm_initial_measurements.extend(other.realm_initial_measurements);
+        self.realm_personalization_values
+            .extend(other.realm_personalization_values);
+        self.rems.extend(other.rems);
+    }
+}
+
+#[derive(Deserialize)]
+struct RvJson {
+    #[serde(default)]
+    platform: Vec<RvPlatform>,
+    #[serde(default)]
+    realm: Vec<RvRealm>,
+}
+
+#[derive(Deserialize)]
+struct RvPlatform {
+    #[serde(rename = "implementation-id")]
+    implementation_id: String,
+    #[serde(rename = "platform-configuration", default)]
+    configuration: Option<String>,
+    #[serde(rename = "sw-components", default)]
+    sw_components: Vec<RvSw>,
+}
+
+#[derive(Deserialize)]
+struct RvSw {
+    #[serde(rename = "component-type", default)]
+    component_type: Option<String>,
+    #[serde(rename = "measurement-value")]
+    measurement_value: String,
+    #[serde(rename = "signer-id", default)]
+    signer_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RvRealm {
+    #[serde(rename = "personalization-value", default)]
+    personalization_value: Option<String>,
+    #[serde(rename = "initial-measurement")]
+    initial_measurement: String,
+    #[serde(rename = "extensible-measurements", default)]
+    extensible_measurements: Option<Vec<String>>,
+}
+
+/// Parses a Veraison-style `rv.json` (platform entries keyed by
+/// implementation id with configuration and software components; realm
+/// entries with RIM, REMs and RPV). Hex everywhere.
+pub fn parse_rv_json(json: &str) -> Result<CcaReferenceValues, CcaError> {
+    const W: &str = "reference values";
+    let rv: RvJson = serde_json::from_str(json).map_err(|e| CcaError::Json {
+        what: W,
+        reason: e.to_string(),
+    })?;
+    let mut out = CcaReferenceValues::default();
+    for p in rv.platform {
+        out.platforms.push(PlatformReference {
+            implementation_id: Some(hex_field(W, "implementation-id", &p.implementation_id, &[32])?),
+            configuration: p
+                .configuration
+                .as_deref()
+                .map(|c| hex_field(W, "platform-configuration", c, &[]))
+                .transpose()?,
+            sw_components: p
+                .sw_components
+                .iter()
+                .map(|s| {
+                    Ok(SwRef {
+                        component_type: s.component_type.clone(),
+                        measurement: hex_field(W, "measurement-value", &s.measurement_value, &[32, 48, 64])?,
+                        signer_id: s
+                            .signer_id
+                            .as_deref()
+                            .map(|x| hex_field(W, "signer-id", x, &[32, 48, 64]))
+                            .transpose()?,
+                    })
+                })
+                .collect::<Result<_, CcaError>>()?,
+        });
+    }
+    for r in rv.realm {
+        out.realm_initial_measurements.push(hex_field(
+            W,
+            "initial-measurement",
+            &r.initial_measurement,
+            &[32, 48, 64],
+        )?);
+        if let Some(p) = &r.personalization_value {
+            out.realm_personalization_values
+                .push(hex_field(W, "personalization-value", p, &[64])?);
+        }
+        if let Some(rems) = &r.extensible_measurements {
+            if rems.len() != 4 {
+                return Err(CcaError::Json {
+                    what: W,
+                    reason: format!("extensible-measurements has {} entries, expected 4", rems.len()),
+                });
+            }
+            out.rems.push(
+                rems.iter()
+                    .map(|x| hex_field(W, "extensible-measurements", x, &[32, 48, 64]))
+                    .collect::<Result<_, _>>()?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------
+// Policy
+
+/// Policy section `[cca]`. With no keys set (the default) every token is
+/// refused: there is no trust anchor and no reference RIM.
+///
+/// ```toml
+/// [cca]
+/// trust_anchors = ["cca/ta.json"]          # CPAKs by platform instance id
+/// realm_initial_measurements = ["00..."]   # allowed RIMs (hex)
+/// realm_personalization_values = []        # allowed RPVs (hex); empty: not compared
+/// rems = [["00..", "00..", "00..", "00.."]] # allowed REM quadruples; empty: not compared
+/// reference_values = ["cca/rv.json"]       # rv.json files or CoRIMs, merged with the above
+/// allow_debug = false
+/// ```
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct CcaPolicy {}
+pub struct CcaPolicy {
+    /// Trust-anchor files (JSON list of `{instance-id, implementation-id,
+    /// pkey (JWK)}`): the CPAK of every platform instance accepted. Paths
+    /// are relative to the policy file. No trust anchor: every token fails.
+    #[serde(default)]
+    pub trust_anchors: Vec<PathBuf>,
+    /// Allowed realm initial measurements (hex, 32/48/64 bytes). Empty
+    /// (and none from `reference_values`): the measurement check FAILS.
+    #[serde(default)]
+    pub realm_initial_measurements: Vec<String>,
+    /// Allowed realm personalization values (hex, 64 bytes). Empty: the RPV
+    /// is reported but not compared.
+    #[serde(default)]
+    pub realm_personalization_values: Vec<String>,
+    /// Allowed REM quadruples (4 hex strings each). Empty: REMs are
+    /// reported but not compared.
+    #[serde(default)]
+    pub rems: Vec<Vec<String>>,
+    /// Allowed platform software components, for any implementation.
+    /// Empty (and no platform entries from `reference_values`): platform
+    /// software is reported but not compared.
+    #[serde(default)]
+    pub platform_sw_components: Vec<SwComponentReference>,
+    /// Reference-value files merged with the lists above: Veraison-style
+    /// `rv.json` (detected by a leading `{`) or a CoRIM (CBOR, signed or
+    /// unsigned; see `docs/corim.md`).
+    #[serde(default)]
+    pub reference_values: Vec<PathBuf>,
+    /// Public keys (PEM SPKI or JWK files) a signed CoRIM in
+    /// `reference_values` must verify with. When set, unsigned CoRIMs are
+    /// refused; when empty, signed CoRIMs are refused.
+    #[serde(default)]
+    pub corim_keys: Vec<PathBuf>,
+    /// Accept debug lifecycle states (non-PSA-RoT debug, recoverable
+    /// PSA-RoT debug) with a warning. Default false: refused.
+    #[serde(default)]
+    pub allow_debug: bool,
+    /// Allowed platform implementation ids (hex, 32 bytes). Empty: any
+    /// implementation with a trust anchor.
+    #[serde(default)]
+    pub implementation_ids: Vec<String>,
+    /// Allowed platform instance ids (hex, 33 bytes). Empty: any instance
+    /// with a trust anchor.
+    #[serde(default)]
+    pub instance_ids: Vec<String>,
+}
+
+fn read_policy_file(policy: &Policy, key: &str, p: &std::path::Path) -> Result<Vec<u8>, PolicyError> {
+    let path = policy.resolve(p);
+    let meta = std::fs::metadata(&path).map_err(|e| PolicyError::value(key, format!("{}: {e}", path.display())))?;
+    if meta.len() > 16 * 1024 * 1024 {
+        return Err(PolicyError::value(
+            key,
+            format!("{} is larger than 16 MiB", path.display()),
+        ));
+    }
+    std::fs::read(&path).map_err(|e| PolicyError::value(key, format!("{}: {e}", path.display())))
+}
 
 impl CcaPolicy {
     /// Builds the verifier for this section.
-    pub fn verifier(&self, _policy: &Policy) -> Result<Arc<dyn Verifier>, PolicyError> {
-        Err(PolicyError::Unsupported("cca"))
+    pub fn verifier(&self, policy: &Policy) -> Result<Arc<dyn Verifier>, PolicyError> {
+        Ok(Arc::new(CcaVerifier::new(self.config(policy)?)))
+    }
+
+    /// Loads every file and parses every value of this section.
+    pub fn config(&self, policy: &Policy) -> Result<CcaVerifierConfig, PolicyError> {
+        let mut trust_anchors = Vec::new();
+        for p in &self.trust_anchors {
+            let bytes = read_policy_file(policy, "cca.trust_anchors", p)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| PolicyError::value("cca.trust_anchors", format!("{} is not UTF-8", p.display())))?;
+            trust_anchors.extend(
+                parse_trust_anchors(&text)
+                    .map_err(|e| PolicyError::value("cca.trust_anchors", format!("{}: {e}", p.display())))?,
+            );
+        }
+        let mut rv = CcaReferenceValues {
+            platforms: Vec::new(),
+            realm_initial_measurements: parse_hex_list(
+                "cca.realm_initial_measurements",
+                &self.realm_initial_measurements,
+                None,
+            )?,
+            realm_personalization_values: parse_hex_list(
+                "cca.realm_personalization_values",
+                &self.realm_personalization_values,
+                Some(64),
+            )?,
+            rems: Vec::new(),
+        };
+        for m in &rv.realm_initial_measurements {
+            if !matches!(m.len(), 32 | 48 | 64) {
+                return Err(PolicyError::value(
+                    "cca.realm_initial_measurements",
+                    format!("{} is {} bytes, expected 32, 48 or 64", hex::encode(m), m.len()),
+                ));
+            }
+        }
+        for quad in &self.rems {
+            if quad.len() != 4 {
+                return Err(PolicyError::value(
+                    "cca.rems",
+                    format!("every entry must list 4 REMs, one lists {}", quad.len()),
+                ));
+            }
+            rv.rems.push(rem_len_check(&parse_hex_list("cca.rems", quad, None)?)?);
+        }
+        if !self.platform_sw_components.is_empty() {
+            let sw = self
+                .platform_sw_components
+                .iter()
+                .map(|s| {
+                    Ok(SwRef {
+                        component_type: s.component_type.clone(),
+                        measurement: parse_hex_list(
+                            "cca.platform_sw_components.measurement",
+                            std::slice::from_ref(&s.measurement),
+                            None,
+                        )?
+                        .remove(0),
+                        signer_id: match &s.signer_id {
+                            Some(x) => Some(
+                                parse_hex_list("cca.platform_sw_components.signer_id", std::slice::from_ref(x), None)?
+                                    .remove(0),
+                            ),
+                            None => None,
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>, PolicyError>>()?;
+            rv.platforms.push(PlatformReference {
+                implementation_id: None,
+                configuration: None,
+                sw_components: sw,
+            });
+        }
+        let corim_keys = self
+            .corim_keys
+            .iter()
+            .map(|p| {
+                let b = read_policy_file(policy, "cca.corim_keys", p)?;
+                crate::corim::VerificationKey::from_pem_or_jwk(&b)
+                    .map_err(|e| PolicyError::value("cca.corim_keys", format!("{}: {e}", p.display())))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for p in &self.reference_values {
+            let bytes = read_policy_file(policy, "cca.reference_values", p)?;
+            let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+            let more = if first == Some(b'{') {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| PolicyError::value("cca.reference_values", format!("{} is not UTF-8", p.display())))?;
+                parse_rv_json(&text)
+                    .map_err(|e| PolicyError::value("cca.reference_values", format!("{}: {e}", p.display())))?
+            } else {
+                let rvs = crate::corim::import_with_keys(&bytes, &corim_keys)
+                    .map_err(|e| PolicyError::value("cca.reference_values", format!("{}: {e}", p.display())))?;
+                from_corim(&rvs)
+            };
+            rv.merge(more);
+        }
+        Ok(CcaVerifierConfig {
+            trust_anchors,
+            reference_values: rv,
+            allow_debug: self.allow_debug,
+            implementation_ids: parse_hex_list("cca.implementation_ids", &self.implementation_ids, Some(32))?,
+            instance_ids: parse_hex_list("cca.instance_ids", &self.instance_ids, Some(33))?,
+        })
+    }
+}
+
+fn rem_len_check(q: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, PolicyError> {
+    for m in q {
+        if !matches!(m.len(), 32 | 48 | 64) {
+            return Err(PolicyError::value(
+                "cca.rems",
+                format!("{} is {} bytes, expected 32, 48 or 64", hex::encode(m), m.len()),
+            ));
+        }
+    }
+    Ok(q.to_vec())
+}
+
+/// Maps CoRIM reference values to CCA reference values: digests labelled
+/// `RIM` become allowed RIMs, raw values labelled `RPV` allowed RPVs, and
+/// digests labelled `REM0`..`REM3` (all four from one environment) an
+/// allowed REM quadruple. Other labelled digests become platform software
+/// components (component type = label) of a platform reference for any
+/// implementation.
+pub fn from_corim(rvs: &crate::corim::ReferenceValues) -> CcaReferenceValues {
+    let mut out = CcaReferenceValues::default();
+    for m in rvs.allow_list("RIM") {
+        if let Ok(b) = hex::decode(&m) {
+            out.realm_initial_measurements.push(b);
+        }
+    }
+    for e in &rvs.entries {
+        if e.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case("RPV")) {
+            if let Some(raw) = &e.raw_value {
+                out.realm_personalization_values.push(raw.clone());
+            }
+        }
+    }
+    // REM quadruples, grouped by environment.
+    let mut envs: Vec<&crate::corim::Environment> = Vec::new();
+    for e in &rvs.entries {
+        if e.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case("REM0")) && !envs.contains(&&e.environment) {
+            envs.push(&e.environment);
+        }
+    }
+    for env in envs {
+        let quad: Vec<Vec<u8>> = (0..4)
+            .filter_map(|i| {
+                let label = format!("REM{i}");
+                rvs.entries
+                    .iter()
+                    .find(|e| {
+                        &e.environment == env && e.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&label))
+                    })
+                    .and_then(|e| e.digests.first().map(|d| d.1.clone()))
+            })
+            .collect();
+        if quad.len() == 4 {
+            out.rems.push(quad);
+        }
+    }
+    let mut sw = Vec::new();
+    for e in &rvs.entries {
+        let Some(label) = &e.label else { continue };
+        let upper = label.to_ascii_uppercase();
+        if upper == "RIM" || upper == "RPV" || upper.starts_with("REM") {
+            continue;
+        }
+        for (_, d) in &e.digests {
+            sw.push(SwRef {
+                component_type: Some(label.clone()),
+                measurement: d.clone(),
+                signer_id: None,
+            });
+        }
+    }
+    if !sw.is_empty() {
+        out.platforms.push(PlatformReference {
+            implementation_id: None,
+            configuration: None,
+            sw_components: sw,
+        });
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Verifier
+
+/// Everything a [`CcaVerifier`] compares with, already parsed.
+#[derive(Clone, Debug, Default)]
+pub struct CcaVerifierConfig {
+    /// CPAKs by platform instance.
+    pub trust_anchors: Vec<TrustAnchor>,
+    /// Reference values.
+    pub reference_values: CcaReferenceValues,
+    /// Accept debug lifecycle states with a warning.
+    pub allow_debug: bool,
+    /// Allowed implementation ids (empty: any).
+    pub implementation_ids: Vec<Vec<u8>>,
+    /// Allowed instance ids (empty: any).
+    pub instance_ids: Vec<Vec<u8>>,
+}
+
+/// The Arm CCA verifier.
+#[derive(Clone, Debug)]
+pub struct CcaVerifier {
+    cfg: CcaVerifierConfig,
+}
+
+/// PSA / CCA security lifecycle states (upper byte of the claim).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// 0x00xx.
+    Unknown,
+    /// 0x10xx.
+    AssemblyAndTest,
+    /// 0x20xx.
+    PsaRotProvisioning,
+    /// 0x30xx: the only state accepted without `allow_debug`.
+    Secured,
+    /// 0x40xx.
+    NonPsaRotDebug,
+    /// 0x50xx.
+    RecoverablePsaRotDebug,
+    /// 0x60xx.
+    Decommissioned,
+    /// Anything else.
+    Invalid,
+}
+
+impl Lifecycle {
+    /// Classifies a lifecycle claim value.
+    pub const fn of(v: u16) -> Self {
+        match v >> 8 {
+            0x00 => Self::Unknown,
+            0x10 => Self::AssemblyAndTest,
+            0x20 => Self::PsaRotProvisioning,
+            0x30 => Self::Secured,
+            0x40 => Self::NonPsaRotDebug,
+            0x50 => Self::RecoverablePsaRotDebug,
+            0x60 => Self::Decommissioned,
+            _ => Self::Invalid,
+        }
+    }
+
+    /// Name used in results.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::AssemblyAndTest => "assembly-and-test",
+            Self::PsaRotProvisioning => "psa-rot-provisioning",
+            Self::Secured => "secured",
+            Self::NonPsaRotDebug => "non-psa-rot-debug",
+            Self::RecoverablePsaRotDebug => "recoverable-psa-rot-debug",
+            Self::Decommissioned => "decommissioned",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+fn media_type_matches(m: &str) -> bool {
+    let mut parts = m.split(';');
+    let base = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let mut params = Vec::new();
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=') {
+            params.push((k.trim().to_ascii_lowercase(), v.trim().trim_matches('"').to_string()));
+        }
+    }
+    let param = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match base.as_str() {
+        "application/eat+cwt" => param("eat_profile") == Some(EAT_PROFILE_CCA_PLATFORM),
+        "application/eat-collection" => param("profile") == Some(PROFILE_CCA_SSD),
+        "application/vnd.arm.cca-token" => true,
+        _ => false,
+    }
+}
+
+fn hex_list(v: &[Vec<u8>]) -> String {
+    v.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
+}
+
+impl CcaVerifier {
+    /// A verifier over parsed trust anchors and reference values.
+    pub fn new(cfg: CcaVerifierConfig) -> Self {
+        Self { cfg }
+    }
+
+    /// Appraises a decoded token (the checks behind [`Verifier::appraise`]).
+    pub fn appraise_token(&self, t: &CcaToken, ctx: &AppraisalContext<'_>) -> Appraisal {
+        let mut a = Appraisal::new(ctx.policy_id);
+        record_claims(t, &mut a);
+        self.check(t, ctx, &mut a);
+        a.finish()
+    }
+
+    fn check(&self, t: &CcaToken, ctx: &AppraisalContext<'_>, a: &mut Appraisal) {
+        let p = &t.platform;
+        let r = &t.realm;
+        use claim_value as cv;
+        use TrustClaim as T;
+
+        // 1. The platform instance's trust anchor and the platform signature.
+        let Some(ta) = self.cfg.trust_anchors.iter().find(|ta| ta.instance_id == p.instance_id) else {
+            a.fail(
+                T::InstanceIdentity,
+                cv::UNTRUSTWORTHY_INSTANCE,
+                "platform.instance_id",
+                Some(hex::encode(&p.instance_id)),
+                None,
+                format!(
+                    "no trust anchor of policy {} is for this platform instance; realm not evaluated",
+                    ctx.policy_id
+                ),
+            );
+            return;
+        };
+        if ta.implementation_id != p.implementation_id {
+            a.fail(
+                T::InstanceIdentity,
+                cv::UNTRUSTWORTHY_INSTANCE,
+                "platform.implementation_id",
+                Some(hex::encode(&p.implementation_id)),
+                Some(hex::encode(&ta.implementation_id)),
+                "the trust anchor of this instance is for another implementation; realm not evaluated",
+            );
+            return;
+        }
+        if let Err(e) = t.verify_platform(&ta.key) {
+            a.fail(
+                T::InstanceIdentity,
+                CRYPTO_VALIDATION_FAILED,
+                "platform.signature",
+                None,
+                None,
+                format!("{e}; realm not evaluated"),
+            );
+            return;
+        }
+        a.set(T::InstanceIdentity, cv::TRUSTWORTHY_INSTANCE);
+        a.set(T::Hardware, cv::GENUINE_HARDWARE);
+        if !self.cfg.instance_ids.is_empty() && !self.cfg.instance_ids.contains(&p.instance_id) {
+            a.fail(
+                T::InstanceIdentity,
+                cv::UNTRUSTWORTHY_INSTANCE,
+                "platform.instance_id",
+                Some(hex::encode(&p.instance_id)),
+                Some(hex_list(&self.cfg.instance_ids)),
+                format!("instance is not in instance_ids of policy {}", ctx.policy_id),
+            );
+        }
+        if !self.cfg.implementation_ids.is_empty() && !self.cfg.implementation_ids.contains(&p.implementation_id) {
+            a.fail(
+                T::Hardware,
+                cv::UNRECOGNIZED_HARDWARE,
+                "platform.implementation_id",
+                Some(hex::encode(&p.implementation_id)),
+                Some(hex_list(&self.cfg.implementation_ids)),
+                format!(
+                    "implementation is not in implementation_ids of policy {}",
+                    ctx.policy_id
+                ),
+            );
+        }
+
+        // 2. Lifecycle.
+        let lc = Lifecycle::of(p.lifecycle);
+        let observed = Some(format!("{:#06x} ({})", p.lifecycle, lc.name()));
+        match lc {
+            Lifecycle::Secured => a.set(T::Configuration, cv::APPROVED_CONFIG),
+            Lifecycle::NonPsaRotDebug | Lifecycle::RecoverablePsaRotDebug if self.cfg.allow_debug => a.warn(
+                T::Configuration,
+                cv::UNSAFE_CONFIG,
+                "platform.lifecycle",
+                observed,
+                "debug lifecycle state accepted because the policy sets allow_debug",
+            ),
+            Lifecycle::NonPsaRotDebug | Lifecycle::RecoverablePsaRotDebug => a.fail(
+                T::Configuration,
+                cv::UNSUPPORTABLE_CONFIG,
+                "platform.lifecycle",
+                observed,
+                Some("secured (0x30xx)".into()),
+                format!(
+                    "debug lifecycle state refused (policy {} does not allow debug)",
+                    ctx.policy_id
+                ),
+            ),
+            _ => a.fail(
+                T::Configuration,
+                cv::UNSUPPORTABLE_CONFIG,
+                "platform.lifecycle",
+                observed,
+                Some("secured (0x30xx)".into()),
+                "the platform is not in a secured lifecycle state",
+            ),
+        }
+
+        // 3. Platform reference values.
+        self.check_platform_refs(p, ctx, a);
+
+        // 4. Platform -> realm binding, realm signature.
+        match t.platform_binds_realm() {
+            Ok(true) => {}
+            Ok(false) => {
+                a.fail(
+                    T::InstanceIdentity,
+                    CRYPTO_VALIDATION_FAILED,
+                    "platform.challenge",
+                    Some(hex::encode(&p.challenge)),
+                    r.rak_hash().ok().map(hex::encode),
+                    "the platform challenge is not Hash(RAK): the realm token is not bound to this platform",
+                );
+                return;
+            }
+            Err(e) => {
+                a.fail(
+                    T::InstanceIdentity,
+                    CRYPTO_VALIDATION_FAILED,
+                    "realm.public_key_hash_algo_id",
+                    Some(r.public_key_hash_algo_id.clone()),
+                    None,
+                    e.to_string(),
+                );
+                return;
+            }
+        }
+        if let Err(e) = t.verify_realm() {
+            a.fail(
+                T::InstanceIdentity,
+                CRYPTO_VALIDATION_FAILED,
+                "realm.signature",
+                None,
+                None,
+                e.to_string(),
+            );
+            return;
+        }
+
+        // 5. The attested-tls binding.
+        let expected = ctx.expected.report_data();
+        if !constant_time_eq(&r.challenge, &expected) {
+            a.fail(
+                T::InstanceIdentity,
+                cv::UNTRUSTWORTHY_INSTANCE,
+                "realm.challenge",
+                Some(hex::encode(&r.challenge)),
+                Some(hex::encode(expected)),
+                "the realm challenge is not the expected report_data: the Evidence is not bound to this connection",
+            );
+        }
+
+        // 6. Realm reference values.
+        let rv = &self.cfg.reference_values;
+        if rv.realm_initial_measurements.is_empty() {
+            a.fail(
+                T::Executables,
+                cv::UNRECOGNIZED_RUNTIME,
+                "realm.initial_measurement",
+                Some(hex::encode(&r.initial_measurement)),
+                None,
+                format!(
+                    "policy {} has no realm initial measurements (realm_initial_measurements / reference_values)",
+                    ctx.policy_id
+                ),
+            );
+        } else if !rv
+            .realm_initial_measurements
+            .iter()
+            .any(|m| constant_time_eq(m, &r.initial_measurement))
+        {
+            a.fail(
+                T::Executables,
+                cv::UNRECOGNIZED_RUNTIME,
+                "realm.initial_measurement",
+                Some(hex::encode(&r.initial_measurement)),
+                Some(hex_list(&rv.realm_initial_measurements)),
+                format!("RIM is not in the reference values of policy {}", ctx.policy_id),
+            );
+        }
+        if !rv.realm_personalization_values.is_empty()
+            && !rv
+                .realm_personalization_values
+                .iter()
+                .any(|m| constant_time_eq(m, &r.personalization_value))
+        {
+            a.fail(
+                T::Configuration,
+                cv::UNSUPPORTABLE_CONFIG,
+                "realm.personalization_value",
+                Some(hex::encode(&r.personalization_value)),
+                Some(hex_list(&rv.realm_personalization_values)),
+                format!("RPV is not in the reference values of policy {}", ctx.policy_id),
+            );
+        }
+        if !rv.rems.is_empty() && !rv.rems.iter().any(|q| q == &r.extensible_measurements) {
+            a.fail(
+                T::Executables,
+                cv::UNRECOGNIZED_RUNTIME,
+                "realm.extensible_measurements",
+                Some(hex_list(&r.extensible_measurements)),
+                None,
+                format!("the REMs match no REM set of policy {}", ctx.policy_id),
+            );
+        }
+        a.set(T::Configuration, cv::APPROVED_CONFIG);
+        a.set(T::Executables, cv::APPROVED_RUNTIME);
+        a.set(T::RuntimeOpaque, cv::ENCRYPTED_MEMORY);
+    }
+
+    fn check_platform_refs(&self, p: &PlatformClaims, ctx: &AppraisalContext<'_>, a: &mut Appraisal) {
+        let refs = &self.cfg.reference_values.platforms;
+        if refs.is_empty() {
+            return;
+        }
+        let applicable: Vec<&PlatformReference> = refs
+            .iter()
+            .filter(|r| r.implementation_id.as_ref().is_none_or(|i| i == &p.implementation_id))
+            .collect();
+        let Some(first) = applicable.first() else {
+            a.fail(
+                TrustClaim::Hardware,
+                claim_value::UNRECOGNIZED_HARDWARE,
+                "platform.implementation_id",
+                Some(hex::encode(&p.implementation_id)),
+                None,
+                format!(
+                    "policy {} has no platform reference values for this implementation",
+                    ctx.policy_id
+                ),
+            );
+            return;
+        };
+        let matches = |r: &PlatformReference| {
+            r.configuration.as_ref().is_none_or(|c| c == &p.config)
+                && p.sw_components
+                    .iter()
+                    .all(|c| r.sw_components.iter().any(|s| s.matches(c)))
+        };
+        if applicable.iter().any(|r| matches(r)) {
+            return;
+        }
+        // Explain against the first applicable entry.
+        if let Some(c) = &first.configuration {
+            if c != &p.config {
+                a.fail(
+                    TrustClaim::Configuration,
+                    claim_value::UNSUPPORTABLE_CONFIG,
+                    "platform.config",
+                    Some(hex::encode(&p.config)),
+                    Some(hex::encode(c)),
+                    format!(
+                        "platform configuration is not in the reference values of policy {}",
+                        ctx.policy_id
+                    ),
+                );
+            }
+        }
+        for c in &p.sw_components {
+            if !first.sw_components.iter().any(|s| s.matches(c)) {
+                a.fail(
+                    TrustClaim::Executables,
+                    claim_value::UNRECOGNIZED_RUNTIME,
+                    "platform.sw_components",
+                    Some(format!(
+                        "{} {}",
+                        c.component_type.as_deref().unwrap_or("(untyped)"),
+                        hex::encode(&c.measurement_value)
+                    )),
+                    None,
+                    format!(
+                        "software component is not in the reference values of policy {}",
+                        ctx.policy_id
+                    ),
+                );
+            }
+        }
+        // Every component matched the first entry individually but no entry
+        // matched as a whole (configuration of another entry): still a failure.
+        if a.findings.is_empty() {
+            a.fail(
+                TrustClaim::Executables,
+                claim_value::UNRECOGNIZED_RUNTIME,
+                "platform.sw_components",
+                None,
+                None,
+                format!("platform matches no reference-value entry of policy {}", ctx.policy_id),
+            );
+        }
+    }
+}
+
+fn record_claims(t: &CcaToken, a: &mut Appraisal) {
+    let p = &t.platform;
+    let r = &t.realm;
+    a.claim("platform.profile", p.profile.clone());
+    a.claim("platform.challenge", hex::encode(&p.challenge));
+    a.claim("platform.implementation_id", hex::encode(&p.implementation_id));
+    a.claim("platform.instance_id", hex::encode(&p.instance_id));
+    a.claim("platform.config", hex::encode(&p.config));
+    a.claim(
+        "platform.lifecycle",
+        format!("{:#06x} ({})", p.lifecycle, Lifecycle::of(p.lifecycle).name()),
+    );
+    a.claim(
+        "platform.sw_components",
+        serde_json::Value::Array(p.sw_components.iter().map(SwComponent::to_json).collect()),
+    );
+    if let Some(v) = &p.verification_service {
+        a.claim("platform.verification_service", v.clone());
+    }
+    a.claim("platform.hash_algo_id", p.hash_algo_id.clone());
+    if let Some(v) = &r.profile {
+        a.claim("realm.profile", v.clone());
+    }
+    a.claim("realm.challenge", hex::encode(&r.challenge));
+    a.claim("realm.personalization_value", hex::encode(&r.personalization_value));
+    a.claim("realm.initial_measurement", hex::encode(&r.initial_measurement));
+    a.claim(
+        "realm.extensible_measurements",
+        serde_json::Value::Array(
+            r.extensible_measurements
+                .iter()
+                .map(|m| hex::encode(m).into())
+                .collect(),
+        ),
+    );
+    a.claim("realm.hash_algo_id", r.hash_algo_id.clone());
+    a.claim("realm.public_key", hex::encode(&r.public_key));
+    a.claim("realm.public_key_hash_algo_id", r.public_key_hash_algo_id.clone());
+}
+
+impl Verifier for CcaVerifier {
+    fn platform(&self) -> &'static str {
+        "cca"
+    }
+
+    fn accepts_media_type(&self, media_type: &str) -> bool {
+        media_type_matches(media_type)
+    }
+
+    fn detect(&self, raw: &[u8]) -> bool {
+        // CBOR tag 399: major type 6, two-byte argument 0x018f.
+        raw.starts_with(&[0xd9, 0x01, 0x8f])
+    }
+
+    fn appraise(&self, media_type: &str, evidence: &[u8], ctx: &AppraisalContext<'_>) -> Appraisal {
+        if !media_type_matches(media_type) {
+            return Appraisal::malfunction(
+                ctx.policy_id,
+                "media_type",
+                format!("the CCA verifier does not appraise {media_type:?}"),
+            );
+        }
+        match CcaToken::decode(evidence) {
+            Ok(t) => self.appraise_token(&t, ctx),
+            Err(e) => Appraisal::malfunction(ctx.policy_id, "cca_token", e.to_string()),
+        }
     }
 }

@@ -1,0 +1,1 @@
+//! Signed EAR (JWT). Placeholder.
