@@ -716,3 +716,53 @@ pub fn import_with_keys(bytes: &[u8], keys: &[VerificationKey]) -> Result<Refere
         _ => Err(st("corim", "not a tagged CoRIM")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_algorithm_names() {
+        assert_eq!(alg_name(&Value::Integer(1.into()), "t").unwrap(), "sha-256");
+        assert_eq!(alg_name(&Value::Integer(7.into()), "t").unwrap(), "sha-384");
+        assert_eq!(alg_name(&Value::Integer(8.into()), "t").unwrap(), "sha-512");
+        assert_eq!(alg_name(&Value::Integer(99.into()), "t").unwrap(), "alg-99");
+        assert_eq!(alg_name(&Value::Text("SHA-256".into()), "t").unwrap(), "sha-256");
+        assert!(alg_name(&Value::Bool(true), "t").is_err());
+    }
+
+    #[test]
+    fn digests_check_lengths_of_known_algorithms() {
+        let d = |alg: i64, n: usize| {
+            Value::Array(vec![Value::Array(vec![
+                Value::Integer(alg.into()),
+                Value::Bytes(vec![0; n]),
+            ])])
+        };
+        assert!(digests(&d(1, 32), "t").is_ok());
+        assert!(digests(&d(1, 48), "t").is_err());
+        assert!(digests(&d(7, 48), "t").is_ok());
+        assert!(digests(&d(99, 5), "t").is_ok());
+        assert!(digests(&Value::Array(vec![]), "t").is_err());
+        assert!(digests(&Value::Array(vec![Value::Array(vec![Value::Integer(1.into())])]), "t").is_err());
+    }
+
+    #[test]
+    fn identifiers() {
+        let t = |tag: u64| Value::Tag(tag, Box::new(Value::Bytes(vec![0xab])));
+        assert_eq!(ident(&t(37), "t").unwrap(), "uuid:ab");
+        assert_eq!(ident(&t(111), "t").unwrap(), "oid:ab");
+        assert_eq!(ident(&t(550), "t").unwrap(), "ueid:ab");
+        assert_eq!(ident(&t(560), "t").unwrap(), "ab");
+        assert!(ident(&Value::Tag(37, Box::new(Value::Text("x".into()))), "t").is_err());
+        assert!(ident(&Value::Null, "t").is_err());
+    }
+
+    #[test]
+    fn verification_key_algorithms() {
+        assert_eq!(VerificationKey::Ed25519(vec![0; 32]).jose_alg(), "EdDSA");
+        assert_eq!(VerificationKey::P384(vec![4; 97]).jose_alg(), "ES384");
+        // A signature over the wrong message does not verify.
+        assert!(VerificationKey::P256(vec![4; 65]).verify(b"m", &[0; 64]).is_err());
+    }
+}

@@ -1326,6 +1326,7 @@ impl CcaPolicy {
                 let rvs = crate::corim::import_with_keys(&bytes, &corim_keys)
                     .map_err(|e| PolicyError::value("cca.reference_values", format!("{}: {e}", p.display())))?;
                 from_corim(&rvs)
+                    .map_err(|e| PolicyError::value("cca.reference_values", format!("{}: {e}", p.display())))?
             };
             rv.merge(more);
         }
@@ -1351,42 +1352,71 @@ fn rem_len_check(q: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, PolicyError> {
     Ok(q.to_vec())
 }
 
-/// Maps CoRIM reference values to CCA reference values: digests labelled
-/// `RIM` become allowed RIMs, raw values labelled `RPV` allowed RPVs, and
-/// digests labelled `REM0`..`REM3` (all four from one environment) an
-/// allowed REM quadruple. Other labelled digests become platform software
-/// components (component type = label) of a platform reference for any
-/// implementation.
-pub fn from_corim(rvs: &crate::corim::ReferenceValues) -> CcaReferenceValues {
+/// Maps CoRIM reference values to CCA reference values (labels compared
+/// case-insensitively):
+///
+/// - digests of measurements labelled `RIM`, and of integrity registers
+///   named `rim`, become allowed RIMs;
+/// - raw values of measurements labelled `RPV`, or of a measurement that
+///   also carries a `rim` integrity register (the Veraison realm CoMID
+///   layout), become allowed RPVs (a masked raw value is refused);
+/// - `REM0`..`REM3` (four measurements of one environment, or four integrity
+///   registers `rem0`..`rem3` of one measurement) become an allowed REM quadruple;
+/// - other labelled digests become platform software components
+///   (component type = label) of a platform reference for any implementation.
+pub fn from_corim(rvs: &crate::corim::ReferenceValues) -> Result<CcaReferenceValues, CcaError> {
     let mut out = CcaReferenceValues::default();
     for m in rvs.allow_list("RIM") {
         if let Ok(b) = hex::decode(&m) {
             out.realm_initial_measurements.push(b);
         }
     }
+    let is = |l: &Option<String>, name: &str| l.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(name));
     for e in &rvs.entries {
-        if e.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case("RPV")) {
+        let has_rim_register = e.integrity_registers.keys().any(|k| k.eq_ignore_ascii_case("rim"));
+        if is(&e.label, "RPV") || has_rim_register {
             if let Some(raw) = &e.raw_value {
+                if e.raw_value_mask.is_some() {
+                    return Err(CcaError::Json {
+                        what: "CoRIM reference values",
+                        reason: "a masked realm personalization value cannot be compared exactly".into(),
+                    });
+                }
+                if raw.len() != 64 {
+                    return Err(CcaError::Json {
+                        what: "CoRIM reference values",
+                        reason: format!("realm personalization value is {} bytes, expected 64", raw.len()),
+                    });
+                }
                 out.realm_personalization_values.push(raw.clone());
             }
         }
+        // REMs as integrity registers of one measurement.
+        let regs: Vec<Vec<u8>> = (0..4)
+            .filter_map(|i| {
+                e.integrity_registers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&format!("rem{i}")))
+                    .and_then(|(_, d)| d.first().map(|d| d.1.clone()))
+            })
+            .collect();
+        if regs.len() == 4 {
+            out.rems.push(regs);
+        }
     }
-    // REM quadruples, grouped by environment.
+    // REMs as labelled measurements, grouped by environment.
     let mut envs: Vec<&crate::corim::Environment> = Vec::new();
     for e in &rvs.entries {
-        if e.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case("REM0")) && !envs.contains(&&e.environment) {
+        if is(&e.label, "REM0") && !envs.contains(&&e.environment) {
             envs.push(&e.environment);
         }
     }
     for env in envs {
         let quad: Vec<Vec<u8>> = (0..4)
             .filter_map(|i| {
-                let label = format!("REM{i}");
                 rvs.entries
                     .iter()
-                    .find(|e| {
-                        &e.environment == env && e.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&label))
-                    })
+                    .find(|e| &e.environment == env && is(&e.label, &format!("REM{i}")))
                     .and_then(|e| e.digests.first().map(|d| d.1.clone()))
             })
             .collect();
@@ -1416,7 +1446,7 @@ pub fn from_corim(rvs: &crate::corim::ReferenceValues) -> CcaReferenceValues {
             sw_components: sw,
         });
     }
-    out
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------
@@ -1892,5 +1922,301 @@ impl Verifier for CcaVerifier {
             Ok(t) => self.appraise_token(&t, ctx),
             Err(e) => Appraisal::malfunction(ctx.policy_id, "cca_token", e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binder::ExpectedBinding;
+    use crate::ear::Tier;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair};
+    use coset::{CoseSign1Builder, HeaderBuilder};
+
+    fn int(i: i64) -> Value {
+        Value::Integer(i.into())
+    }
+
+    fn enc(v: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(v, &mut out).unwrap();
+        out
+    }
+
+    fn keypair(alg: &'static signature::EcdsaSigningAlgorithm) -> EcdsaKeyPair {
+        let doc = EcdsaKeyPair::generate_pkcs8(alg, &SystemRandom::new()).unwrap();
+        EcdsaKeyPair::from_pkcs8(alg, doc.as_ref()).unwrap()
+    }
+
+    fn sign(kp: &EcdsaKeyPair, alg: iana::Algorithm, payload: Vec<u8>, tagged: bool) -> Vec<u8> {
+        let s = CoseSign1Builder::new()
+            .protected(HeaderBuilder::new().algorithm(alg).build())
+            .payload(payload)
+            .create_signature(b"", |tbs| kp.sign(&SystemRandom::new(), tbs).unwrap().as_ref().to_vec())
+            .build();
+        if tagged {
+            s.to_tagged_vec().unwrap()
+        } else {
+            s.to_vec().unwrap()
+        }
+    }
+
+    /// A synthetic, correctly signed token: CPAK P-256, RAK P-384.
+    struct Synth {
+        cpak: EcdsaKeyPair,
+        rak: EcdsaKeyPair,
+        lifecycle: i64,
+        rak_as_cose_key: bool,
+        platform_alg: iana::Algorithm,
+        realm_claims_extra: Vec<(Value, Value)>,
+    }
+
+    const INSTANCE: [u8; 33] = [1; 33];
+    const IMPLEMENTATION: [u8; 32] = [2; 32];
+    const CHALLENGE: [u8; 64] = [0x5a; 64];
+
+    impl Synth {
+        fn new() -> Self {
+            Self {
+                cpak: keypair(&signature::ECDSA_P256_SHA256_FIXED_SIGNING),
+                rak: keypair(&signature::ECDSA_P384_SHA384_FIXED_SIGNING),
+                lifecycle: 0x3000,
+                rak_as_cose_key: false,
+                platform_alg: iana::Algorithm::ES256,
+                realm_claims_extra: Vec::new(),
+            }
+        }
+
+        fn rak_bytes(&self) -> Vec<u8> {
+            let p = self.rak.public_key().as_ref();
+            if self.rak_as_cose_key {
+                enc(&Value::Map(vec![
+                    (int(1), int(2)),
+                    (int(-1), int(2)),
+                    (int(-2), Value::Bytes(p[1..49].to_vec())),
+                    (int(-3), Value::Bytes(p[49..].to_vec())),
+                ]))
+            } else {
+                p.to_vec()
+            }
+        }
+
+        fn token(&self) -> Vec<u8> {
+            let rak = self.rak_bytes();
+            let mut realm = vec![
+                (int(10), Value::Bytes(CHALLENGE.to_vec())),
+                (int(44235), Value::Bytes(vec![0; 64])),
+                (int(44236), Value::Text("sha-256".into())),
+                (int(44237), Value::Bytes(rak.clone())),
+                (int(44238), Value::Bytes(vec![0x11; 32])),
+                (int(44239), Value::Array(vec![Value::Bytes(vec![0; 32]); 4])),
+                (int(44240), Value::Text("sha-384".into())),
+            ];
+            realm.extend(self.realm_claims_extra.clone());
+            let platform = Value::Map(vec![
+                (int(265), Value::Text(EAT_PROFILE_CCA_PLATFORM.into())),
+                (int(10), Value::Bytes(HashAlg::Sha384.digest(&rak))),
+                (int(2396), Value::Bytes(IMPLEMENTATION.to_vec())),
+                (int(256), Value::Bytes(INSTANCE.to_vec())),
+                (int(2401), Value::Bytes(vec![])),
+                (int(2395), int(self.lifecycle)),
+                (
+                    int(2399),
+                    Value::Array(vec![Value::Map(vec![
+                        (int(1), Value::Text("BL".into())),
+                        (int(2), Value::Bytes(vec![0x22; 32])),
+                        (int(5), Value::Bytes(vec![0x33; 32])),
+                    ])]),
+                ),
+                (int(2402), Value::Text("sha-256".into())),
+            ]);
+            let p = sign(&self.cpak, self.platform_alg, enc(&platform), true);
+            let r = sign(&self.rak, iana::Algorithm::ES384, enc(&Value::Map(realm)), false);
+            enc(&Value::Tag(
+                CCA_TOKEN_TAG,
+                Box::new(Value::Map(vec![
+                    (int(44234), Value::Bytes(p)),
+                    (int(44241), Value::Bytes(r)),
+                ])),
+            ))
+        }
+
+        fn config(&self) -> CcaVerifierConfig {
+            CcaVerifierConfig {
+                trust_anchors: vec![TrustAnchor {
+                    instance_id: INSTANCE.to_vec(),
+                    implementation_id: IMPLEMENTATION.to_vec(),
+                    key: EcPublicKey::from_raw_point(self.cpak.public_key().as_ref()).unwrap(),
+                }],
+                reference_values: CcaReferenceValues {
+                    realm_initial_measurements: vec![vec![0x11; 32]],
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+        }
+    }
+
+    fn run(cfg: CcaVerifierConfig, token: &[u8]) -> Appraisal {
+        let exp = ExpectedBinding::ReportData(CHALLENGE);
+        let ctx = AppraisalContext {
+            expected: &exp,
+            now: time::OffsetDateTime::UNIX_EPOCH,
+            policy_id: "unit",
+        };
+        CcaVerifier::new(cfg).appraise(MEDIA_TYPE, token, &ctx)
+    }
+
+    fn failed(a: &Appraisal) -> Vec<&str> {
+        a.findings
+            .iter()
+            .filter(|f| f.tier == Tier::Contraindicated)
+            .map(|f| f.claim.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn synthetic_token_is_affirming() {
+        let s = Synth::new();
+        let a = run(s.config(), &s.token());
+        assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+    }
+
+    #[test]
+    fn rak_as_cose_key_verifies() {
+        let mut s = Synth::new();
+        s.rak_as_cose_key = true;
+        let t = CcaToken::decode(&s.token()).unwrap();
+        assert_eq!(t.realm.rak().unwrap().curve, Curve::P384);
+        assert_eq!(run(s.config(), &s.token()).status, Tier::Affirming);
+    }
+
+    #[test]
+    fn signed_debug_lifecycle_is_refused_unless_allowed() {
+        let mut s = Synth::new();
+        s.lifecycle = 0x5000;
+        let token = s.token();
+        assert_eq!(failed(&run(s.config(), &token)), ["platform.lifecycle"]);
+        let mut cfg = s.config();
+        cfg.allow_debug = true;
+        let a = run(cfg, &token);
+        assert_eq!(a.status, Tier::Warning);
+        assert_eq!(a.trust_vector[&TrustClaim::Configuration], claim_value::UNSAFE_CONFIG);
+    }
+
+    #[test]
+    fn algorithm_header_must_match_the_key() {
+        let mut s = Synth::new();
+        s.platform_alg = iana::Algorithm::ES384; // a P-256 signature labelled ES384
+        assert_eq!(failed(&run(s.config(), &s.token())), ["platform.signature"]);
+    }
+
+    #[test]
+    fn duplicate_and_ill_typed_claims_are_decode_errors() {
+        let mut s = Synth::new();
+        s.realm_claims_extra = vec![(int(44238), Value::Bytes(vec![0x11; 32]))];
+        assert_eq!(
+            CcaToken::decode(&s.token()).unwrap_err(),
+            CcaError::DuplicateClaim {
+                token: "realm",
+                claim: "initial measurement (44238)"
+            }
+        );
+        for (k, v) in [
+            (44240, Value::Bytes(vec![])),
+            (44239, Value::Array(vec![])),
+            (10, Value::Bytes(vec![0; 63])),
+        ] {
+            let m = Value::Map(vec![(int(k), v)]);
+            assert!(matches!(RealmClaims::decode(&enc(&m)), Err(CcaError::BadClaim { .. })));
+        }
+        assert!(PlatformClaims::decode(&enc(&Value::Map(vec![(int(256), Value::Bytes(vec![2; 33]))]))).is_err());
+        assert!(PlatformClaims::decode(&enc(&Value::Map(vec![(int(2395), int(70_000))]))).is_err());
+        assert!(PlatformClaims::decode(&enc(&Value::Array(vec![]))).is_err());
+    }
+
+    #[test]
+    fn lifecycle_classes() {
+        assert_eq!(Lifecycle::of(0x3003), Lifecycle::Secured);
+        assert_eq!(Lifecycle::of(0x40ff), Lifecycle::NonPsaRotDebug);
+        assert_eq!(Lifecycle::of(0x5000), Lifecycle::RecoverablePsaRotDebug);
+        assert_eq!(Lifecycle::of(0x6000), Lifecycle::Decommissioned);
+        assert_eq!(Lifecycle::of(0x1000), Lifecycle::AssemblyAndTest);
+        assert_eq!(Lifecycle::of(0x0001), Lifecycle::Unknown);
+        assert_eq!(Lifecycle::of(0x3100), Lifecycle::Invalid);
+    }
+
+    #[test]
+    fn keys_are_parsed_with_bounds() {
+        assert!(EcPublicKey::from_raw_point(&[4; 64]).is_err());
+        assert!(EcPublicKey::from_raw_point(&[3; 65]).is_err());
+        assert!(EcPublicKey::from_raw_point(&[4; 65]).is_ok());
+        assert!(EcPublicKey::from_cose_key(&[0xa0]).is_err());
+        assert!(EcPublicKey::from_cose_key(&[]).is_err());
+        let okp = enc(&Value::Map(vec![(int(1), int(1)), (int(-1), int(6))]));
+        assert!(EcPublicKey::from_cose_key(&okp).is_err());
+        let short = enc(&Value::Map(vec![
+            (int(1), int(2)),
+            (int(-1), int(1)),
+            (int(-2), Value::Bytes(vec![1; 31])),
+            (int(-3), Value::Bytes(vec![1; 32])),
+        ]));
+        assert!(EcPublicKey::from_cose_key(&short).is_err());
+        assert!(EcPublicKey::from_jwk(&serde_json::json!({"kty": "EC", "crv": "P-192", "x": "", "y": ""})).is_err());
+        assert!(EcPublicKey::from_jwk(&serde_json::json!({"kty": "OKP"})).is_err());
+    }
+
+    #[test]
+    fn hash_algorithms() {
+        assert_eq!(HashAlg::from_name("SHA-512"), Some(HashAlg::Sha512));
+        assert_eq!(HashAlg::from_name("sha256"), None);
+        assert_eq!(HashAlg::Sha384.digest(b"").len(), HashAlg::Sha384.len());
+    }
+
+    #[test]
+    fn corim_mapping_of_registers_and_labels() {
+        use crate::corim::{Environment, ReferenceValue, ReferenceValues};
+        let env = Environment {
+            vendor: Some("ARM".into()),
+            ..Default::default()
+        };
+        let mut realm = ReferenceValue {
+            environment: env.clone(),
+            raw_value: Some(vec![7; 64]),
+            ..Default::default()
+        };
+        realm
+            .integrity_registers
+            .insert("rim".into(), vec![("sha-256".into(), vec![1; 32])]);
+        for i in 0..4u8 {
+            realm
+                .integrity_registers
+                .insert(format!("rem{i}"), vec![("sha-256".into(), vec![i; 32])]);
+        }
+        let bl = ReferenceValue {
+            environment: env,
+            label: Some("BL".into()),
+            digests: vec![("sha-256".into(), vec![9; 32])],
+            ..Default::default()
+        };
+        let rvs = ReferenceValues {
+            corim_id: None,
+            signed: false,
+            entries: vec![realm.clone(), bl],
+        };
+        let out = from_corim(&rvs).unwrap();
+        assert_eq!(out.realm_initial_measurements, vec![vec![1; 32]]);
+        assert_eq!(out.realm_personalization_values, vec![vec![7; 64]]);
+        assert_eq!(out.rems, vec![vec![vec![0; 32], vec![1; 32], vec![2; 32], vec![3; 32]]]);
+        assert_eq!(out.platforms.len(), 1);
+        assert_eq!(out.platforms[0].sw_components[0].measurement, vec![9; 32]);
+        realm.raw_value_mask = Some(vec![0xff; 64]);
+        let rvs = ReferenceValues {
+            corim_id: None,
+            signed: false,
+            entries: vec![realm],
+        };
+        assert!(from_corim(&rvs).is_err());
     }
 }
