@@ -1807,6 +1807,7 @@ impl CcaVerifier {
             return;
         }
         // Explain against the first applicable entry.
+        let before = a.findings.len();
         if let Some(c) = &first.configuration {
             if c != &p.config {
                 a.fail(
@@ -1843,7 +1844,7 @@ impl CcaVerifier {
         }
         // Every component matched the first entry individually but no entry
         // matched as a whole (configuration of another entry): still a failure.
-        if a.findings.is_empty() {
+        if a.findings.len() == before {
             a.fail(
                 TrustClaim::Executables,
                 claim_value::UNRECOGNIZED_RUNTIME,
