@@ -298,8 +298,10 @@ pub struct ReferenceValue {
     pub raw_value: Option<Vec<u8>>,
     /// The mask of a masked raw value (then compare `value & mask`).
     pub raw_value_mask: Option<Vec<u8>>,
-    /// `svn` (mval key 1; exact or minimum SVN).
+    /// `svn` (mval key 1).
     pub svn: Option<u64>,
+    /// Whether `svn` is a minimum (`#6.553` min-svn) rather than an exact value.
+    pub svn_is_minimum: bool,
     /// `version.version` (mval key 0).
     pub version: Option<String>,
     /// `integrity-registers` (mval key 14): register id -> digests.
@@ -537,7 +539,11 @@ fn measurement(
             }
             Some(1) => {
                 let inner = match v {
-                    Value::Tag(552 | 553, i) => i.as_ref(),
+                    Value::Tag(552, i) => i.as_ref(),
+                    Value::Tag(553, i) => {
+                        rv.svn_is_minimum = true;
+                        i.as_ref()
+                    }
                     other => other,
                 };
                 rv.svn = Some(uint(inner, &format!("{mval_at}.svn"))?);

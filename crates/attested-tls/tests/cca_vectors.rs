@@ -615,3 +615,27 @@ fn bad_trust_anchor_and_reference_files_are_policy_errors() {
     let e = Policy::from_toml("id = \"x\"\n[cca]\nallow_dbug = true\n", Path::new(".")).unwrap_err();
     assert!(e.to_string().contains("allow_dbug"), "{e}");
 }
+
+/// No single-byte change anywhere in token 01 yields an affirming result
+/// (and none makes the verifier panic).
+#[test]
+fn every_single_byte_change_of_token_01_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = policy_01(dir.path()).verifier(&Policy::default()).unwrap();
+    let exp = ExpectedBinding::ReportData(TOKEN_01_CHALLENGE);
+    let ctx = AppraisalContext {
+        expected: &exp,
+        now: time::OffsetDateTime::UNIX_EPOCH,
+        policy_id: "test",
+    };
+    let token = read(vector!("cca-token-01.cbor"));
+    assert_eq!(v.appraise(MEDIA_TYPE, &token, &ctx).status, Tier::Affirming);
+    for i in 0..token.len() {
+        for mask in [0x01u8, 0x80] {
+            let mut t = token.clone();
+            t[i] ^= mask;
+            let a = v.appraise(MEDIA_TYPE, &t, &ctx);
+            assert_eq!(a.status, Tier::Contraindicated, "byte {i} ^ {mask:#x} accepted");
+        }
+    }
+}

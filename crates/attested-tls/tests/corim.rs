@@ -215,6 +215,7 @@ fn snp_and_tdx_style_labels_and_many_measurement_forms() {
     let u = &rv.entries[3];
     assert_eq!(u.label, Some(format!("uuid:{}", hex::encode(uuid))));
     assert_eq!(u.svn, Some(5));
+    assert!(!u.svn_is_minimum);
     assert_eq!(u.version.as_deref(), Some("1.2.3"));
     assert_eq!(u.raw_value.as_deref(), Some(&[1u8, 2][..]));
     assert_eq!(u.raw_value_mask.as_deref(), Some(&[0xffu8, 0][..]));
