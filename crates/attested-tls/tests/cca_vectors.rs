@@ -639,3 +639,26 @@ fn every_single_byte_change_of_token_01_is_refused() {
         }
     }
 }
+
+/// Two anchors for one instance (key rotation): the one that verifies is used;
+/// with only the wrong one, the signature fails.
+#[test]
+fn any_anchor_of_the_instance_may_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = config_01(dir.path());
+    let mut wrong = good.trust_anchors[0].clone();
+    let pkey: serde_json::Value = serde_json::from_slice(&read(vector!("pkey.json"))).unwrap();
+    wrong.key = EcPublicKey::from_jwk(&pkey).unwrap();
+    let t = CcaToken::decode(&read(vector!("cca-token-01.cbor"))).unwrap();
+
+    let mut cfg = good.clone();
+    cfg.trust_anchors.insert(0, wrong.clone());
+    assert_eq!(appraise_decoded(cfg, &t, TOKEN_01_CHALLENGE).status, Tier::Affirming);
+
+    let mut cfg = good;
+    cfg.trust_anchors = vec![wrong];
+    assert_eq!(
+        failed_claims(&appraise_decoded(cfg, &t, TOKEN_01_CHALLENGE)),
+        ["platform.signature"]
+    );
+}

@@ -662,7 +662,14 @@ impl CcaVerifier {
         use TrustClaim as T;
 
         // 1. The platform instance's trust anchor and the platform signature.
-        let Some(ta) = self.cfg.trust_anchors.iter().find(|ta| ta.instance_id == p.instance_id) else {
+        // Several anchors may name one instance (key rotation): any may verify.
+        let anchors: Vec<&TrustAnchor> = self
+            .cfg
+            .trust_anchors
+            .iter()
+            .filter(|ta| ta.instance_id == p.instance_id)
+            .collect();
+        let Some(first) = anchors.first() else {
             a.fail(
                 T::InstanceIdentity,
                 cv::UNTRUSTWORTHY_INSTANCE,
@@ -676,18 +683,30 @@ impl CcaVerifier {
             );
             return;
         };
-        if ta.implementation_id != p.implementation_id {
+        let anchors: Vec<&TrustAnchor> = anchors
+            .iter()
+            .copied()
+            .filter(|ta| ta.implementation_id == p.implementation_id)
+            .collect();
+        if anchors.is_empty() {
             a.fail(
                 T::InstanceIdentity,
                 cv::UNTRUSTWORTHY_INSTANCE,
                 "platform.implementation_id",
                 Some(hex::encode(&p.implementation_id)),
-                Some(hex::encode(&ta.implementation_id)),
+                Some(hex::encode(&first.implementation_id)),
                 "the trust anchor of this instance is for another implementation; realm not evaluated",
             );
             return;
         }
-        if let Err(e) = t.verify_platform(&ta.key) {
+        let mut verified = Err(CcaError::Key("no trust anchor".into()));
+        for ta in &anchors {
+            verified = t.verify_platform(&ta.key);
+            if verified.is_ok() {
+                break;
+            }
+        }
+        if let Err(e) = verified {
             a.fail(
                 T::InstanceIdentity,
                 CRYPTO_VALIDATION_FAILED,
