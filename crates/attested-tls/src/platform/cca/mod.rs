@@ -376,14 +376,25 @@ impl CcaPolicy {
                 .platform_sw_components
                 .iter()
                 .map(|s| {
+                    let measurement = parse_hex_list(
+                        "cca.platform_sw_components.measurement",
+                        std::slice::from_ref(&s.measurement),
+                        None,
+                    )?
+                    .remove(0);
+                    if !matches!(measurement.len(), 32 | 48 | 64) {
+                        return Err(PolicyError::value(
+                            "cca.platform_sw_components.measurement",
+                            format!(
+                                "{} is {} bytes, expected 32, 48 or 64",
+                                s.measurement,
+                                measurement.len()
+                            ),
+                        ));
+                    }
                     Ok(SwRef {
                         component_type: s.component_type.clone(),
-                        measurement: parse_hex_list(
-                            "cca.platform_sw_components.measurement",
-                            std::slice::from_ref(&s.measurement),
-                            None,
-                        )?
-                        .remove(0),
+                        measurement,
                         signer_id: match &s.signer_id {
                             Some(x) => Some(
                                 parse_hex_list("cca.platform_sw_components.signer_id", std::slice::from_ref(x), None)?
