@@ -612,6 +612,17 @@ fn bad_trust_anchor_and_reference_files_are_policy_errors() {
         .unwrap_err()
         .to_string()
         .contains("cca.rems"));
+    let p = CcaPolicy {
+        platform_sw_components: vec![SwComponentReference {
+            component_type: None,
+            measurement: "07".repeat(20),
+            signer_id: None,
+            version: None,
+        }],
+        ..Default::default()
+    };
+    let e = p.config(&Policy::default()).unwrap_err();
+    assert!(e.to_string().contains("cca.platform_sw_components.measurement"), "{e}");
     let e = Policy::from_toml("id = \"x\"\n[cca]\nallow_dbug = true\n", Path::new(".")).unwrap_err();
     assert!(e.to_string().contains("allow_dbug"), "{e}");
 }
