@@ -11,7 +11,9 @@ use attested_tls::ea::{self, AuthenticatorIdentity, EaProfile, Role};
 use attested_tls::exporter::SecretExporter;
 use attested_tls::net::{self, AttestationConfig};
 use attested_tls::sim::{self, SimAttester};
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
+};
 use tokio::io::AsyncWriteExt;
 
 use crate::Failure;
@@ -46,7 +48,9 @@ async fn connections_per_second(
     server_att: &AttestationConfig,
     client_att: &AttestationConfig,
 ) -> Result<f64, Failure> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(Failure::input)?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(Failure::input)?;
     let addr = listener.local_addr().map_err(Failure::input)?;
     let (tls2, satt) = (tls.clone(), server_att.clone());
     let server = tokio::spawn(async move {
@@ -68,8 +72,9 @@ async fn connections_per_second(
         let tcp = tokio::net::TcpStream::connect(addr).await.map_err(Failure::input)?;
         tcp.set_nodelay(true).map_err(Failure::input)?;
         if attested {
-            let (mut c, ear) =
-                net::connect(client_tls, "atls-server", tcp, client_att).await.map_err(Failure::refused)?;
+            let (mut c, ear) = net::connect(client_tls, "atls-server", tcp, client_att)
+                .await
+                .map_err(Failure::refused)?;
             if !ear.is_some_and(|e| e.is_affirming()) {
                 return Err(Failure::refused("benchmark server not affirmed"));
             }
@@ -114,7 +119,8 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     let (mut plain, mut attested) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds.max(1) {
         plain.push(connections_per_second(false, args.connections, &tls, &client_tls, &server_att, &client_att).await?);
-        attested.push(connections_per_second(true, args.connections, &tls, &client_tls, &server_att, &client_att).await?);
+        attested
+            .push(connections_per_second(true, args.connections, &tls, &client_tls, &server_att, &client_att).await?);
     }
     let (plain, attested) = (median(plain), median(attested));
 
@@ -125,12 +131,15 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     let cmw = vec![0x82u8; 1200]; // a typical simulated-Evidence CMW size
     let request = profile.request(Role::Server, vec![7u8; 32]).encode();
     let ea_time = per_op(args.iterations, || {
-        let a = ea::authenticate(&exporter, Role::Server, &profile, &request, &identity, Some(&cmw)).expect("authenticate");
+        let a =
+            ea::authenticate(&exporter, Role::Server, &profile, &request, &identity, Some(&cmw)).expect("authenticate");
         ea::validate(&exporter, Role::Server, &profile, &request, &a).expect("validate");
     });
     let rng = aws_lc_rs::rand::SystemRandom::new();
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|_| Failure::input("keygen"))?;
-    let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).map_err(|_| Failure::input("key"))?;
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).map_err(|_| Failure::input("keygen"))?;
+    let kp =
+        EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref()).map_err(|_| Failure::input("key"))?;
     let msg = vec![0x20u8; 64 + 23 + 32];
     let raw_time = per_op(args.iterations, || {
         let sig = kp.sign(&rng, &msg).expect("sign");
@@ -156,13 +165,25 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             })
         );
     } else {
-        println!("loopback, {} connections x {} rounds (median round), P-256 keys, TLS 1.3", args.connections, args.rounds);
+        println!(
+            "loopback, {} connections x {} rounds (median round), P-256 keys, TLS 1.3",
+            args.connections, args.rounds
+        );
         println!("  plain rustls TLS 1.3 handshakes/s      {plain:>10.1}");
         println!("  attested connections/s (expat, sim)    {attested:>10.1}");
         println!("  ratio attested / plain                 {conn_ratio:>10.3}   (target >= 0.6)");
-        println!("authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations", args.iterations);
-        println!("  authenticate + validate                {:>10.1} us", ea_time.as_secs_f64() * 1e6);
-        println!("  raw P-256 sign + verify (aws-lc-rs)    {:>10.1} us", raw_time.as_secs_f64() * 1e6);
+        println!(
+            "authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations",
+            args.iterations
+        );
+        println!(
+            "  authenticate + validate                {:>10.1} us",
+            ea_time.as_secs_f64() * 1e6
+        );
+        println!(
+            "  raw P-256 sign + verify (aws-lc-rs)    {:>10.1} us",
+            raw_time.as_secs_f64() * 1e6
+        );
         println!("  ratio                                  {ea_ratio:>10.3}   (target <= 1.2)");
     }
     Ok(0)

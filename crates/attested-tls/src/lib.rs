@@ -36,6 +36,7 @@ pub mod cmw;
 pub mod codec;
 pub mod corim;
 pub mod crypto;
+pub mod der;
 pub mod ea;
 pub mod ear;
 pub mod ear_jwt;

@@ -5,7 +5,10 @@
 use attested_tls::transport::frame::{Frame, Hello, OutcomeStatus, FLAG_CAN_ATTEST, FLAG_REQUIRES_PEER_ATTESTATION};
 
 fn expected(name: &str) -> String {
-    let path = format!("{}/../../../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(path).unwrap();
     let v: toml::Value = toml::from_str(&text).unwrap();
     v["expected"][name].as_str().unwrap().to_string()
@@ -26,12 +29,27 @@ pub fn example_frames() -> Vec<(&'static str, Frame)> {
         ),
         (
             "server HELLO",
-            Frame::Hello(Hello { version: 1, flags: FLAG_CAN_ATTEST, max_frame: 262144, cmw_ext_type: 0xff00, exporter_label: label }),
+            Frame::Hello(Hello {
+                version: 1,
+                flags: FLAG_CAN_ATTEST,
+                max_frame: 262144,
+                cmw_ext_type: 0xff00,
+                exporter_label: label,
+            }),
         ),
-        ("client AUTH_REQUEST", Frame::AuthRequest { request_id: 0, request: hex::decode(expected("authenticator_request")).unwrap() }),
+        (
+            "client AUTH_REQUEST",
+            Frame::AuthRequest {
+                request_id: 0,
+                request: hex::decode(expected("authenticator_request")).unwrap(),
+            },
+        ),
         (
             "server AUTHENTICATOR",
-            Frame::Authenticator { request_id: 0, authenticator: hex::decode(expected("authenticator")).unwrap() },
+            Frame::Authenticator {
+                request_id: 0,
+                authenticator: hex::decode(expected("authenticator")).unwrap(),
+            },
         ),
         (
             "client OUTCOME",
@@ -43,7 +61,13 @@ pub fn example_frames() -> Vec<(&'static str, Frame)> {
             },
         ),
         ("client DATA", Frame::Data(b"hello".to_vec())),
-        ("server ERROR", Frame::Error { code: 6, reason: "timed out during attestation".into() }),
+        (
+            "server ERROR",
+            Frame::Error {
+                code: 6,
+                reason: "timed out during attestation".into(),
+            },
+        ),
     ]
 }
 
@@ -58,7 +82,17 @@ fn documented_frames_match_the_implementation() {
         all.push_str(&enc);
     }
     let doc = std::fs::read_to_string(format!("{}/../../docs/transport.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let doc_hex: String = doc.split("```hex").skip(1).filter_map(|b| b.split("```").next()).collect::<Vec<_>>().join("");
-    let doc_hex: String = doc_hex.lines().map(|l| l.split('#').next().unwrap_or("")).collect::<String>().split_whitespace().collect();
+    let doc_hex: String = doc
+        .split("```hex")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect::<Vec<_>>()
+        .join("");
+    let doc_hex: String = doc_hex
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .collect::<String>()
+        .split_whitespace()
+        .collect();
     assert_eq!(doc_hex, all, "docs/transport.md hex blocks differ from the encoder");
 }

@@ -309,8 +309,9 @@ impl AuthenticatorIdentity {
 
 /// Extracts the DER SubjectPublicKeyInfo of a certificate.
 pub fn spki_of(cert_der: &[u8]) -> Result<Vec<u8>, EaError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| EaError::Certificate(e.to_string()))?;
-    Ok(cert.tbs_certificate.subject_pki.raw.to_vec())
+    crate::der::certificate_spki(cert_der)
+        .map(<[u8]>::to_vec)
+        .map_err(|e| EaError::Certificate(e.to_string()))
 }
 
 /// `HC` and `FK` for a sender role.

@@ -6,8 +6,6 @@
 //! key, `rsa_pss_pss_*` an id-RSASSA-PSS key).
 
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::SubjectPublicKeyInfo;
 
 /// Schemes accepted in CertificateVerify, in our preference order:
 /// ecdsa_secp256r1_sha256, ecdsa_secp384r1_sha384, ed25519,
@@ -36,38 +34,38 @@ pub enum SignatureError {
     Invalid,
 }
 
-const OID_EC: &str = "1.2.840.10045.2.1";
-const OID_P256: &str = "1.2.840.10045.3.1.7";
-const OID_P384: &str = "1.3.132.0.34";
-const OID_RSA: &str = "1.2.840.113549.1.1.1";
-const OID_RSA_PSS: &str = "1.2.840.113549.1.1.10";
-const OID_ED25519: &str = "1.3.101.112";
+// DER AlgorithmIdentifiers of the key types TLS 1.3 schemes use.
+const ALG_P256: &[u8] = &[
+    0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03,
+    0x01, 0x07,
+];
+const ALG_P384: &[u8] = &[
+    0x30, 0x10, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22,
+];
+const ALG_ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+const ALG_RSA: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+];
+/// id-RSASSA-PSS OID (its parameters vary, so only the OID is matched).
+const OID_RSA_PSS: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a];
+
+fn key_type(alg: &[u8]) -> &'static str {
+    match alg {
+        ALG_P256 => "ECDSA P-256",
+        ALG_P384 => "ECDSA P-384",
+        ALG_ED25519 => "Ed25519",
+        ALG_RSA => "RSA",
+        a if a.len() > 2 && a[2..].starts_with(OID_RSA_PSS) => "RSA-PSS",
+        a if a.len() > 2 && a[2..].starts_with(&ALG_P256[2..11]) => "ECDSA (other curve)",
+        _ => "unknown",
+    }
+}
 
 /// Verifies `signature` over `message` with the key in `spki_der` under the
 /// TLS 1.3 `scheme`.
 pub fn verify_signature(scheme: u16, spki_der: &[u8], message: &[u8], sig: &[u8]) -> Result<(), SignatureError> {
-    let (rest, spki) = SubjectPublicKeyInfo::from_der(spki_der).map_err(|e| SignatureError::BadKey(e.to_string()))?;
-    if !rest.is_empty() {
-        return Err(SignatureError::BadKey(
-            "trailing bytes after SubjectPublicKeyInfo".into(),
-        ));
-    }
-    let alg_oid = spki.algorithm.algorithm.to_id_string();
-    let curve = spki
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string());
-    let key_name = match (alg_oid.as_str(), curve.as_deref()) {
-        (OID_EC, Some(OID_P256)) => "ECDSA P-256",
-        (OID_EC, Some(OID_P384)) => "ECDSA P-384",
-        (OID_EC, _) => "ECDSA (other curve)",
-        (OID_RSA, _) => "RSA",
-        (OID_RSA_PSS, _) => "RSA-PSS",
-        (OID_ED25519, _) => "Ed25519",
-        _ => "unknown",
-    };
+    let (alg_id, key) = crate::der::spki_parts(spki_der).map_err(|e| SignatureError::BadKey(e.to_string()))?;
+    let key_name = key_type(alg_id);
     let alg: &'static dyn VerificationAlgorithm = match (scheme, key_name) {
         (0x0403, "ECDSA P-256") => &signature::ECDSA_P256_SHA256_ASN1,
         (0x0503, "ECDSA P-384") => &signature::ECDSA_P384_SHA384_ASN1,
@@ -83,7 +81,7 @@ pub fn verify_signature(scheme: u16, spki_der: &[u8], message: &[u8], sig: &[u8]
             })
         }
     };
-    UnparsedPublicKey::new(alg, spki.subject_public_key.data.as_ref())
+    UnparsedPublicKey::new(alg, key)
         .verify(message, sig)
         .map_err(|_| SignatureError::Invalid)
 }

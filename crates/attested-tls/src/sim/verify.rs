@@ -81,14 +81,27 @@ impl SimPolicy {
 
 #[derive(Debug)]
 struct TrustedRoot {
-    der: Vec<u8>,
     subject: String,
+    /// DER of the subject name, compared with instance certificates' issuer.
+    subject_raw: Vec<u8>,
+    /// Uncompressed P-256 point.
+    point: Vec<u8>,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
 }
+
+/// Most instance certificates remembered as verified (the set is cleared
+/// when full; a miss only costs one signature verification).
+const CHAIN_CACHE_MAX: usize = 4096;
 
 /// Appraises simulated Evidence against a [`SimPolicy`].
 #[derive(Debug)]
 pub struct SimVerifier {
     roots: Vec<TrustedRoot>,
+    /// SHA-256 of instance certificates whose signature by a trusted root
+    /// was verified, with that root's index: the chain of an instance is
+    /// checked once, not on every connection.
+    verified_chains: std::sync::Mutex<std::collections::HashMap<Vec<u8>, usize>>,
     measurements: Vec<Vec<u8>>,
     instance_ids: Option<Vec<Vec<u8>>>,
     allow_debug: bool,
@@ -114,16 +127,21 @@ impl SimVerifier {
         };
         let mut roots = Vec::new();
         for der in trusted_roots_der {
-            let subject = {
-                let cert = parse_cert(&der).map_err(|e| PolicyError::value("sim.trusted_roots", e))?;
-                p256_public_key(&cert)
-                    .map_err(|e| PolicyError::value("sim.trusted_roots", format!("{}: {e}", cert.subject())))?;
-                cert.subject().to_string()
-            };
-            roots.push(TrustedRoot { der, subject });
+            let cert = parse_cert(&der).map_err(|e| PolicyError::value("sim.trusted_roots", e))?;
+            let point = p256_public_key(&cert)
+                .map_err(|e| PolicyError::value("sim.trusted_roots", format!("{}: {e}", cert.subject())))?
+                .to_vec();
+            roots.push(TrustedRoot {
+                subject: cert.subject().to_string(),
+                subject_raw: cert.subject().as_raw().to_vec(),
+                point,
+                not_before: cert.validity().not_before.to_datetime(),
+                not_after: cert.validity().not_after.to_datetime(),
+            });
         }
         Ok(SimVerifier {
             roots,
+            verified_chains: std::sync::Mutex::new(std::collections::HashMap::new()),
             measurements,
             instance_ids,
             allow_debug: policy.allow_debug,
@@ -132,24 +150,32 @@ impl SimVerifier {
     }
 
     /// Finds the trusted root that issued `cert`: same issuer name and a
-    /// valid ECDSA P-256 / SHA-256 signature.
-    fn issuing_root(&self, cert: &X509Certificate<'_>) -> Option<(&TrustedRoot, X509Certificate<'_>)> {
+    /// valid ECDSA P-256 / SHA-256 signature (remembered once verified).
+    fn issuing_root(&self, cert_der: &[u8], cert: &X509Certificate<'_>) -> Option<&TrustedRoot> {
+        let digest = crate::crypto::HashAlgorithm::Sha256.digest(cert_der);
+        if let Some(i) = self.verified_chains.lock().ok().and_then(|m| m.get(&digest).copied()) {
+            return self.roots.get(i);
+        }
         if cert.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
             return None;
         }
         let tbs: &[u8] = cert.tbs_certificate.as_ref();
         let sig: &[u8] = &cert.signature_value.data;
-        for root in &self.roots {
-            let Ok(rc) = parse_cert(&root.der) else { continue };
-            if rc.subject().as_raw() != cert.issuer().as_raw() {
+        for (i, root) in self.roots.iter().enumerate() {
+            if root.subject_raw != cert.issuer().as_raw() {
                 continue;
             }
-            let Ok(point) = p256_public_key(&rc) else { continue };
-            if UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, point)
+            if UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &root.point)
                 .verify(tbs, sig)
                 .is_ok()
             {
-                return Some((root, rc));
+                if let Ok(mut m) = self.verified_chains.lock() {
+                    if m.len() >= CHAIN_CACHE_MAX {
+                        m.clear();
+                    }
+                    m.insert(digest, i);
+                }
+                return Some(root);
             }
         }
         None
@@ -180,7 +206,7 @@ impl SimVerifier {
                 return;
             }
         };
-        let Some((root, root_cert)) = self.issuing_root(&cert) else {
+        let Some(root) = self.issuing_root(&env.cert_der, &cert) else {
             let expected = if self.roots.is_empty() {
                 "(policy trusts no simulation root)".to_string()
             } else {
@@ -202,9 +228,14 @@ impl SimVerifier {
         };
         a.claim("root", root.subject.clone());
         let mut out_of_validity = false;
-        for (what, c) in [("instance_certificate", &cert), ("root", &root_cert)] {
-            let nb = c.validity().not_before.to_datetime();
-            let na = c.validity().not_after.to_datetime();
+        let instance_validity = (
+            cert.validity().not_before.to_datetime(),
+            cert.validity().not_after.to_datetime(),
+        );
+        for (what, (nb, na)) in [
+            ("instance_certificate", instance_validity),
+            ("root", (root.not_before, root.not_after)),
+        ] {
             if ctx.now < nb || ctx.now > na {
                 a.fail(
                     InstanceIdentity,

@@ -1,0 +1,137 @@
+//! Minimal DER walking for the hot path: pulling the SubjectPublicKeyInfo
+//! out of a certificate and the key bits out of an SPKI without a full
+//! X.509 parse. Bounds-checked; anything unusual is an error, and callers
+//! that need more than these fields use `x509-parser`.
+
+/// A DER structure that could not be walked.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("malformed DER in {0}")]
+pub struct DerError(pub &'static str);
+
+/// Splits one TLV off the front of `buf`: `(tag, whole TLV, content, rest)`.
+pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<(u8, &'a [u8], &'a [u8], &'a [u8]), DerError> {
+    let e = || DerError(what);
+    let tag = *buf.first().ok_or_else(e)?;
+    if tag & 0x1f == 0x1f {
+        return Err(e()); // high tag numbers never occur in the structures walked here
+    }
+    let first = *buf.get(1).ok_or_else(e)?;
+    let (len, hdr) = if first < 0x80 {
+        (first as usize, 2)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 {
+            return Err(e());
+        }
+        let bytes = buf.get(2..2 + n).ok_or_else(e)?;
+        if bytes[0] == 0 {
+            return Err(e()); // non-minimal length
+        }
+        let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
+        if len < 0x80 {
+            return Err(e());
+        }
+        (len, 2 + n)
+    };
+    let end = hdr.checked_add(len).ok_or_else(e)?;
+    let whole = buf.get(..end).ok_or_else(e)?;
+    Ok((tag, whole, &whole[hdr..], &buf[end..]))
+}
+
+/// The DER SubjectPublicKeyInfo of an X.509 certificate.
+pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
+    const W: &str = "Certificate";
+    let (tag, _, cert_body, rest) = read_tlv(cert, W)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return Err(DerError(W));
+    }
+    let (tag, _, tbs, _) = read_tlv(cert_body, "TBSCertificate")?;
+    if tag != 0x30 {
+        return Err(DerError("TBSCertificate"));
+    }
+    let mut cur = tbs;
+    // [0] version (optional), serialNumber, signature, issuer, validity, subject
+    let (tag, _, _, rest) = read_tlv(cur, "TBSCertificate.version")?;
+    if tag == 0xa0 {
+        cur = rest;
+    }
+    for (what, expect) in [
+        ("TBSCertificate.serialNumber", 0x02),
+        ("TBSCertificate.signature", 0x30),
+        ("TBSCertificate.issuer", 0x30),
+        ("TBSCertificate.validity", 0x30),
+        ("TBSCertificate.subject", 0x30),
+    ] {
+        let (tag, _, _, rest) = read_tlv(cur, what)?;
+        if tag != expect {
+            return Err(DerError(what));
+        }
+        cur = rest;
+    }
+    let (tag, spki, _, _) = read_tlv(cur, "TBSCertificate.subjectPublicKeyInfo")?;
+    if tag != 0x30 {
+        return Err(DerError("TBSCertificate.subjectPublicKeyInfo"));
+    }
+    Ok(spki)
+}
+
+/// Splits an SPKI into its AlgorithmIdentifier (whole TLV) and the key bits
+/// (the BIT STRING content without its unused-bits byte, which must be 0).
+pub fn spki_parts(spki: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
+    const W: &str = "SubjectPublicKeyInfo";
+    let (tag, _, body, rest) = read_tlv(spki, W)?;
+    if tag != 0x30 || !rest.is_empty() {
+        return Err(DerError(W));
+    }
+    let (tag, alg, _, rest) = read_tlv(body, "SubjectPublicKeyInfo.algorithm")?;
+    if tag != 0x30 {
+        return Err(DerError("SubjectPublicKeyInfo.algorithm"));
+    }
+    let (tag, _, bits, rest) = read_tlv(rest, "SubjectPublicKeyInfo.subjectPublicKey")?;
+    if tag != 0x03 || !rest.is_empty() || bits.first() != Some(&0) {
+        return Err(DerError("SubjectPublicKeyInfo.subjectPublicKey"));
+    }
+    Ok((alg, &bits[1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spki_matches_x509_parser() {
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &rcgen::PKCS_ED25519,
+        ] {
+            let kp = rcgen::KeyPair::generate_for(alg).unwrap();
+            let cert = rcgen::CertificateParams::new(vec!["a".into()])
+                .unwrap()
+                .self_signed(&kp)
+                .unwrap();
+            let (_, parsed) = x509_parser::parse_x509_certificate(cert.der()).unwrap();
+            assert_eq!(
+                certificate_spki(cert.der()).unwrap(),
+                parsed.tbs_certificate.subject_pki.raw
+            );
+            let (_, bits) = spki_parts(parsed.tbs_certificate.subject_pki.raw).unwrap();
+            assert_eq!(bits, &parsed.tbs_certificate.subject_pki.subject_public_key.data[..]);
+        }
+    }
+
+    #[test]
+    fn truncations_and_garbage_are_errors() {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a".into()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let der = cert.der().to_vec();
+        for n in 0..der.len() {
+            assert!(certificate_spki(&der[..n]).is_err(), "truncated at {n}");
+        }
+        assert!(certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(certificate_spki(&[0x30, 0x81, 0x05]).is_err(), "non-minimal length");
+    }
+}
