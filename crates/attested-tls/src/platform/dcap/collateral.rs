@@ -579,7 +579,7 @@ fn parse_svn_levels(levels: Vec<SvnLevelJson>) -> Vec<SvnLevel> {
             advisories: l.advisory_ids,
         })
         .collect();
-    out.sort_by(|a, b| b.isvsvn.cmp(&a.isvsvn));
+    out.sort_by_key(|l| std::cmp::Reverse(l.isvsvn));
     out
 }
 

@@ -241,7 +241,7 @@ impl Engine {
         // Quote signature by the attestation key over header and body.
         let mut key = [0x04u8; 65];
         key[1..].copy_from_slice(&q.attestation_key);
-        pki::verify_p256_raw(&key, q.signed, &q.signature).map_err(|_| {
+        pki::verify_p256_raw(&key, q.signed, &q.signature, "quote").map_err(|_| {
             one(Failure::new(
                 "signature",
                 "quote signature by the attestation key is invalid (header or body modified)",

@@ -474,13 +474,7 @@ fn appraise_quote(
             }
 
             // Platform identity.
-            if common.ppids.is_empty() {
-                a.set(TrustClaim::InstanceIdentity, claim_value::TRUSTWORTHY_INSTANCE);
-            } else if common
-                .ppids
-                .iter()
-                .any(|p| crate::crypto::constant_time_eq(p, &ext.ppid))
-            {
+            if common.ppids.is_empty() || in_list(&common.ppids, &ext.ppid) {
                 a.set(TrustClaim::InstanceIdentity, claim_value::TRUSTWORTHY_INSTANCE);
             } else {
                 a.fail(
@@ -583,6 +577,9 @@ fn in_list(list: &[Vec<u8>], v: &[u8]) -> bool {
     list.iter().any(|x| crate::crypto::constant_time_eq(x, v))
 }
 
+/// (name, allow-list, observed value, trust claim) of an optional allow-list.
+type ListCheck<'a> = (&'a str, &'a Vec<Vec<u8>>, &'a [u8; 48], TrustClaim);
+
 /// Applies the `[tdx]` reference values and configuration rules to a TD report.
 pub fn evaluate_td(td: &TdReport, rules: &TdxRules, policy_id: &str, a: &mut Appraisal) {
     // Measurements.
@@ -608,7 +605,7 @@ pub fn evaluate_td(td: &TdReport, rules: &TdxRules, policy_id: &str, a: &mut App
             format!("MRTD is not in the reference values of policy {policy_id}"),
         );
     }
-    let optional: [(&str, &Vec<Vec<u8>>, &[u8; 48], TrustClaim); 7] = [
+    let optional: [ListCheck<'_>; 7] = [
         ("rtmr0", &rules.rtmr[0], &td.rtmr[0], TrustClaim::Executables),
         ("rtmr1", &rules.rtmr[1], &td.rtmr[1], TrustClaim::Executables),
         ("rtmr2", &rules.rtmr[2], &td.rtmr[2], TrustClaim::Executables),

@@ -156,7 +156,7 @@ impl Cert {
 
     /// Verifies a raw (r || s) ECDSA P-256 / SHA-256 signature with this key.
     pub fn verify_raw(&self, msg: &[u8], sig: &[u8], what: &str) -> Result<(), PkiError> {
-        verify_p256_raw(&self.public_key, msg, sig).map_err(|_| PkiError::Signature(what.into()))
+        verify_p256_raw(&self.public_key, msg, sig, what)
     }
 
     /// SHA-256 of the DER.
@@ -167,10 +167,10 @@ impl Cert {
 
 /// Verifies a raw (r || s) ECDSA P-256 / SHA-256 signature with an
 /// uncompressed SEC1 public key.
-pub fn verify_p256_raw(public_key: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), ()> {
+pub fn verify_p256_raw(public_key: &[u8], msg: &[u8], sig: &[u8], what: &str) -> Result<(), PkiError> {
     UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public_key)
         .verify(msg, sig)
-        .map_err(|_| ())
+        .map_err(|_| PkiError::Signature(what.into()))
 }
 
 /// SHA-256.
@@ -330,7 +330,10 @@ const TAG_ENUMERATED: u8 = 0x0A;
 const TAG_SEQUENCE: u8 = 0x30;
 
 /// Iterates `SEQUENCE { OID, value }` items of a SEQUENCE's content.
-fn oid_value_items(mut content: &[u8]) -> Result<Vec<(&[u8], u8, &[u8])>, PkiError> {
+/// (OID content, value tag, value content).
+type OidItem<'a> = (&'a [u8], u8, &'a [u8]);
+
+fn oid_value_items(mut content: &[u8]) -> Result<Vec<OidItem<'_>>, PkiError> {
     let mut out = Vec::new();
     while !content.is_empty() {
         if out.len() > 64 {

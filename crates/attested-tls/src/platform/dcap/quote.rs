@@ -338,6 +338,8 @@ impl TdReport {
 
 /// The attested body of a quote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+// Boxing the TD report would cost an allocation per quote for no gain.
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     /// SGX enclave report.
     Sgx(EnclaveReport),
