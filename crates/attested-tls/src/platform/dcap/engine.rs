@@ -478,3 +478,171 @@ fn check_module_identity(info: &TcbInfo, td: &TdReport) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::platform::dcap::collateral::VerifiedCollateral;
+
+    const T: i64 = 1_751_328_000; // 2025-07-01T00:00:00Z
+
+    fn vector(path: &str) -> Vec<u8> {
+        std::fs::read(format!("{}/../../../shared/vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn collateral(path: &str) -> VerifiedCollateral {
+        let text = String::from_utf8(vector(path)).unwrap();
+        VerifiedCollateral::from_json(&text, path, &pki::intel_root().unwrap()).unwrap()
+    }
+
+    fn tdx() -> VerifiedCollateral {
+        collateral("tdx/tdx_quote_collateral.json")
+    }
+
+    fn run(c: VerifiedCollateral, raw: &[u8]) -> Result<Verified, Vec<Failure>> {
+        let mut cache = CollateralCache::new();
+        cache.insert(c);
+        let e = Engine::new(pki::intel_root().unwrap(), cache);
+        e.verify(&Quote::parse(raw).unwrap(), T)
+    }
+
+    /// Expects a single failure of `claim` whose reason contains `needle`.
+    fn refused(r: Result<Verified, Vec<Failure>>, claim: &str, needle: &str) {
+        let f = r.expect_err("must be refused");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].claim, claim, "{f:?}");
+        assert!(f[0].reason.contains(needle), "{f:?}");
+    }
+
+    // Offsets in tdx/tdx_quote (v4): signature data at 636.
+    const ATT_KEY: usize = 700;
+    const QE_REPORT: usize = 770;
+    const QE_AUTH: usize = 1220;
+
+    #[test]
+    fn baseline_verifies_and_is_cached() {
+        let raw = vector("tdx/tdx_quote");
+        let mut cache = CollateralCache::new();
+        cache.insert(tdx());
+        let e = Engine::new(pki::intel_root().unwrap(), cache);
+        let q = Quote::parse(&raw).unwrap();
+        let v = e.verify(&q, T).unwrap();
+        assert_eq!(v.tcb_status, TcbStatus::UpToDate);
+        let again = e.verify(&q, T).unwrap();
+        assert!(Arc::ptr_eq(&v.pck, &again.pck));
+    }
+
+    #[test]
+    fn qe_identity_mismatches_are_refused() {
+        let raw = vector("tdx/tdx_quote");
+        let mut c = tdx();
+        c.qe_identity.mrsigner[0] ^= 1;
+        refused(run(c, &raw), "qe_identity", "MRSIGNER");
+        let mut c = tdx();
+        c.qe_identity.isvprodid += 1;
+        refused(run(c, &raw), "qe_identity", "ISVPRODID");
+        let mut c = tdx();
+        c.qe_identity.miscselect ^= 1;
+        refused(run(c, &raw), "qe_identity", "MISCSELECT");
+        let mut c = tdx();
+        c.qe_identity.attributes[0] ^= 0x10;
+        refused(run(c, &raw), "qe_identity", "ATTRIBUTES");
+        let mut c = tdx();
+        for l in &mut c.qe_identity.levels {
+            l.isvsvn = 1000;
+        }
+        refused(run(c, &raw), "qe_identity", "below every QE identity TCB level");
+        // An out-of-date QE makes the whole TCB out of date.
+        let mut c = tdx();
+        c.qe_identity.levels[0].status = TcbStatus::OutOfDate;
+        assert_eq!(run(c, &raw).unwrap().tcb_status, TcbStatus::OutOfDate);
+    }
+
+    #[test]
+    fn pck_checks_are_enforced() {
+        let raw = vector("tdx/tdx_quote");
+        let leaf_serial = {
+            let q = Quote::parse(&raw).unwrap();
+            pki::parse_pem_chain(q.pck_cert_data, "pck").unwrap()[0].serial.clone()
+        };
+        let mut c = tdx();
+        c.pck_crl.revoked.insert(leaf_serial);
+        refused(run(c, &raw), "pck_certificate", "revoked by the PCK CRL");
+        // A PCK CA that did not issue the leaf.
+        let mut c = tdx();
+        c.pck_ca = pki::intel_root().unwrap();
+        c.pck_ca_fingerprint = c.pck_ca.fingerprint();
+        refused(run(c, &raw), "pck_certificate", "is not issued by");
+        let mut c = tdx();
+        c.tcb_info.pce_id = vec![1, 0];
+        refused(run(c, &raw), "pck_certificate", "PCE-ID");
+    }
+
+    #[test]
+    fn qe_report_and_attestation_key_are_bound() {
+        let mut raw = vector("tdx/tdx_quote");
+        raw[QE_AUTH] ^= 1;
+        refused(run(tdx(), &raw), "qe_report", "QE report data");
+        let mut raw = vector("tdx/tdx_quote");
+        raw[ATT_KEY + 5] ^= 1;
+        refused(run(tdx(), &raw), "qe_report", "QE report data");
+        let mut raw = vector("tdx/tdx_quote");
+        raw[QE_REPORT + 320 + 40] ^= 1; // a byte of the QE report's report data
+        refused(run(tdx(), &raw), "qe_report", "signature is invalid");
+    }
+
+    #[test]
+    fn tcb_rules_are_enforced() {
+        let raw = vector("tdx/tdx_quote");
+        let mut c = tdx();
+        for m in &mut c.tcb_info.tdx_module_identities {
+            m.mrsigner[0] = 1;
+        }
+        refused(run(c, &raw), "mrsignerseam", "TDX module signer");
+        let mut c = tdx();
+        for m in &mut c.tcb_info.tdx_module_identities {
+            m.attributes_mask = [0; 8];
+            m.attributes = [0; 8];
+        }
+        // Mask 0: SEAM attributes 0 still match (no bits outside the mask set).
+        assert!(run(c, &raw).is_ok());
+        let mut c = tdx();
+        for m in &mut c.tcb_info.tdx_module_identities {
+            for l in &mut m.levels {
+                l.isvsvn = 200;
+            }
+        }
+        refused(run(c, &raw), "tcb_level", "TDX module ISVSVN");
+        let mut c = tdx();
+        c.tcb_info.tdx_module_identities.clear();
+        refused(run(c, &raw), "tcb_level", "no TDX module identity TDX_01");
+        let mut c = tdx();
+        c.tcb_info.levels.retain(|l| l.status != TcbStatus::UpToDate);
+        assert_eq!(run(c, &raw).unwrap().tcb_status, TcbStatus::OutOfDate);
+        let mut c = tdx();
+        c.tcb_info.levels[0].status = TcbStatus::Revoked;
+        refused(run(c, &raw), "tcb_status", "Revoked");
+        let mut c = tdx();
+        for l in &mut c.tcb_info.levels {
+            l.pce_svn = 1000;
+        }
+        refused(run(c, &raw), "tcb_level", "no matching TCB level");
+        // A module update that makes the module out of date.
+        let mut c = tdx();
+        for m in &mut c.tcb_info.tdx_module_identities {
+            m.levels.retain(|l| l.status == TcbStatus::OutOfDate);
+        }
+        assert_eq!(run(c, &raw).unwrap().tcb_status, TcbStatus::OutOfDate);
+    }
+
+    #[test]
+    fn unknown_vendor_and_cert_type_are_refused() {
+        let mut raw = vector("tdx/tdx_quote");
+        raw[12] ^= 1;
+        refused(run(tdx(), &raw), "qe_vendor_id", "unknown QE vendor id");
+        let mut raw = vector("tdx/tdx_quote");
+        // Inner certification data type (after the 32-byte auth data).
+        raw[QE_AUTH + 32] = 4;
+        refused(run(tdx(), &raw), "pck_certificate", "certification data type 4");
+    }
+}
