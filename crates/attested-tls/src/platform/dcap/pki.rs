@@ -500,4 +500,38 @@ mod tests {
         assert!(SgxExtension::parse(&[0x30, 0x00]).is_err());
         assert!(SgxExtension::parse(&[0x04, 0x00]).is_err());
     }
+
+    fn pck_extension_der() -> Vec<u8> {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/tdx/tdx_quote"
+        ))
+        .unwrap();
+        let q = super::super::quote::Quote::parse(&raw).unwrap();
+        parse_pem_chain(q.pck_cert_data, "pck").unwrap()[0]
+            .sgx_extension
+            .clone()
+            .unwrap()
+    }
+
+    #[test]
+    fn parses_the_vector_pck_extension() {
+        let ext = SgxExtension::parse(&pck_extension_der()).unwrap();
+        assert_eq!(hex::encode(ext.fmspc), "b0c06f000000");
+        assert_eq!(ext.ppid.len(), 16);
+        assert_eq!(ext.pceid, vec![0, 0]);
+        // dcap-qvl reads CPUSVN from OID .2.18; the components must agree with it.
+        assert_eq!(ext.tcb_components, ext.cpusvn);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mutated_extensions_never_panic(idx in 0usize..600, val in proptest::prelude::any::<u8>()) {
+            let mut der = pck_extension_der();
+            let i = idx % der.len();
+            der[i] = val;
+            let _ = SgxExtension::parse(&der);
+            let _ = SgxExtension::parse(&der[..i]);
+        }
+    }
 }

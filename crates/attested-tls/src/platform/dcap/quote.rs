@@ -613,4 +613,23 @@ mod tests {
         raw[off + 4 + 128] = 5;
         assert!(matches!(Quote::parse(&raw), Err(QuoteError::CertDataType { .. })));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6000)) {
+            let _ = Quote::parse(&data);
+            let _ = looks_like_tdx(&data);
+        }
+
+        #[test]
+        fn mutated_quotes_never_panic(idx in 0usize..5006, val in proptest::prelude::any::<u8>(), cut in 0usize..5006) {
+            let mut raw = vector("tdx/tdx_quote");
+            raw[idx] = val;
+            let _ = Quote::parse(&raw);
+            let _ = Quote::parse(&raw[..cut]);
+            // Header fields forced to v5 exercise the body descriptor path.
+            raw[0] = 5;
+            let _ = Quote::parse(&raw);
+        }
+    }
 }
