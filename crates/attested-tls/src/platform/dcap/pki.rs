@@ -534,4 +534,56 @@ mod tests {
             let _ = SgxExtension::parse(&der[..i]);
         }
     }
+
+    fn pck_chain() -> Vec<Cert> {
+        let raw = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/tdx/tdx_quote"
+        ))
+        .unwrap();
+        let q = super::super::quote::Quote::parse(&raw).unwrap();
+        parse_pem_chain(q.pck_cert_data, "pck").unwrap()
+    }
+
+    #[test]
+    fn certificate_issuance_checks() {
+        let chain = pck_chain();
+        let (leaf, ca) = (&chain[0], &chain[1]);
+        leaf.verify_issued_by(ca).unwrap();
+        ca.verify_issued_by(&intel_root().unwrap()).unwrap();
+        // Wrong issuer name.
+        assert!(matches!(leaf.verify_issued_by(leaf), Err(PkiError::Issuer { .. })));
+        // Issuer that is not a CA.
+        let mut not_ca = ca.clone();
+        not_ca.is_ca = false;
+        assert!(matches!(leaf.verify_issued_by(&not_ca), Err(PkiError::NotCa(_))));
+        // Same name, other key.
+        let mut other_key = ca.clone();
+        other_key.public_key = leaf.public_key.clone();
+        assert!(matches!(leaf.verify_issued_by(&other_key), Err(PkiError::Signature(_))));
+    }
+
+    #[test]
+    fn crl_revocation_and_issuer_checks() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/vectors/tdx/tdx_quote_collateral.json"
+        ))
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let root = intel_root().unwrap();
+        let mut crl = Crl::from_der(&hex::decode(v["root_ca_crl"].as_str().unwrap()).unwrap(), "root CA CRL").unwrap();
+        crl.verify_issued_by(&root).unwrap();
+        let ca = pck_chain()[1].clone();
+        assert!(!crl.revokes(&ca));
+        crl.revoked.insert(ca.serial.clone());
+        assert!(crl.revokes(&ca));
+        // A serial only counts for certificates of the CRL's issuer.
+        let leaf = pck_chain()[0].clone();
+        crl.revoked.insert(leaf.serial.clone());
+        assert!(!crl.revokes(&leaf));
+        // A CRL checked against the wrong issuer.
+        assert!(matches!(crl.verify_issued_by(&ca), Err(PkiError::Issuer { .. })));
+        assert!(Crl::from_der(&[0x30, 0x03, 0x02, 0x01, 0x00], "junk").is_err());
+    }
 }
