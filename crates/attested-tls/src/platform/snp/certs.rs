@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::signature::{self, ParsedPublicKey, UnparsedPublicKey};
+use x509_parser::nom::Parser as _;
 use x509_parser::prelude::*;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
 
@@ -299,7 +300,11 @@ impl ParsedCert {
             what: "(DER)".into(),
             reason,
         };
-        let (rest, x) = X509Certificate::from_der(der).map_err(|e| malformed(e.to_string()))?;
+        // Standard extensions are not needed: only the AMD ones, parsed below.
+        let (rest, x) = X509CertificateParser::new()
+            .with_deep_parse_extensions(false)
+            .parse(der)
+            .map_err(|e| malformed(e.to_string()))?;
         if !rest.is_empty() {
             return Err(malformed(format!(
                 "{} trailing bytes after the certificate",
@@ -783,6 +788,11 @@ impl TrustStore {
 
         let mut candidates: Vec<Arc<ParsedCert>> = Vec::new();
         for der in extra {
+            // Usually the Evidence's ASK is a known one: skip parsing it.
+            let h = sha256(der);
+            if self.intermediates.iter().any(|i| i.sha256 == h) {
+                continue;
+            }
             // An unparseable certificate from the Evidence is not fatal on
             // its own: another candidate may chain.
             if let Ok(c) = ParsedCert::from_der(der) {

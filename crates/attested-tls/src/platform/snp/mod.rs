@@ -402,9 +402,12 @@ impl SnpVerifier {
         ctx: &AppraisalContext<'_>,
         a: &mut Appraisal,
     ) {
-        use TrustClaim::Hardware;
+        use TrustClaim::{Hardware, InstanceIdentity};
+        // Without a verified endorsement key that matches the report,
+        // neither the hardware nor the instance is recognized.
         let hw_fail =
             |a: &mut Appraisal, claim: &str, observed: Option<String>, expected: Option<String>, why: String| {
+                a.set(InstanceIdentity, cv::UNTRUSTWORTHY_INSTANCE);
                 a.fail(Hardware, cv::UNRECOGNIZED_HARDWARE, claim, observed, expected, why)
             };
         if r.sig_algo != report::SIG_ALGO_ECDSA_P384_SHA384 {
