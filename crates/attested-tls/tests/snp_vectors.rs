@@ -587,3 +587,376 @@ fn verifier_is_shareable() {
         .collect();
     assert!(handles.into_iter().all(|h| h.join().unwrap()));
 }
+
+/// A synthetic AMD-shaped hierarchy (own roots, RSASSA-PSS SHA-384 salt 48,
+/// P-384 endorsement keys) for what the real vectors do not cover: a Turin
+/// report (FMC TCB layout, 8-byte hwID), the VLEK chain shape
+/// ARK -> ASVK -> VLEK, and certificates with wrong PSS parameters.
+mod synthetic {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P384_SHA384_FIXED_SIGNING, RSA_PSS_SHA384};
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let n = content.len();
+        if n < 0x80 {
+            out.push(n as u8);
+        } else if n < 0x100 {
+            out.extend_from_slice(&[0x81, n as u8]);
+        } else {
+            out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
+        tlv(0x30, &parts.concat())
+    }
+    fn oid(s: &str) -> Vec<u8> {
+        let arcs: Vec<u64> = s.split('.').map(|a| a.parse().unwrap()).collect();
+        let mut body = vec![(arcs[0] * 40 + arcs[1]) as u8];
+        for &a in &arcs[2..] {
+            let mut chunk = vec![(a & 0x7f) as u8];
+            let mut v = a >> 7;
+            while v > 0 {
+                chunk.insert(0, 0x80 | (v & 0x7f) as u8);
+                v >>= 7;
+            }
+            body.extend(chunk);
+        }
+        tlv(0x06, &body)
+    }
+    fn int(v: u64) -> Vec<u8> {
+        let mut b: Vec<u8> = v.to_be_bytes().into_iter().skip_while(|x| *x == 0).collect();
+        if b.first().is_none_or(|x| x & 0x80 != 0) {
+            b.insert(0, 0);
+        }
+        tlv(0x02, &b)
+    }
+    fn name(cn: &str) -> Vec<u8> {
+        seq(&[
+            tlv(0x31, &seq(&[oid("2.5.4.11"), tlv(0x0c, b"Engineering")])),
+            tlv(0x31, &seq(&[oid("2.5.4.3"), tlv(0x0c, cn.as_bytes())])),
+        ])
+    }
+    fn pss(salt: u64) -> Vec<u8> {
+        let sha384 = seq(&[oid("2.16.840.1.101.3.4.2.2")]);
+        seq(&[
+            oid("1.2.840.113549.1.1.10"),
+            seq(&[
+                tlv(0xa0, &sha384),
+                tlv(0xa1, &seq(&[oid("1.2.840.113549.1.1.8"), sha384.clone()])),
+                tlv(0xa2, &int(salt)),
+            ]),
+        ])
+    }
+    fn bits(b: &[u8]) -> Vec<u8> {
+        let mut c = vec![0];
+        c.extend_from_slice(b);
+        tlv(0x03, &c)
+    }
+
+    enum Key<'a> {
+        Rsa(&'a RsaKeyPair),
+        P384(&'a EcdsaKeyPair),
+    }
+
+    fn spki(k: &Key<'_>) -> Vec<u8> {
+        match k {
+            Key::Rsa(r) => seq(&[
+                seq(&[oid("1.2.840.113549.1.1.1"), vec![0x05, 0x00]]),
+                bits(r.public_key().as_ref()),
+            ]),
+            Key::P384(e) => seq(&[
+                seq(&[oid("1.2.840.10045.2.1"), oid("1.3.132.0.34")]),
+                bits(e.public_key().as_ref()),
+            ]),
+        }
+    }
+
+    /// `(oid, DER value)` extensions.
+    fn cert(
+        subject: &str,
+        issuer: &str,
+        key: &Key<'_>,
+        signer: &RsaKeyPair,
+        exts: &[(&str, Vec<u8>)],
+        salt: u64,
+    ) -> Vec<u8> {
+        let mut tbs = vec![
+            tlv(0xa0, &int(2)),
+            int(0),
+            pss(salt),
+            name(issuer),
+            seq(&[tlv(0x17, b"240101000000Z"), tlv(0x17, b"300101000000Z")]),
+            name(subject),
+            spki(key),
+        ];
+        if !exts.is_empty() {
+            let list: Vec<Vec<u8>> = exts.iter().map(|(o, v)| seq(&[oid(o), tlv(0x04, v)])).collect();
+            tbs.push(tlv(0xa3, &seq(&list)));
+        }
+        let tbs = seq(&tbs);
+        let mut sig = vec![0u8; signer.public_modulus_len()];
+        signer
+            .sign(&RSA_PSS_SHA384, &SystemRandom::new(), &tbs, &mut sig)
+            .unwrap();
+        seq(&[tbs, pss(salt), bits(&sig)])
+    }
+
+    fn spl(v: u8) -> Vec<u8> {
+        vec![0x02, 0x01, v]
+    }
+
+    struct Hierarchy {
+        ark: Vec<u8>,
+        intermediate: Vec<u8>,
+        leaf: Vec<u8>,
+        leaf_key: EcdsaKeyPair,
+    }
+
+    /// ARK-`product` -> `intermediate_cn` -> `leaf_cn`, with `exts` on the leaf.
+    fn hierarchy(product: &str, intermediate_cn: &str, leaf_cn: &str, exts: &[(&str, Vec<u8>)]) -> Hierarchy {
+        let ark_key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let int_key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let leaf_key = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
+        let ark_cn = format!("ARK-{product}");
+        Hierarchy {
+            ark: cert(&ark_cn, &ark_cn, &Key::Rsa(&ark_key), &ark_key, &[], 48),
+            intermediate: cert(intermediate_cn, &ark_cn, &Key::Rsa(&int_key), &ark_key, &[], 48),
+            leaf: cert(leaf_cn, intermediate_cn, &Key::P384(&leaf_key), &int_key, exts, 48),
+            leaf_key,
+        }
+    }
+
+    const HWID8: [u8; 8] = [0x1e, 0x55, 0x0a, 0x8e, 0xe5, 0xcf, 0x9f, 0x4d];
+
+    fn turin_exts() -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("1.3.6.1.4.1.3704.1.2", b"\x16\x05Turin".to_vec()),
+            ("1.3.6.1.4.1.3704.1.3.9", spl(1)),
+            ("1.3.6.1.4.1.3704.1.3.1", spl(2)),
+            ("1.3.6.1.4.1.3704.1.3.2", spl(3)),
+            ("1.3.6.1.4.1.3704.1.3.3", spl(4)),
+            ("1.3.6.1.4.1.3704.1.3.8", spl(5)),
+            ("1.3.6.1.4.1.3704.1.4", HWID8.to_vec()),
+        ]
+    }
+
+    /// A version 3 report signed with `key`.
+    fn signed_report(key: &EcdsaKeyPair, f: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        let mut r = vec![0u8; 1184];
+        r[0] = 3;
+        r[0x08..0x10].copy_from_slice(&0x30000u64.to_le_bytes());
+        r[0x34] = 1;
+        r[0x50..0x90].copy_from_slice(&hex::decode(REPORT_DATA).unwrap());
+        r[0x90..0xC0].copy_from_slice(&hex::decode(MEASUREMENT).unwrap());
+        f(&mut r);
+        let sig = key.sign(&SystemRandom::new(), &r[..0x2A0]).unwrap();
+        let sig = sig.as_ref();
+        for (i, off) in [0x2A0, 0x2E8].into_iter().enumerate() {
+            for (j, b) in sig[i * 48..(i + 1) * 48].iter().rev().enumerate() {
+                r[off + j] = *b;
+            }
+        }
+        r
+    }
+
+    fn turin_fields(r: &mut [u8]) {
+        r[0x180..0x188].copy_from_slice(&[1, 2, 3, 4, 0, 0, 0, 5]); // fmc, bl, tee, snp, .., ucode
+        r[0x188] = 0x1a; // CPUID family: Turin
+        r[0x189] = 0x02;
+        r[0x1A0..0x1A8].copy_from_slice(&HWID8);
+    }
+
+    /// A verifier trusting `ark` (it replaces the built-in roots).
+    fn verifier_trusting(ark: &[u8], extra: &str) -> (SnpVerifier, tempfile::TempDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("ark.der"), ark).unwrap();
+        let p = Policy::from_toml(
+            &format!("id = \"synthetic\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\"ark.der\"]\n{extra}\n"),
+            tmp.path(),
+        )
+        .unwrap();
+        (SnpVerifier::new(p.snp.as_ref().unwrap(), &p).unwrap(), tmp)
+    }
+
+    fn envelope(r: &[u8], entries: &[([u8; 16], &[u8])]) -> Vec<u8> {
+        encode_envelope(r, Some(&build_cert_table(entries)))
+    }
+
+    #[test]
+    fn turin_report_with_fmc_layout_and_8_byte_hwid() {
+        let h = hierarchy("Turin", "SEV-Turin", "SEV-VCEK", &turin_exts());
+        let (v, _tmp) = verifier_trusting(
+            &h.ark,
+            "min_tcb = { fmc = 1, bootloader = 2, tee = 3, snp = 4, microcode = 5 }",
+        );
+        let table = [(guid::VCEK, &h.leaf[..]), (guid::ASK, &h.intermediate[..])];
+
+        let r = signed_report(&h.leaf_key, turin_fields);
+        let a = appraise_with(&v, MEDIA_TYPE_ENVELOPE, &envelope(&r, &table), &expected(), NOW);
+        assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+        assert_eq!(a.claims["product"], "Turin");
+        let tcb = serde_json::json!({"fmc": 1, "bootloader": 2, "tee": 3, "snp": 4, "microcode": 5});
+        assert_eq!(a.claims["reported_tcb"], tcb);
+        assert_eq!(a.claims["certified_tcb"], tcb);
+
+        // Above the certified FMC SPL.
+        let (v2, _t2) = verifier_trusting(&h.ark, "min_tcb = { fmc = 2 }");
+        let a = appraise_with(&v2, MEDIA_TYPE_ENVELOPE, &envelope(&r, &table), &expected(), NOW);
+        assert_eq!(claims(&a), ["min_tcb.fmc"]);
+
+        // A report TCB read with the Milan layout would not match: the
+        // bytes are swapped for a properly signed report claiming bl=1.
+        let r = signed_report(&h.leaf_key, |r| {
+            turin_fields(r);
+            r[0x180] = 2;
+        });
+        let a = appraise_with(&v, MEDIA_TYPE_ENVELOPE, &envelope(&r, &table), &expected(), NOW);
+        assert_eq!(claims(&a), ["reported_tcb"]);
+
+        // Another chip (first 8 bytes of chip_id differ); the rest of
+        // chip_id is not certified by the 8-byte hwID.
+        let r = signed_report(&h.leaf_key, |r| {
+            turin_fields(r);
+            r[0x1A0] ^= 1;
+        });
+        let a = appraise_with(&v, MEDIA_TYPE_ENVELOPE, &envelope(&r, &table), &expected(), NOW);
+        assert_eq!(claims(&a), ["hwid"]);
+        let r = signed_report(&h.leaf_key, |r| {
+            turin_fields(r);
+            r[0x1A0 + 40] = 9;
+        });
+        assert!(appraise_with(&v, MEDIA_TYPE_ENVELOPE, &envelope(&r, &table), &expected(), NOW).is_affirming());
+
+        // CPUID naming Milan contradicts the Turin chain.
+        let r = signed_report(&h.leaf_key, |r| {
+            turin_fields(r);
+            r[0x188] = 0x19;
+            r[0x189] = 0x01;
+        });
+        let a = appraise_with(&v, MEDIA_TYPE_ENVELOPE, &envelope(&r, &table), &expected(), NOW);
+        assert_eq!(claims(&a), ["product"]);
+
+        // The real AMD roots do not know this hierarchy.
+        let r = signed_report(&h.leaf_key, turin_fields);
+        let a = appraise_with(
+            &verifier(""),
+            MEDIA_TYPE_ENVELOPE,
+            &envelope(&r, &table),
+            &expected(),
+            NOW,
+        );
+        assert_refused_for(&a, "endorsement_key");
+    }
+
+    fn vlek_exts() -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            ("1.3.6.1.4.1.3704.1.2", b"\x16\x08Milan-B0".to_vec()),
+            ("1.3.6.1.4.1.3704.1.3.1", spl(3)),
+            ("1.3.6.1.4.1.3704.1.3.2", spl(0)),
+            ("1.3.6.1.4.1.3704.1.3.3", spl(8)),
+            ("1.3.6.1.4.1.3704.1.3.8", spl(200)),
+        ]
+    }
+
+    fn vlek_fields(r: &mut [u8]) {
+        r[0] = 2;
+        r[0x48] = 1 << 2; // SIGNING_KEY = VLEK
+        r[0x180..0x188].copy_from_slice(&[3, 0, 0, 0, 0, 0, 8, 200]);
+    }
+
+    #[test]
+    fn vlek_chain_ark_asvk_vlek() {
+        let mut exts = vlek_exts();
+        exts[4].1 = vec![0x02, 0x02, 0x00, 200]; // DER INTEGER 200
+        let h = hierarchy("Milan", "SEV-VLEK-Milan", "SEV-VLEK", &exts);
+        let (v, _tmp) = verifier_trusting(&h.ark, "");
+        let r = signed_report(&h.leaf_key, vlek_fields);
+
+        // ASVK in the ASK slot of the host's table.
+        let table = [(guid::VLEK, &h.leaf[..]), (guid::ASK, &h.intermediate[..])];
+        let a = appraise_with(&v, MEDIA_TYPE_ENVELOPE, &envelope(&r, &table), &expected(), NOW);
+        assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+        assert_eq!(a.claims["endorsement_key"]["kind"], "VLEK");
+        assert_eq!(a.claims["endorsement_key"]["intermediate"], "SEV-VLEK-Milan");
+
+        // Bare report, VLEK and ASVK from the policy.
+        let tmp = tempfile::tempdir().unwrap();
+        for (n, d) in [
+            ("ark.der", &h.ark),
+            ("asvk.der", &h.intermediate),
+            ("vlek.der", &h.leaf),
+        ] {
+            std::fs::write(tmp.path().join(n), d).unwrap();
+        }
+        let p = Policy::from_toml(
+            &format!("id = \"s\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\".\"]\n"),
+            tmp.path(),
+        )
+        .unwrap();
+        let v2 = SnpVerifier::new(p.snp.as_ref().unwrap(), &p).unwrap();
+        assert!(appraise_raw(&v2, &r).is_affirming());
+
+        // Without the ASVK: refused, naming it (a fresh verifier: `v` has
+        // the verified chain cached, which stays valid without the ASVK).
+        let (v3, _t3) = verifier_trusting(&h.ark, "");
+        let a = appraise_with(
+            &v3,
+            MEDIA_TYPE_ENVELOPE,
+            &envelope(&r, &[(guid::VLEK, &h.leaf[..])]),
+            &expected(),
+            NOW,
+        );
+        assert_refused_for(&a, "endorsement_key");
+        assert!(a.findings[0].reason.contains("SEV-VLEK-Milan"), "{:?}", a.findings);
+
+        // A VLEK offered for a VCEK-signed report is not used.
+        let r_vcek = signed_report(&h.leaf_key, |r| {
+            vlek_fields(r);
+            r[0x48] = 0;
+        });
+        let a = appraise_with(&v, MEDIA_TYPE_ENVELOPE, &envelope(&r_vcek, &table), &expected(), NOW);
+        assert_refused_for(&a, "endorsement_key");
+        assert!(a.findings[0].reason.contains("VCEK"), "{:?}", a.findings);
+    }
+
+    #[test]
+    fn wrong_pss_parameters_and_missing_extensions_are_refused() {
+        let ark_key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+        let ark = cert("ARK-Milan", "ARK-Milan", &Key::Rsa(&ark_key), &ark_key, &[], 48);
+        let ark = ParsedCert::from_der(&ark).unwrap();
+        ark.verify_issued_by(&ark).unwrap();
+        // Same signature scheme (aws-lc signs with salt 48), but the
+        // certificate declares salt 32: refused on the parameters.
+        let salt32 = cert("ARK-Milan", "ARK-Milan", &Key::Rsa(&ark_key), &ark_key, &[], 32);
+        let salt32 = ParsedCert::from_der(&salt32).unwrap();
+        assert!(matches!(
+            salt32.verify_signature_by(&ark),
+            Err(ChainError::SignatureAlgorithm { .. })
+        ));
+
+        // A VCEK without hwID or without ucodeSPL.
+        for drop in [
+            "1.3.6.1.4.1.3704.1.4",
+            "1.3.6.1.4.1.3704.1.3.8",
+            "1.3.6.1.4.1.3704.1.3.9",
+        ] {
+            let exts: Vec<_> = turin_exts().into_iter().filter(|(o, _)| *o != drop).collect();
+            let h = hierarchy("Turin", "SEV-Turin", "SEV-VCEK", &exts);
+            let (v, _tmp) = verifier_trusting(&h.ark, "");
+            let e = v.verify_endorsement_key(&h.leaf, &[&h.intermediate]).unwrap_err();
+            assert!(matches!(e, ChainError::Extension { .. }), "{drop}: {e}");
+        }
+        // A malformed SPL value.
+        let mut exts = turin_exts();
+        exts[1].1 = vec![0x04, 0x01, 0x01];
+        let h = hierarchy("Turin", "SEV-Turin", "SEV-VCEK", &exts);
+        let (v, _tmp) = verifier_trusting(&h.ark, "");
+        let e = v.verify_endorsement_key(&h.leaf, &[&h.intermediate]).unwrap_err();
+        assert!(e.to_string().contains("fmcSPL"), "{e}");
+    }
+}
