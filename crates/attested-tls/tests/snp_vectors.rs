@@ -346,6 +346,17 @@ fn time_outside_the_vcek_validity_fails() {
 }
 
 #[test]
+fn the_matching_vcek_is_chosen_among_several_in_the_policy() {
+    for certs in [
+        "\"vcek_turin.der\", \"vcek_milan.der\"",
+        "\"vcek_milan.der\", \"vcek_turin.der\"",
+    ] {
+        let a = appraise_raw(&verifier(&format!("certs = [{certs}]")), &report());
+        assert!(a.is_affirming(), "{certs}: {:?}", a.findings);
+    }
+}
+
+#[test]
 fn raw_report_without_any_vcek_fails() {
     let a = appraise_raw(&verifier(""), &report());
     assert_refused_for(&a, "endorsement_key");

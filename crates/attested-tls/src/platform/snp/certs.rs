@@ -375,6 +375,31 @@ impl ParsedCert {
         self.amd.as_ref().map_err(Clone::clone)
     }
 
+    /// For an endorsement key certificate: its kind, the product line its
+    /// issuer names and the TCB it certifies (not verified: the chain is
+    /// [`TrustStore::verify_leaf`]'s job).
+    pub fn endorsement(&self) -> Result<(LeafKind, Product, Tcb), ChainError> {
+        let kind = match self.role() {
+            CertRole::Vcek => LeafKind::Vcek,
+            CertRole::Vlek => LeafKind::Vlek,
+            _ => {
+                return Err(ChainError::WrongLeafKind {
+                    subject: self.subject_cn.clone(),
+                    expected: "VCEK or VLEK",
+                })
+            }
+        };
+        let (product, issuer_kind) =
+            intermediate_product(&self.issuer_cn).ok_or_else(|| ChainError::UnknownProduct(self.issuer_cn.clone()))?;
+        if issuer_kind != kind {
+            return Err(ChainError::WrongLeafKind {
+                subject: format!("{} issued by {}", self.subject_cn, self.issuer_cn),
+                expected: kind.name(),
+            });
+        }
+        Ok((kind, product, certified_tcb(self, product, kind)?))
+    }
+
     /// Verifies that `issuer`'s key signed this certificate (signature only:
     /// names are [`Self::verify_issued_by`]'s job).
     pub fn verify_signature_by(&self, issuer: &ParsedCert) -> Result<(), ChainError> {
@@ -759,24 +784,7 @@ impl TrustStore {
             },
             other => other,
         })?;
-        let kind = match leaf.role() {
-            CertRole::Vcek => LeafKind::Vcek,
-            CertRole::Vlek => LeafKind::Vlek,
-            _ => {
-                return Err(ChainError::WrongLeafKind {
-                    subject: leaf.subject_cn.clone(),
-                    expected: "VCEK or VLEK",
-                })
-            }
-        };
-        let (product, issuer_kind) =
-            intermediate_product(&leaf.issuer_cn).ok_or_else(|| ChainError::UnknownProduct(leaf.issuer_cn.clone()))?;
-        if issuer_kind != kind {
-            return Err(ChainError::WrongLeafKind {
-                subject: format!("{} issued by {}", leaf.subject_cn, leaf.issuer_cn),
-                expected: kind.name(),
-            });
-        }
+        let (kind, product, tcb) = leaf.endorsement()?;
         if !matches!(leaf.key, CertKey::P384(_)) {
             return Err(ChainError::KeyType {
                 subject: leaf.subject_cn.clone(),
@@ -784,7 +792,6 @@ impl TrustStore {
                 expected: "ECDSA P-384",
             });
         }
-        let tcb = certified_tcb(&leaf, product, kind)?;
 
         let mut candidates: Vec<Arc<ParsedCert>> = Vec::new();
         for der in extra {

@@ -374,19 +374,15 @@ impl SnpVerifier {
         let mut first = None;
         for (c, der) in self.trust.leaves(kind) {
             first.get_or_insert(der);
-            let Ok(amd) = c.amd_extensions() else { continue };
-            let product = Product::ALL
-                .into_iter()
-                .find(|p| c.issuer_cn.ends_with(p.name()))
-                .unwrap_or(Product::Milan);
-            let tcb = Tcb::decode(report.reported_tcb, product);
-            let tcb_ok = amd.bootloader == Some(tcb.bootloader)
-                && amd.tee == Some(tcb.tee)
-                && amd.snp == Some(tcb.snp)
-                && amd.microcode == Some(tcb.microcode)
-                && amd.fmc == tcb.fmc;
-            let chip_ok =
-                kind == LeafKind::Vlek || amd.hw_id.as_deref().is_some_and(|h| hw_id_matches(h, &report.chip_id));
+            let Ok((_, product, tcb)) = c.endorsement() else {
+                continue;
+            };
+            let tcb_ok = tcb == Tcb::decode(report.reported_tcb, product);
+            let chip_ok = kind == LeafKind::Vlek
+                || c.amd_extensions()
+                    .ok()
+                    .and_then(|a| a.hw_id.as_deref())
+                    .is_some_and(|h| hw_id_matches(h, &report.chip_id));
             if tcb_ok && chip_ok {
                 return Some(der);
             }
