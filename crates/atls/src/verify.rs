@@ -50,7 +50,9 @@ pub struct VerifyArgs {
 
 /// The configfs-tsm attester, for `serve`/`connect --attester configfs`.
 pub fn configfs_attester(dir: &Path) -> Result<Option<Arc<dyn Attester>>, Failure> {
-    Ok(Some(Arc::new(attested_tls::platform::configfs::ConfigfsAttester::new(dir))))
+    Ok(Some(Arc::new(attested_tls::platform::configfs::ConfigfsAttester::new(
+        dir,
+    ))))
 }
 
 /// Reads a file, decoding ASCII hex if that is what it holds.
@@ -71,7 +73,10 @@ pub fn read_evidence(path: &Path) -> Result<Vec<u8>, Failure> {
 /// reference values, so never affirming), keeping only the sections that can
 /// be built that way (`[snp]` insists on measurements and needs a policy).
 fn default_policy() -> Policy {
-    let mut p = Policy { id: "atls-verify-strict-default".into(), ..Default::default() };
+    let mut p = Policy {
+        id: "atls-verify-strict-default".into(),
+        ..Default::default()
+    };
     let try_section = |p: &Policy| p.appraiser().is_ok();
     p.tdx = Some(Default::default());
     p.sgx = Some(Default::default());
@@ -116,11 +121,23 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
         None => default_policy(),
     };
     if !args.certs.is_empty() {
-        policy.snp.get_or_insert_with(Default::default).certs.extend(args.certs.iter().cloned());
+        policy
+            .snp
+            .get_or_insert_with(Default::default)
+            .certs
+            .extend(args.certs.iter().cloned());
     }
     if !args.collateral.is_empty() {
-        policy.tdx.get_or_insert_with(Default::default).collateral.extend(args.collateral.iter().cloned());
-        policy.sgx.get_or_insert_with(Default::default).collateral.extend(args.collateral.iter().cloned());
+        policy
+            .tdx
+            .get_or_insert_with(Default::default)
+            .collateral
+            .extend(args.collateral.iter().cloned());
+        policy
+            .sgx
+            .get_or_insert_with(Default::default)
+            .collateral
+            .extend(args.collateral.iter().cloned());
     }
     let appraiser = policy.appraiser().map_err(Failure::input)?;
     let bytes = read_evidence(&args.evidence)?;
@@ -147,7 +164,10 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
     if let Some(k) = &args.sign_ear {
         let pem = std::fs::read(k).map_err(|e| Failure::input(format!("cannot read {}: {e}", k.display())))?;
         let key = attested_tls::ear_jwt::SigningKeyPem::from_pem(&pem).map_err(Failure::input)?;
-        println!("{}", attested_tls::ear_jwt::sign_ear_jwt(&ear, &key).map_err(Failure::input)?);
+        println!(
+            "{}",
+            attested_tls::ear_jwt::sign_ear_jwt(&ear, &key).map_err(Failure::input)?
+        );
     }
     Ok(match ear.status {
         Tier::Affirming if ear.is_affirming() => 0,

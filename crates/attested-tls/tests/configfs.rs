@@ -9,12 +9,9 @@
 //! served, and it advances `generation` by one, as the kernel does.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -79,13 +76,20 @@ struct Entry {
     report_data: Option<Vec<u8>>,
 }
 
+/// Creates a named pipe with the coreutils `mkfifo` (no FFI in tests).
 fn mkfifo(p: &Path) -> std::io::Result<()> {
-    let c = CString::new(p.as_os_str().as_bytes()).unwrap();
-    // SAFETY: `c` is a valid NUL-terminated path.
-    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } == 0 {
+    let status = std::process::Command::new("mkfifo")
+        .arg("-m")
+        .arg("600")
+        .arg(p)
+        .status()?;
+    if status.success() {
         Ok(())
     } else {
-        Err(std::io::Error::last_os_error())
+        Err(std::io::Error::other(format!(
+            "mkfifo {} failed: {status}",
+            p.display()
+        )))
     }
 }
 
@@ -113,16 +117,19 @@ fn drain(f: &mut File) -> Vec<u8> {
 /// replaced (atomically) before writing, so that the next open of `p` waits
 /// for the next serve instead of joining this one.
 fn serve(p: &Path, content: &[u8]) {
-    let Ok(mut f) = OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(p) else {
+    let Ok(probe) = OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(p) else {
         return; // no reader waiting (ENXIO) or the entry is gone
     };
+    // A reader is waiting, so a blocking open of the same FIFO returns at
+    // once; write through it so large contents are written whole.
+    let Ok(mut f) = OpenOptions::new().write(true).open(p) else {
+        return;
+    };
+    drop(probe);
     let next = p.with_extension("next");
     if mkfifo(&next).is_ok() {
         let _ = std::fs::rename(&next, p);
     }
-    // SAFETY: a valid open descriptor; clearing O_NONBLOCK so that large
-    // contents are written whole while the reader reads.
-    unsafe { libc::fcntl(f.as_raw_fd(), libc::F_SETFL, 0) };
     let _ = f.write_all(content);
 }
 
