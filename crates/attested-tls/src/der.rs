@@ -8,8 +8,21 @@
 #[error("malformed DER in {0}")]
 pub struct DerError(pub &'static str);
 
-/// Splits one TLV off the front of `buf`: `(tag, whole TLV, content, rest)`.
-pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<(u8, &'a [u8], &'a [u8], &'a [u8]), DerError> {
+/// One DER TLV and what follows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Tlv<'a> {
+    /// The tag byte.
+    pub tag: u8,
+    /// The whole TLV (header and content).
+    pub whole: &'a [u8],
+    /// The content.
+    pub content: &'a [u8],
+    /// The bytes after the TLV.
+    pub rest: &'a [u8],
+}
+
+/// Splits one TLV off the front of `buf`.
+pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<Tlv<'a>, DerError> {
     let e = || DerError(what);
     let tag = *buf.first().ok_or_else(e)?;
     if tag & 0x1f == 0x1f {
@@ -35,25 +48,30 @@ pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<(u8, &'a [u8], 
     };
     let end = hdr.checked_add(len).ok_or_else(e)?;
     let whole = buf.get(..end).ok_or_else(e)?;
-    Ok((tag, whole, &whole[hdr..], &buf[end..]))
+    Ok(Tlv {
+        tag,
+        whole,
+        content: &whole[hdr..],
+        rest: &buf[end..],
+    })
 }
 
 /// The DER SubjectPublicKeyInfo of an X.509 certificate.
 pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
     const W: &str = "Certificate";
-    let (tag, _, cert_body, rest) = read_tlv(cert, W)?;
-    if tag != 0x30 || !rest.is_empty() {
+    let cert = read_tlv(cert, W)?;
+    if cert.tag != 0x30 || !cert.rest.is_empty() {
         return Err(DerError(W));
     }
-    let (tag, _, tbs, _) = read_tlv(cert_body, "TBSCertificate")?;
-    if tag != 0x30 {
+    let tbs = read_tlv(cert.content, "TBSCertificate")?;
+    if tbs.tag != 0x30 {
         return Err(DerError("TBSCertificate"));
     }
-    let mut cur = tbs;
+    let mut cur = tbs.content;
     // [0] version (optional), serialNumber, signature, issuer, validity, subject
-    let (tag, _, _, rest) = read_tlv(cur, "TBSCertificate.version")?;
-    if tag == 0xa0 {
-        cur = rest;
+    let version = read_tlv(cur, "TBSCertificate.version")?;
+    if version.tag == 0xa0 {
+        cur = version.rest;
     }
     for (what, expect) in [
         ("TBSCertificate.serialNumber", 0x02),
@@ -62,36 +80,36 @@ pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
         ("TBSCertificate.validity", 0x30),
         ("TBSCertificate.subject", 0x30),
     ] {
-        let (tag, _, _, rest) = read_tlv(cur, what)?;
-        if tag != expect {
+        let field = read_tlv(cur, what)?;
+        if field.tag != expect {
             return Err(DerError(what));
         }
-        cur = rest;
+        cur = field.rest;
     }
-    let (tag, spki, _, _) = read_tlv(cur, "TBSCertificate.subjectPublicKeyInfo")?;
-    if tag != 0x30 {
+    let spki = read_tlv(cur, "TBSCertificate.subjectPublicKeyInfo")?;
+    if spki.tag != 0x30 {
         return Err(DerError("TBSCertificate.subjectPublicKeyInfo"));
     }
-    Ok(spki)
+    Ok(spki.whole)
 }
 
 /// Splits an SPKI into its AlgorithmIdentifier (whole TLV) and the key bits
 /// (the BIT STRING content without its unused-bits byte, which must be 0).
 pub fn spki_parts(spki: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
     const W: &str = "SubjectPublicKeyInfo";
-    let (tag, _, body, rest) = read_tlv(spki, W)?;
-    if tag != 0x30 || !rest.is_empty() {
+    let spki = read_tlv(spki, W)?;
+    if spki.tag != 0x30 || !spki.rest.is_empty() {
         return Err(DerError(W));
     }
-    let (tag, alg, _, rest) = read_tlv(body, "SubjectPublicKeyInfo.algorithm")?;
-    if tag != 0x30 {
+    let alg = read_tlv(spki.content, "SubjectPublicKeyInfo.algorithm")?;
+    if alg.tag != 0x30 {
         return Err(DerError("SubjectPublicKeyInfo.algorithm"));
     }
-    let (tag, _, bits, rest) = read_tlv(rest, "SubjectPublicKeyInfo.subjectPublicKey")?;
-    if tag != 0x03 || !rest.is_empty() || bits.first() != Some(&0) {
+    let bits = read_tlv(alg.rest, "SubjectPublicKeyInfo.subjectPublicKey")?;
+    if bits.tag != 0x03 || !bits.rest.is_empty() || bits.content.first() != Some(&0) {
         return Err(DerError("SubjectPublicKeyInfo.subjectPublicKey"));
     }
-    Ok((alg, &bits[1..]))
+    Ok((alg.whole, &bits.content[1..]))
 }
 
 #[cfg(test)]

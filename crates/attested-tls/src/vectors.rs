@@ -99,8 +99,17 @@ fn hex_input(field: &'static str, v: &str) -> Result<Vec<u8>, VectorError> {
     })
 }
 
-/// Every value this crate derives from a vector's inputs, by `[expected]` key.
-pub fn compute(text: &str) -> Result<(BTreeMap<&'static str, Vec<u8>>, BTreeMap<String, String>, bool), VectorError> {
+/// Every value this crate derives from a vector's inputs.
+struct Computed {
+    /// By `[expected]` key.
+    values: BTreeMap<&'static str, Vec<u8>>,
+    /// The file's `[expected]` table.
+    expected: BTreeMap<String, String>,
+    /// Whether the recomputed authenticator validates.
+    validates: bool,
+}
+
+fn compute(text: &str) -> Result<Computed, VectorError> {
     let file: VectorFile = toml::from_str(text).map_err(|e| VectorError::Parse(e.to_string()))?;
     let i = &file.input;
     let hash = HashAlgorithm::from_name(&i.hash).ok_or_else(|| VectorError::Input {
@@ -171,12 +180,20 @@ pub fn compute(text: &str) -> Result<(BTreeMap<&'static str, Vec<u8>>, BTreeMap<
     out.insert("binder", binding.binder.clone());
     out.insert("authenticator", authenticator);
     out.insert("empty_authenticator", empty);
-    Ok((out, file.expected, validates))
+    Ok(Computed {
+        values: out,
+        expected: file.expected,
+        validates,
+    })
 }
 
 /// Recomputes every `[expected]` value of a vector file and compares.
 pub fn check_vector(text: &str) -> Result<VectorReport, VectorError> {
-    let (computed, expected, validates) = compute(text)?;
+    let Computed {
+        values: computed,
+        expected,
+        validates,
+    } = compute(text)?;
     let checks = expected
         .iter()
         .map(|(name, exp)| {

@@ -70,7 +70,7 @@ async fn old_evidence_with_a_fresh_binder_field_beside_it_is_refused() {
         assert!(cli.unwrap().1.unwrap().is_affirming());
         // Second connection: the old Evidence comes back.
         let (_srv, cli) = run_pair(server, AttestationConfig::verifier(w.appraiser())).await;
-        let err = cli.err().expect("replayed Evidence must be refused");
+        let err = cli.expect_err("replayed Evidence must be refused");
         let ear = err.peer_ear().expect("refused by appraisal");
         let sim = ear.submods.iter().find(|(k, _)| k.starts_with("sim")).unwrap().1;
         assert!(
@@ -122,7 +122,7 @@ async fn authenticator_key_different_from_the_key_in_the_evidence_is_refused() {
         AttestationConfig::verifier(w.appraiser()),
     )
     .await;
-    let err = cli.err().expect("must be refused");
+    let err = cli.expect_err("must be refused");
     let ear = err.peer_ear().expect("refused by appraisal");
     assert!(
         ear.submods["sim"].findings.iter().any(|f| f.claim == "aik_pub_hash"),

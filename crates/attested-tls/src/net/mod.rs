@@ -12,7 +12,7 @@
 //! let client = net::AttestationConfig::verifier(policy.appraiser().unwrap());
 //! let tcp = tokio::net::TcpStream::connect("127.0.0.1:4433").await?;
 //! let (mut stream, ear) = net::connect(&net::tls::client_config()?, "server.example", tcp, &client).await?;
-//! println!("server attested: {}", ear.status);
+//! println!("server attested: {}", ear.map(|e| e.status.to_string()).unwrap_or_default());
 //! # Ok(()) }
 //! ```
 
