@@ -53,17 +53,25 @@ async fn connections_per_second(
         .map_err(Failure::input)?;
     let addr = listener.local_addr().map_err(Failure::input)?;
     let (tls2, satt) = (tls.clone(), server_att.clone());
+    // Like a real server, one task per connection (for both kinds).
     let server = tokio::spawn(async move {
+        let mut tasks = Vec::with_capacity(n);
         for _ in 0..n {
             let (tcp, _) = listener.accept().await?;
             tcp.set_nodelay(true)?;
-            if attested {
-                let (mut s, _) = net::accept(&tls2, tcp, &satt).await.map_err(std::io::Error::other)?;
-                s.shutdown().await?;
-            } else {
-                let mut s = tokio_rustls::TlsAcceptor::from(tls2.clone()).accept(tcp).await?;
-                s.shutdown().await?;
-            }
+            let (tls2, satt) = (tls2.clone(), satt.clone());
+            tasks.push(tokio::spawn(async move {
+                if attested {
+                    let (mut s, _) = net::accept(&tls2, tcp, &satt).await.map_err(std::io::Error::other)?;
+                    s.shutdown().await
+                } else {
+                    let mut s = tokio_rustls::TlsAcceptor::from(tls2).accept(tcp).await?;
+                    s.shutdown().await
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.map_err(std::io::Error::other)??;
         }
         Ok::<_, std::io::Error>(())
     });

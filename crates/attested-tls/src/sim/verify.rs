@@ -1,6 +1,7 @@
 //! Appraisal of simulated Evidence.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use aws_lc_rs::signature::{UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_FIXED};
 use rustls::pki_types::pem::PemObject;
@@ -90,6 +91,30 @@ struct TrustedRoot {
     not_after: time::OffsetDateTime,
 }
 
+/// What a verified instance certificate establishes.
+#[derive(Debug)]
+struct VerifiedInstance {
+    root_idx: usize,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+    certified_id: Vec<u8>,
+    point: Vec<u8>,
+}
+
+/// A refusal found while checking the instance certificate.
+struct Refusal {
+    claim: &'static str,
+    observed: Option<String>,
+    expected: Option<String>,
+    reason: String,
+}
+
+impl Refusal {
+    fn new(claim: &'static str, observed: Option<String>, expected: Option<String>, reason: String) -> Self {
+        Self { claim, observed, expected, reason }
+    }
+}
+
 /// Most instance certificates remembered as verified (the set is cleared
 /// when full; a miss only costs one signature verification).
 const CHAIN_CACHE_MAX: usize = 4096;
@@ -101,7 +126,7 @@ pub struct SimVerifier {
     /// SHA-256 of instance certificates whose signature by a trusted root
     /// was verified, with that root's index: the chain of an instance is
     /// checked once, not on every connection.
-    verified_chains: std::sync::Mutex<std::collections::HashMap<Vec<u8>, usize>>,
+    verified_chains: std::sync::Mutex<std::collections::HashMap<Vec<u8>, Arc<VerifiedInstance>>>,
     measurements: Vec<Vec<u8>>,
     instance_ids: Option<Vec<Vec<u8>>>,
     allow_debug: bool,
@@ -149,36 +174,58 @@ impl SimVerifier {
         })
     }
 
-    /// Finds the trusted root that issued `cert`: same issuer name and a
-    /// valid ECDSA P-256 / SHA-256 signature (remembered once verified).
-    fn issuing_root(&self, cert_der: &[u8], cert: &X509Certificate<'_>) -> Option<&TrustedRoot> {
+    /// The instance certificate's facts, verified against a trusted root
+    /// once and then remembered by the certificate's SHA-256.
+    fn verified_instance(&self, cert_der: &[u8]) -> Result<Arc<VerifiedInstance>, Refusal> {
         let digest = crate::crypto::HashAlgorithm::Sha256.digest(cert_der);
-        if let Some(i) = self.verified_chains.lock().ok().and_then(|m| m.get(&digest).copied()) {
-            return self.roots.get(i);
+        if let Some(v) = self.verified_chains.lock().ok().and_then(|m| m.get(&digest).cloned()) {
+            return Ok(v);
         }
+        let cert = parse_cert(cert_der).map_err(|r| Refusal::new("instance_certificate", None, None, r))?;
+        let root_idx = self.issuing_root(&cert).ok_or_else(|| {
+            let expected = if self.roots.is_empty() {
+                "(policy trusts no simulation root)".to_string()
+            } else {
+                self.roots.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>().join(" | ")
+            };
+            Refusal::new(
+                "root",
+                Some(cert.issuer().to_string()),
+                Some(expected),
+                "simulation root not trusted by policy: the instance certificate is not signed by any trusted root".into(),
+            )
+        })?;
+        let certified_id =
+            certified_instance_id(&cert).map_err(|r| Refusal::new("instance_certificate", None, None, r))?;
+        let point = p256_public_key(&cert).map_err(|r| Refusal::new("instance_certificate", None, None, r))?.to_vec();
+        let v = Arc::new(VerifiedInstance {
+            root_idx,
+            not_before: cert.validity().not_before.to_datetime(),
+            not_after: cert.validity().not_after.to_datetime(),
+            certified_id,
+            point,
+        });
+        if let Ok(mut m) = self.verified_chains.lock() {
+            if m.len() >= CHAIN_CACHE_MAX {
+                m.clear();
+            }
+            m.insert(digest, v.clone());
+        }
+        Ok(v)
+    }
+
+    /// Finds the trusted root that issued `cert`: same issuer name and a
+    /// valid ECDSA P-256 / SHA-256 signature.
+    fn issuing_root(&self, cert: &X509Certificate<'_>) -> Option<usize> {
         if cert.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
             return None;
         }
         let tbs: &[u8] = cert.tbs_certificate.as_ref();
         let sig: &[u8] = &cert.signature_value.data;
-        for (i, root) in self.roots.iter().enumerate() {
-            if root.subject_raw != cert.issuer().as_raw() {
-                continue;
-            }
-            if UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &root.point)
-                .verify(tbs, sig)
-                .is_ok()
-            {
-                if let Ok(mut m) = self.verified_chains.lock() {
-                    if m.len() >= CHAIN_CACHE_MAX {
-                        m.clear();
-                    }
-                    m.insert(digest, i);
-                }
-                return Some(root);
-            }
-        }
-        None
+        self.roots.iter().position(|root| {
+            root.subject_raw == cert.issuer().as_raw()
+                && UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &root.point).verify(tbs, sig).is_ok()
+        })
     }
 
     fn appraise_inner(&self, evidence: &[u8], ctx: &AppraisalContext<'_>, a: &mut Appraisal) {
@@ -192,50 +239,22 @@ impl SimVerifier {
             }
         };
         // 2. Instance certificate chained to a trusted root, valid now.
-        let cert = match parse_cert(&env.cert_der) {
-            Ok(c) => c,
-            Err(reason) => {
-                a.fail(
-                    InstanceIdentity,
-                    cv::UNTRUSTWORTHY_INSTANCE,
-                    "instance_certificate",
-                    None,
-                    None,
-                    reason,
-                );
+        let inst = match self.verified_instance(&env.cert_der) {
+            Ok(v) => v,
+            Err(r) => {
+                a.fail(InstanceIdentity, cv::UNTRUSTWORTHY_INSTANCE, r.claim, r.observed, r.expected, r.reason);
                 return;
             }
         };
-        let Some(root) = self.issuing_root(&env.cert_der, &cert) else {
-            let expected = if self.roots.is_empty() {
-                "(policy trusts no simulation root)".to_string()
-            } else {
-                self.roots
-                    .iter()
-                    .map(|r| r.subject.as_str())
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            };
-            a.fail(
-                InstanceIdentity,
-                cv::UNTRUSTWORTHY_INSTANCE,
-                "root",
-                Some(cert.issuer().to_string()),
-                Some(expected),
-                "simulation root not trusted by policy: the instance certificate is not signed by any trusted root",
-            );
+        let Some(root) = self.roots.get(inst.root_idx) else {
+            a.fail(InstanceIdentity, cv::VERIFIER_MALFUNCTION, "root", None, None, "root index out of range");
             return;
         };
         a.claim("root", root.subject.clone());
         let mut out_of_validity = false;
-        let instance_validity = (
-            cert.validity().not_before.to_datetime(),
-            cert.validity().not_after.to_datetime(),
-        );
-        for (what, (nb, na)) in [
-            ("instance_certificate", instance_validity),
-            ("root", (root.not_before, root.not_after)),
-        ] {
+        for (what, (nb, na)) in
+            [("instance_certificate", (inst.not_before, inst.not_after)), ("root", (root.not_before, root.not_after))]
+        {
             if ctx.now < nb || ctx.now > na {
                 a.fail(
                     InstanceIdentity,
@@ -251,35 +270,9 @@ impl SimVerifier {
         if out_of_validity {
             return;
         }
-        let certified_id = match certified_instance_id(&cert) {
-            Ok(id) => id,
-            Err(reason) => {
-                a.fail(
-                    InstanceIdentity,
-                    cv::UNTRUSTWORTHY_INSTANCE,
-                    "instance_certificate",
-                    None,
-                    None,
-                    reason,
-                );
-                return;
-            }
-        };
+        let certified_id = inst.certified_id.clone();
         // 3. Signature by the instance key.
-        let point = match p256_public_key(&cert) {
-            Ok(p) => p,
-            Err(reason) => {
-                a.fail(
-                    InstanceIdentity,
-                    cv::UNTRUSTWORTHY_INSTANCE,
-                    "instance_certificate",
-                    None,
-                    None,
-                    reason,
-                );
-                return;
-            }
-        };
+        let point = &inst.point;
         let verified = env.sign1.verify_signature(b"", |sig, tbs| {
             UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(tbs, sig)
         });
