@@ -116,6 +116,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     );
     loop {
         let (tcp, peer) = listener.accept().await.map_err(Failure::input)?;
+        let _ = tcp.set_nodelay(true);
         let (tls, cfg, forward) = (tls.clone(), cfg.clone(), args.forward.clone());
         let task = tokio::spawn(async move {
             match net::accept(&tls, tcp, &cfg).await {
@@ -181,6 +182,7 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     let tcp = tokio::net::TcpStream::connect(&args.addr)
         .await
         .map_err(|e| Failure::input(format!("cannot connect to {}: {e}", args.addr)))?;
+    let _ = tcp.set_nodelay(true);
     let tls = net::tls::client_config().map_err(Failure::input)?;
     let (stream, ear) = match net::connect(&tls, &args.server_name, tcp, &cfg).await {
         Ok(x) => x,

@@ -111,7 +111,12 @@ struct Refusal {
 
 impl Refusal {
     fn new(claim: &'static str, observed: Option<String>, expected: Option<String>, reason: String) -> Self {
-        Self { claim, observed, expected, reason }
+        Self {
+            claim,
+            observed,
+            expected,
+            reason,
+        }
     }
 }
 
@@ -186,18 +191,25 @@ impl SimVerifier {
             let expected = if self.roots.is_empty() {
                 "(policy trusts no simulation root)".to_string()
             } else {
-                self.roots.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>().join(" | ")
+                self.roots
+                    .iter()
+                    .map(|r| r.subject.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             };
             Refusal::new(
                 "root",
                 Some(cert.issuer().to_string()),
                 Some(expected),
-                "simulation root not trusted by policy: the instance certificate is not signed by any trusted root".into(),
+                "simulation root not trusted by policy: the instance certificate is not signed by any trusted root"
+                    .into(),
             )
         })?;
         let certified_id =
             certified_instance_id(&cert).map_err(|r| Refusal::new("instance_certificate", None, None, r))?;
-        let point = p256_public_key(&cert).map_err(|r| Refusal::new("instance_certificate", None, None, r))?.to_vec();
+        let point = p256_public_key(&cert)
+            .map_err(|r| Refusal::new("instance_certificate", None, None, r))?
+            .to_vec();
         let v = Arc::new(VerifiedInstance {
             root_idx,
             not_before: cert.validity().not_before.to_datetime(),
@@ -224,7 +236,9 @@ impl SimVerifier {
         let sig: &[u8] = &cert.signature_value.data;
         self.roots.iter().position(|root| {
             root.subject_raw == cert.issuer().as_raw()
-                && UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &root.point).verify(tbs, sig).is_ok()
+                && UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &root.point)
+                    .verify(tbs, sig)
+                    .is_ok()
         })
     }
 
@@ -242,19 +256,34 @@ impl SimVerifier {
         let inst = match self.verified_instance(&env.cert_der) {
             Ok(v) => v,
             Err(r) => {
-                a.fail(InstanceIdentity, cv::UNTRUSTWORTHY_INSTANCE, r.claim, r.observed, r.expected, r.reason);
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    r.claim,
+                    r.observed,
+                    r.expected,
+                    r.reason,
+                );
                 return;
             }
         };
         let Some(root) = self.roots.get(inst.root_idx) else {
-            a.fail(InstanceIdentity, cv::VERIFIER_MALFUNCTION, "root", None, None, "root index out of range");
+            a.fail(
+                InstanceIdentity,
+                cv::VERIFIER_MALFUNCTION,
+                "root",
+                None,
+                None,
+                "root index out of range",
+            );
             return;
         };
         a.claim("root", root.subject.clone());
         let mut out_of_validity = false;
-        for (what, (nb, na)) in
-            [("instance_certificate", (inst.not_before, inst.not_after)), ("root", (root.not_before, root.not_after))]
-        {
+        for (what, (nb, na)) in [
+            ("instance_certificate", (inst.not_before, inst.not_after)),
+            ("root", (root.not_before, root.not_after)),
+        ] {
             if ctx.now < nb || ctx.now > na {
                 a.fail(
                     InstanceIdentity,

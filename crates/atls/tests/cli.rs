@@ -1,0 +1,336 @@
+//! The `atls` command line, run as a user would: real processes, real
+//! loopback TLS, exit codes.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn atls() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_atls"))
+}
+
+fn vectors() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.output().expect("atls runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn demo_attests_echoes_and_refuses() {
+    let (code, out, err) = run(atls().arg("demo"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("attestation result: affirming"), "{out}");
+    assert!(
+        out.contains("re-attestation on the same connection: affirming"),
+        "{out}"
+    );
+    assert!(out.contains("running unapproved code is refused"), "{out}");
+    let (code, out, _) = run(atls().args(["demo", "--mutual", "--json"]));
+    assert_eq!(code, 0);
+    assert!(
+        out.matches("\"status\": \"affirming\"").count() >= 2,
+        "both directions appraised: {out}"
+    );
+}
+
+#[test]
+fn vectors_check_reproduces_both_vectors_and_reports_mismatches() {
+    let dir = vectors().join("rfc9261");
+    let (code, out, err) = run(atls()
+        .args(["vectors", "check"])
+        .arg(dir.join("expat-ed25519-sha256-server.toml"))
+        .arg(dir.join("expat-ed25519-sha256-server-label-attestation.toml")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.matches(": OK").count(), 2, "{out}");
+    assert!(!out.contains("MISMATCH"));
+
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(dir.join("expat-ed25519-sha256-server.toml")).unwrap();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, text.replace("binder = \"0ab4", "binder = \"1ab4")).unwrap();
+    let (code, out, _) = run(atls().args(["vectors", "check", "--json"]).arg(&bad));
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bad_checks: Vec<&str> = v[0]["report"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(bad_checks, vec!["binder"]);
+
+    let (code, _, err) = run(atls().args(["vectors", "check"]).arg(tmp.path().join("missing.toml")));
+    assert_eq!(code, 2, "{err}");
+}
+
+struct Server(std::process::Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Server {
+    let mut child = atls()
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(line.contains("serving attested TLS on"), "{line}");
+    Server(child, addr)
+}
+
+fn connect(addr: &str, policy: &Path, input: &[u8], extra: &[&str]) -> (i32, String, String) {
+    let mut c = atls()
+        .args(["connect", addr, "--policy"])
+        .arg(policy)
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(input).unwrap();
+    let out = c.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_and_connect_in_two_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    let (code, out, err) = run(atls().args(["sim", "init", "--instances", "2", "--dir"]).arg(&sim));
+    assert_eq!(code, 0, "{out}{err}");
+    for f in [
+        "root.pem",
+        "root.key",
+        "instance-0.toml",
+        "instance-1.toml",
+        "policy.toml",
+    ] {
+        assert!(sim.join(f).exists(), "{f} written");
+    }
+    let instance = sim.join("instance-0.toml");
+    let server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ]);
+    let (code, out, err) = connect(
+        &server.1,
+        &sim.join("policy.toml"),
+        b"hello through attested TLS\n",
+        &[],
+    );
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(
+        out, "hello through attested TLS\n",
+        "stdout carries only the echoed data"
+    );
+    assert!(
+        err.contains("attestation result: affirming"),
+        "the appraisal goes to stderr: {err}"
+    );
+
+    // Another simulation root: the client's policy does not trust the server.
+    let other = tmp.path().join("other");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&other)).0, 0);
+    let server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ]);
+    let (code, out, err) = connect(&server.1, &other.join("policy.toml"), b"secret", &["--json"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "no application data after a refusal");
+    assert!(err.contains("simulation root not trusted"), "{err}");
+    assert!(
+        err.contains("\"status\": \"contraindicated\""),
+        "the EAR is printed with --json: {err}"
+    );
+}
+
+#[test]
+fn mutual_attestation_between_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let policy = sim.join("policy.toml");
+    let server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        sim.join("instance-0.toml").to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--once",
+    ]);
+    let inst1 = sim.join("instance-1.toml");
+    let (code, out, err) = connect(
+        &server.1,
+        &policy,
+        b"both attested",
+        &["--attester", "sim", "--sim-instance", inst1.to_str().unwrap()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "both attested");
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_clear_message() {
+    let (code, _, err) = run(atls().args(["serve", "--attester", "sim"]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--sim-instance"), "{err}");
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("p.toml");
+    std::fs::write(
+        &p,
+        "id = \"x\"\n[sim]\ntrusted_roots = []\nmeasurements = []\nalow_debug = true\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(atls().args(["connect", "127.0.0.1:9", "--policy"]).arg(&p));
+    assert_eq!(code, 2);
+    assert!(err.contains("alow_debug"), "unknown policy keys are named: {err}");
+}
+
+const TDX_REPORT_DATA: &str = "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20";
+const TDX_MRTD: &str =
+    "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
+
+#[test]
+fn verify_tdx_quote_offline() {
+    let v = vectors().join("tdx");
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("tdx.toml");
+    std::fs::write(&policy, format!("id = \"tdx-prod\"\n[tdx]\nmrtd = [\"{TDX_MRTD}\"]\n")).unwrap();
+    let base = |at: &str, rd: &str| {
+        let mut c = atls();
+        c.args(["verify", "--evidence"])
+            .arg(v.join("tdx_quote"))
+            .arg("--collateral")
+            .arg(v.join("tdx_quote_collateral.json"))
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--at", at, "--report-data", rd]);
+        c
+    };
+    let (code, out, err) = run(&mut base("2025-07-01T00:00:00Z", TDX_REPORT_DATA));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("[tdx] affirming (policy tdx-prod)"), "{out}");
+    assert!(out.contains(TDX_MRTD));
+    // Expired collateral today.
+    let (code, out, _) = run(&mut base("2026-11-26T00:00:00Z", TDX_REPORT_DATA));
+    assert_eq!(code, 1, "{out}");
+    // Wrong binding.
+    let (code, out, _) = run(&mut base("2025-07-01T00:00:00Z", &"00".repeat(64)));
+    assert_eq!(code, 1);
+    assert!(out.contains("report_data"), "{out}");
+    // No expected report data: an error, never a skipped check.
+    let (code, _, err) = run(atls().args(["verify", "--evidence"]).arg(v.join("tdx_quote")));
+    assert_eq!(code, 2);
+    assert!(err.contains("--report-data"), "{err}");
+    let (code, _, err) = run(atls()
+        .args(["verify", "--report-data", "", "--evidence"])
+        .arg(v.join("tdx_quote")));
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn verify_sgx_quote_warning_only_when_policy_allows_the_status() {
+    let v = vectors().join("sgx");
+    let tmp = tempfile::tempdir().unwrap();
+    let rd = format!("{}{}", hex_of(b"Hello, world!"), "00".repeat(64 - 13));
+    let mrenclave = "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb";
+    for (allowed, expect_code) in [
+        ("", 1),
+        (
+            "allowed_tcb_statuses = [\"UpToDate\", \"ConfigurationAndSWHardeningNeeded\"]",
+            3,
+        ),
+    ] {
+        let policy = tmp.path().join("sgx.toml");
+        std::fs::write(
+            &policy,
+            format!("id = \"sgx\"\n[sgx]\nmrenclave = [\"{mrenclave}\"]\n{allowed}\n"),
+        )
+        .unwrap();
+        let (code, out, err) = run(atls()
+            .args(["verify", "--json", "--evidence"])
+            .arg(v.join("sgx_quote"))
+            .arg("--collateral")
+            .arg(v.join("sgx_quote_collateral.json"))
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--at", "2025-07-01T00:00:00Z", "--report-data", &rd]));
+        assert_eq!(code, expect_code, "{out}{err}");
+        assert!(
+            out.contains("ConfigurationAndSWHardeningNeeded"),
+            "the result names the status: {out}"
+        );
+    }
+}
+
+#[test]
+fn verify_snp_report_offline_with_certs() {
+    let v = vectors().join("sev-snp");
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("snp.toml");
+    let measurement =
+        "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
+    let rd = "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd";
+    std::fs::write(
+        &policy,
+        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(v.join("report_milan.hex"))
+        .arg("--certs")
+        .arg(v.join("vcek_milan.der"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", rd]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("[snp] affirming"), "{out}");
+    // The Turin VCEK cannot vouch for the Milan report.
+    let (code, out, _) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(v.join("report_milan.hex"))
+        .arg("--certs")
+        .arg(v.join("vcek_turin.der"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", rd]));
+    assert_eq!(code, 1, "{out}");
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
