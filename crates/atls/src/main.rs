@@ -46,6 +46,28 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Measure attested vs plain TLS 1.3 and authenticate+validate cost.
     Bench(bench::BenchArgs),
+    /// Reference values from a CoRIM.
+    Corim {
+        #[command(subcommand)]
+        command: CorimCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CorimCommand {
+    /// Import a CoRIM (unsigned, or COSE-signed and checked with --key) and
+    /// print a policy section with its reference values.
+    Import {
+        /// The CoRIM file (CBOR).
+        file: PathBuf,
+        /// Public key (PEM SPKI or JWK) the CoRIM must be signed with; without
+        /// it only an unsigned CoRIM is accepted.
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Platform section to produce: sim, snp, tdx, sgx, cca.
+        #[arg(long)]
+        platform: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +154,9 @@ fn main() -> ExitCode {
             } => vectors_check(&files, json),
             Command::Verify(a) => verify::run(a),
             Command::Bench(a) => bench::run(a).await,
+            Command::Corim {
+                command: CorimCommand::Import { file, key, platform },
+            } => corim_import(&file, key.as_deref(), &platform),
         }
     });
     match result {
@@ -196,4 +221,20 @@ fn vectors_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
         println!("{}", serde_json::to_string_pretty(&reports).expect("json"));
     }
     Ok(if all_ok { 0 } else { 1 })
+}
+
+fn corim_import(file: &std::path::Path, key: Option<&std::path::Path>, platform: &str) -> Result<u8, Failure> {
+    use attested_tls::corim;
+    let read =
+        |p: &std::path::Path| std::fs::read(p).map_err(|e| Failure::input(format!("cannot read {}: {e}", p.display())));
+    let bytes = read(file)?;
+    let key = match key {
+        Some(k) => Some(corim::VerificationKey::from_pem_or_jwk(&read(k)?).map_err(Failure::input)?),
+        None => None,
+    };
+    let values = corim::import(&bytes, key.as_ref()).map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
+    let frag = corim::policy_fragment(&values, platform)
+        .ok_or_else(|| Failure::input(format!("unknown platform {platform:?} (sim, snp, tdx, sgx, cca)")))?;
+    print!("{frag}");
+    Ok(0)
 }

@@ -334,3 +334,85 @@ fn verify_snp_report_offline_with_certs() {
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
+
+#[test]
+fn corim_import_prints_a_policy_section() {
+    use ciborium::value::Value;
+    let int = |i: i64| Value::Integer(i.into());
+    let enc = |v: &Value| {
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(v, &mut out).unwrap();
+        out
+    };
+    let mrtd = vec![0x91u8; 48];
+    let meas = Value::Map(vec![
+        (int(0), Value::Text("mrtd".into())),
+        (
+            int(1),
+            Value::Map(vec![(
+                int(2),
+                Value::Array(vec![Value::Array(vec![int(7), Value::Bytes(mrtd.clone())])]),
+            )]),
+        ),
+    ]);
+    let env = Value::Map(vec![(int(0), Value::Map(vec![(int(1), Value::Text("Intel".into()))]))]);
+    let comid = Value::Map(vec![
+        (int(1), Value::Map(vec![(int(0), Value::Text("comid-1".into()))])),
+        (
+            int(4),
+            Value::Map(vec![(
+                int(0),
+                Value::Array(vec![Value::Array(vec![env, Value::Array(vec![meas])])]),
+            )]),
+        ),
+    ]);
+    let corim = Value::Tag(
+        501,
+        Box::new(Value::Map(vec![
+            (int(0), Value::Text("corim-cli".into())),
+            (
+                int(1),
+                Value::Array(vec![Value::Tag(506, Box::new(Value::Bytes(enc(&comid))))]),
+            ),
+        ])),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("ref.corim");
+    std::fs::write(&file, enc(&corim)).unwrap();
+    let (code, out, err) = run(atls().args(["corim", "import", "--platform", "tdx"]).arg(&file));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("mrtd = [\"{}\"]", "91".repeat(48))), "{out}");
+    assert!(out.contains("unsigned"), "{out}");
+    // The printed section is a valid policy.
+    let policy = tmp.path().join("p.toml");
+    std::fs::write(&policy, format!("id = \"from-corim\"\n{out}")).unwrap();
+    let (code, _, err) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(vectors().join("tdx/tdx_quote"))
+        .arg("--policy")
+        .arg(&policy)
+        .args(["--report-data", &"00".repeat(64)]));
+    assert_eq!(
+        code, 1,
+        "parses, then refuses (no collateral, wrong report data): {err}"
+    );
+    // Requiring a signature refuses an unsigned CoRIM.
+    let key = tmp.path().join("k.pem");
+    let kp = rcgen_like_p256_pem();
+    std::fs::write(&key, kp).unwrap();
+    let (code, _, err) = run(atls()
+        .args(["corim", "import", "--platform", "tdx", "--key"])
+        .arg(&key)
+        .arg(&file));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.to_lowercase().contains("sign"),
+        "the refusal says the CoRIM is not signed: {err}"
+    );
+}
+
+/// A P-256 public key in PEM (SPKI), fixed.
+fn rcgen_like_p256_pem() -> String {
+    "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\nq9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n-----END PUBLIC KEY-----\n"
+        .to_string()
+}

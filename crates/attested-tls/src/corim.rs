@@ -772,3 +772,96 @@ mod tests {
         assert!(VerificationKey::P256(vec![4; 65]).verify(b"m", &[0; 64]).is_err());
     }
 }
+
+/// The policy keys each platform section fills from CoRIM labels
+/// (`(label in the CoRIM, key in the policy section)`).
+pub fn policy_keys(platform: &str) -> Option<&'static [(&'static str, &'static str)]> {
+    Some(match platform {
+        "sim" => &[("measurement", "measurements")],
+        "snp" => &[
+            ("measurement", "measurements"),
+            ("host_data", "host_data"),
+            ("id_key_digest", "id_key_digests"),
+            ("author_key_digest", "author_key_digests"),
+        ],
+        "tdx" => &[
+            ("mrtd", "mrtd"),
+            ("rtmr0", "rtmr0"),
+            ("rtmr1", "rtmr1"),
+            ("rtmr2", "rtmr2"),
+            ("rtmr3", "rtmr3"),
+            ("mrconfigid", "mrconfigid"),
+            ("mrowner", "mrowner"),
+            ("mrownerconfig", "mrownerconfig"),
+        ],
+        "sgx" => &[("mrenclave", "mrenclave"), ("mrsigner", "mrsigner")],
+        "cca" => &[
+            ("RIM", "realm_initial_measurements"),
+            ("RPV", "realm_personalization_values"),
+        ],
+        _ => return None,
+    })
+}
+
+/// A TOML policy section for `platform` with the allow-lists these
+/// reference values provide (digests, else raw values, per label), ready
+/// to paste into a policy. `None` for an unknown platform.
+pub fn policy_fragment(values: &ReferenceValues, platform: &str) -> Option<String> {
+    let keys = policy_keys(platform)?;
+    let mut s = format!(
+        "# from CoRIM {} ({})\n[{platform}]\n",
+        values.corim_id.as_deref().unwrap_or("(no id)"),
+        if values.signed {
+            "signature verified"
+        } else {
+            "unsigned"
+        }
+    );
+    for (label, key) in keys {
+        let mut list = values.allow_list(label);
+        if list.is_empty() {
+            list = values.raw_value_list(label);
+        }
+        if !list.is_empty() {
+            let quoted: Vec<String> = list.iter().map(|h| format!("\"{h}\"")).collect();
+            s.push_str(&format!("{key} = [{}]\n", quoted.join(", ")));
+        }
+    }
+    Some(s)
+}
+
+#[cfg(test)]
+mod fragment_tests {
+    use super::*;
+
+    #[test]
+    fn fragment_lists_digests_by_label_and_parses_as_policy() {
+        let entry = |label: &str, d: u8| ReferenceValue {
+            comid_id: None,
+            environment: Environment::default(),
+            label: Some(label.into()),
+            digests: vec![("sha-384".to_string(), vec![d; 48])],
+            raw_value: None,
+            raw_value_mask: None,
+            svn: None,
+            svn_is_minimum: false,
+            version: None,
+            integrity_registers: BTreeMap::new(),
+        };
+        let rv = ReferenceValues {
+            corim_id: Some("c1".into()),
+            signed: true,
+            entries: vec![entry("MRTD", 1), entry("rtmr1", 2), entry("other", 3)],
+        };
+        let frag = policy_fragment(&rv, "tdx").unwrap();
+        assert!(frag.contains(&format!("mrtd = [\"{}\"]", "01".repeat(48))), "{frag}");
+        assert!(frag.contains("rtmr1 = ["), "{frag}");
+        assert!(
+            !frag.contains(&"03".repeat(48)),
+            "unlabelled values are not used: {frag}"
+        );
+        let p = crate::policy::Policy::from_toml(&format!("id = \"x\"\n{frag}"), std::path::Path::new(".")).unwrap();
+        assert_eq!(p.tdx.unwrap().mrtd.len(), 1);
+        assert!(policy_fragment(&rv, "nope").is_none());
+    }
+}

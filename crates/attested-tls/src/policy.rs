@@ -225,7 +225,11 @@ mod doc_tests {
     #[test]
     fn documented_example_parses() {
         let doc = include_str!("../../../docs/policy.md");
-        let toml = doc.split("```toml").nth(1).and_then(|b| b.split("```").next()).expect("a toml block");
+        let toml = doc
+            .split("```toml")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a toml block");
         let p = super::Policy::from_toml(toml, std::path::Path::new(".")).unwrap();
         assert_eq!(p.id, "prod-v3");
         assert!(p.sim.is_some() && p.snp.is_some() && p.tdx.is_some() && p.sgx.is_some() && p.cca.is_some());
