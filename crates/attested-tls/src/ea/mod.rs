@@ -546,3 +546,188 @@ pub fn validate(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exporter::SecretExporter;
+
+    fn identity(alg: &'static rcgen::SignatureAlgorithm) -> AuthenticatorIdentity {
+        AuthenticatorIdentity::generate("ea-test", alg).unwrap()
+    }
+
+    fn exporters() -> Vec<SecretExporter> {
+        vec![
+            SecretExporter::new(HashAlgorithm::Sha256, vec![1; 32]),
+            SecretExporter::new(HashAlgorithm::Sha384, vec![2; 48]),
+        ]
+    }
+
+    #[test]
+    fn every_scheme_and_hash_round_trips() {
+        let algs: [(&'static rcgen::SignatureAlgorithm, &[u16]); 4] = [
+            (&rcgen::PKCS_ED25519, &[0x0807]),
+            (&rcgen::PKCS_ECDSA_P256_SHA256, &[0x0403]),
+            (&rcgen::PKCS_ECDSA_P384_SHA384, &[0x0503]),
+            // rustls picks among the RSA-PSS (rsae) schemes by its own preference.
+            (&rcgen::PKCS_RSA_SHA256, &[0x0804, 0x0805, 0x0806]),
+        ];
+        let profile = EaProfile::default();
+        for (alg, scheme) in algs {
+            let id = identity(alg);
+            for ex in exporters() {
+                for sender in [Role::Server, Role::Client] {
+                    let req = profile.request(sender, vec![9; 32]).encode();
+                    let auth = authenticate(&ex, sender, &profile, &req, &id, Some(b"cmw")).unwrap();
+                    let v = validate(&ex, sender, &profile, &req, &auth).unwrap();
+                    assert_eq!(v.cmw.as_deref(), Some(&b"cmw"[..]));
+                    assert_eq!(v.spki, id.spki());
+                    assert!(scheme.contains(&v.scheme), "{alg:?} used {:#06x}", v.scheme);
+                    // Finished length follows the hash.
+                    match AuthenticatorParts::decode(&auth).unwrap() {
+                        AuthenticatorParts::Full { finished, .. } => {
+                            assert_eq!(finished.len(), ex.hash().unwrap().output_len())
+                        }
+                        AuthenticatorParts::Empty { .. } => panic!("not empty"),
+                    }
+                    // The other role's keys do not validate it.
+                    let other = if sender == Role::Server {
+                        Role::Client
+                    } else {
+                        Role::Server
+                    };
+                    let req_other = profile.request(other, vec![9; 32]).encode();
+                    assert!(validate(&ex, other, &profile, &req_other, &auth).is_err());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rsa_pss_sha256_is_used_when_it_is_the_only_offer() {
+        let id = identity(&rcgen::PKCS_RSA_SHA256);
+        let profile = EaProfile {
+            signature_schemes: vec![0x0804],
+            ..EaProfile::default()
+        };
+        let ex = &exporters()[0];
+        let req = profile.request(Role::Server, vec![8; 32]).encode();
+        let auth = authenticate(ex, Role::Server, &profile, &req, &id, Some(b"c")).unwrap();
+        assert_eq!(
+            validate(ex, Role::Server, &profile, &req, &auth).unwrap().scheme,
+            0x0804
+        );
+    }
+
+    #[test]
+    fn empty_authenticator_is_a_refusal_not_a_success() {
+        let profile = EaProfile::default();
+        for ex in exporters() {
+            let req = profile.request(Role::Server, vec![3; 32]).encode();
+            let empty = empty_authenticator(&ex, Role::Server, &req).unwrap();
+            assert_eq!(empty.len(), 4 + ex.hash().unwrap().output_len());
+            assert!(matches!(
+                validate(&ex, Role::Server, &profile, &req, &empty),
+                Err(EaError::Refused)
+            ));
+            assert_eq!(get_context(&empty).unwrap(), None);
+            let mut bad = empty.clone();
+            *bad.last_mut().unwrap() ^= 1;
+            assert!(matches!(
+                validate(&ex, Role::Server, &profile, &req, &bad),
+                Err(EaError::BadFinished)
+            ));
+        }
+    }
+
+    #[test]
+    fn scheme_rules_are_enforced() {
+        let ex = &exporters()[0];
+        let id = identity(&rcgen::PKCS_ECDSA_P384_SHA384);
+        // A request offering only PKCS#1 and SHA-1 schemes (not TLS 1.3 CertificateVerify schemes).
+        let profile = EaProfile {
+            signature_schemes: vec![0x0401, 0x0201],
+            ..EaProfile::default()
+        };
+        let req = profile.request(Role::Server, vec![1; 32]).encode();
+        assert!(matches!(
+            authenticate(ex, Role::Server, &profile, &req, &id, Some(b"x")),
+            Err(EaError::NoCommonScheme { .. })
+        ));
+        // A P-384 key cannot verify under ecdsa_secp256r1_sha256.
+        let e = verify_signature(0x0403, id.spki(), b"m", &[0; 8]).unwrap_err();
+        assert!(matches!(e, SignatureError::KeyMismatch { .. }), "{e}");
+        assert!(matches!(
+            verify_signature(0x0201, id.spki(), b"m", &[0; 8]),
+            Err(SignatureError::UnsupportedScheme(0x0201))
+        ));
+        // An authenticator whose scheme the request did not offer.
+        let profile = EaProfile::default();
+        let req_p256_only = EaProfile {
+            signature_schemes: vec![0x0403],
+            ..EaProfile::default()
+        }
+        .request(Role::Server, vec![2; 32])
+        .encode();
+        let req_all = profile.request(Role::Server, vec![2; 32]).encode();
+        let auth = authenticate(ex, Role::Server, &profile, &req_all, &id, Some(b"x")).unwrap();
+        assert!(validate(ex, Role::Server, &profile, &req_p256_only, &auth).is_err());
+    }
+
+    #[test]
+    fn evidence_rules_are_enforced() {
+        let ex = &exporters()[1];
+        let id = identity(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let profile = EaProfile::default();
+        let req = profile.request(Role::Client, vec![4; 32]).encode();
+        assert!(matches!(
+            authenticate(ex, Role::Client, &profile, &req, &id, None),
+            Err(EaError::MissingEvidence)
+        ));
+        assert!(matches!(
+            authenticate(ex, Role::Client, &profile, &req, &id, Some(&vec![0; 65534])),
+            Err(EaError::TooLarge(65534))
+        ));
+        // A request without cmw_attestation: Evidence would be unsolicited.
+        let plain = AuthenticatorRequest {
+            msg_type: HandshakeType::CertificateRequest,
+            context: vec![5; 32],
+            extensions: vec![Extension::signature_algorithms(&[0x0403])],
+        }
+        .encode();
+        assert!(matches!(
+            authenticate(ex, Role::Client, &profile, &plain, &id, Some(b"x")),
+            Err(EaError::EvidenceNotRequested)
+        ));
+        // ... and a validator refuses an authenticator carrying it anyway.
+        let with_cmw = authenticate(ex, Role::Client, &profile, &req, &id, Some(b"x")).unwrap();
+        let forged_req = AuthenticatorRequest {
+            context: vec![4; 32],
+            ..AuthenticatorRequest::decode(&plain).unwrap()
+        };
+        let e = validate(ex, Role::Client, &profile, &forged_req.encode(), &with_cmw).unwrap_err();
+        assert!(matches!(e, EaError::UnsolicitedExtension(0xff00)), "{e}");
+        // The request type must match the sender.
+        assert!(matches!(
+            authenticate(ex, Role::Server, &profile, &req, &id, Some(b"x")),
+            Err(EaError::WrongRequestType { .. })
+        ));
+    }
+
+    #[test]
+    fn context_registry_refuses_reuse_in_both_directions() {
+        let mut r = ContextRegistry::new();
+        let mine = r.issue();
+        assert_eq!(mine.len(), CONTEXT_LEN);
+        assert!(
+            matches!(r.accept_request(&mine), Err(EaError::ContextReused(_))),
+            "a context we issued"
+        );
+        r.accept_request(&[1; 32]).unwrap();
+        assert!(matches!(r.accept_request(&[1; 32]), Err(EaError::ContextReused(_))));
+        assert!(matches!(r.accept_request(&[]), Err(EaError::EmptyContext)));
+        r.accept_answer(&mine).unwrap();
+        assert!(matches!(r.accept_answer(&mine), Err(EaError::ContextReused(_))));
+        assert!(matches!(r.accept_answer(&[7; 32]), Err(EaError::ContextMismatch)));
+    }
+}
