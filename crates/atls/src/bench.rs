@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Iterations of authenticate+validate.
     #[arg(long, default_value_t = 2000)]
     iterations: usize,
+    /// Concurrent client connections (1: one after the other, which
+    /// measures latency; more: throughput with both cores busy).
+    #[arg(long, default_value_t = 1)]
+    concurrency: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -40,9 +44,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn connections_per_second(
     attested: bool,
     n: usize,
+    concurrency: usize,
     tls: &Arc<rustls::ServerConfig>,
     client_tls: &Arc<rustls::ClientConfig>,
     server_att: &AttestationConfig,
@@ -76,29 +82,51 @@ async fn connections_per_second(
         Ok::<_, std::io::Error>(())
     });
     let start = Instant::now();
-    for _ in 0..n {
-        let tcp = tokio::net::TcpStream::connect(addr).await.map_err(Failure::input)?;
-        tcp.set_nodelay(true).map_err(Failure::input)?;
-        if attested {
-            let (mut c, ear) = net::connect(client_tls, "atls-server", tcp, client_att)
-                .await
-                .map_err(Failure::refused)?;
-            if !ear.is_some_and(|e| e.is_affirming()) {
-                return Err(Failure::refused("benchmark server not affirmed"));
+    let workers = concurrency.clamp(1, n.max(1));
+    let mut clients = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let count = n / workers + usize::from(w < n % workers);
+        let (client_tls, client_att) = (client_tls.clone(), client_att.clone());
+        clients.push(tokio::spawn(async move {
+            for _ in 0..count {
+                one_client(attested, addr, &client_tls, &client_att).await?;
             }
-            c.shutdown().await.map_err(Failure::input)?;
-        } else {
-            let name = rustls::pki_types::ServerName::try_from("atls-server").map_err(Failure::input)?;
-            let mut c = tokio_rustls::TlsConnector::from(client_tls.clone())
-                .connect(name, tcp)
-                .await
-                .map_err(Failure::input)?;
-            c.shutdown().await.map_err(Failure::input)?;
-        }
+            Ok::<_, Failure>(())
+        }));
+    }
+    for c in clients {
+        c.await.map_err(Failure::input)??;
     }
     let elapsed = start.elapsed();
     server.await.map_err(Failure::input)?.map_err(Failure::input)?;
     Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+async fn one_client(
+    attested: bool,
+    addr: std::net::SocketAddr,
+    client_tls: &Arc<rustls::ClientConfig>,
+    client_att: &AttestationConfig,
+) -> Result<(), Failure> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(Failure::input)?;
+    tcp.set_nodelay(true).map_err(Failure::input)?;
+    if attested {
+        let (mut c, ear) = net::connect(client_tls, "atls-server", tcp, client_att)
+            .await
+            .map_err(Failure::refused)?;
+        if !ear.is_some_and(|e| e.is_affirming()) {
+            return Err(Failure::refused("benchmark server not affirmed"));
+        }
+        c.shutdown().await.map_err(Failure::input)?;
+    } else {
+        let name = rustls::pki_types::ServerName::try_from("atls-server").map_err(Failure::input)?;
+        let mut c = tokio_rustls::TlsConnector::from(client_tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(Failure::input)?;
+        c.shutdown().await.map_err(Failure::input)?;
+    }
+    Ok(())
 }
 
 fn per_op(iterations: usize, mut f: impl FnMut()) -> Duration {
@@ -126,9 +154,30 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
 
     let (mut plain, mut attested) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds.max(1) {
-        plain.push(connections_per_second(false, args.connections, &tls, &client_tls, &server_att, &client_att).await?);
-        attested
-            .push(connections_per_second(true, args.connections, &tls, &client_tls, &server_att, &client_att).await?);
+        plain.push(
+            connections_per_second(
+                false,
+                args.connections,
+                args.concurrency,
+                &tls,
+                &client_tls,
+                &server_att,
+                &client_att,
+            )
+            .await?,
+        );
+        attested.push(
+            connections_per_second(
+                true,
+                args.connections,
+                args.concurrency,
+                &tls,
+                &client_tls,
+                &server_att,
+                &client_att,
+            )
+            .await?,
+        );
     }
     let (plain, attested) = (median(plain), median(attested));
 
@@ -175,13 +224,14 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 "ea_over_raw_signatures": ea_ratio,
                 "sans_io_exchange_us": exchange_time.as_secs_f64() * 1e6,
                 "connections_per_round": args.connections,
+                "concurrency": args.concurrency,
                 "rounds": args.rounds,
             })
         );
     } else {
         println!(
-            "loopback, {} connections x {} rounds (median round), P-256 keys, TLS 1.3",
-            args.connections, args.rounds
+            "loopback, {} connections x {} rounds (median round), {} concurrent client(s), P-256 keys, TLS 1.3",
+            args.connections, args.rounds, args.concurrency
         );
         println!("  plain rustls TLS 1.3 handshakes/s      {plain:>10.1}");
         println!("  attested connections/s (expat, sim)    {attested:>10.1}");
