@@ -23,7 +23,8 @@ use proptest::prelude::*;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 const VEC_SECRET: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-const VEC_KEY: &str = "302e020100300506032b6570042204204242424242424242424242424242424242424242424242424242424242424242";
+const VEC_KEY: &str =
+    "302e020100300506032b6570042204204242424242424242424242424242424242424242424242424242424242424242";
 const VEC_CERT: &str = "3081e2308195a003020102020101300506032b6570301b3119301706035504030c1061747465737465722e6578616d706c65301e170d3236303130313030303030305a170d3237303130313030303030305a301b3119301706035504030c1061747465737465722e6578616d706c65302a300506032b65700321002152f8d19b791d24453242e15f2eab6cb7cffa7b6a5ed30097960e069881db12300506032b6570034100a5a4e13c7983fb72517dc6ec15012905435c2652ff29451193a37e6af95eec498a26e2a972c3b5eeae9fd026c38921ca3e0e7d9945daa2218c56f2f11a29b10e";
 const VEC_CMW: &str = "8278206170706c69636174696f6e2f766e642e6578616d706c652e65766964656e6365585945564944454e43452d574954482d4e4f4e43453a0ab4a57824b88cb63ebf3f3a8d2812ac842902429bc98600b9712987617faade3b41494b3a9a82517f9af19416d98fdbcf193726b3a95c0b6fec1d51884bf3e1b739ba2ef4";
 const VEC_REQUEST: &str =
@@ -195,7 +196,10 @@ fn every_single_byte_flip_of_the_request_is_refused() {
                 let r = f.validate(&bad, &f.authenticator);
                 assert!(r.is_err(), "request flip {mask:#04x} at {pos} validated: {r:?}");
                 let r = f.validate(&bad, &f.empty);
-                assert!(!matches!(r, Ok(_) | Err(EaError::Refused)), "request flip at {pos}: {r:?}");
+                assert!(
+                    !matches!(r, Ok(_) | Err(EaError::Refused)),
+                    "request flip at {pos}: {r:?}"
+                );
             }
         }
         for n in 0..f.request.len() {

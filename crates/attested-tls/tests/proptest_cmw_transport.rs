@@ -66,13 +66,15 @@ fn label(json: bool) -> BoxedStrategy<CmwLabel> {
 
 /// CMWs nested at most `MAX_DEPTH` (4) collections deep.
 fn cmw(json: bool) -> impl Strategy<Value = Cmw> {
-    record(json).prop_map(Cmw::Record).prop_recursive(4, 24, 4, move |inner| {
-        (
-            prop::option::of("[ -~]{0,24}"),
-            prop::collection::btree_map(label(json), inner, 1..4),
-        )
-            .prop_map(|(ctype, members)| Cmw::Collection { ctype, members })
-    })
+    record(json)
+        .prop_map(Cmw::Record)
+        .prop_recursive(4, 24, 4, move |inner| {
+            (
+                prop::option::of("[ -~]{0,24}"),
+                prop::collection::btree_map(label(json), inner, 1..4),
+            )
+                .prop_map(|(ctype, members)| Cmw::Collection { ctype, members })
+        })
 }
 
 fn depth(c: &Cmw) -> usize {
@@ -86,11 +88,19 @@ fn depth(c: &Cmw) -> usize {
 fn check_decoded(c: &Cmw) {
     let cbor = c.to_cbor();
     if cbor.len() <= MAX_CMW_LEN {
-        assert_eq!(Cmw::decode(&cbor).as_ref(), Ok(c), "CBOR re-encoding does not round-trip");
+        assert_eq!(
+            Cmw::decode(&cbor).as_ref(),
+            Ok(c),
+            "CBOR re-encoding does not round-trip"
+        );
     }
     if let Ok(j) = c.to_json() {
         if j.len() <= MAX_CMW_LEN {
-            assert_eq!(Cmw::decode(j.as_bytes()).as_ref(), Ok(c), "JSON re-encoding does not round-trip");
+            assert_eq!(
+                Cmw::decode(j.as_bytes()).as_ref(),
+                Ok(c),
+                "JSON re-encoding does not round-trip"
+            );
         }
     }
     let _ = c.records();
@@ -111,13 +121,15 @@ fn frame() -> impl Strategy<Value = Frame> {
             any::<u16>(),
             prop::collection::vec(any::<u8>(), 1..=255)
         )
-            .prop_map(|(version, flags, max_frame, cmw_ext_type, exporter_label)| Frame::Hello(Hello {
-                version,
-                flags,
-                max_frame,
-                cmw_ext_type,
-                exporter_label
-            })),
+            .prop_map(
+                |(version, flags, max_frame, cmw_ext_type, exporter_label)| Frame::Hello(Hello {
+                    version,
+                    flags,
+                    max_frame,
+                    cmw_ext_type,
+                    exporter_label
+                })
+            ),
         (any::<u32>(), prop::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(request_id, request)| Frame::AuthRequest { request_id, request }),
         (any::<u32>(), prop::collection::vec(any::<u8>(), 0..600)).prop_map(|(request_id, authenticator)| {
@@ -217,10 +229,8 @@ proptest! {
 
     #[test]
     fn cmw_decoders_never_panic(b in prop::collection::vec(any::<u8>(), 0..2048)) {
-        for r in [Cmw::decode(&b), Cmw::from_cbor(&b), Cmw::from_json(&b)] {
-            if let Ok(c) = r {
-                check_decoded(&c);
-            }
+        for c in [Cmw::decode(&b), Cmw::from_cbor(&b), Cmw::from_json(&b)].into_iter().flatten() {
+            check_decoded(&c);
         }
     }
 

@@ -121,7 +121,10 @@ fn decode_everything(b: &[u8]) {
         // inside a real extension, whose data is at most 2^16-1 bytes, it
         // cannot occur.)
         if c.len() <= attested_tls::cmw::MAX_CMW_LEN {
-            assert_eq!(Extension::cmw_attestation(EXT_CMW_ATTESTATION_DEFAULT, c).unwrap().data, b);
+            assert_eq!(
+                Extension::cmw_attestation(EXT_CMW_ATTESTATION_DEFAULT, c).unwrap().data,
+                b
+            );
         }
     }
     let _ = ea::get_context(b);
@@ -254,6 +257,9 @@ fn every_truncation_of_the_vector_messages_is_refused() {
     .unwrap();
     assert!(AuthenticatorRequest::decode(&req).is_ok());
     for n in 0..req.len() {
-        assert!(AuthenticatorRequest::decode(&req[..n]).is_err(), "prefix of {n} bytes decoded");
+        assert!(
+            AuthenticatorRequest::decode(&req[..n]).is_err(),
+            "prefix of {n} bytes decoded"
+        );
     }
 }
