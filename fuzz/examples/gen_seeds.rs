@@ -188,6 +188,9 @@ fn main() {
         let binding = BindingClaims::from_exported_value(hash, spki, &[0x08; 32]);
         let evidence = attester.evidence(&binding).unwrap();
         write("sim_evidence", &format!("evidence-{name}.cose"), &evidence);
+        // The signed claims alone, for `sim_claims` (which signs its input).
+        let sign1 = <coset::CoseSign1 as coset::TaggedCborSerializable>::from_tagged_slice(&evidence).unwrap();
+        write("sim_claims", &format!("claims-{name}.cbor"), &sign1.payload.unwrap());
         let cmw = Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, evidence));
         write("sim_evidence", &format!("evidence-{name}.cmw.cbor"), &cmw.to_cbor());
     }
