@@ -290,3 +290,37 @@ async fn silent_peer_times_out() {
     srv.abort();
     let _ = Arc::new(());
 }
+
+#[tokio::test]
+async fn unusable_profiles_are_refused_before_connecting() {
+    let w = world(1);
+    let mut cfg = AttestationConfig::verifier(w.appraiser());
+    cfg.profile.exporter_label = Vec::new();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let r = attested_tls::net::connect(&attested_tls::net::tls::client_config().unwrap(), "s", stream, &cfg).await;
+    match r {
+        Err(NetError::Config(m)) => assert!(m.contains("exporter label"), "{m}"),
+        other => panic!("expected a configuration error, got {:?}", other.err()),
+    }
+}
+
+#[tokio::test]
+async fn post_quantum_hybrid_key_exchange_is_negotiated() {
+    let w = world(1);
+    let (srv, cli) = run_pair(
+        server_attests(&w.instances[0]),
+        AttestationConfig::verifier(w.appraiser()),
+    )
+    .await;
+    srv.unwrap();
+    let (c, _) = cli.unwrap();
+    let group = c
+        .get_ref()
+        .get_ref()
+        .1
+        .negotiated_key_exchange_group()
+        .map(|g| g.name());
+    assert_eq!(group, Some(rustls::NamedGroup::X25519MLKEM768));
+}

@@ -145,7 +145,8 @@ impl Extension {
     pub fn parse_cmw_attestation(data: &[u8]) -> Result<&[u8], DecodeError> {
         const F: &str = "cmw_attestation";
         let mut r = Reader::new(data);
-        let cmw = r.vec(2, 1, 0xffff, F)?;
+        // 65533 = 2^16-1 (extension_data) - 2 (this length prefix).
+        let cmw = r.vec(2, 1, 0xffff - 2, F)?;
         r.finish(F)?;
         Ok(cmw)
     }

@@ -185,6 +185,22 @@ impl Default for EaProfile {
 }
 
 impl EaProfile {
+    /// Checks the profile can be used: an exporter label of 1..=255 bytes
+    /// (TLS exporter labels, and the transport's HELLO, carry it with a
+    /// one-byte length) and at least one signature scheme.
+    pub fn check(&self) -> Result<(), String> {
+        if self.exporter_label.is_empty() || self.exporter_label.len() > 255 {
+            return Err(format!(
+                "exporter label must be 1..=255 bytes, not {}",
+                self.exporter_label.len()
+            ));
+        }
+        if self.signature_schemes.is_empty() {
+            return Err("the profile offers no signature scheme".into());
+        }
+        Ok(())
+    }
+
     /// Builds a request asking `sender` to attest, with the given context.
     pub fn request(&self, sender: Role, context: Vec<u8>) -> AuthenticatorRequest {
         AuthenticatorRequest {

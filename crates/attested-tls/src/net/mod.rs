@@ -156,6 +156,13 @@ impl AttestationConfig {
         self
     }
 
+    /// Refuses a configuration that cannot work (bad profile).
+    pub fn check(&self) -> Result<(), NetError> {
+        self.profile
+            .check()
+            .map_err(|e| NetError::Config(format!("attestation profile: {e}")))
+    }
+
     fn session(&self, tls_role: Role) -> SessionConfig {
         SessionConfig {
             tls_role,
@@ -218,6 +225,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     tls::check_client_config(tls)?;
+    att.check()?;
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| NetError::Config(format!("invalid server name {server_name:?}: {e}")))?;
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
@@ -244,6 +252,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     tls::check_server_config(tls)?;
+    att.check()?;
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
     let stream = tokio::time::timeout(att.handshake_timeout, acceptor.accept(io))
         .await

@@ -202,7 +202,14 @@ pub struct Session {
 impl Session {
     /// Starts a session: queues our HELLO and, if we require attestation,
     /// our initial request.
+    ///
+    /// # Panics
+    /// If the profile fails [`EaProfile::check`] (a local configuration
+    /// error; the tokio adapter checks it first and returns an error).
     pub fn new(cfg: SessionConfig) -> Self {
+        if let Err(e) = cfg.profile.check() {
+            panic!("invalid attestation profile: {e}");
+        }
         let mut s = Self {
             cfg,
             contexts: ContextRegistry::new(),
