@@ -228,8 +228,21 @@ where
     att.check()?;
     let name = ServerName::try_from(server_name.to_string())
         .map_err(|e| NetError::Config(format!("invalid server name {server_name:?}: {e}")))?;
+    // The client's HELLO and initial request need no exporter value, so they
+    // are queued in rustls before the handshake: rustls sends them, encrypted
+    // with the application traffic keys, in the same flight as the client
+    // Finished (never as 0-RTT data, which is disabled). That saves the
+    // server a wake-up and the connection a round trip of latency.
+    let mut session = Session::new(att.session(Role::Client));
+    let first_flight = session.take_outgoing();
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
-    let stream = tokio::time::timeout(att.handshake_timeout, connector.connect(name, io))
+    let connecting = connector.connect_with(name, io, |conn| {
+        use std::io::Write;
+        // rustls buffers plaintext written before the handshake completes
+        // (up to its buffer limit, far above a HELLO and a request).
+        let _ = conn.writer().write_all(&first_flight);
+    });
+    let stream = tokio::time::timeout(att.handshake_timeout, connecting)
         .await
         .map_err(|_| NetError::Timeout("TLS handshake"))??;
     {
@@ -239,7 +252,7 @@ where
             return Err(NetError::Session("0-RTT early data was accepted".into()));
         }
     }
-    AttestedStream::establish(stream, att.session(Role::Client), att.attestation_timeout).await
+    AttestedStream::establish(stream, session, att.attestation_timeout).await
 }
 
 /// Accepts an attested connection as TLS server over `io`.
@@ -261,7 +274,7 @@ where
         let conn = stream.get_ref().1;
         check_session(conn.protocol_version(), conn.handshake_kind())?;
     }
-    AttestedStream::establish(stream, att.session(Role::Server), att.attestation_timeout).await
+    AttestedStream::establish(stream, Session::new(att.session(Role::Server)), att.attestation_timeout).await
 }
 
 /// Largest amount of application data buffered while waiting for a
@@ -292,11 +305,11 @@ impl<S> std::fmt::Debug for AttestedStream<S> {
 }
 
 impl<S: TlsStreamExt> AttestedStream<S> {
-    async fn establish(inner: S, cfg: SessionConfig, timeout: Duration) -> Result<(Self, Option<Ear>), NetError> {
-        let max_frame = cfg.max_frame;
+    async fn establish(inner: S, session: Session, timeout: Duration) -> Result<(Self, Option<Ear>), NetError> {
+        let max_frame = session.config().max_frame;
         let mut s = Self {
             inner,
-            session: Session::new(cfg),
+            session,
             decoder: FrameDecoder::new(max_frame),
             out: Vec::new(),
             app: Vec::new(),
