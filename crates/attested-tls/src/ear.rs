@@ -240,6 +240,32 @@ impl Appraisal {
         });
     }
 
+    /// Records a TEE running in debug mode (the host can read or change its
+    /// state): refused, unless the policy sets `allow_debug`, in which case
+    /// the result becomes a warning that says debug was allowed. `observed`
+    /// is the field as found (hex or text), `what` names what is set.
+    pub fn debug_enabled(&mut self, allow_debug: bool, observed: String, what: &str) {
+        let policy_id = self.policy_ids.first().cloned().unwrap_or_default();
+        if allow_debug {
+            self.warn(
+                TrustClaim::Configuration,
+                claim_value::UNSAFE_CONFIG,
+                "debug",
+                Some(observed),
+                format!("{what}; allowed by policy {policy_id} (allow_debug = true)"),
+            );
+        } else {
+            self.fail(
+                TrustClaim::Configuration,
+                claim_value::UNSUPPORTABLE_CONFIG,
+                "debug",
+                Some(observed),
+                Some("debug off".into()),
+                format!("{what}, and policy {policy_id} does not allow debug"),
+            );
+        }
+    }
+
     /// Computes the overall status: the worst of the trust vector and of the
     /// findings; `none` when nothing was appraised.
     pub fn finish(mut self) -> Self {

@@ -18,7 +18,7 @@ async fn server_attests_to_client() {
     let w = world(1);
     let (srv, cli) = run_pair(
         server_attests(&w.instances[0]),
-        AttestationConfig::verifier(w.appraiser()),
+        AttestationConfig::verifier(w.test_appraiser()),
     )
     .await;
     let (mut s, server_view) = srv.unwrap();
@@ -37,7 +37,7 @@ async fn server_attests_to_client() {
 async fn client_attests_to_server() {
     let w = world(1);
     let (srv, cli) = run_pair(
-        AttestationConfig::verifier(w.appraiser()),
+        AttestationConfig::verifier(w.test_appraiser()),
         server_attests(&w.instances[0]),
     )
     .await;
@@ -51,8 +51,8 @@ async fn client_attests_to_server() {
 #[tokio::test]
 async fn mutual_attestation() {
     let w = world(2);
-    let server = server_attests(&w.instances[0]).with_appraiser(w.appraiser());
-    let client = server_attests(&w.instances[1]).with_appraiser(w.appraiser());
+    let server = server_attests(&w.instances[0]).with_appraiser(w.test_appraiser());
+    let client = server_attests(&w.instances[1]).with_appraiser(w.test_appraiser());
     let (srv, cli) = run_pair(server, client).await;
     let (mut s, s_ear) = srv.unwrap();
     let (mut c, c_ear) = cli.unwrap();
@@ -77,7 +77,7 @@ async fn reattestation_on_a_live_connection_uses_a_new_context() {
     let w = world(1);
     let (srv, cli) = run_pair(
         server_attests(&w.instances[0]),
-        AttestationConfig::verifier(w.appraiser()),
+        AttestationConfig::verifier(w.test_appraiser()),
     )
     .await;
     let (mut s, _) = srv.unwrap();
@@ -153,7 +153,7 @@ async fn untrusted_simulation_root_is_refused() {
     let other = world(1);
     let (srv, cli) = run_pair(
         server_attests(&w.instances[0]),
-        AttestationConfig::verifier(other.appraiser()),
+        AttestationConfig::verifier(other.test_appraiser()),
     )
     .await;
     expect_refusal(srv, cli, "not trusted");
@@ -177,7 +177,7 @@ async fn disallowed_instance_is_refused() {
     // diversion case (I2 allow-list).
     let w = world(1);
     let t2 = w.instance_with(|c| c.instance_id = vec![0x01, 0x22, 0x22, 0x22]);
-    let (srv, cli) = run_pair(server_attests(&t2), AttestationConfig::verifier(w.appraiser())).await;
+    let (srv, cli) = run_pair(server_attests(&t2), AttestationConfig::verifier(w.test_appraiser())).await;
     expect_refusal(srv, cli, "instance");
 }
 
@@ -214,8 +214,8 @@ async fn debug_instance_is_refused_unless_allowed() {
 async fn a_peer_without_attester_is_refused_by_a_verifier() {
     let w = world(1);
     let (srv, cli) = run_pair(
-        AttestationConfig::default().with_appraiser(w.appraiser()),
-        AttestationConfig::verifier(w.appraiser()),
+        AttestationConfig::default().with_appraiser(w.test_appraiser()),
+        AttestationConfig::verifier(w.test_appraiser()),
     )
     .await;
     assert!(
@@ -242,7 +242,7 @@ async fn exporter_label_mismatch_is_refused_at_hello() {
     let w = world(1);
     let mut server = server_attests(&w.instances[0]);
     server.profile.exporter_label = attested_tls::binder::EXPORTER_LABEL_ATTESTATION_LEGACY.to_vec();
-    let (_srv, cli) = run_pair(server, AttestationConfig::verifier(w.appraiser())).await;
+    let (_srv, cli) = run_pair(server, AttestationConfig::verifier(w.test_appraiser())).await;
     match cli {
         Err(NetError::Attestation(SessionError::Incompatible(m))) => assert!(m.contains("Attestation"), "{m}"),
         other => panic!("expected an exporter label mismatch, got {:?}", other.err()),
@@ -255,7 +255,7 @@ async fn legacy_label_profile_interoperates_when_both_sides_use_it() {
     let label = attested_tls::binder::EXPORTER_LABEL_ATTESTATION_LEGACY.to_vec();
     let mut server = server_attests(&w.instances[0]);
     server.profile.exporter_label = label.clone();
-    let mut client = AttestationConfig::verifier(w.appraiser());
+    let mut client = AttestationConfig::verifier(w.test_appraiser());
     client.profile.exporter_label = label;
     let (srv, cli) = run_pair(server, client).await;
     srv.unwrap();
@@ -276,7 +276,7 @@ async fn silent_peer_times_out() {
         drop(s);
     });
     let w = world(1);
-    let mut cfg = AttestationConfig::verifier(w.appraiser());
+    let mut cfg = AttestationConfig::verifier(w.test_appraiser());
     cfg.attestation_timeout = Duration::from_millis(300);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let r = attested_tls::net::connect(
@@ -294,7 +294,7 @@ async fn silent_peer_times_out() {
 #[tokio::test]
 async fn unusable_profiles_are_refused_before_connecting() {
     let w = world(1);
-    let mut cfg = AttestationConfig::verifier(w.appraiser());
+    let mut cfg = AttestationConfig::verifier(w.test_appraiser());
     cfg.profile.exporter_label = Vec::new();
     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
@@ -311,7 +311,7 @@ async fn post_quantum_hybrid_key_exchange_is_negotiated() {
     let w = world(1);
     let (srv, cli) = run_pair(
         server_attests(&w.instances[0]),
-        AttestationConfig::verifier(w.appraiser()),
+        AttestationConfig::verifier(w.test_appraiser()),
     )
     .await;
     srv.unwrap();

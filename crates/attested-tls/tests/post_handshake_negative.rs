@@ -65,11 +65,11 @@ async fn old_evidence_with_a_fresh_binder_field_beside_it_is_refused() {
         });
         let server = AttestationConfig::attester(att.clone()).unwrap();
         // First connection: genuine Evidence, accepted.
-        let (srv, cli) = run_pair(server.clone(), AttestationConfig::verifier(w.appraiser())).await;
+        let (srv, cli) = run_pair(server.clone(), AttestationConfig::verifier(w.test_appraiser())).await;
         srv.unwrap();
         assert!(cli.unwrap().1.unwrap().is_affirming());
         // Second connection: the old Evidence comes back.
-        let (_srv, cli) = run_pair(server, AttestationConfig::verifier(w.appraiser())).await;
+        let (_srv, cli) = run_pair(server, AttestationConfig::verifier(w.test_appraiser())).await;
         let err = cli.expect_err("replayed Evidence must be refused");
         let ear = err.peer_ear().expect("refused by appraisal");
         let sim = ear.submods.iter().find(|(k, _)| k.starts_with("sim")).unwrap().1;
@@ -119,7 +119,7 @@ async fn authenticator_key_different_from_the_key_in_the_evidence_is_refused() {
     });
     let (_srv, cli) = run_pair(
         AttestationConfig::attester(att).unwrap(),
-        AttestationConfig::verifier(w.appraiser()),
+        AttestationConfig::verifier(w.test_appraiser()),
     )
     .await;
     let err = cli.expect_err("must be refused");
@@ -152,7 +152,7 @@ fn evidence_bound_with_another_exporter_label_is_refused() {
     let auth = ea::authenticate(&exporter, Role::Server, &verifier_profile, &request, &id, Some(&cmw)).unwrap();
     let v = ea::validate(&exporter, Role::Server, &verifier_profile, &request, &auth).unwrap();
     let expected = verifier_profile.binding(&exporter, &v.context, &v.spki).unwrap();
-    let ear = w.appraiser().appraise_cmw_bytes(
+    let ear = w.test_appraiser().appraise_cmw_bytes(
         &v.cmw.unwrap(),
         &ExpectedBinding::Claims(expected),
         time::OffsetDateTime::now_utc(),
@@ -169,7 +169,7 @@ fn evidence_bound_with_another_exporter_label_is_refused() {
 fn session_pair(w: &World) -> (Session, Session, SecretExporter) {
     let exporter = SecretExporter::new(attested_tls::crypto::HashAlgorithm::Sha384, vec![3u8; 48]);
     let mut client = SessionConfig::new(Role::Client);
-    client.appraiser = Some(w.appraiser());
+    client.appraiser = Some(w.test_appraiser());
     let mut server = SessionConfig::new(Role::Server);
     server.attester = Some(attester(&w.instances[0]));
     server.identity = Some(identity());
@@ -282,7 +282,7 @@ async fn application_data_before_attestation_is_refused_over_tls() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let tls = server_tls();
-    let server_cfg = AttestationConfig::verifier(w.appraiser());
+    let server_cfg = AttestationConfig::verifier(w.test_appraiser());
     let srv = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.unwrap();
         attested_tls::net::accept(&tls, tcp, &server_cfg).await
@@ -376,7 +376,7 @@ async fn resumed_tls_sessions_are_refused() {
     ccfg.resumption = rustls::client::Resumption::in_memory_sessions(8);
     let ccfg = Arc::new(ccfg);
     let w = world(1);
-    let att = AttestationConfig::verifier(w.appraiser());
+    let att = AttestationConfig::verifier(w.test_appraiser());
     // First connection: full handshake (then the silent server closes); it stores a ticket.
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let first = attested_tls::net::connect(&ccfg, "server.test", tcp, &att).await;
@@ -413,10 +413,14 @@ async fn attested_server_issues_no_tickets_so_clients_cannot_resume() {
     });
     for _ in 0..2 {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (c, ear) =
-            attested_tls::net::connect(&ccfg, "server.test", tcp, &AttestationConfig::verifier(w.appraiser()))
-                .await
-                .unwrap();
+        let (c, ear) = attested_tls::net::connect(
+            &ccfg,
+            "server.test",
+            tcp,
+            &AttestationConfig::verifier(w.test_appraiser()),
+        )
+        .await
+        .unwrap();
         assert!(ear.unwrap().is_affirming());
         assert_eq!(
             c.get_ref().get_ref().1.handshake_kind(),

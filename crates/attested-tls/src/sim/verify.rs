@@ -453,24 +453,7 @@ impl SimVerifier {
             }
         }
         if claims.debug() {
-            if self.allow_debug {
-                a.warn(
-                    Configuration,
-                    cv::UNSAFE_CONFIG,
-                    "debug",
-                    Some("true".into()),
-                    format!("debug is enabled; allowed by policy {policy_id} (allow_debug = true)"),
-                );
-            } else {
-                a.fail(
-                    Configuration,
-                    cv::UNSUPPORTABLE_CONFIG,
-                    "debug",
-                    Some("true".into()),
-                    Some("false".into()),
-                    format!("debug is enabled and policy {policy_id} does not allow debug"),
-                );
-            }
+            a.debug_enabled(self.allow_debug, "true".into(), "debug is enabled (dbgstat)");
         }
         if claims.security_version < u64::from(self.min_security_version) {
             a.fail(

@@ -12,54 +12,34 @@ use rustls::pki_types::PrivateKeyDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-pub struct World {
-    pub root: SimRoot,
-    pub instances: Vec<SimInstance>,
-}
+pub type World = attested_tls::sim::SimWorld;
 
 pub fn world(n: usize) -> World {
-    let w = attested_tls::sim::ephemeral_world(n).unwrap();
-    World {
-        root: w.root,
-        instances: w.instances,
-    }
+    attested_tls::sim::ephemeral_world(n).unwrap()
 }
 
-impl World {
-    pub fn instance_with(&self, f: impl FnOnce(&mut SimInstanceConfig)) -> SimInstance {
+/// Test conveniences on a simulation world.
+pub trait WorldExt {
+    /// Another instance of this world's root with a changed configuration.
+    fn instance_with(&self, f: impl FnOnce(&mut SimInstanceConfig)) -> SimInstance;
+    /// An appraiser trusting this world's root under `policy`, reported as `test-policy`.
+    fn appraiser_with(&self, policy: SimPolicy) -> Appraiser;
+    /// `appraiser_with(sim_policy(true))`: measurements and instance ids pinned.
+    fn test_appraiser(&self) -> Appraiser;
+}
+
+impl WorldExt for World {
+    fn instance_with(&self, f: impl FnOnce(&mut SimInstanceConfig)) -> SimInstance {
         let mut cfg = self.instances[0].config().clone();
         f(&mut cfg);
         self.root.issue_instance(cfg).unwrap()
     }
 
-    /// A policy trusting this world's root, allowing every instance's
-    /// measurement, optionally pinning instance ids.
-    pub fn sim_policy(&self, pin_instances: bool) -> SimPolicy {
-        let mut measurements: Vec<String> = self
-            .instances
-            .iter()
-            .map(|i| hex::encode(&i.config().measurement))
-            .collect();
-        measurements.dedup();
-        SimPolicy {
-            trusted_roots: vec![],
-            measurements,
-            instance_ids: pin_instances.then(|| {
-                self.instances
-                    .iter()
-                    .map(|i| hex::encode(&i.config().instance_id))
-                    .collect()
-            }),
-            allow_debug: false,
-            min_security_version: 0,
-        }
-    }
-
-    pub fn appraiser_with(&self, policy: SimPolicy) -> Appraiser {
+    fn appraiser_with(&self, policy: SimPolicy) -> Appraiser {
         appraiser_for(policy, &[&self.root])
     }
 
-    pub fn appraiser(&self) -> Appraiser {
+    fn test_appraiser(&self) -> Appraiser {
         self.appraiser_with(self.sim_policy(true))
     }
 }

@@ -654,24 +654,11 @@ pub fn evaluate_td(td: &TdReport, rules: &TdxRules, policy_id: &str, a: &mut App
     let attr_hex = Some(hex::encode(td.td_attributes));
     let debugish = attrs & (1 | TD_ATTR_PROFILING);
     if debugish != 0 {
-        if rules.allow_debug {
-            a.warn(
-                TrustClaim::Configuration,
-                claim_value::UNSAFE_CONFIG,
-                "debug",
-                attr_hex.clone(),
-                format!("TD debug/profiling attributes are set; allowed by policy {policy_id}"),
-            );
-        } else {
-            a.fail(
-                TrustClaim::Configuration,
-                claim_value::UNSUPPORTABLE_CONFIG,
-                "debug",
-                attr_hex.clone(),
-                Some("debug and profiling off".into()),
-                format!("TD debug/profiling attributes are set and policy {policy_id} forbids debug"),
-            );
-        }
+        a.debug_enabled(
+            rules.allow_debug,
+            hex::encode(td.td_attributes),
+            "TD debug/profiling attributes are set",
+        );
     }
     let mut config_fail = |reason: &str| {
         a.fail(
@@ -773,24 +760,11 @@ pub fn evaluate_sgx(r: &EnclaveReport, rules: &SgxRules, policy_id: &str, a: &mu
         a.set(TrustClaim::Executables, claim_value::APPROVED_RUNTIME);
     }
     if r.debug() {
-        if rules.allow_debug {
-            a.warn(
-                TrustClaim::Configuration,
-                claim_value::UNSAFE_CONFIG,
-                "debug",
-                Some(hex::encode(r.attributes)),
-                format!("enclave DEBUG attribute is set; allowed by policy {policy_id}"),
-            );
-        } else {
-            a.fail(
-                TrustClaim::Configuration,
-                claim_value::UNSUPPORTABLE_CONFIG,
-                "debug",
-                Some(hex::encode(r.attributes)),
-                Some("debug off".into()),
-                format!("enclave DEBUG attribute is set and policy {policy_id} forbids debug"),
-            );
-        }
+        a.debug_enabled(
+            rules.allow_debug,
+            hex::encode(r.attributes),
+            "enclave DEBUG attribute is set",
+        );
     }
     a.set(TrustClaim::Configuration, claim_value::APPROVED_CONFIG);
 }

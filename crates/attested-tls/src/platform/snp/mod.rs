@@ -661,24 +661,11 @@ pub fn check_report_policy(r: &AttestationReport, cfg: &SnpConfig, expected_repo
         );
     }
     if r.policy.debug() {
-        if cfg.allow_debug {
-            a.warn(
-                Configuration,
-                cv::UNSAFE_CONFIG,
-                "debug",
-                Some("true".into()),
-                "the guest policy allows debugging (host can read guest memory); accepted because allow_debug = true",
-            );
-        } else {
-            a.fail(
-                Configuration,
-                cv::UNSUPPORTABLE_CONFIG,
-                "debug",
-                Some("true".into()),
-                Some("false".into()),
-                "the guest policy allows debugging (bit 19): the host can read guest memory",
-            );
-        }
+        a.debug_enabled(
+            cfg.allow_debug,
+            format!("{:#x}", r.policy.0),
+            "the guest policy allows debugging (bit 19): the host can read guest memory",
+        );
     } else {
         a.set(RuntimeOpaque, cv::ENCRYPTED_MEMORY);
     }
