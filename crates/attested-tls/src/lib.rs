@@ -21,7 +21,10 @@
 //! - [`cmw`], [`ear`]: Conceptual Message Wrappers and EAT Attestation Results;
 //! - [`attester`], [`verifier`], [`policy`]: pluggable Evidence producers,
 //!   verifiers and the TOML policy; [`sim`] (simulated TEE) and [`platform`]
-//!   (SEV-SNP, TDX, SGX, CCA);
+//!   (SEV-SNP, TDX, SGX, CCA verifiers; the configfs-tsm attester);
+//! - [`corim`]: reference values from CoRIM; [`ear_jwt`]: signed EARs;
+//! - [`vectors`]: recomputing RFC 9261 / seat-expat worked vectors;
+//! - [`crypto`], [`der`]: the few primitives and DER walks the hot path needs;
 //! - [`transport`]: the framing that carries the messages in-band and the
 //!   attestation session state machine.
 //!
