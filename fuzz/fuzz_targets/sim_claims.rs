@@ -55,6 +55,7 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| {
         instance_ids: Some(ids),
         allow_debug: true,
         min_security_version: 0,
+        max_evidence_age: None,
     };
     Fixed {
         key,

@@ -43,6 +43,7 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| {
         instance_ids: Some(vec![hex::encode(&instance.config().instance_id)]),
         allow_debug: false,
         min_security_version: 0,
+        max_evidence_age: None,
     };
     let verifier = std::sync::Arc::new(SimVerifier::new(policy, vec![root.to_vec()]).expect("verifier"));
     let appraiser = Appraiser::new("fuzz").with_verifier(verifier.clone());

@@ -620,3 +620,26 @@ fn policy_with_no_trusted_roots_refuses_everything() {
         .to_string();
     assert!(e.contains("sim.measurements"), "{e}");
 }
+
+#[test]
+fn evidence_older_than_the_policy_allows_is_refused() {
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 4);
+    let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    let v = verifier(
+        &world,
+        SimPolicy {
+            max_evidence_age: Some(300),
+            ..policy_for(&inst)
+        },
+    );
+    let expected = ExpectedBinding::Claims(b.clone());
+    assert!(appraise_at(&v, &ev, &expected, now()).is_affirming());
+    let later = now() + time::Duration::seconds(301);
+    assert_refused(&appraise_at(&v, &ev, &expected, later), "iat", "older than");
+    let earlier = now() - time::Duration::seconds(120);
+    assert_refused(&appraise_at(&v, &ev, &expected, earlier), "iat", "future");
+    // Without the key, iat is not checked.
+    let v = verifier(&world, policy_for(&inst));
+    assert!(appraise_at(&v, &ev, &expected, later).is_affirming());
+}

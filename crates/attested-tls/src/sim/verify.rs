@@ -29,6 +29,7 @@ use crate::verifier::{AppraisalContext, Verifier};
 /// instance_ids = ["01ab..."]         # optional hex allow-list of instances
 /// allow_debug = false                # default false
 /// min_security_version = 1           # default 0
+/// max_evidence_age = 300             # optional, seconds: refuse older `iat`
 /// ```
 #[derive(Clone, Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +49,11 @@ pub struct SimPolicy {
     /// Lowest acceptable security version.
     #[serde(default)]
     pub min_security_version: u32,
+    /// Largest accepted age of the Evidence (`iat`), in seconds; Evidence
+    /// from more than a minute in the future is refused too. `None`: `iat`
+    /// is not checked (freshness then rests on the binder alone).
+    #[serde(default)]
+    pub max_evidence_age: Option<u64>,
 }
 
 impl SimPolicy {
@@ -136,6 +142,7 @@ pub struct SimVerifier {
     instance_ids: Option<Vec<Vec<u8>>>,
     allow_debug: bool,
     min_security_version: u32,
+    max_evidence_age: Option<u64>,
 }
 
 impl SimVerifier {
@@ -176,6 +183,7 @@ impl SimVerifier {
             instance_ids,
             allow_debug: policy.allow_debug,
             min_security_version: policy.min_security_version,
+            max_evidence_age: policy.max_evidence_age,
         })
     }
 
@@ -344,6 +352,23 @@ impl SimVerifier {
         }
         self.check_binding(&claims, ctx.expected, a);
         self.check_policy(&claims, ctx.policy_id, a);
+        if let Some(max) = self.max_evidence_age {
+            let now = ctx.now.unix_timestamp();
+            let max = i64::try_from(max).unwrap_or(i64::MAX);
+            if claims.iat < now.saturating_sub(max) || claims.iat > now.saturating_add(60) {
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    "iat",
+                    Some(claims.iat.to_string()),
+                    Some(format!("{} ..= {}", now.saturating_sub(max), now.saturating_add(60))),
+                    format!(
+                        "the Evidence is older than the {max} s policy {} allows, or from the future",
+                        ctx.policy_id
+                    ),
+                );
+            }
+        }
         // What the sim checks establish when nothing failed: the platform is
         // the one the policy trusts. (A simulation offers no memory
         // protection, so no runtime-opaque claim is made.)

@@ -153,6 +153,7 @@ impl SimWorld {
             }),
             allow_debug: false,
             min_security_version: 0,
+            max_evidence_age: None,
         }
     }
 
