@@ -9,7 +9,7 @@
 //! The RFC 9261 seeds come from the shared vector
 //! `expat-ed25519-sha256-server.toml` (path from `ATLS_VECTOR`, default
 //! `../../shared/vectors/rfc9261/` relative to this crate), recomputed with
-//! `attested_tls::vectors::compute`.
+//! `attested_tls::vectors::check_vector`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -74,13 +74,15 @@ fn main() {
         .unwrap_or_else(|| root().join("../../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml"));
     let text = std::fs::read_to_string(&vector_path)
         .unwrap_or_else(|e| panic!("{}: {e} (set ATLS_VECTOR)", vector_path.display()));
-    let (v, _, validates) = attested_tls::vectors::compute(&text).unwrap();
-    assert!(validates, "the vector does not validate");
-    let request = &v["authenticator_request"];
-    let authenticator = &v["authenticator"];
-    let empty = &v["empty_authenticator"];
-    let certificate = &v["certificate_msg"];
-    let certificate_verify = &v["certificate_verify"];
+    let report = attested_tls::vectors::check_vector(&text).unwrap();
+    assert!(report.all_ok(), "the vector is not reproduced");
+    let value = |name: &str| -> Vec<u8> {
+        let c = report.checks.iter().find(|c| c.name == name).unwrap_or_else(|| panic!("no {name} in the vector"));
+        hex::decode(c.computed.as_deref().unwrap()).unwrap()
+    };
+    let (request, authenticator, empty) =
+        (&value("authenticator_request"), &value("authenticator"), &value("empty_authenticator"));
+    let (certificate, certificate_verify) = (&value("certificate_msg"), &value("certificate_verify"));
 
     // ----- codec_authenticator_request -----
     write("codec_authenticator_request", "vector-request.bin", request);

@@ -93,6 +93,39 @@ pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
     Ok(spki.whole)
 }
 
+/// Whether the outer `signatureAlgorithm` of a certificate (or, with
+/// `crl`, of a CRL) is byte-identical to the `signature` field inside the
+/// signed part, as RFC 5280 §4.1.1.2 / §5.1.1.2 require. The outer one is
+/// not covered by the signature, so a parser that reads the algorithm from
+/// there must not accept a mismatch.
+pub fn signature_algorithms_agree(der: &[u8], crl: bool) -> Result<bool, DerError> {
+    const W: &str = "signed structure";
+    let outer = read_tlv(der, W)?;
+    if outer.tag != 0x30 || !outer.rest.is_empty() {
+        return Err(DerError(W));
+    }
+    let tbs = read_tlv(outer.content, "tbs")?;
+    let outer_alg = read_tlv(tbs.rest, "signatureAlgorithm")?;
+    if tbs.tag != 0x30 {
+        return Err(DerError("tbs"));
+    }
+    let mut cur = tbs.content;
+    // Certificates: [0] version, serialNumber. CRLs: optional INTEGER version.
+    let first = read_tlv(cur, "tbs.version")?;
+    if (!crl && first.tag == 0xa0) || (crl && first.tag == 0x02) {
+        cur = first.rest;
+    }
+    if !crl {
+        let serial = read_tlv(cur, "tbs.serialNumber")?;
+        if serial.tag != 0x02 {
+            return Err(DerError("tbs.serialNumber"));
+        }
+        cur = serial.rest;
+    }
+    let inner_alg = read_tlv(cur, "tbs.signature")?;
+    Ok(inner_alg.tag == 0x30 && inner_alg.whole == outer_alg.whole)
+}
+
 /// Splits an SPKI into its AlgorithmIdentifier (whole TLV) and the key bits
 /// (the BIT STRING content without its unused-bits byte, which must be 0).
 pub fn spki_parts(spki: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
@@ -136,6 +169,25 @@ mod tests {
             let (_, bits) = spki_parts(parsed.tbs_certificate.subject_pki.raw).unwrap();
             assert_eq!(bits, &parsed.tbs_certificate.subject_pki.subject_public_key.data[..]);
         }
+    }
+
+    #[test]
+    fn outer_and_inner_signature_algorithms_are_compared() {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a".into()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let der = cert.der().to_vec();
+        assert!(signature_algorithms_agree(&der, false).unwrap());
+        // Change the outer AlgorithmIdentifier's OID tag (0x06 -> 0x05): outside the signature.
+        let tbs_len = read_tlv(read_tlv(&der, "c").unwrap().content, "t").unwrap().whole.len();
+        let hdr = der.len() - read_tlv(&der, "c").unwrap().content.len();
+        let mut bad = der.clone();
+        let oid_tag_at = hdr + tbs_len + 2;
+        assert_eq!(bad[oid_tag_at], 0x06);
+        bad[oid_tag_at] = 0x05;
+        assert!(!signature_algorithms_agree(&bad, false).unwrap());
     }
 
     #[test]

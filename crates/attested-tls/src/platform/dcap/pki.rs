@@ -33,7 +33,7 @@ pub enum PkiError {
         reason: String,
     },
     /// A signature algorithm or key type other than ECDSA P-256 / SHA-256.
-    #[error("{0}: unsupported algorithm (Intel's PKI uses ECDSA P-256 with SHA-256)")]
+    #[error("{0}: unsupported or inconsistent signature algorithm (Intel's PKI uses ECDSA P-256 with SHA-256, the same inside and outside the signed part)")]
     Algorithm(String),
     /// The issuer name of the object is not the subject of the expected issuer.
     #[error("{what} is not issued by {issuer}")]
@@ -107,6 +107,7 @@ impl Cert {
         }
         if c.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256
             || c.public_key().algorithm.algorithm != OID_KEY_TYPE_EC_PUBLIC_KEY
+            || !crate::der::signature_algorithms_agree(der, false).unwrap_or(false)
         {
             return Err(PkiError::Algorithm(what.into()));
         }
@@ -240,7 +241,9 @@ impl Crl {
             what: what.into(),
             reason: e.to_string(),
         })?;
-        if c.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256 {
+        if c.signature_algorithm.algorithm != OID_SIG_ECDSA_WITH_SHA256
+            || !crate::der::signature_algorithms_agree(der, true).unwrap_or(false)
+        {
             return Err(PkiError::Algorithm(what.into()));
         }
         let next_update = c.next_update().ok_or_else(|| PkiError::Decode {
