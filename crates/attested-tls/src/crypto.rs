@@ -74,6 +74,12 @@ impl HashAlgorithm {
         ctx.finish().as_ref().to_vec()
     }
 
+    /// A running hash, for transcripts that share a prefix: clone it to
+    /// finish one value and keep feeding the original.
+    pub fn context(self) -> Transcript {
+        Transcript(digest::Context::new(self.digest_alg()))
+    }
+
     /// `HMAC-Hash(key, data)`.
     pub fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         let key = hmac::Key::new(self.hmac_alg(), key);
@@ -86,13 +92,22 @@ impl HashAlgorithm {
     /// exporters need arbitrary labels and output lengths that the typed
     /// HKDF API does not expose.
     pub fn hkdf_expand(self, prk: &[u8], info: &[u8], len: usize) -> Vec<u8> {
+        self.hkdf_expand_with(&self.hmac_key(prk), info, len)
+    }
+
+    /// An HMAC key for this hash, for secrets used in several expansions.
+    pub fn hmac_key(self, secret: &[u8]) -> hmac::Key {
+        hmac::Key::new(self.hmac_alg(), secret)
+    }
+
+    /// HKDF-Expand with a prepared HMAC key (see [`HashAlgorithm::hmac_key`]).
+    pub fn hkdf_expand_with(self, key: &hmac::Key, info: &[u8], len: usize) -> Vec<u8> {
         assert!(len <= 255 * self.output_len(), "HKDF-Expand length too large");
-        let key = hmac::Key::new(self.hmac_alg(), prk);
         let mut out = Vec::with_capacity(len);
         let mut t: Vec<u8> = Vec::new();
         let mut counter = 1u8;
         while out.len() < len {
-            let mut ctx = hmac::Context::with_key(&key);
+            let mut ctx = hmac::Context::with_key(key);
             ctx.update(&t);
             ctx.update(info);
             ctx.update(&[counter]);
@@ -106,6 +121,11 @@ impl HashAlgorithm {
 
     /// HKDF-Expand-Label (RFC 8446 §7.1): the label is prefixed with `tls13 `.
     pub fn hkdf_expand_label(self, secret: &[u8], label: &[u8], context: &[u8], len: usize) -> Vec<u8> {
+        self.hkdf_expand_label_with(&self.hmac_key(secret), label, context, len)
+    }
+
+    /// HKDF-Expand-Label with a prepared HMAC key for the secret.
+    pub fn hkdf_expand_label_with(self, secret: &hmac::Key, label: &[u8], context: &[u8], len: usize) -> Vec<u8> {
         let full_label_len = 6 + label.len();
         assert!(
             full_label_len <= 255 && context.len() <= 255,
@@ -118,7 +138,29 @@ impl HashAlgorithm {
         info.extend_from_slice(label);
         info.push(context.len() as u8);
         info.extend_from_slice(context);
-        self.hkdf_expand(secret, &info, len)
+        self.hkdf_expand_with(secret, &info, len)
+    }
+}
+
+/// A running hash (see [`HashAlgorithm::context`]).
+#[derive(Clone)]
+pub struct Transcript(digest::Context);
+
+impl Transcript {
+    /// Feeds bytes.
+    pub fn update(&mut self, data: &[u8]) {
+        self.0.update(data);
+    }
+
+    /// The hash of everything fed so far, leaving `self` usable.
+    pub fn current(&self) -> Vec<u8> {
+        self.0.clone().finish().as_ref().to_vec()
+    }
+}
+
+impl std::fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transcript")
     }
 }
 

@@ -47,7 +47,8 @@ pub trait Exporter {
 #[derive(Clone)]
 pub struct SecretExporter {
     hash: HashAlgorithm,
-    exporter_master_secret: Vec<u8>,
+    /// HMAC key of the exporter_master_secret (every export starts with it).
+    secret_key: aws_lc_rs::hmac::Key,
 }
 
 impl SecretExporter {
@@ -55,7 +56,7 @@ impl SecretExporter {
     pub fn new(hash: HashAlgorithm, exporter_master_secret: Vec<u8>) -> Self {
         Self {
             hash,
-            exporter_master_secret,
+            secret_key: hash.hmac_key(&exporter_master_secret),
         }
     }
 }
@@ -76,10 +77,26 @@ impl Exporter for SecretExporter {
     fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError> {
         let h = self.hash;
         // Derive-Secret(Secret, label, "") = HKDF-Expand-Label(Secret, label, Hash(""), Hash.length)
-        let derived = h.hkdf_expand_label(&self.exporter_master_secret, label, &h.digest(b""), h.output_len());
+        let empty_hash: &[u8] = match h {
+            HashAlgorithm::Sha256 => &SHA256_EMPTY,
+            HashAlgorithm::Sha384 => &SHA384_EMPTY,
+        };
+        let derived = h.hkdf_expand_label_with(&self.secret_key, label, empty_hash, h.output_len());
         Ok(h.hkdf_expand_label(&derived, b"exporter", &h.digest(context), len))
     }
 }
+
+/// SHA-256("").
+const SHA256_EMPTY: [u8; 32] = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24, 0x27, 0xae, 0x41,
+    0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
+];
+/// SHA-384("").
+const SHA384_EMPTY: [u8; 48] = [
+    0x38, 0xb0, 0x60, 0xa7, 0x51, 0xac, 0x96, 0x38, 0x4c, 0xd9, 0x32, 0x7e, 0xb1, 0xb1, 0xe3, 0x6a, 0x21, 0xfd, 0xb7,
+    0x11, 0x14, 0xbe, 0x07, 0x43, 0x4c, 0x0c, 0xc7, 0xbf, 0x63, 0xf6, 0xe1, 0xda, 0x27, 0x4e, 0xde, 0xbf, 0xe7, 0x6f,
+    0x65, 0xfb, 0xd5, 0x1a, 0xd2, 0xf1, 0x48, 0x98, 0xb9, 0x5b,
+];
 
 fn rustls_hash(
     suite: Option<rustls::SupportedCipherSuite>,
@@ -127,6 +144,12 @@ impl_rustls_exporter!(rustls::ServerConnection);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_hash_constants_are_right() {
+        assert_eq!(&SHA256_EMPTY[..], &HashAlgorithm::Sha256.digest(b"")[..]);
+        assert_eq!(&SHA384_EMPTY[..], &HashAlgorithm::Sha384.digest(b"")[..]);
+    }
 
     #[test]
     fn distinct_labels_and_contexts_give_distinct_values() {

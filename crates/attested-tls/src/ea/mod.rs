@@ -341,9 +341,15 @@ pub fn keys(exporter: &dyn Exporter, sender: Role) -> Result<(Vec<u8>, Vec<u8>),
 /// The CertificateVerify signed content:
 /// `0x20 * 64 || "Exported Authenticator" || 0x00 || Hash(HC || request || Certificate)`.
 pub fn certificate_verify_content(hash: HashAlgorithm, hc: &[u8], request: &[u8], certificate: &[u8]) -> Vec<u8> {
-    let mut m = vec![0x20u8; 64];
+    signed_content(&hash.digest_parts(&[hc, request, certificate]))
+}
+
+/// `0x20 * 64 || "Exported Authenticator" || 0x00 || transcript_hash`.
+fn signed_content(transcript_hash: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(64 + 23 + transcript_hash.len());
+    m.extend_from_slice(&[0x20u8; 64]);
     m.extend_from_slice(b"Exported Authenticator\0");
-    m.extend_from_slice(&hash.digest_parts(&[hc, request, certificate]));
+    m.extend_from_slice(transcript_hash);
     m
 }
 
