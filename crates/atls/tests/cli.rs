@@ -416,3 +416,33 @@ fn rcgen_like_p256_pem() -> String {
     "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEEVs/o5+uQbTjL3chynL4wXgUg2R9\nq9UU8I5mEovUf86QZ7kOBIjJwqnzD1omageEHWwHdBO6B+dFabmdT9POxg==\n-----END PUBLIC KEY-----\n"
         .to_string()
 }
+
+#[test]
+fn serve_forwards_attested_connections_to_a_local_service() {
+    use std::io::Read;
+    // A plain TCP service that upper-cases what it receives.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = upstream.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        s.write_all(&buf.to_ascii_uppercase()).unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let inst = sim.join("instance-0.toml");
+    let server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        inst.to_str().unwrap(),
+        "--forward",
+        &up_addr,
+        "--once",
+    ]);
+    let (code, out, err) = connect(&server.1, &sim.join("policy.toml"), b"through the sidecar", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "THROUGH THE SIDECAR");
+}

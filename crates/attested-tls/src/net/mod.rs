@@ -282,8 +282,12 @@ where
 const MAX_BUFFERED_DATA: usize = 1 << 20;
 
 /// An attested connection: application bytes in DATA frames, attestation
-/// frames handled in-band (re-attestation requests from the peer are
-/// answered while reading).
+/// frames handled in-band.
+///
+/// Re-attestation requests from the peer are answered while this side
+/// reads (`poll_read`), so an attester that only writes for long periods
+/// delays its answers; the requester's [`AttestedStream::reattest`] times
+/// out after the configured attestation timeout and closes the connection.
 pub struct AttestedStream<S> {
     inner: S,
     session: Session,
