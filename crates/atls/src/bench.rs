@@ -152,11 +152,12 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         AttestationConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone()))).map_err(Failure::input)?;
     let client_att = AttestationConfig::verifier(world.appraiser("bench"));
 
-    let (mut plain, mut attested) = (Vec::new(), Vec::new());
+    // Plain and attested rounds alternate so that load drift hits both.
+    let mut rates = [Vec::new(), Vec::new()];
     for _ in 0..args.rounds.max(1) {
-        plain.push(
-            connections_per_second(
-                false,
+        for attested in [false, true] {
+            let r = connections_per_second(
+                attested,
                 args.connections,
                 args.concurrency,
                 &tls,
@@ -164,21 +165,11 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 &server_att,
                 &client_att,
             )
-            .await?,
-        );
-        attested.push(
-            connections_per_second(
-                true,
-                args.connections,
-                args.concurrency,
-                &tls,
-                &client_tls,
-                &server_att,
-                &client_att,
-            )
-            .await?,
-        );
+            .await?;
+            rates[usize::from(attested)].push(r);
+        }
     }
+    let [plain, attested] = rates;
     let (plain, attested) = (median(plain), median(attested));
 
     // authenticate + validate (P-256, SHA-256 suite) vs its signature operations.

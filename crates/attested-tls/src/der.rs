@@ -56,23 +56,36 @@ pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<Tlv<'a>, DerErr
     })
 }
 
-/// The DER SubjectPublicKeyInfo of an X.509 certificate.
-pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
-    const W: &str = "Certificate";
-    let cert = read_tlv(cert, W)?;
-    if cert.tag != 0x30 || !cert.rest.is_empty() {
+/// The parts of a signed X.509 structure (certificate or CRL).
+struct Signed<'a> {
+    /// The fields of the to-be-signed part, after its version.
+    tbs_fields: &'a [u8],
+    /// The outer signatureAlgorithm (not covered by the signature).
+    outer_alg: Tlv<'a>,
+}
+
+/// Splits `SEQUENCE { tbs SEQUENCE, signatureAlgorithm, signature }` and
+/// skips the tbs version: `[0]` for certificates, an optional INTEGER for CRLs.
+fn signed(der: &[u8], crl: bool) -> Result<Signed<'_>, DerError> {
+    const W: &str = "signed structure";
+    let outer = read_tlv(der, W)?;
+    if outer.tag != 0x30 || !outer.rest.is_empty() {
         return Err(DerError(W));
     }
-    let tbs = read_tlv(cert.content, "TBSCertificate")?;
+    let tbs = read_tlv(outer.content, "tbs")?;
     if tbs.tag != 0x30 {
-        return Err(DerError("TBSCertificate"));
+        return Err(DerError("tbs"));
     }
-    let mut cur = tbs.content;
-    // [0] version (optional), serialNumber, signature, issuer, validity, subject
-    let version = read_tlv(cur, "TBSCertificate.version")?;
-    if version.tag == 0xa0 {
-        cur = version.rest;
-    }
+    let outer_alg = read_tlv(tbs.rest, "signatureAlgorithm")?;
+    let version = read_tlv(tbs.content, "tbs.version")?;
+    let versioned = if crl { version.tag == 0x02 } else { version.tag == 0xa0 };
+    let tbs_fields = if versioned { version.rest } else { tbs.content };
+    Ok(Signed { tbs_fields, outer_alg })
+}
+
+/// The DER SubjectPublicKeyInfo of an X.509 certificate.
+pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
+    let mut cur = signed(cert, false)?.tbs_fields;
     for (what, expect) in [
         ("TBSCertificate.serialNumber", 0x02),
         ("TBSCertificate.signature", 0x30),
@@ -99,30 +112,18 @@ pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
 /// not covered by the signature, so a parser that reads the algorithm from
 /// there must not accept a mismatch.
 pub fn signature_algorithms_agree(der: &[u8], crl: bool) -> Result<bool, DerError> {
-    const W: &str = "signed structure";
-    let outer = read_tlv(der, W)?;
-    if outer.tag != 0x30 || !outer.rest.is_empty() {
-        return Err(DerError(W));
-    }
-    let tbs = read_tlv(outer.content, "tbs")?;
-    let outer_alg = read_tlv(tbs.rest, "signatureAlgorithm")?;
-    if tbs.tag != 0x30 {
-        return Err(DerError("tbs"));
-    }
-    let mut cur = tbs.content;
-    // Certificates: [0] version, serialNumber. CRLs: optional INTEGER version.
-    let first = read_tlv(cur, "tbs.version")?;
-    if (!crl && first.tag == 0xa0) || (crl && first.tag == 0x02) {
-        cur = first.rest;
-    }
+    let Signed {
+        mut tbs_fields,
+        outer_alg,
+    } = signed(der, crl)?;
     if !crl {
-        let serial = read_tlv(cur, "tbs.serialNumber")?;
+        let serial = read_tlv(tbs_fields, "tbs.serialNumber")?;
         if serial.tag != 0x02 {
             return Err(DerError("tbs.serialNumber"));
         }
-        cur = serial.rest;
+        tbs_fields = serial.rest;
     }
-    let inner_alg = read_tlv(cur, "tbs.signature")?;
+    let inner_alg = read_tlv(tbs_fields, "tbs.signature")?;
     Ok(inner_alg.tag == 0x30 && inner_alg.whole == outer_alg.whole)
 }
 
