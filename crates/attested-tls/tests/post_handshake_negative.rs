@@ -428,3 +428,56 @@ async fn attested_server_issues_no_tickets_so_clients_cannot_resume() {
         );
     }
 }
+
+/// Hands out a genuine SEV-SNP report (the shared Milan vector, with its
+/// VCEK in the certificate table) whatever the connection: hardware-signed
+/// Evidence relayed or replayed into another connection.
+struct ReplayedSnpAttester {
+    envelope: Vec<u8>,
+}
+
+impl Attester for ReplayedSnpAttester {
+    fn platform(&self) -> &str {
+        "snp"
+    }
+    fn attest(&self, _binding: &BindingClaims) -> Result<Cmw, AttestError> {
+        Ok(Cmw::Record(CmwRecord::evidence(
+            attested_tls::platform::snp::MEDIA_TYPE_ENVELOPE,
+            self.envelope.clone(),
+        )))
+    }
+}
+
+#[tokio::test]
+async fn genuine_snp_report_replayed_into_a_connection_is_refused_on_report_data() {
+    use attested_tls::platform::snp::{build_cert_table, encode_envelope, guid};
+    let v = format!("{}/../../../shared/vectors/sev-snp", env!("CARGO_MANIFEST_DIR"));
+    let report = hex::decode(std::fs::read_to_string(format!("{v}/report_milan.hex")).unwrap().trim()).unwrap();
+    let vcek = std::fs::read(format!("{v}/vcek_milan.der")).unwrap();
+    let envelope = encode_envelope(&report, Some(&build_cert_table(&[(guid::VCEK, &vcek[..])])));
+    let policy = attested_tls::policy::Policy::from_toml(
+        "id = \"snp-prod\"\n[snp]\nmeasurements = [\"7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f\"]\n",
+        std::path::Path::new("."),
+    )
+    .unwrap();
+    let server = AttestationConfig::attester(Arc::new(ReplayedSnpAttester { envelope })).unwrap();
+    let mut client = AttestationConfig::verifier(policy.appraiser().unwrap());
+    // A fixed verification time inside the VCEK's validity (never the wall clock).
+    client.clock = Arc::new(|| time::OffsetDateTime::from_unix_timestamp(1_767_225_600).unwrap()); // 2026-01-01
+    let (_srv, cli) = run_pair(server, client).await;
+    let err = cli.expect_err("a report bound to another connection must be refused");
+    let ear = err.peer_ear().expect("refused by appraisal");
+    let snp = ear
+        .submods
+        .iter()
+        .find(|(k, _)| k.starts_with("snp"))
+        .expect("appraised by the SNP verifier")
+        .1;
+    // Everything else about the report is genuine: only the binding fails.
+    let failed: Vec<&str> = snp.findings.iter().map(|f| f.claim.as_str()).collect();
+    assert_eq!(failed, vec!["report_data"], "{}", ear.render());
+    assert_eq!(
+        snp.claims["measurement"],
+        "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f"
+    );
+}
