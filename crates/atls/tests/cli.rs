@@ -309,25 +309,21 @@ fn verify_snp_report_offline_with_certs() {
         format!("id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n"),
     )
     .unwrap();
-    let (code, out, err) = run(atls()
-        .args(["verify", "--evidence"])
-        .arg(v.join("report_milan.hex"))
-        .arg("--certs")
-        .arg(v.join("vcek_milan.der"))
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", rd]));
+    let verify_with = |vcek: &str| {
+        run(atls()
+            .args(["verify", "--evidence"])
+            .arg(v.join("report_milan.hex"))
+            .arg("--certs")
+            .arg(v.join(vcek))
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--at", "2026-01-01T00:00:00Z", "--report-data", rd]))
+    };
+    let (code, out, err) = verify_with("vcek_milan.der");
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("[snp] affirming"), "{out}");
     // The Turin VCEK cannot vouch for the Milan report.
-    let (code, out, _) = run(atls()
-        .args(["verify", "--evidence"])
-        .arg(v.join("report_milan.hex"))
-        .arg("--certs")
-        .arg(v.join("vcek_turin.der"))
-        .arg("--policy")
-        .arg(&policy)
-        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", rd]));
+    let (code, out, _) = verify_with("vcek_turin.der");
     assert_eq!(code, 1, "{out}");
 }
 
