@@ -37,6 +37,19 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Run connections of one kind only (for profiling with `perf`); no
+    /// ratio is reported then.
+    #[arg(long, value_enum)]
+    only: Option<Kind>,
+}
+
+/// The kinds of connection the benchmark compares.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// Plain rustls TLS 1.3.
+    Plain,
+    /// expat on the simulated TEE.
+    Attested,
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -156,6 +169,9 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     let mut rates = [Vec::new(), Vec::new()];
     for _ in 0..args.rounds.max(1) {
         for attested in [false, true] {
+            if args.only.is_some_and(|k| (k == Kind::Attested) != attested) {
+                continue;
+            }
             let r = connections_per_second(
                 attested,
                 args.connections,
@@ -170,6 +186,17 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         }
     }
     let [plain, attested] = rates;
+    if let Some(kind) = args.only {
+        let (name, rate) = match kind {
+            Kind::Plain => ("plain rustls TLS 1.3 handshakes/s", median(plain)),
+            Kind::Attested => ("attested connections/s (expat, sim)", median(attested)),
+        };
+        println!(
+            "{name}: {rate:.1} ({} connections x {} rounds)",
+            args.connections, args.rounds
+        );
+        return Ok(0);
+    }
     let (plain, attested) = (median(plain), median(attested));
 
     // authenticate + validate (P-256, SHA-256 suite) vs its signature operations.

@@ -442,3 +442,35 @@ fn serve_forwards_attested_connections_to_a_local_service() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "THROUGH THE SIDECAR");
 }
+
+#[test]
+fn bench_reports_both_kinds_and_one_kind_on_request() {
+    // Figures from a debug build mean nothing; this checks the command
+    // runs both kinds of connection and reports what it promises.
+    let (code, out, err) = run(atls().args([
+        "bench",
+        "--connections",
+        "3",
+        "--rounds",
+        "1",
+        "--iterations",
+        "20",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in [
+        "plain_tls13_handshakes_per_s",
+        "attested_connections_per_s",
+        "attested_over_plain",
+        "authenticate_validate_us",
+        "raw_p256_sign_verify_us",
+        "sans_io_exchange_us",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {out}");
+    }
+    let (code, out, err) = run(atls().args(["bench", "--connections", "3", "--rounds", "1", "--only", "attested"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("attested connections/s"), "{out}");
+    assert!(!out.contains("plain"), "{out}");
+}

@@ -32,6 +32,103 @@ pub trait Exporter {
     fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError>;
 }
 
+/// Remembers the exporter values of one connection, so that each is derived
+/// once however often the protocol needs it.
+///
+/// RFC 9261 derives the authenticator handshake context and finished key
+/// with an empty context, so they are the same for every authenticator of a
+/// connection and direction; the binder's value depends only on the
+/// request's context, which the requester knows before the answer arrives.
+/// A requester can therefore derive these while it waits
+/// ([`crate::transport::Session::prepare`]) instead of after the
+/// authenticator arrived, when they are on the connection's critical path.
+/// At most [`ExporterCache::CAPACITY`] values are kept (oldest evicted).
+///
+/// ```
+/// use attested_tls::exporter::{Exporter, ExporterCache, SecretExporter};
+/// use attested_tls::crypto::HashAlgorithm;
+/// let exp = SecretExporter::new(HashAlgorithm::Sha256, vec![0u8; 32]);
+/// let cache = ExporterCache::default();
+/// let a = cache.with(&exp).export(b"EXPORTER-test", b"", 32).unwrap();
+/// assert_eq!(cache.len(), 1);
+/// assert_eq!(cache.with(&exp).export(b"EXPORTER-test", b"", 32).unwrap(), a);
+/// assert_eq!(a, exp.export(b"EXPORTER-test", b"", 32).unwrap());
+/// ```
+#[derive(Default)]
+pub struct ExporterCache {
+    entries: std::cell::RefCell<std::collections::VecDeque<CachedValue>>,
+}
+
+struct CachedValue {
+    label: Vec<u8>,
+    context: Vec<u8>,
+    value: Vec<u8>,
+}
+
+impl ExporterCache {
+    /// Values kept at most.
+    pub const CAPACITY: usize = 8;
+
+    /// An exporter that answers from this cache and fills it from `inner`.
+    /// Use it only with the connection the cache belongs to.
+    pub fn with<'a>(&'a self, inner: &'a dyn Exporter) -> CachingExporter<'a> {
+        CachingExporter { inner, cache: self }
+    }
+
+    /// Number of cached values.
+    pub fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl std::fmt::Debug for ExporterCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The values are secrets (a finished key among them): never printed.
+        f.debug_struct("ExporterCache").field("values", &self.len()).finish()
+    }
+}
+
+/// An [`Exporter`] backed by an [`ExporterCache`]; see there.
+pub struct CachingExporter<'a> {
+    inner: &'a dyn Exporter,
+    cache: &'a ExporterCache,
+}
+
+impl Exporter for CachingExporter<'_> {
+    fn hash(&self) -> Result<HashAlgorithm, ExporterError> {
+        self.inner.hash()
+    }
+
+    fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError> {
+        let hit = self
+            .cache
+            .entries
+            .borrow()
+            .iter()
+            .find(|e| e.label == label && e.context == context && e.value.len() == len)
+            .map(|e| e.value.clone());
+        if let Some(v) = hit {
+            return Ok(v);
+        }
+        let value = self.inner.export(label, context, len)?;
+        let mut entries = self.cache.entries.borrow_mut();
+        if entries.len() == ExporterCache::CAPACITY {
+            entries.pop_front();
+        }
+        entries.push_back(CachedValue {
+            label: label.to_vec(),
+            context: context.to_vec(),
+            value: value.clone(),
+        });
+        Ok(value)
+    }
+}
+
 /// Computes exporter values from a known `exporter_master_secret`.
 ///
 /// Used for test vectors and for implementations that obtain the secret
@@ -144,6 +241,60 @@ impl_rustls_exporter!(rustls::ServerConnection);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_returns_what_the_exporter_returns_and_evicts_oldest() {
+        let e = SecretExporter::new(HashAlgorithm::Sha384, vec![9u8; 48]);
+        let cache = ExporterCache::default();
+        let c = cache.with(&e);
+        // Same label, different context or length: distinct values.
+        assert_eq!(
+            c.export(b"EXPORTER-a", b"", 48).unwrap(),
+            e.export(b"EXPORTER-a", b"", 48).unwrap()
+        );
+        assert_eq!(
+            c.export(b"EXPORTER-a", b"x", 48).unwrap(),
+            e.export(b"EXPORTER-a", b"x", 48).unwrap()
+        );
+        assert_eq!(
+            c.export(b"EXPORTER-a", b"", 32).unwrap(),
+            e.export(b"EXPORTER-a", b"", 32).unwrap()
+        );
+        assert_eq!(
+            c.export(b"EXPORTER-b", b"", 48).unwrap(),
+            e.export(b"EXPORTER-b", b"", 48).unwrap()
+        );
+        assert_eq!(cache.len(), 4);
+        assert_eq!(
+            c.export(b"EXPORTER-a", b"x", 48).unwrap(),
+            e.export(b"EXPORTER-a", b"x", 48).unwrap()
+        );
+        assert_eq!(cache.len(), 4, "a hit adds nothing");
+        for i in 0..20u8 {
+            c.export(b"EXPORTER-c", &[i], 16).unwrap();
+        }
+        assert_eq!(cache.len(), ExporterCache::CAPACITY);
+        assert!(!format!("{cache:?}").contains("EXPORTER"));
+    }
+
+    #[test]
+    fn cache_does_not_remember_failures() {
+        struct Failing;
+        impl Exporter for Failing {
+            fn hash(&self) -> Result<HashAlgorithm, ExporterError> {
+                Err(ExporterError::HandshakeIncomplete)
+            }
+            fn export(&self, _: &[u8], _: &[u8], _: usize) -> Result<Vec<u8>, ExporterError> {
+                Err(ExporterError::HandshakeIncomplete)
+            }
+        }
+        let cache = ExporterCache::default();
+        assert_eq!(
+            cache.with(&Failing).export(b"EXPORTER-a", b"", 32),
+            Err(ExporterError::HandshakeIncomplete)
+        );
+        assert!(cache.is_empty());
+    }
 
     #[test]
     fn empty_hash_constants_are_right() {

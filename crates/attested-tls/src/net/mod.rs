@@ -341,6 +341,9 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             if done(self) {
                 return Ok(());
             }
+            // While the peer works on its answer, derive the exporter values
+            // that checking it will need.
+            self.session.prepare(self.inner.exporter());
             let n = self.inner.read(&mut buf).await?;
             if n == 0 {
                 self.eof = true;

@@ -26,11 +26,11 @@ use super::frame::{
     error_code, Frame, Hello, OutcomeStatus, FLAG_CAN_ATTEST, FLAG_REQUIRES_PEER_ATTESTATION, MAX_DATA_CHUNK, VERSION,
 };
 use crate::attester::{AttestError, Attester};
-use crate::binder::ExpectedBinding;
+use crate::binder::{ExpectedBinding, EXPORTED_VALUE_LEN};
 use crate::codec::AuthenticatorRequest;
 use crate::ea::{self, AuthenticatorIdentity, ContextRegistry, EaError, EaProfile, Role};
 use crate::ear::Ear;
-use crate::exporter::Exporter;
+use crate::exporter::{Exporter, ExporterCache};
 use crate::verifier::Appraiser;
 
 /// Source of the verification time.
@@ -197,6 +197,7 @@ pub struct Session {
     ready: bool,
     failed: bool,
     hello_sent: bool,
+    exporter_values: ExporterCache,
 }
 
 impl Session {
@@ -226,6 +227,7 @@ impl Session {
             ready: false,
             failed: false,
             hello_sent: false,
+            exporter_values: ExporterCache::default(),
         };
         // The TLS client always speaks first. A TLS server that has nothing
         // to request holds its HELLO until the client's arrives and sends it
@@ -344,13 +346,38 @@ impl Session {
         self.pending.len()
     }
 
+    /// Derives now the exporter values that the answers to our outstanding
+    /// requests will need (the peer's authenticator keys and each request's
+    /// binder value), so that they are off the critical path when the
+    /// answers arrive. Call it after the TLS handshake, while waiting for
+    /// the peer; it does nothing when nothing is outstanding. Errors are
+    /// left for [`Session::handle_frame`] to report.
+    pub fn prepare(&mut self, exporter: &dyn Exporter) {
+        if self.pending.is_empty() || self.failed {
+            return;
+        }
+        let exporter = self.exporter_values.with(exporter);
+        if ea::keys(&exporter, self.peer_role()).is_err() {
+            return;
+        }
+        for request in self.pending.values() {
+            if let Ok(r) = AuthenticatorRequest::decode(request) {
+                let _ = exporter.export(&self.cfg.profile.exporter_label, &r.context, EXPORTED_VALUE_LEN);
+            }
+        }
+    }
+
     /// Processes one frame from the peer. On error the session is failed;
     /// send [`SessionError::error_frame`] if any, then close.
     pub fn handle_frame(&mut self, frame: Frame, exporter: &dyn Exporter) -> Result<(), SessionError> {
         if self.failed {
             return Err(SessionError::State("session already failed"));
         }
-        let r = self.handle(frame, exporter);
+        // Taken out for the call so that the handlers may borrow `self`
+        // mutably while the exporter borrows the cache.
+        let values = std::mem::take(&mut self.exporter_values);
+        let r = self.handle(frame, &values.with(exporter));
+        self.exporter_values = values;
         if r.is_err() {
             self.failed = true;
             self.ready = false;
@@ -587,5 +614,120 @@ impl Session {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::crypto::HashAlgorithm;
+    use crate::exporter::{ExporterError, SecretExporter};
+    use crate::sim::{ephemeral_world, SimAttester};
+    use crate::transport::FrameDecoder;
+
+    /// Counts the values derived from the connection's exporter.
+    struct CountingExporter {
+        inner: SecretExporter,
+        exports: Cell<usize>,
+    }
+
+    impl Exporter for CountingExporter {
+        fn hash(&self) -> Result<HashAlgorithm, ExporterError> {
+            self.inner.hash()
+        }
+        fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError> {
+            self.exports.set(self.exports.get() + 1);
+            self.inner.export(label, context, len)
+        }
+    }
+
+    fn deliver(from: &mut Session, to: &mut Session, ex: &dyn Exporter) {
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&from.take_outgoing());
+        while let Some(f) = d.next_frame().unwrap() {
+            to.handle_frame(f, ex).unwrap();
+        }
+    }
+
+    #[test]
+    fn prepared_requester_derives_nothing_when_the_answer_arrives() {
+        let world = ephemeral_world(1).unwrap();
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(world.appraiser("prepare"));
+        let mut server = SessionConfig::new(Role::Server);
+        server.attester = Some(Arc::new(SimAttester::new(world.instances[0].clone())));
+        server.identity = Some(AuthenticatorIdentity::generate_self_signed("prepare").unwrap());
+        let (mut c, mut s) = (Session::new(client), Session::new(server));
+        let secret = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        // One connection, seen from each side (the values are the same).
+        let (cx, sx) = (
+            CountingExporter {
+                inner: secret.clone(),
+                exports: Cell::new(0),
+            },
+            CountingExporter {
+                inner: secret,
+                exports: Cell::new(0),
+            },
+        );
+
+        s.prepare(&sx);
+        assert_eq!(
+            sx.exports.get(),
+            0,
+            "a side with no outstanding request derives nothing"
+        );
+        c.prepare(&cx);
+        // Handshake context, finished key, binder value of the request.
+        assert_eq!(cx.exports.get(), 3);
+        c.prepare(&cx);
+        assert_eq!(cx.exports.get(), 3, "preparing twice derives nothing new");
+
+        deliver(&mut c, &mut s, &sx);
+        deliver(&mut s, &mut c, &cx);
+        assert_eq!(cx.exports.get(), 3, "validation and appraisal used the prepared values");
+        assert!(matches!(c.poll_event(), Some(Event::PeerAttested { ear, .. }) if ear.is_affirming()));
+        deliver(&mut c, &mut s, &sx);
+        assert!(c.is_ready() && s.is_ready());
+
+        // Re-attestation: only the new request's binder value is new.
+        c.start_reattestation().unwrap();
+        c.prepare(&cx);
+        assert_eq!(cx.exports.get(), 4);
+        deliver(&mut c, &mut s, &sx);
+        deliver(&mut s, &mut c, &cx);
+        assert_eq!(cx.exports.get(), 4);
+        assert_eq!(c.outstanding_requests(), 0);
+        assert!(!c.has_failed());
+    }
+
+    #[test]
+    fn prepared_values_of_another_connection_do_not_validate() {
+        // The cache belongs to one connection: if a session were (wrongly)
+        // prepared with another connection's exporter, the answer fails
+        // validation instead of being accepted.
+        let world = ephemeral_world(1).unwrap();
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(world.appraiser("prepare"));
+        let mut server = SessionConfig::new(Role::Server);
+        server.attester = Some(Arc::new(SimAttester::new(world.instances[0].clone())));
+        server.identity = Some(AuthenticatorIdentity::generate_self_signed("prepare").unwrap());
+        let (mut c, mut s) = (Session::new(client), Session::new(server));
+        let this = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let other = SecretExporter::new(HashAlgorithm::Sha384, vec![5u8; 48]);
+        c.prepare(&other);
+        deliver(&mut c, &mut s, &this);
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&s.take_outgoing());
+        let mut result = Ok(());
+        while let Some(f) = d.next_frame().unwrap() {
+            result = result.and(c.handle_frame(f, &this));
+        }
+        assert!(
+            matches!(result, Err(SessionError::Authenticator(EaError::Signature(_)))),
+            "{result:?}"
+        );
     }
 }
