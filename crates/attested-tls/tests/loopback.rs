@@ -219,11 +219,38 @@ async fn a_peer_without_attester_is_refused_by_a_verifier() {
     )
     .await;
     assert!(
-        matches!(cli, Err(NetError::Attestation(SessionError::PeerDeclined(_)))),
+        matches!(cli, Err(NetError::Attestation(SessionError::PeerCannotAttest(_)))),
         "{:?}",
         cli.err()
     );
-    assert!(srv.is_err());
+    assert!(
+        matches!(srv, Err(NetError::Attestation(SessionError::PeerCannotAttest(_)))),
+        "{:?}",
+        srv.err()
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_cannot_attest_learns_why_it_was_refused() {
+    let w = world(1);
+    let (srv, cli) = run_pair(
+        AttestationConfig::default(),
+        AttestationConfig::verifier(w.test_appraiser()),
+    )
+    .await;
+    assert!(
+        matches!(cli, Err(NetError::Attestation(SessionError::PeerCannotAttest(_)))),
+        "{:?}",
+        cli.err()
+    );
+    // An ERROR frame with the reason, not only a closed connection.
+    match srv {
+        Err(NetError::Attestation(SessionError::PeerError { code, reason })) => {
+            assert_eq!(code, attested_tls::transport::frame::error_code::UNSUPPORTED);
+            assert!(reason.contains("can_attest"), "{reason}");
+        }
+        other => panic!("server: {:?}", other.err()),
+    }
 }
 
 #[tokio::test]

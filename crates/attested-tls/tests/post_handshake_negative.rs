@@ -239,6 +239,11 @@ fn reused_request_context_is_refused_by_the_attester() {
         Frame::AuthRequest { request, .. } => Some(request.clone()),
         _ => None,
     });
+    // The first exchange completes (one request at a time), then the
+    // attacker replays the request under a new id.
+    pump(&mut s, &mut c, &ex).unwrap();
+    pump(&mut c, &mut s, &ex).unwrap();
+    assert!(s.is_ready());
     let err = s
         .handle_frame(
             Frame::AuthRequest {

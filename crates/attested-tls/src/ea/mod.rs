@@ -114,6 +114,10 @@ pub enum EaError {
     /// A context was used twice on this connection.
     #[error("certificate_request_context {0} was already used on this connection (replay)")]
     ContextReused(String),
+    /// The connection has used as many contexts as [`ContextRegistry`]
+    /// keeps; a new connection is needed to attest again.
+    #[error("this connection has used {0} certificate_request_contexts, the most one connection may; reconnect to attest again")]
+    ContextLimit(usize),
     /// The context is empty (this crate requires unpredictable contexts).
     #[error("certificate_request_context is empty; an unpredictable context is required")]
     EmptyContext,
@@ -230,9 +234,22 @@ pub struct ContextRegistry {
 }
 
 impl ContextRegistry {
+    /// Contexts one connection may use, both directions together. Every
+    /// context is remembered for the connection's lifetime (that is what
+    /// makes a replay detectable), so the number is bounded: a peer cannot
+    /// grow our memory without limit by re-attesting, and at 10 000 a
+    /// connection re-attested every minute still lasts about a week.
+    pub const MAX_CONTEXTS: usize = 10_000;
+
     /// A fresh registry for a new connection.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether the connection has used [`ContextRegistry::MAX_CONTEXTS`]
+    /// contexts: no new request can be issued or accepted.
+    pub fn is_full(&self) -> bool {
+        self.issued.len() + self.received.len() >= Self::MAX_CONTEXTS
     }
 
     /// Generates and records a fresh random context for a request we send.
@@ -252,7 +269,13 @@ impl ContextRegistry {
         if context.is_empty() {
             return Err(EaError::EmptyContext);
         }
-        if self.issued.contains(context) || !self.received.insert(context.to_vec()) {
+        if self.issued.contains(context) || self.received.contains(context) {
+            return Err(EaError::ContextReused(hex::encode(context)));
+        }
+        if self.is_full() {
+            return Err(EaError::ContextLimit(Self::MAX_CONTEXTS));
+        }
+        if !self.received.insert(context.to_vec()) {
             return Err(EaError::ContextReused(hex::encode(context)));
         }
         Ok(())
@@ -751,5 +774,24 @@ mod tests {
         r.accept_answer(&mine).unwrap();
         assert!(matches!(r.accept_answer(&mine), Err(EaError::ContextReused(_))));
         assert!(matches!(r.accept_answer(&[7; 32]), Err(EaError::ContextMismatch)));
+    }
+
+    #[test]
+    fn context_registry_is_bounded() {
+        let mut r = ContextRegistry::new();
+        let _ = r.issue();
+        for i in 1..ContextRegistry::MAX_CONTEXTS as u32 {
+            r.accept_request(&i.to_be_bytes()).unwrap();
+        }
+        assert!(r.is_full());
+        assert!(matches!(
+            r.accept_request(b"one more"),
+            Err(EaError::ContextLimit(ContextRegistry::MAX_CONTEXTS))
+        ));
+        // A replay is still reported as a replay, not as the limit.
+        assert!(matches!(
+            r.accept_request(&1u32.to_be_bytes()),
+            Err(EaError::ContextReused(_))
+        ));
     }
 }

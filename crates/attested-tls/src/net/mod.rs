@@ -62,6 +62,10 @@ pub enum NetError {
     /// The peer closed the connection before attestation completed.
     #[error("the peer closed the connection during {0}")]
     Closed(&'static str),
+    /// The connection failed earlier (refusal, violation, timeout): it
+    /// carries nothing more; open a new one.
+    #[error("the attested connection has failed; open a new one")]
+    Failed,
 }
 
 impl NetError {
@@ -281,6 +285,32 @@ where
 /// re-attestation result.
 const MAX_BUFFERED_DATA: usize = 1 << 20;
 
+/// Largest amount of our own frames (answers to the peer's requests)
+/// queued while the peer does not read; beyond it we stop reading from the
+/// peer until it does.
+const MAX_QUEUED_OUTPUT: usize = 1 << 20;
+
+/// The ERROR frame that tells the peer why we stop, if any (refusals
+/// already sent an OUTCOME; I/O errors cannot be reported).
+fn error_frame_for(e: &NetError) -> Option<Frame> {
+    use crate::transport::frame::error_code;
+    match e {
+        NetError::Attestation(se) => se.error_frame(),
+        NetError::Frame(fe) => Some(Frame::Error {
+            code: match fe {
+                FrameError::TooLarge { .. } => error_code::FRAME_TOO_LARGE,
+                FrameError::Decode(_) => error_code::DECODE_ERROR,
+            },
+            reason: fe.to_string(),
+        }),
+        NetError::Timeout(step) => Some(Frame::Error {
+            code: error_code::TIMEOUT,
+            reason: format!("timed out during {step}"),
+        }),
+        _ => None,
+    }
+}
+
 /// An attested connection: application bytes in DATA frames, attestation
 /// frames handled in-band.
 ///
@@ -298,6 +328,9 @@ pub struct AttestedStream<S> {
     peer_ear: Option<Ear>,
     attestation_timeout: Duration,
     eof: bool,
+    /// Set on any error: the connection is dead for the application from
+    /// then on (no buffered data is delivered, nothing more is sent).
+    failed: bool,
 }
 
 impl<S> std::fmt::Debug for AttestedStream<S> {
@@ -321,6 +354,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             peer_ear: None,
             attestation_timeout: timeout,
             eof: false,
+            failed: false,
         };
         let r = tokio::time::timeout(timeout, s.drive(|s| s.session.is_ready(), "attestation")).await;
         match r {
@@ -386,22 +420,20 @@ impl<S: TlsStreamExt> AttestedStream<S> {
         Ok(())
     }
 
+    /// Marks the connection failed and drops what the application has not
+    /// read yet: data from a peer whose attestation failed is not delivered.
+    fn mark_failed(&mut self) {
+        self.failed = true;
+        self.app = Vec::new();
+        self.app_pos = 0;
+    }
+
     /// Tells the peer why we stop (best effort) and returns the error.
     async fn fail(&mut self, e: NetError) -> NetError {
-        let frame = match &e {
-            NetError::Attestation(se) => se.error_frame(),
-            NetError::Frame(fe) => Some(Frame::Error {
-                code: crate::transport::frame::error_code::DECODE_ERROR,
-                reason: fe.to_string(),
-            }),
-            NetError::Timeout(step) => Some(Frame::Error {
-                code: crate::transport::frame::error_code::TIMEOUT,
-                reason: format!("timed out during {step}"),
-            }),
-            _ => None,
-        };
-        let mut bytes = self.session.take_outgoing();
-        if let Some(f) = frame {
+        self.mark_failed();
+        let mut bytes = std::mem::take(&mut self.out);
+        bytes.extend(self.session.take_outgoing());
+        if let Some(f) = error_frame_for(&e) {
             f.encode_into(&mut bytes);
         }
         if !self.eof {
@@ -418,6 +450,9 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     /// new context) and returns the new result. A refusal is fatal for the
     /// connection. Application data received meanwhile is kept for reading.
     pub async fn reattest(&mut self) -> Result<Ear, NetError> {
+        if self.failed {
+            return Err(NetError::Failed);
+        }
         self.session.start_reattestation()?;
         self.peer_ear = None;
         let timeout = self.attestation_timeout;
@@ -451,6 +486,11 @@ fn io_err(e: impl Into<NetError>) -> io::Error {
 impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        // Checked before anything buffered is handed out.
+        if this.failed || this.session.has_failed() {
+            this.mark_failed();
+            return Poll::Ready(Err(io::Error::other("attested session failed")));
+        }
         loop {
             if this.app_pos < this.app.len() {
                 let n = (this.app.len() - this.app_pos).min(buf.remaining());
@@ -462,33 +502,42 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            if this.session.has_failed() {
-                return Poll::Ready(Err(io::Error::other("attested session failed")));
+            // Answers to re-attestation requests go out while we read. A
+            // peer that sends requests without reading our answers is not
+            // read from until it does.
+            match this.poll_flush_out(cx) {
+                Poll::Ready(Err(e)) => {
+                    this.mark_failed();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Pending if this.out.len() > MAX_QUEUED_OUTPUT => return Poll::Pending,
+                _ => {}
             }
-            // Answers to re-attestation requests go out while we read.
-            let _ = this.poll_flush_out(cx)?;
             if this.eof {
                 return Poll::Ready(Ok(()));
             }
             let mut tmp = [0u8; 16 * 1024];
             let mut rb = ReadBuf::new(&mut tmp);
-            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            if let Err(e) = ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb)) {
+                this.mark_failed();
+                return Poll::Ready(Err(e));
+            }
             if rb.filled().is_empty() {
                 this.eof = true;
                 if !this.decoder.is_empty() {
+                    this.mark_failed();
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated frame")));
                 }
                 return Poll::Ready(Ok(()));
             }
             this.decoder.push(rb.filled());
             if let Err(e) = this.process_frames() {
-                // Best effort: queue our ERROR frame.
-                if let NetError::Attestation(se) = &e {
-                    if let Some(f) = se.error_frame() {
-                        f.encode_into(&mut this.out);
-                    }
-                }
+                this.mark_failed();
+                // Best effort: tell the peer why.
                 this.out.extend(this.session.take_outgoing());
+                if let Some(f) = error_frame_for(&e) {
+                    f.encode_into(&mut this.out);
+                }
                 let _ = this.poll_flush_out(cx);
                 return Poll::Ready(Err(io_err(e)));
             }
@@ -515,6 +564,9 @@ impl<S: TlsStreamExt> AttestedStream<S> {
 impl<S: TlsStreamExt> AsyncWrite for AttestedStream<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if this.failed {
+            return Poll::Ready(Err(io::Error::other("attested session failed")));
+        }
         ready!(this.poll_flush_out(cx))?;
         let n = buf.len().min(crate::transport::frame::MAX_DATA_CHUNK);
         this.session.send_data(&buf[..n]).map_err(io_err)?;

@@ -28,6 +28,14 @@ pub const MAX_DATA_CHUNK: usize = 16 * 1024;
 pub const FLAG_CAN_ATTEST: u8 = 0x01;
 /// HELLO flag: this peer requires the other to attest (will send a request).
 pub const FLAG_REQUIRES_PEER_ATTESTATION: u8 = 0x02;
+/// HELLO flag bits this version defines; a HELLO with any other bit set is
+/// refused (a later version would change [`VERSION`]).
+pub const KNOWN_FLAGS: u8 = FLAG_CAN_ATTEST | FLAG_REQUIRES_PEER_ATTESTATION;
+/// Smallest `max_frame` a HELLO may announce: a full DATA frame must fit.
+pub const MIN_MAX_FRAME: usize = MAX_DATA_CHUNK;
+/// Largest `max_frame` a decoder accepts, so that header plus payload
+/// length cannot overflow on any platform.
+pub const MAX_MAX_FRAME: usize = (u32::MAX as usize) - HEADER_LEN;
 
 /// Frame type codes.
 pub mod frame_type {
@@ -257,7 +265,19 @@ impl Frame {
                     ear_json,
                 }
             }
-            frame_type::DATA => Self::Data(payload.to_vec()),
+            frame_type::DATA => {
+                if payload.len() > MAX_DATA_CHUNK {
+                    return Err(err(
+                        "DATA",
+                        Problem::LengthOutOfRange {
+                            len: payload.len(),
+                            min: 0,
+                            max: MAX_DATA_CHUNK,
+                        },
+                    ));
+                }
+                Self::Data(payload.to_vec())
+            }
             frame_type::ERROR => {
                 let code = r.u16("ERROR.code")?;
                 let reason = utf8(r.vec(2, 0, 0xffff, "ERROR.reason")?, "ERROR.reason")?;
@@ -316,11 +336,12 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
-    /// A decoder refusing payloads over `max_frame` bytes.
+    /// A decoder refusing payloads over `max_frame` bytes (at most
+    /// [`MAX_MAX_FRAME`]).
     pub fn new(max_frame: usize) -> Self {
         Self {
             buf: Vec::new(),
-            max_frame,
+            max_frame: max_frame.min(MAX_MAX_FRAME),
         }
     }
 
@@ -349,11 +370,13 @@ impl FrameDecoder {
                 max: self.max_frame,
             });
         }
-        if self.buf.len() < HEADER_LEN + len {
+        // Cannot overflow: len <= max_frame <= MAX_MAX_FRAME.
+        let end = HEADER_LEN + len;
+        if self.buf.len() < end {
             return Ok(None);
         }
-        let frame = Frame::decode_payload(typ, &self.buf[HEADER_LEN..HEADER_LEN + len]);
-        self.buf.drain(..HEADER_LEN + len);
+        let frame = Frame::decode_payload(typ, &self.buf[HEADER_LEN..end]);
+        self.buf.drain(..end);
         Ok(Some(frame?))
     }
 }
@@ -423,6 +446,30 @@ mod tests {
                 max: 1024
             })
         );
+    }
+
+    #[test]
+    fn data_frames_over_the_chunk_size_are_refused() {
+        let mut d = FrameDecoder::new(DEFAULT_MAX_FRAME);
+        let mut bytes = Frame::Data(vec![0; MAX_DATA_CHUNK]).encode();
+        d.push(&bytes);
+        assert!(matches!(d.next_frame(), Ok(Some(Frame::Data(v))) if v.len() == MAX_DATA_CHUNK));
+        bytes = vec![frame_type::DATA];
+        bytes.extend_from_slice(&((MAX_DATA_CHUNK + 1) as u32).to_be_bytes());
+        bytes.resize(HEADER_LEN + MAX_DATA_CHUNK + 1, 0);
+        d.push(&bytes);
+        let e = d.next_frame().unwrap_err();
+        assert!(
+            matches!(&e, FrameError::Decode(DecodeError { field: "DATA", .. })),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn decoder_limit_is_capped_so_lengths_cannot_overflow() {
+        let mut d = FrameDecoder::new(usize::MAX);
+        d.push(&[frame_type::DATA, 0xff, 0xff, 0xff, 0xff]);
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { max, .. }) if max == MAX_MAX_FRAME));
     }
 
     #[test]

@@ -23,7 +23,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use super::frame::{
-    error_code, Frame, Hello, OutcomeStatus, FLAG_CAN_ATTEST, FLAG_REQUIRES_PEER_ATTESTATION, MAX_DATA_CHUNK, VERSION,
+    error_code, Frame, Hello, OutcomeStatus, FLAG_CAN_ATTEST, FLAG_REQUIRES_PEER_ATTESTATION, KNOWN_FLAGS,
+    MAX_DATA_CHUNK, MIN_MAX_FRAME, VERSION,
 };
 use crate::attester::{AttestError, Attester};
 use crate::binder::{ExpectedBinding, EXPORTED_VALUE_LEN};
@@ -124,9 +125,13 @@ pub enum SessionError {
     /// Neither side requires attestation: that is not an attested connection.
     #[error("neither side requires attestation; refusing an unattested connection")]
     NoAttestation,
-    /// The peer declined to attest (empty authenticator) or cannot attest.
+    /// The peer declined to attest: it answered with the empty
+    /// authenticator (an OUTCOME refused was sent).
     #[error("the peer declined to attest: {0}")]
     PeerDeclined(String),
+    /// We require attestation but the peer's HELLO says it has no attester.
+    #[error("the peer cannot attest: {0}")]
+    PeerCannotAttest(String),
     /// The peer's authenticator is invalid.
     #[error("the peer's authenticator is invalid: {0}")]
     Authenticator(#[source] EaError),
@@ -166,8 +171,20 @@ impl SessionError {
     pub fn error_frame(&self) -> Option<Frame> {
         let code = match self {
             Self::Protocol(_) | Self::ApplicationDataBeforeAttestation => error_code::PROTOCOL_VIOLATION,
-            Self::Incompatible(_) | Self::NoAttestation => error_code::UNSUPPORTED,
+            Self::Incompatible(_) | Self::NoAttestation | Self::PeerCannotAttest(_) => error_code::UNSUPPORTED,
             Self::Request(EaError::Decode(_)) => error_code::DECODE_ERROR,
+            // The peer's request breaks the protocol (replayed or empty
+            // context, wrong request type for our role, too many contexts).
+            Self::Request(
+                EaError::ContextReused(_)
+                | EaError::EmptyContext
+                | EaError::WrongRequestType { .. }
+                | EaError::ContextLimit(_),
+            ) => error_code::PROTOCOL_VIOLATION,
+            // Nothing in the request that we can sign with.
+            Self::Request(EaError::MissingSignatureAlgorithms | EaError::NoCommonScheme { .. }) => {
+                error_code::UNSUPPORTED
+            }
             Self::Request(_) | Self::Attester(_) | Self::State(_) => error_code::INTERNAL,
             Self::PeerDeclined(_) | Self::Authenticator(_) | Self::PeerNotTrusted { .. } => return None,
             Self::RefusedByPeer(_) | Self::PeerError { .. } => return None,
@@ -243,7 +260,10 @@ impl Session {
 
     fn queue_hello(&mut self) {
         let mut flags = 0;
-        if self.cfg.attester.is_some() {
+        // An attester without an authenticator identity cannot answer with
+        // Evidence (it would send the empty authenticator), so it does not
+        // claim to.
+        if self.can_attest() {
             flags |= FLAG_CAN_ATTEST;
         }
         if self.cfg.appraiser.is_some() {
@@ -258,6 +278,17 @@ impl Session {
         };
         Frame::Hello(hello).encode_into(&mut self.out);
         self.hello_sent = true;
+    }
+
+    fn can_attest(&self) -> bool {
+        self.cfg.attester.is_some() && self.cfg.identity.is_some()
+    }
+
+    /// The peer's frame limit (ours until its HELLO arrived).
+    fn peer_max_frame(&self) -> usize {
+        self.peer_hello
+            .as_ref()
+            .map_or(self.cfg.max_frame, |h| h.max_frame as usize)
     }
 
     fn peer_role(&self) -> Role {
@@ -337,6 +368,18 @@ impl Session {
             return Err(SessionError::State(
                 "re-attestation is only possible on an attested connection",
             ));
+        }
+        // The peer answers one request at a time (a second one would be a
+        // protocol violation to it).
+        if !self.pending.is_empty() {
+            return Err(SessionError::State(
+                "a re-attestation of the peer is already in progress on this connection",
+            ));
+        }
+        if self.contexts.is_full() {
+            return Err(SessionError::Request(EaError::ContextLimit(
+                ContextRegistry::MAX_CONTEXTS,
+            )));
         }
         Ok(self.queue_request())
     }
@@ -432,6 +475,18 @@ impl Session {
                 h.version
             )));
         }
+        if h.flags & !KNOWN_FLAGS != 0 {
+            return Err(SessionError::Incompatible(format!(
+                "HELLO sets flag bits {:#04x} that transport version {VERSION} does not define",
+                h.flags & !KNOWN_FLAGS
+            )));
+        }
+        if (h.max_frame as usize) < MIN_MAX_FRAME {
+            return Err(SessionError::Incompatible(format!(
+                "peer accepts frames of at most {} bytes; at least {MIN_MAX_FRAME} are required",
+                h.max_frame
+            )));
+        }
         if h.cmw_ext_type != self.cfg.profile.cmw_ext_type {
             return Err(SessionError::Incompatible(format!(
                 "peer uses cmw_attestation code point {:#06x}, we use {:#06x}",
@@ -450,8 +505,8 @@ impl Session {
             return Err(SessionError::NoAttestation);
         }
         if self.cfg.appraiser.is_some() && h.flags & FLAG_CAN_ATTEST == 0 {
-            return Err(SessionError::PeerDeclined(
-                "the peer has no attester and our policy requires attestation".into(),
+            return Err(SessionError::PeerCannotAttest(
+                "its HELLO does not set can_attest and our policy requires attestation".into(),
             ));
         }
         self.peer_hello = Some(h);
@@ -478,11 +533,20 @@ impl Session {
     }
 
     fn on_request(&mut self, request_id: u32, request: &[u8], exporter: &dyn Exporter) -> Result<(), SessionError> {
-        if !self.awaiting_outcome.insert(request_id) {
+        if !self.peer_requires() {
+            return Err(SessionError::Protocol(
+                "AUTH_REQUEST from a peer whose HELLO does not set requires_peer_attestation".into(),
+            ));
+        }
+        // One request at a time per direction: every request makes us
+        // produce Evidence and sign, so a peer must not be able to queue
+        // them without reading our answers.
+        if let Some(waiting) = self.awaiting_outcome.iter().next() {
             return Err(SessionError::Protocol(format!(
-                "request id {request_id} reused while outstanding"
+                "AUTH_REQUEST {request_id} while our answer to request {waiting} awaits its OUTCOME; one request at a time"
             )));
         }
+        self.awaiting_outcome.insert(request_id);
         let parsed = AuthenticatorRequest::decode(request).map_err(|e| SessionError::Request(e.into()))?;
         self.contexts
             .accept_request(&parsed.context)
@@ -504,6 +568,13 @@ impl Session {
             }
             _ => ea::empty_authenticator(exporter, sender, request).map_err(SessionError::Request)?,
         };
+        if 4 + authenticator.len() > self.peer_max_frame() {
+            return Err(SessionError::Incompatible(format!(
+                "our authenticator is {} bytes; the peer accepts frames of at most {} bytes",
+                authenticator.len(),
+                self.peer_max_frame()
+            )));
+        }
         if self.peer_initial_request.is_none() {
             self.peer_initial_request = Some(request_id);
         }
@@ -516,12 +587,22 @@ impl Session {
     }
 
     fn refuse(&mut self, request_id: u32, reason: String, ear: Option<&Ear>) {
-        let ear_json = ear
+        self.queue_outcome(request_id, OutcomeStatus::Refused, reason, ear);
+    }
+
+    /// Queues an OUTCOME. The EAR is optional in it: if the frame would
+    /// exceed the peer's limit, it goes without (the reason stays).
+    fn queue_outcome(&mut self, request_id: u32, status: OutcomeStatus, reason: String, ear: Option<&Ear>) {
+        let mut ear_json = ear
             .map(|e| serde_json::to_vec(e).unwrap_or_default())
             .unwrap_or_default();
+        // request_id, status, reason length, reason, EAR.
+        if 4 + 1 + 2 + reason.len() + ear_json.len() > self.peer_max_frame() {
+            ear_json.clear();
+        }
         Frame::Outcome {
             request_id,
-            status: OutcomeStatus::Refused,
+            status,
             reason,
             ear_json,
         }
@@ -578,14 +659,8 @@ impl Session {
                 ear: Box::new(ear),
             });
         }
-        let ear_json = serde_json::to_vec(&ear).unwrap_or_default();
-        Frame::Outcome {
-            request_id,
-            status: OutcomeStatus::Accepted,
-            reason: format!("accepted under policy {} ({})", appraiser.policy_id(), ear.status),
-            ear_json,
-        }
-        .encode_into(&mut self.out);
+        let reason = format!("accepted under policy {} ({})", appraiser.policy_id(), ear.status);
+        self.queue_outcome(request_id, OutcomeStatus::Accepted, reason, Some(&ear));
         if self.initial_request == Some(request_id) {
             self.initial_accepted = true;
         }
@@ -729,5 +804,198 @@ mod tests {
             matches!(result, Err(SessionError::Authenticator(EaError::Signature(_)))),
             "{result:?}"
         );
+    }
+
+    fn hello(flags: u8, max_frame: u32) -> Frame {
+        Frame::Hello(Hello {
+            version: VERSION,
+            flags,
+            max_frame,
+            cmw_ext_type: crate::codec::EXT_CMW_ATTESTATION_DEFAULT,
+            exporter_label: EaProfile::default().exporter_label,
+        })
+    }
+
+    fn attesting_server(world: &crate::sim::SimWorld) -> Session {
+        let mut server = SessionConfig::new(Role::Server);
+        server.attester = Some(Arc::new(SimAttester::new(world.instances[0].clone())));
+        server.identity = Some(AuthenticatorIdentity::generate_self_signed("limits").unwrap());
+        Session::new(server)
+    }
+
+    fn request_frame(id: u32, context: u8) -> Frame {
+        Frame::AuthRequest {
+            request_id: id,
+            request: EaProfile::default().request(Role::Server, vec![context; 32]).encode(),
+        }
+    }
+
+    #[test]
+    fn an_attester_answers_one_request_at_a_time() {
+        let world = ephemeral_world(1).unwrap();
+        let mut s = attesting_server(&world);
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap();
+        s.handle_frame(request_frame(0, 1), &ex).unwrap();
+        // A second request before the OUTCOME of the first: refused, so a
+        // peer cannot make us attest and sign without reading the answers.
+        let e = s.handle_frame(request_frame(1, 2), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("one request at a time")),
+            "{e}"
+        );
+        assert_eq!(e.error_frame().map(|f| f.name()), Some("ERROR"));
+        assert!(s.has_failed());
+    }
+
+    #[test]
+    fn requests_from_a_peer_that_did_not_ask_for_attestation_are_refused() {
+        let world = ephemeral_world(1).unwrap();
+        let mut s = attesting_server(&world);
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        // We appraise (so the connection is attested) and the peer's HELLO
+        // says it requires nothing: it has no business sending requests.
+        let mut cfg = s.config().clone();
+        cfg.appraiser = Some(world.appraiser("limits"));
+        s = Session::new(cfg);
+        s.handle_frame(hello(FLAG_CAN_ATTEST, 1 << 18), &ex).unwrap();
+        let e = s.handle_frame(request_frame(0, 1), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("requires_peer_attestation")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn hellos_with_unknown_flags_or_a_tiny_frame_limit_are_refused() {
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let mut s = attesting_server(&world);
+        let e = s
+            .handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION | 0x80, 1 << 18), &ex)
+            .unwrap_err();
+        assert!(matches!(&e, SessionError::Incompatible(m) if m.contains("0x80")), "{e}");
+        assert_eq!(
+            e.error_frame(),
+            Some(Frame::Error {
+                code: error_code::UNSUPPORTED,
+                reason: e.to_string()
+            })
+        );
+        let mut s = attesting_server(&world);
+        let e = s
+            .handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, (MIN_MAX_FRAME - 1) as u32), &ex)
+            .unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Incompatible(m) if m.contains("at most 16383")),
+            "{e}"
+        );
+        let mut s = attesting_server(&world);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, MIN_MAX_FRAME as u32), &ex)
+            .unwrap();
+    }
+
+    /// Evidence of a fixed size.
+    struct BigAttester(usize);
+
+    impl Attester for BigAttester {
+        fn platform(&self) -> &str {
+            "big"
+        }
+        fn attest(&self, _: &crate::binder::BindingClaims) -> Result<crate::cmw::Cmw, AttestError> {
+            Ok(crate::cmw::Cmw::Record(crate::cmw::CmwRecord::evidence(
+                "application/x-big",
+                vec![0x42; self.0],
+            )))
+        }
+    }
+
+    #[test]
+    fn an_authenticator_over_the_peer_frame_limit_is_not_sent() {
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let mut cfg = SessionConfig::new(Role::Server);
+        cfg.attester = Some(Arc::new(BigAttester(20_000)));
+        cfg.identity = Some(AuthenticatorIdentity::generate_self_signed("limits").unwrap());
+        let mut s = Session::new(cfg.clone());
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, MIN_MAX_FRAME as u32), &ex)
+            .unwrap();
+        let _ = s.take_outgoing();
+        let e = s.handle_frame(request_frame(0, 1), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Incompatible(m) if m.contains("at most 16384 bytes")),
+            "{e}"
+        );
+        assert!(s.take_outgoing().is_empty(), "no authenticator was queued");
+        // The same Evidence fits a peer with a larger limit.
+        let mut s = Session::new(cfg);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap();
+        s.handle_frame(request_frame(0, 1), &ex).unwrap();
+    }
+
+    #[test]
+    fn an_outcome_goes_without_its_ear_when_the_ear_would_not_fit() {
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let mut s = attesting_server(&world);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, MIN_MAX_FRAME as u32), &ex)
+            .unwrap();
+        let _ = s.take_outgoing();
+        let mut a = crate::ear::Appraisal::new("p");
+        a.claim("big", "x".repeat(MIN_MAX_FRAME));
+        let big = Ear::new(0, [("sim".to_string(), a.finish())].into(), None);
+        let mut small = crate::ear::Appraisal::new("p");
+        small.claim("small", "x");
+        let small = Ear::new(0, [("sim".to_string(), small.finish())].into(), None);
+        for (ear, kept) in [(big, false), (small, true)] {
+            s.queue_outcome(7, OutcomeStatus::Refused, "why".into(), Some(&ear));
+            let mut d = FrameDecoder::new(1 << 20);
+            d.push(&s.take_outgoing());
+            match d.next_frame().unwrap() {
+                Some(Frame::Outcome { reason, ear_json, .. }) => {
+                    assert_eq!(reason, "why");
+                    assert_eq!(!ear_json.is_empty(), kept);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_attester_without_identity_does_not_claim_it_can_attest() {
+        let world = ephemeral_world(1).unwrap();
+        let mut cfg = SessionConfig::new(Role::Client);
+        cfg.attester = Some(Arc::new(SimAttester::new(world.instances[0].clone())));
+        cfg.appraiser = Some(world.appraiser("limits"));
+        let mut with_identity = cfg.clone();
+        with_identity.identity = Some(AuthenticatorIdentity::generate_self_signed("limits").unwrap());
+        for (cfg, can) in [(cfg, false), (with_identity, true)] {
+            let mut d = FrameDecoder::new(1 << 20);
+            d.push(&Session::new(cfg).take_outgoing());
+            match d.next_frame().unwrap() {
+                Some(Frame::Hello(h)) => assert_eq!(h.flags & FLAG_CAN_ATTEST != 0, can),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn one_reattestation_at_a_time() {
+        let world = ephemeral_world(1).unwrap();
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(world.appraiser("prepare"));
+        let (mut c, mut s) = (Session::new(client), attesting_server(&world));
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        deliver(&mut c, &mut s, &ex);
+        deliver(&mut s, &mut c, &ex);
+        deliver(&mut c, &mut s, &ex);
+        assert!(c.is_ready());
+        c.start_reattestation().unwrap();
+        assert!(matches!(c.start_reattestation(), Err(SessionError::State(m)) if m.contains("already in progress")));
+        deliver(&mut c, &mut s, &ex);
+        deliver(&mut s, &mut c, &ex);
+        deliver(&mut c, &mut s, &ex);
+        c.start_reattestation().unwrap();
     }
 }

@@ -1,0 +1,191 @@
+//! After any failure an `AttestedStream` is dead: a peer that misbehaves
+//! after attestation (bad re-attestation answer, silence, undecodable or
+//! oversized frames) gets no more application data delivered from it or
+//! sent to it, and learns why when it can.
+
+mod common;
+
+use std::time::Duration;
+
+use attested_tls::ea::Role;
+use attested_tls::net::{self, AttestationConfig, NetError};
+use attested_tls::transport::frame::{error_code, frame_type};
+use attested_tls::transport::{Frame, FrameDecoder, Session, SessionConfig};
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+
+/// A server that attests with a genuine sans-IO session until the client
+/// is satisfied, then hands the raw TLS stream to the test to misbehave.
+struct ScriptedServer {
+    tls: TlsStream<TcpStream>,
+    decoder: FrameDecoder,
+}
+
+impl ScriptedServer {
+    async fn next_frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some(f) = self.decoder.next_frame().unwrap() {
+                return Some(f);
+            }
+            let mut buf = [0u8; 4096];
+            let n = self.tls.read(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.decoder.push(&buf[..n]);
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.tls.write_all(bytes).await.unwrap();
+        self.tls.flush().await.unwrap();
+    }
+}
+
+async fn scripted_pair(client_att: AttestationConfig) -> (ScriptedServer, ClientStream) {
+    let w = world(1);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = server_tls();
+    let mut cfg = SessionConfig::new(Role::Server);
+    cfg.attester = Some(attester(&w.instances[0]));
+    cfg.identity = Some(identity());
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let tls = tokio_rustls::TlsAcceptor::from(tls).accept(tcp).await.unwrap();
+        let mut s = ScriptedServer {
+            tls,
+            decoder: FrameDecoder::new(1 << 20),
+        };
+        let mut session = Session::new(cfg);
+        while !session.is_ready() {
+            let f = s.next_frame().await.expect("attestation frames");
+            session.handle_frame(f, s.tls.get_ref().1).unwrap();
+            let out = session.take_outgoing();
+            s.send(&out).await;
+        }
+        s
+    });
+    let client_att = client_att.with_appraiser(w.test_appraiser());
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (client, ear) = net::connect(&net::tls::client_config().unwrap(), "server.test", tcp, &client_att)
+        .await
+        .unwrap();
+    assert!(ear.unwrap().is_affirming());
+    (srv.await.unwrap(), client)
+}
+
+fn data(bytes: &[u8]) -> Vec<u8> {
+    Frame::Data(bytes.to_vec()).encode()
+}
+
+/// Reads what the client sends until it closes; returns the ERROR frame
+/// it sent, if any.
+async fn client_error(server: &mut ScriptedServer) -> Option<(u16, String)> {
+    let wait = async {
+        while let Some(f) = server.next_frame().await {
+            if let Frame::Error { code, reason } = f {
+                return Some((code, reason));
+            }
+        }
+        None
+    };
+    // A failing implementation may simply go silent: fail, do not hang.
+    tokio::time::timeout(Duration::from_secs(5), wait).await.ok().flatten()
+}
+
+#[tokio::test]
+async fn data_sent_with_an_invalid_reattestation_answer_is_not_delivered() {
+    let (mut server, mut client) = scripted_pair(AttestationConfig::default()).await;
+    let script = tokio::spawn(async move {
+        let Some(Frame::AuthRequest { request_id, .. }) = server.next_frame().await else {
+            panic!("expected the re-attestation request");
+        };
+        let mut bytes = data(b"sent before the bad answer");
+        Frame::Authenticator {
+            request_id,
+            authenticator: vec![0x0b, 0, 0, 1, 0],
+        }
+        .encode_into(&mut bytes);
+        server.send(&bytes).await;
+        server
+    });
+    let e = client.reattest().await.unwrap_err();
+    assert!(matches!(e, NetError::Attestation(_)), "{e}");
+    let _server = script.await.unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        client.read(&mut buf).await.is_err(),
+        "no data from a peer whose re-attestation failed"
+    );
+    assert!(client.write_all(b"more").await.is_err());
+    assert!(matches!(client.reattest().await, Err(NetError::Failed)));
+}
+
+#[tokio::test]
+async fn a_reattestation_timeout_is_fatal_and_reported() {
+    let cfg = AttestationConfig {
+        attestation_timeout: Duration::from_millis(300),
+        ..AttestationConfig::default()
+    };
+    let (mut server, mut client) = scripted_pair(cfg).await;
+    let script = tokio::spawn(async move {
+        // Read the request, answer nothing; send data once the client gave up.
+        assert!(matches!(server.next_frame().await, Some(Frame::AuthRequest { .. })));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let _ = server.tls.write_all(&data(b"after the deadline")).await;
+        let _ = server.tls.flush().await;
+        client_error(&mut server).await
+    });
+    let e = client.reattest().await.unwrap_err();
+    assert!(matches!(e, NetError::Timeout("re-attestation")), "{e}");
+    let mut buf = [0u8; 64];
+    assert!(client.read(&mut buf).await.is_err());
+    let (code, reason) = script.await.unwrap().expect("an ERROR frame");
+    assert_eq!(code, error_code::TIMEOUT);
+    assert!(reason.contains("re-attestation"), "{reason}");
+}
+
+#[tokio::test]
+async fn an_undecodable_frame_after_attestation_is_fatal_and_reported() {
+    let (mut server, mut client) = scripted_pair(AttestationConfig::default()).await;
+    let mut bytes = data(b"fine");
+    // Frame type 0x77 does not exist.
+    bytes.extend_from_slice(&[0x77, 0, 0, 0, 1, 0]);
+    bytes.extend(data(b"after the bad frame"));
+    server.send(&bytes).await;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let err = loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf));
+        match read.await.expect("the client reports the bad frame") {
+            Ok(0) => panic!("EOF instead of an error"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        err.to_string().contains("0x77") || err.to_string().contains("type"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&got).contains("after"), "{got:?}");
+    assert!(client.write_all(b"to a broken peer").await.is_err());
+    let (code, _) = client_error(&mut server).await.expect("an ERROR frame");
+    assert_eq!(code, error_code::DECODE_ERROR);
+}
+
+#[tokio::test]
+async fn an_oversized_frame_is_reported_as_too_large() {
+    let (mut server, mut client) = scripted_pair(AttestationConfig::default()).await;
+    let mut header = vec![frame_type::DATA];
+    header.extend_from_slice(&u32::MAX.to_be_bytes());
+    server.send(&header).await;
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf));
+    assert!(read.await.expect("the client reports the oversized frame").is_err());
+    assert!(client.read(&mut buf).await.is_err(), "stays failed");
+    let (code, reason) = client_error(&mut server).await.expect("an ERROR frame");
+    assert_eq!(code, error_code::FRAME_TOO_LARGE, "{reason}");
+}
