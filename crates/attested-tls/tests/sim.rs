@@ -413,6 +413,17 @@ fn forged_with(
     x5chain: Option<Value>,
     claims: Vec<(i64, Value)>,
 ) -> (Vec<u8>, SimInstance) {
+    forged_with_header(signer, alg, x5chain, |h| h, claims)
+}
+
+/// As [`forged_with`], with `extra` adding protected header parameters.
+fn forged_with_header(
+    signer: &SimInstance,
+    alg: iana::Algorithm,
+    x5chain: Option<Value>,
+    extra: impl FnOnce(HeaderBuilder) -> HeaderBuilder,
+    claims: Vec<(i64, Value)>,
+) -> (Vec<u8>, SimInstance) {
     let file: toml::Table = toml::from_str(&signer.to_toml()).unwrap();
     let key_pem = file["private_key"].as_str().unwrap();
     use rustls::pki_types::pem::PemObject;
@@ -426,6 +437,7 @@ fn forged_with(
     if let Some(x) = x5chain {
         h = h.value(33, x);
     }
+    let h = extra(h);
     let map = Value::Map(claims.into_iter().map(|(k, v)| (Value::Integer(k.into()), v)).collect());
     let mut payload = Vec::new();
     ciborium::into_writer(&map, &mut payload).unwrap();
@@ -642,4 +654,31 @@ fn evidence_older_than_the_policy_allows_is_refused() {
     // Without the key, iat is not checked.
     let v = verifier(&world, policy_for(&inst));
     assert!(appraise_at(&v, &ev, &expected, later).is_affirming());
+}
+
+#[test]
+fn iv_and_partial_iv_header_parameters_are_refused() {
+    let world = ephemeral_world(1).unwrap();
+    let inst = world.instances[0].clone();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let x5 = Some(Value::Bytes(inst.cert_der().to_vec()));
+    let (ev, _) = forged_with_header(&inst, iana::Algorithm::ES256, x5.clone(), |h| h, good_claims(&inst, &b));
+    assert!(appraise(&v, &ev, &b).is_affirming());
+    let (ev, _) = forged_with_header(
+        &inst,
+        iana::Algorithm::ES256,
+        x5.clone(),
+        |h| h.iv(vec![7; 12]),
+        good_claims(&inst, &b),
+    );
+    assert_refused(&appraise(&v, &ev, &b), "cose", "other than alg and x5chain");
+    let (ev, _) = forged_with_header(
+        &inst,
+        iana::Algorithm::ES256,
+        x5,
+        |h| h.partial_iv(vec![7; 4]),
+        good_claims(&inst, &b),
+    );
+    assert_refused(&appraise(&v, &ev, &b), "cose", "other than alg and x5chain");
 }
