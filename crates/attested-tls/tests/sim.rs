@@ -682,3 +682,34 @@ fn iv_and_partial_iv_header_parameters_are_refused() {
     );
     assert_refused(&appraise(&v, &ev, &b), "cose", "other than alg and x5chain");
 }
+
+#[test]
+fn envelope_signature_and_claim_refusals_say_what_was_expected() {
+    let world = ephemeral_world(2).unwrap();
+    let (inst, other) = (world.instances[0].clone(), world.instances[1].clone());
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let x5 = Some(Value::Bytes(inst.cert_der().to_vec()));
+    let expected_of = |a: &Appraisal, claim: &str| -> String {
+        a.findings
+            .iter()
+            .find(|f| f.claim == claim)
+            .and_then(|f| f.expected.clone())
+            .unwrap_or_else(|| panic!("no expected value on {claim}: {:#?}", a.findings))
+    };
+    let a = appraise(&v, b"not cose", &b);
+    assert!(expected_of(&a, "cose").contains("ES256"));
+    let (ev, _) = forged_with(&other, iana::Algorithm::ES256, x5.clone(), good_claims(&inst, &b));
+    assert!(expected_of(&appraise(&v, &ev, &b), "signature").contains("instance certificate's key"));
+    let mut claims = good_claims(&inst, &b);
+    claims.retain(|(k, _)| *k != -70001);
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, x5, claims);
+    assert!(expected_of(&appraise(&v, &ev, &b), "measurement").contains("claims set"));
+    let (ev, _) = forged_with(
+        &inst,
+        iana::Algorithm::ES256,
+        Some(Value::Bytes(b"not a certificate".to_vec())),
+        good_claims(&inst, &b),
+    );
+    assert!(expected_of(&appraise(&v, &ev, &b), "instance_certificate").contains("X.509"));
+}
