@@ -298,6 +298,9 @@ impl Cmw {
                 for (k, v) in entries {
                     let label = match k {
                         Value::Text(t) if t == "__cmwc_t" => {
+                            if ctype.is_some() {
+                                return Err(invalid("label", "duplicate label __cmwc_t"));
+                            }
                             match v {
                                 Value::Text(t) => ctype = Some(t),
                                 _ => return Err(invalid("__cmwc_t", "must be text")),
@@ -369,17 +372,20 @@ impl Cmw {
         })
     }
 
-    /// Decodes JSON (record or collection).
+    /// Decodes JSON (record or collection). A key repeated in any object
+    /// (a label or `__cmwc_t`) is refused, as the CBOR decoder refuses a
+    /// repeated label: a generic JSON reader keeps only one of the values,
+    /// which would let a second record silently replace the first.
     pub fn from_json(bytes: &[u8]) -> Result<Self, CmwError> {
         if bytes.len() > MAX_CMW_LEN {
             return Err(CmwError::TooLarge(bytes.len()));
         }
-        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| CmwError::Json(e.to_string()))?;
+        let v: JsonNode = serde_json::from_slice(bytes).map_err(|e| CmwError::Json(e.to_string()))?;
         Self::from_json_value(v, 0)
     }
 
-    fn from_json_value(v: serde_json::Value, depth: usize) -> Result<Self, CmwError> {
-        use serde_json::Value as J;
+    fn from_json_value(v: JsonNode, depth: usize) -> Result<Self, CmwError> {
+        use JsonNode as J;
         if depth > MAX_DEPTH {
             return Err(CmwError::TooDeep);
         }
@@ -401,28 +407,31 @@ impl Cmw {
                 };
                 let ind = match it.next() {
                     None => None,
-                    Some(J::Number(n)) => {
-                        let n = n
-                            .as_u64()
-                            .ok_or_else(|| invalid("ind", "must be an unsigned integer"))?;
-                        Some(parse_ind(Integer::from(n))?)
-                    }
+                    Some(J::Uint(n)) => Some(parse_ind(Integer::from(n))?),
                     Some(_) => return Err(invalid("ind", "must be an unsigned integer")),
                 };
                 Ok(Cmw::Record(CmwRecord { typ, value, ind }))
             }
-            J::Object(map) => {
+            J::Object(entries) => {
                 let mut ctype = None;
                 let mut members = BTreeMap::new();
-                for (k, v) in map {
+                for (k, v) in entries {
                     if k == "__cmwc_t" {
+                        if ctype.is_some() {
+                            return Err(invalid("label", "duplicate label __cmwc_t"));
+                        }
                         match v {
                             J::String(t) => ctype = Some(t),
                             _ => return Err(invalid("__cmwc_t", "must be a string")),
                         }
                         continue;
                     }
-                    members.insert(CmwLabel::Text(k), Self::from_json_value(v, depth + 1)?);
+                    let label = CmwLabel::Text(k);
+                    if members.contains_key(&label) {
+                        return Err(invalid("label", format!("duplicate label {label}")));
+                    }
+                    let m = Self::from_json_value(v, depth + 1)?;
+                    members.insert(label, m);
                 }
                 if members.is_empty() {
                     return Err(invalid("collection", "must have at least one member"));
@@ -431,6 +440,72 @@ impl Cmw {
             }
             _ => Err(invalid("cmw", "is neither a record (array) nor a collection (object)")),
         }
+    }
+}
+
+/// A JSON value as the CMW decoder needs it. Unlike `serde_json::Value`,
+/// objects keep every entry in document order, repeated keys included, so
+/// that [`Cmw::from_json`] can refuse them instead of silently keeping the
+/// last one. serde_json's own recursion limit still bounds nesting.
+enum JsonNode {
+    Array(Vec<JsonNode>),
+    Object(Vec<(String, JsonNode)>),
+    String(String),
+    /// A non-negative integer (the only number a CMW holds: `ind`).
+    Uint(u64),
+    /// Anything else (null, booleans, negative or fractional numbers):
+    /// never valid in a CMW, kept only to be refused with a CMW error.
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for JsonNode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonNode;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<JsonNode, E> {
+                Ok(u64::try_from(v).map_or(JsonNode::Other, JsonNode::Uint))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<JsonNode, E> {
+                Ok(JsonNode::Uint(v))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_str<E>(self, v: &str) -> Result<JsonNode, E> {
+                Ok(JsonNode::String(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<JsonNode, E> {
+                Ok(JsonNode::String(v))
+            }
+            fn visit_unit<E>(self) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_none<E>(self) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(JsonNode::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, JsonNode>()? {
+                    entries.push((k, v));
+                }
+                Ok(JsonNode::Object(entries))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -537,5 +612,65 @@ mod tests {
             Cmw::decode(&vec![b'['; MAX_CMW_LEN + 1]),
             Err(CmwError::TooLarge(_))
         ));
+    }
+
+    fn rec(v: u8) -> Cmw {
+        Cmw::Record(CmwRecord::evidence("application/x", vec![v]))
+    }
+
+    #[test]
+    fn json_duplicate_keys_are_refused_at_every_level() {
+        let dup = |doc: &str| match Cmw::decode(doc.as_bytes()) {
+            Err(CmwError::Invalid { field: "label", reason }) => reason,
+            other => panic!("{doc}: {other:?}"),
+        };
+        assert_eq!(
+            dup(r#"{"gpu":["application/x","AQ"],"gpu":["application/x","Ag"]}"#),
+            "duplicate label gpu"
+        );
+        assert_eq!(
+            dup(r#"{"a":{"gpu":["application/x","AQ"],"gpu":["application/x","Ag"]}}"#),
+            "duplicate label gpu"
+        );
+        assert_eq!(
+            dup(r#"{"__cmwc_t":"x","__cmwc_t":"y","gpu":["application/x","AQ"]}"#),
+            "duplicate label __cmwc_t"
+        );
+        // Without repetition the same documents decode.
+        assert!(Cmw::decode(br#"{"gpu":["application/x","AQ"],"cpu":["application/x","Ag"]}"#).is_ok());
+        assert!(Cmw::decode(br#"{"__cmwc_t":"x","gpu":["application/x","AQ",4]}"#).is_ok());
+    }
+
+    #[test]
+    fn cbor_duplicate_cmwc_t_is_refused() {
+        let map = Value::Map(vec![
+            (Value::Text("__cmwc_t".into()), Value::Text("x".into())),
+            (Value::Text("__cmwc_t".into()), Value::Text("y".into())),
+            (Value::Integer(1.into()), rec(1).to_cbor_value()),
+        ]);
+        let mut b = Vec::new();
+        ciborium::into_writer(&map, &mut b).unwrap();
+        assert_eq!(
+            Cmw::decode(&b),
+            Err(CmwError::Invalid {
+                field: "label",
+                reason: "duplicate label __cmwc_t".into()
+            })
+        );
+    }
+
+    #[test]
+    fn json_non_cmw_values_are_refused_not_panicked_on() {
+        for doc in [
+            r#"["a","AQ",-1]"#,
+            r#"["a","AQ",1.5]"#,
+            r#"["a","AQ",null]"#,
+            r#"{"x":true}"#,
+        ] {
+            assert!(
+                matches!(Cmw::decode(doc.as_bytes()), Err(CmwError::Invalid { .. })),
+                "{doc}"
+            );
+        }
     }
 }

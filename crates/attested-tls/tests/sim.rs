@@ -713,3 +713,28 @@ fn envelope_signature_and_claim_refusals_say_what_was_expected() {
     );
     assert!(expected_of(&appraise(&v, &ev, &b), "instance_certificate").contains("X.509"));
 }
+
+#[test]
+fn json_duplicate_label_is_refused_not_last_one_wins() {
+    use attested_tls::verifier::Appraiser;
+    use base64::Engine as _;
+    use std::sync::Arc;
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let good = b64(&SimAttester::new(inst.clone()).evidence(&b).unwrap());
+    let bad = b64(&SimAttester::new(inst.clone())
+        .evidence(&binding(HashAlgorithm::Sha256, 2))
+        .unwrap());
+    // serde_json::json! cannot repeat a key, so the document is written out.
+    let mt = serde_json::to_string(SIM_MEDIA_TYPE).unwrap();
+    let doc = format!(r#"{{"gpu":[{mt},"{bad}"],"gpu":[{mt},"{good}"]}}"#);
+    let appraiser = Appraiser::new("cmw-policy").with_verifier(Arc::new(verifier(&world, policy_for(&inst))));
+    let ear = appraiser.appraise_cmw_bytes(doc.as_bytes(), &ExpectedBinding::Claims(b), now());
+    assert!(!ear.is_acceptable(), "{}", ear.render());
+    assert!(
+        ear.refusals().iter().any(|r| r.contains("duplicate label gpu")),
+        "{}",
+        ear.render()
+    );
+}
