@@ -128,11 +128,24 @@ pub enum CmwLabel {
     Text(String),
 }
 
+/// Renders a label as one segment of a record path (see [`Cmw::records`]):
+/// integer labels as `#N`, text labels with `\`, `.` and `#` escaped by a
+/// backslash. The rendering is injective so that two distinct labels (the
+/// integer `1` and the text `"1"`, a nested `a` / `b` and a flat `"a.b"`)
+/// never give the same path, and so never the same EAR submodule.
 impl std::fmt::Display for CmwLabel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Int(i) => write!(f, "{i}"),
-            Self::Text(t) => f.write_str(t),
+            Self::Int(i) => write!(f, "#{i}"),
+            Self::Text(t) => {
+                for c in t.chars() {
+                    if matches!(c, '\\' | '.' | '#') {
+                        f.write_str("\\")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -152,25 +165,37 @@ pub enum Cmw {
 }
 
 impl Cmw {
-    /// Visits every record with its label path (`a.b` for nested members).
+    /// Visits every record with its label path.
+    ///
+    /// The path of a bare record is empty. For collection members it is the
+    /// labels from the outermost collection inwards, joined by `.`; each
+    /// label is rendered as [`CmwLabel`]'s `Display` does: an integer label
+    /// as `#N` (`#1`, `#-3`), a text label as is except that `\`, `.` and
+    /// `#` are preceded by a `\` (`"a.b"` is `a\.b`, `"#1"` is `\#1`).
+    /// Distinct records therefore always have distinct paths: `{1: X,
+    /// "1": Y}` gives `#1` and `1`, `{"a": {"b": X}, "a.b": Y}` gives `a.b`
+    /// and `a\.b`. The appraiser names submodules after these paths, and
+    /// a collision there would let one record's result hide another's.
     pub fn records(&self) -> Vec<(String, &CmwRecord)> {
         let mut out = Vec::new();
-        fn walk<'a>(c: &'a Cmw, path: String, out: &mut Vec<(String, &'a CmwRecord)>) {
+        // `path` is `None` at the top only: an empty text label is a path
+        // segment like any other (`{"": {"x": A}, "x": B}` gives `.x` and
+        // `x`), which testing `path.is_empty()` instead would lose.
+        fn walk<'a>(c: &'a Cmw, path: Option<String>, out: &mut Vec<(String, &'a CmwRecord)>) {
             match c {
-                Cmw::Record(r) => out.push((path, r)),
+                Cmw::Record(r) => out.push((path.unwrap_or_default(), r)),
                 Cmw::Collection { members, .. } => {
                     for (l, m) in members {
-                        let p = if path.is_empty() {
-                            l.to_string()
-                        } else {
-                            format!("{path}.{l}")
+                        let p = match &path {
+                            None => l.to_string(),
+                            Some(path) => format!("{path}.{l}"),
                         };
-                        walk(m, p, out);
+                        walk(m, Some(p), out);
                     }
                 }
             }
         }
-        walk(self, String::new(), &mut out);
+        walk(self, None, &mut out);
         out
     }
 
@@ -616,6 +641,30 @@ mod tests {
 
     fn rec(v: u8) -> Cmw {
         Cmw::Record(CmwRecord::evidence("application/x", vec![v]))
+    }
+
+    #[test]
+    fn record_paths_are_unambiguous() {
+        // Integer 1 and text "1" were both rendered `1`.
+        let c = Cmw::Collection {
+            ctype: None,
+            members: BTreeMap::from([(CmwLabel::Int(1), rec(1)), (CmwLabel::Text("1".into()), rec(2))]),
+        };
+        let paths: Vec<String> = c.records().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["#1", "1"]);
+        // A nested a/b and a flat "a.b" were both rendered `a.b`.
+        let c = Cmw::decode(br#"{"a":{"b":["application/x","AQ"]},"a.b":["application/x","Ag"]}"#).unwrap();
+        let paths: Vec<String> = c.records().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["a.b", "a\\.b"]);
+        // An empty label is a segment too: `{"": {"x": A}, "x": B}`.
+        let c = Cmw::decode(br#"{"":{"x":["application/x","AQ"]},"x":["application/x","Ag"]}"#).unwrap();
+        let paths: Vec<String> = c.records().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, [".x", "x"]);
+        // The escape character and a leading `#` are escaped too.
+        assert_eq!(CmwLabel::Text("#1".into()).to_string(), "\\#1");
+        assert_eq!(CmwLabel::Text("a\\".into()).to_string(), "a\\\\");
+        assert_eq!(CmwLabel::Int(-3).to_string(), "#-3");
+        assert_eq!(CmwLabel::Text("cpu".into()).to_string(), "cpu");
     }
 
     #[test]

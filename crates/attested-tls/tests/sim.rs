@@ -714,6 +714,86 @@ fn envelope_signature_and_claim_refusals_say_what_was_expected() {
     assert!(expected_of(&appraise(&v, &ev, &b), "instance_certificate").contains("X.509"));
 }
 
+/// A collection of a refused and an affirming record, appraised from its
+/// encoding: the result must be refused and have one submodule per record.
+fn assert_collection_refused(world: &SimWorld, inst: &SimInstance, encoded: &[u8], b: &BindingClaims) {
+    use attested_tls::verifier::Appraiser;
+    use std::sync::Arc;
+    let appraiser = Appraiser::new("cmw-policy").with_verifier(Arc::new(verifier(world, policy_for(inst))));
+    let ear = appraiser.appraise_cmw_bytes(encoded, &ExpectedBinding::Claims(b.clone()), now());
+    assert!(!ear.is_affirming(), "{}", ear.render());
+    assert!(!ear.is_acceptable(), "{}", ear.render());
+    assert_eq!(ear.status, Tier::Contraindicated, "{}", ear.render());
+    let records = Cmw::decode(encoded).unwrap().records().len();
+    assert_eq!(ear.submods.len(), records, "{}", ear.render());
+}
+
+#[test]
+fn cbor_int_and_text_label_collision_is_refused() {
+    use attested_tls::cmw::{CmwLabel, CmwRecord};
+    use std::collections::BTreeMap;
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let good = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    // Bound to another connection: refused on eat_nonce.
+    let bad = SimAttester::new(inst.clone())
+        .evidence(&binding(HashAlgorithm::Sha256, 2))
+        .unwrap();
+    // Integer 1 sorts (and is appraised) before text "1", so before the
+    // fix the good record's submodule replaced the bad one's.
+    let cmw = Cmw::Collection {
+        ctype: None,
+        members: BTreeMap::from([
+            (CmwLabel::Int(1), Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, bad))),
+            (
+                CmwLabel::Text("1".into()),
+                Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, good.clone())),
+            ),
+        ]),
+    };
+    assert_collection_refused(&world, &inst, &cmw.to_cbor(), &b);
+    // Sanity: the same shape with two good records is affirming.
+    let cmw = Cmw::Collection {
+        ctype: None,
+        members: BTreeMap::from([
+            (
+                CmwLabel::Int(1),
+                Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, good.clone())),
+            ),
+            (
+                CmwLabel::Text("1".into()),
+                Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, good)),
+            ),
+        ]),
+    };
+    use attested_tls::verifier::Appraiser;
+    let appraiser =
+        Appraiser::new("cmw-policy").with_verifier(std::sync::Arc::new(verifier(&world, policy_for(&inst))));
+    let ear = appraiser.appraise_cmw_bytes(&cmw.to_cbor(), &ExpectedBinding::Claims(b), now());
+    assert!(ear.is_affirming(), "{}", ear.render());
+    assert!(ear.submods.contains_key("sim:#1") && ear.submods.contains_key("sim:1"));
+}
+
+#[test]
+fn json_nested_and_dotted_label_collision_is_refused() {
+    use base64::Engine as _;
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let good = b64(&SimAttester::new(inst.clone()).evidence(&b).unwrap());
+    let bad = b64(&SimAttester::new(inst.clone())
+        .evidence(&binding(HashAlgorithm::Sha256, 2))
+        .unwrap());
+    // "a" sorts before "a.b": the nested (bad) record was appraised first
+    // and its submodule `sim:a.b` then replaced by the flat (good) one's.
+    let doc = serde_json::json!({
+        "a": {"b": [SIM_MEDIA_TYPE, bad]},
+        "a.b": [SIM_MEDIA_TYPE, good],
+    })
+    .to_string();
+    assert_collection_refused(&world, &inst, doc.as_bytes(), &b);
+}
+
 #[test]
 fn json_duplicate_label_is_refused_not_last_one_wins() {
     use attested_tls::verifier::Appraiser;
