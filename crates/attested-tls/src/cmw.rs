@@ -128,11 +128,24 @@ pub enum CmwLabel {
     Text(String),
 }
 
+/// Renders a label as one segment of a record path (see [`Cmw::records`]):
+/// integer labels as `#N`, text labels with `\`, `.` and `#` escaped by a
+/// backslash. The rendering is injective so that two distinct labels (the
+/// integer `1` and the text `"1"`, a nested `a` / `b` and a flat `"a.b"`)
+/// never give the same path, and so never the same EAR submodule.
 impl std::fmt::Display for CmwLabel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Int(i) => write!(f, "{i}"),
-            Self::Text(t) => f.write_str(t),
+            Self::Int(i) => write!(f, "#{i}"),
+            Self::Text(t) => {
+                for c in t.chars() {
+                    if matches!(c, '\\' | '.' | '#') {
+                        f.write_str("\\")?;
+                    }
+                    write!(f, "{c}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -152,25 +165,37 @@ pub enum Cmw {
 }
 
 impl Cmw {
-    /// Visits every record with its label path (`a.b` for nested members).
+    /// Visits every record with its label path.
+    ///
+    /// The path of a bare record is empty. For collection members it is the
+    /// labels from the outermost collection inwards, joined by `.`; each
+    /// label is rendered as [`CmwLabel`]'s `Display` does: an integer label
+    /// as `#N` (`#1`, `#-3`), a text label as is except that `\`, `.` and
+    /// `#` are preceded by a `\` (`"a.b"` is `a\.b`, `"#1"` is `\#1`).
+    /// Distinct records therefore always have distinct paths: `{1: X,
+    /// "1": Y}` gives `#1` and `1`, `{"a": {"b": X}, "a.b": Y}` gives `a.b`
+    /// and `a\.b`. The appraiser names submodules after these paths, and
+    /// a collision there would let one record's result hide another's.
     pub fn records(&self) -> Vec<(String, &CmwRecord)> {
         let mut out = Vec::new();
-        fn walk<'a>(c: &'a Cmw, path: String, out: &mut Vec<(String, &'a CmwRecord)>) {
+        // `path` is `None` at the top only: an empty text label is a path
+        // segment like any other (`{"": {"x": A}, "x": B}` gives `.x` and
+        // `x`), which testing `path.is_empty()` instead would lose.
+        fn walk<'a>(c: &'a Cmw, path: Option<String>, out: &mut Vec<(String, &'a CmwRecord)>) {
             match c {
-                Cmw::Record(r) => out.push((path, r)),
+                Cmw::Record(r) => out.push((path.unwrap_or_default(), r)),
                 Cmw::Collection { members, .. } => {
                     for (l, m) in members {
-                        let p = if path.is_empty() {
-                            l.to_string()
-                        } else {
-                            format!("{path}.{l}")
+                        let p = match &path {
+                            None => l.to_string(),
+                            Some(path) => format!("{path}.{l}"),
                         };
-                        walk(m, p, out);
+                        walk(m, Some(p), out);
                     }
                 }
             }
         }
-        walk(self, String::new(), &mut out);
+        walk(self, None, &mut out);
         out
     }
 
@@ -298,6 +323,9 @@ impl Cmw {
                 for (k, v) in entries {
                     let label = match k {
                         Value::Text(t) if t == "__cmwc_t" => {
+                            if ctype.is_some() {
+                                return Err(invalid("label", "duplicate label __cmwc_t"));
+                            }
                             match v {
                                 Value::Text(t) => ctype = Some(t),
                                 _ => return Err(invalid("__cmwc_t", "must be text")),
@@ -369,17 +397,20 @@ impl Cmw {
         })
     }
 
-    /// Decodes JSON (record or collection).
+    /// Decodes JSON (record or collection). A key repeated in any object
+    /// (a label or `__cmwc_t`) is refused, as the CBOR decoder refuses a
+    /// repeated label: a generic JSON reader keeps only one of the values,
+    /// which would let a second record silently replace the first.
     pub fn from_json(bytes: &[u8]) -> Result<Self, CmwError> {
         if bytes.len() > MAX_CMW_LEN {
             return Err(CmwError::TooLarge(bytes.len()));
         }
-        let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| CmwError::Json(e.to_string()))?;
+        let v: JsonNode = serde_json::from_slice(bytes).map_err(|e| CmwError::Json(e.to_string()))?;
         Self::from_json_value(v, 0)
     }
 
-    fn from_json_value(v: serde_json::Value, depth: usize) -> Result<Self, CmwError> {
-        use serde_json::Value as J;
+    fn from_json_value(v: JsonNode, depth: usize) -> Result<Self, CmwError> {
+        use JsonNode as J;
         if depth > MAX_DEPTH {
             return Err(CmwError::TooDeep);
         }
@@ -401,28 +432,31 @@ impl Cmw {
                 };
                 let ind = match it.next() {
                     None => None,
-                    Some(J::Number(n)) => {
-                        let n = n
-                            .as_u64()
-                            .ok_or_else(|| invalid("ind", "must be an unsigned integer"))?;
-                        Some(parse_ind(Integer::from(n))?)
-                    }
+                    Some(J::Uint(n)) => Some(parse_ind(Integer::from(n))?),
                     Some(_) => return Err(invalid("ind", "must be an unsigned integer")),
                 };
                 Ok(Cmw::Record(CmwRecord { typ, value, ind }))
             }
-            J::Object(map) => {
+            J::Object(entries) => {
                 let mut ctype = None;
                 let mut members = BTreeMap::new();
-                for (k, v) in map {
+                for (k, v) in entries {
                     if k == "__cmwc_t" {
+                        if ctype.is_some() {
+                            return Err(invalid("label", "duplicate label __cmwc_t"));
+                        }
                         match v {
                             J::String(t) => ctype = Some(t),
                             _ => return Err(invalid("__cmwc_t", "must be a string")),
                         }
                         continue;
                     }
-                    members.insert(CmwLabel::Text(k), Self::from_json_value(v, depth + 1)?);
+                    let label = CmwLabel::Text(k);
+                    if members.contains_key(&label) {
+                        return Err(invalid("label", format!("duplicate label {label}")));
+                    }
+                    let m = Self::from_json_value(v, depth + 1)?;
+                    members.insert(label, m);
                 }
                 if members.is_empty() {
                     return Err(invalid("collection", "must have at least one member"));
@@ -431,6 +465,72 @@ impl Cmw {
             }
             _ => Err(invalid("cmw", "is neither a record (array) nor a collection (object)")),
         }
+    }
+}
+
+/// A JSON value as the CMW decoder needs it. Unlike `serde_json::Value`,
+/// objects keep every entry in document order, repeated keys included, so
+/// that [`Cmw::from_json`] can refuse them instead of silently keeping the
+/// last one. serde_json's own recursion limit still bounds nesting.
+enum JsonNode {
+    Array(Vec<JsonNode>),
+    Object(Vec<(String, JsonNode)>),
+    String(String),
+    /// A non-negative integer (the only number a CMW holds: `ind`).
+    Uint(u64),
+    /// Anything else (null, booleans, negative or fractional numbers):
+    /// never valid in a CMW, kept only to be refused with a CMW error.
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for JsonNode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = JsonNode;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<JsonNode, E> {
+                Ok(u64::try_from(v).map_or(JsonNode::Other, JsonNode::Uint))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<JsonNode, E> {
+                Ok(JsonNode::Uint(v))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_str<E>(self, v: &str) -> Result<JsonNode, E> {
+                Ok(JsonNode::String(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<JsonNode, E> {
+                Ok(JsonNode::String(v))
+            }
+            fn visit_unit<E>(self) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_none<E>(self) -> Result<JsonNode, E> {
+                Ok(JsonNode::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<JsonNode, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(JsonNode::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<JsonNode, A::Error> {
+                let mut entries = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, JsonNode>()? {
+                    entries.push((k, v));
+                }
+                Ok(JsonNode::Object(entries))
+            }
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -537,5 +637,89 @@ mod tests {
             Cmw::decode(&vec![b'['; MAX_CMW_LEN + 1]),
             Err(CmwError::TooLarge(_))
         ));
+    }
+
+    fn rec(v: u8) -> Cmw {
+        Cmw::Record(CmwRecord::evidence("application/x", vec![v]))
+    }
+
+    #[test]
+    fn record_paths_are_unambiguous() {
+        // Integer 1 and text "1" were both rendered `1`.
+        let c = Cmw::Collection {
+            ctype: None,
+            members: BTreeMap::from([(CmwLabel::Int(1), rec(1)), (CmwLabel::Text("1".into()), rec(2))]),
+        };
+        let paths: Vec<String> = c.records().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["#1", "1"]);
+        // A nested a/b and a flat "a.b" were both rendered `a.b`.
+        let c = Cmw::decode(br#"{"a":{"b":["application/x","AQ"]},"a.b":["application/x","Ag"]}"#).unwrap();
+        let paths: Vec<String> = c.records().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, ["a.b", "a\\.b"]);
+        // An empty label is a segment too: `{"": {"x": A}, "x": B}`.
+        let c = Cmw::decode(br#"{"":{"x":["application/x","AQ"]},"x":["application/x","Ag"]}"#).unwrap();
+        let paths: Vec<String> = c.records().into_iter().map(|(p, _)| p).collect();
+        assert_eq!(paths, [".x", "x"]);
+        // The escape character and a leading `#` are escaped too.
+        assert_eq!(CmwLabel::Text("#1".into()).to_string(), "\\#1");
+        assert_eq!(CmwLabel::Text("a\\".into()).to_string(), "a\\\\");
+        assert_eq!(CmwLabel::Int(-3).to_string(), "#-3");
+        assert_eq!(CmwLabel::Text("cpu".into()).to_string(), "cpu");
+    }
+
+    #[test]
+    fn json_duplicate_keys_are_refused_at_every_level() {
+        let dup = |doc: &str| match Cmw::decode(doc.as_bytes()) {
+            Err(CmwError::Invalid { field: "label", reason }) => reason,
+            other => panic!("{doc}: {other:?}"),
+        };
+        assert_eq!(
+            dup(r#"{"gpu":["application/x","AQ"],"gpu":["application/x","Ag"]}"#),
+            "duplicate label gpu"
+        );
+        assert_eq!(
+            dup(r#"{"a":{"gpu":["application/x","AQ"],"gpu":["application/x","Ag"]}}"#),
+            "duplicate label gpu"
+        );
+        assert_eq!(
+            dup(r#"{"__cmwc_t":"x","__cmwc_t":"y","gpu":["application/x","AQ"]}"#),
+            "duplicate label __cmwc_t"
+        );
+        // Without repetition the same documents decode.
+        assert!(Cmw::decode(br#"{"gpu":["application/x","AQ"],"cpu":["application/x","Ag"]}"#).is_ok());
+        assert!(Cmw::decode(br#"{"__cmwc_t":"x","gpu":["application/x","AQ",4]}"#).is_ok());
+    }
+
+    #[test]
+    fn cbor_duplicate_cmwc_t_is_refused() {
+        let map = Value::Map(vec![
+            (Value::Text("__cmwc_t".into()), Value::Text("x".into())),
+            (Value::Text("__cmwc_t".into()), Value::Text("y".into())),
+            (Value::Integer(1.into()), rec(1).to_cbor_value()),
+        ]);
+        let mut b = Vec::new();
+        ciborium::into_writer(&map, &mut b).unwrap();
+        assert_eq!(
+            Cmw::decode(&b),
+            Err(CmwError::Invalid {
+                field: "label",
+                reason: "duplicate label __cmwc_t".into()
+            })
+        );
+    }
+
+    #[test]
+    fn json_non_cmw_values_are_refused_not_panicked_on() {
+        for doc in [
+            r#"["a","AQ",-1]"#,
+            r#"["a","AQ",1.5]"#,
+            r#"["a","AQ",null]"#,
+            r#"{"x":true}"#,
+        ] {
+            assert!(
+                matches!(Cmw::decode(doc.as_bytes()), Err(CmwError::Invalid { .. })),
+                "{doc}"
+            );
+        }
     }
 }

@@ -18,6 +18,12 @@ pub const EAR_PROFILE: &str = "tag:ietf.org,2026:rats/ear#03";
 pub const EAR_PROFILE_VERAISON: &str = "tag:github.com,2023:veraison/ear";
 
 /// AR4SI trustworthiness tier, ordered from best to worst.
+///
+/// `None` sorts first, below `Affirming`, which is right inside one
+/// appraisal's trust vector (a claim without a value adds nothing) but wrong
+/// when combining submodules: an environment nobody made a statement about
+/// must not let the others' `affirming` through. Combine submodule tiers
+/// with [`Tier::overall`], never with `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
@@ -32,6 +38,34 @@ pub enum Tier {
 }
 
 impl Tier {
+    /// The overall tier of a result made of submodules with these tiers.
+    ///
+    /// - no submodule, or every submodule `none`: `none` (nothing was
+    ///   appraised);
+    /// - some submodules `none` and others not: `contraindicated`. A
+    ///   submodule the verifier made no statement about was not appraised,
+    ///   and a result is affirming (or an acceptable warning) only when
+    ///   every attesting environment was appraised; `warning` would not do,
+    ///   since a warning is accepted;
+    /// - otherwise the worst of them.
+    pub fn overall(tiers: impl IntoIterator<Item = Tier>) -> Tier {
+        let mut worst = None;
+        let (mut any_none, mut any_other) = (false, false);
+        for t in tiers {
+            if t == Tier::None {
+                any_none = true;
+            } else {
+                any_other = true;
+                worst = worst.max(Some(t));
+            }
+        }
+        match (any_none, any_other) {
+            (_, false) => Tier::None,
+            (true, true) => Tier::Contraindicated,
+            (false, true) => worst.unwrap_or(Tier::None),
+        }
+    }
+
     /// The numeric value of the CBOR encoding.
     pub const fn code(self) -> i8 {
         match self {
@@ -330,7 +364,9 @@ pub struct Ear {
     pub iat: i64,
     /// `ear_verifier_id`.
     pub ear_verifier_id: VerifierId,
-    /// Overall status (`status`): the worst submodule, `none` if there is none.
+    /// Overall status (`status`), as [`Tier::overall`] computes it: the
+    /// worst submodule; `none` if there is none or all are `none`;
+    /// `contraindicated` if some but not all are `none`.
     pub status: Tier,
     /// `submods`, one per attesting environment.
     pub submods: BTreeMap<String, Appraisal>,
@@ -342,7 +378,7 @@ pub struct Ear {
 impl Ear {
     /// Builds a result from submodule appraisals, computing the overall tier.
     pub fn new(iat: i64, submods: BTreeMap<String, Appraisal>, eat_nonce: Option<String>) -> Self {
-        let status = submods.values().map(|a| a.status).max().unwrap_or(Tier::None);
+        let status = Tier::overall(submods.values().map(|a| a.status));
         Self {
             eat_profile: EAR_PROFILE.into(),
             iat,
@@ -354,16 +390,24 @@ impl Ear {
     }
 
     /// True only when there is at least one submodule and all are affirming.
+    /// The submodules are checked themselves, not only `status`: an EAR read
+    /// from elsewhere carries its issuer's `status`, which need not agree.
     pub fn is_affirming(&self) -> bool {
-        self.status == Tier::Affirming && !self.submods.is_empty()
+        self.status == Tier::Affirming
+            && !self.submods.is_empty()
+            && self.submods.values().all(|a| a.status == Tier::Affirming)
     }
 
     /// True when the result may be relied on: affirming, or a warning that
     /// by contract only arises from conditions the policy explicitly allowed
     /// (debug allowed, an allowed non-current TCB status). Every warning is
     /// listed in the findings.
+    /// As for [`Ear::is_affirming`], every submodule must itself be
+    /// affirming or a warning: one that was not appraised (`none`) or was
+    /// refused makes the whole result unacceptable.
     pub fn is_acceptable(&self) -> bool {
-        matches!(self.status, Tier::Affirming | Tier::Warning) && !self.submods.is_empty()
+        let ok = |t: Tier| matches!(t, Tier::Affirming | Tier::Warning);
+        ok(self.status) && !self.submods.is_empty() && self.submods.values().all(|a| ok(a.status))
     }
 
     /// Every contraindicated finding, prefixed with its submodule.
@@ -474,5 +518,60 @@ mod tests {
         assert!(j.contains("\"ear_status\": \"affirming\""), "{j}");
         assert!(j.contains("\"hardware\": 2"), "{j}");
         assert!(j.contains(EAR_PROFILE));
+    }
+
+    fn with_status(status: Tier) -> Appraisal {
+        let mut a = Appraisal::new("p");
+        a.status = status;
+        a
+    }
+
+    fn ear_of(tiers: &[Tier]) -> Ear {
+        let submods = tiers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("sim:{i}"), with_status(*t)))
+            .collect();
+        Ear::new(0, submods, None)
+    }
+
+    #[test]
+    fn a_none_submodule_beside_an_affirming_one_is_not_affirming() {
+        let ear = ear_of(&[Tier::Affirming, Tier::None]);
+        assert_eq!(ear.status, Tier::Contraindicated);
+        assert!(!ear.is_affirming());
+        assert!(!ear.is_acceptable());
+        let ear = ear_of(&[Tier::Warning, Tier::None]);
+        assert_eq!(ear.status, Tier::Contraindicated);
+        assert!(!ear.is_acceptable());
+    }
+
+    #[test]
+    fn all_none_is_none_and_otherwise_the_worst_tier() {
+        assert_eq!(ear_of(&[Tier::None, Tier::None]).status, Tier::None);
+        assert!(!ear_of(&[Tier::None]).is_acceptable());
+        assert_eq!(ear_of(&[Tier::Affirming, Tier::Affirming]).status, Tier::Affirming);
+        assert!(ear_of(&[Tier::Affirming, Tier::Affirming]).is_affirming());
+        let w = ear_of(&[Tier::Affirming, Tier::Warning]);
+        assert_eq!(w.status, Tier::Warning);
+        assert!(w.is_acceptable() && !w.is_affirming());
+        assert_eq!(
+            ear_of(&[Tier::Warning, Tier::Contraindicated]).status,
+            Tier::Contraindicated
+        );
+    }
+
+    #[test]
+    fn a_status_that_disagrees_with_the_submodules_is_not_trusted() {
+        // As an imported EAR may claim: overall affirming, one submodule not.
+        for t in [Tier::None, Tier::Contraindicated] {
+            let mut ear = ear_of(&[Tier::Affirming, t]);
+            ear.status = Tier::Affirming;
+            assert!(!ear.is_affirming(), "{t}");
+            assert!(!ear.is_acceptable(), "{t}");
+        }
+        let mut ear = ear_of(&[Tier::Affirming, Tier::Warning]);
+        ear.status = Tier::Affirming;
+        assert!(!ear.is_affirming());
     }
 }

@@ -267,7 +267,9 @@ pub fn ear_from_json(value: serde_json::Value) -> Result<Ear, EarJwtError> {
     }
     let mut ear: Ear = serde_json::from_value(Value::Object(obj)).map_err(|e| EarJwtError::Claims(e.to_string()))?;
     if !status_given {
-        ear.status = ear.submods.values().map(|a| a.status).max().unwrap_or(Tier::None);
+        // The same combination as `Ear::new`: a `none` submodule beside
+        // appraised ones makes the result contraindicated, not affirming.
+        ear.status = Tier::overall(ear.submods.values().map(|a| a.status));
     }
     Ok(ear)
 }
@@ -448,5 +450,38 @@ mod tests {
             "submods": {"a": {"ear.status": "affirming"}, "b": {"ear.status": "contraindicated"}}
         });
         assert_eq!(ear_from_json(j).unwrap().status, Tier::Contraindicated);
+    }
+
+    #[test]
+    fn imported_ear_with_an_unappraised_submod_is_not_affirming() {
+        let base = |submods: serde_json::Value| {
+            serde_json::json!({
+                "eat_profile": EAR_PROFILE_VERAISON, "iat": 1,
+                "ear.verifier-id": {"build": "b", "developer": "d"},
+                "submods": submods
+            })
+        };
+        // No overall status given: computed, and a `none` beside an
+        // `affirming` is contraindicated (it was the maximum, `affirming`).
+        let ear = ear_from_json(base(serde_json::json!({
+            "a": {"ear.status": "affirming"}, "b": {"ear.status": "none"}
+        })))
+        .unwrap();
+        assert_eq!(ear.status, Tier::Contraindicated);
+        assert!(!ear.is_affirming() && !ear.is_acceptable());
+        // All none: none.
+        let ear = ear_from_json(base(serde_json::json!({
+            "a": {"ear.status": "none"}, "b": {"ear.status": "none"}
+        })))
+        .unwrap();
+        assert_eq!(ear.status, Tier::None);
+        // An issuer's `affirming` does not hide a `none` submodule.
+        let mut j = base(serde_json::json!({
+            "a": {"ear.status": "affirming"}, "b": {"ear.status": "none"}
+        }));
+        j["ear.status"] = serde_json::json!("affirming");
+        let ear = ear_from_json(j).unwrap();
+        assert_eq!(ear.status, Tier::Affirming);
+        assert!(!ear.is_affirming() && !ear.is_acceptable());
     }
 }

@@ -111,8 +111,10 @@ impl Appraiser {
             now,
             policy_id: &self.policy_id,
         };
-        let mut submods = BTreeMap::new();
-        for (path, rec) in cmw.records() {
+        let records = cmw.records();
+        let is_collection = matches!(cmw, Cmw::Collection { .. });
+        let mut appraised = Vec::with_capacity(records.len());
+        for (path, rec) in &records {
             let media_type = rec.typ.to_string();
             let (name, appraisal) = match self.verifier_for(&media_type) {
                 Some(v) => (v.platform().to_string(), v.appraise(&media_type, &rec.value, &ctx)),
@@ -128,14 +130,58 @@ impl Appraiser {
                     ),
                 ),
             };
-            let key = if path.is_empty() {
-                name
-            } else {
-                format!("{name}:{path}")
-            };
-            submods.insert(key, appraisal);
+            // Collection members are always `platform:path` (the path is
+            // unambiguous, see `Cmw::records`); a bare record is `platform`.
+            let key = if is_collection { format!("{name}:{path}") } else { name };
+            appraised.push((key, appraisal));
         }
+        let submods = self.collect_submods(appraised, records.len());
         Ear::new(now.unix_timestamp(), submods, binder_hex(expected))
+    }
+
+    /// Builds the submodule map, failing closed if it does not hold exactly
+    /// one submodule per record. Record paths are unambiguous, so this
+    /// should never trigger; it is here so that a future change to naming
+    /// cannot again let one record's result silently replace another's
+    /// (which made `{1: <bad>, "1": <good>}` affirming).
+    fn collect_submods(&self, appraised: Vec<(String, Appraisal)>, records: usize) -> BTreeMap<String, Appraisal> {
+        let mut submods = BTreeMap::new();
+        let mut collisions = Vec::new();
+        for (key, appraisal) in appraised {
+            match submods.entry(key) {
+                std::collections::btree_map::Entry::Occupied(e) => collisions.push(e.key().clone()),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(appraisal);
+                }
+            }
+        }
+        for key in &collisions {
+            // Neither record's result can be told apart from the other's:
+            // the submodule is refused, whatever either said.
+            submods.insert(
+                key.clone(),
+                Appraisal::malfunction(
+                    &self.policy_id,
+                    "cmw",
+                    format!("two CMW records map to the same submodule {key:?}"),
+                ),
+            );
+        }
+        if submods.len() != records {
+            // `cmw` has no `:`, so it is no collection member's name.
+            submods.insert(
+                "cmw".to_string(),
+                Appraisal::malfunction(
+                    &self.policy_id,
+                    "cmw",
+                    format!(
+                        "the CMW has {records} records but they map to {} submodules",
+                        submods.len()
+                    ),
+                ),
+            );
+        }
+        submods
     }
 
     /// Appraises raw Evidence of a known media type.
@@ -174,5 +220,50 @@ fn binder_hex(expected: &ExpectedBinding) -> Option<String> {
     match expected {
         ExpectedBinding::Claims(c) => Some(hex::encode(&c.binder)),
         ExpectedBinding::ReportData(r) => Some(hex::encode(r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ear::{claim_value, Tier, TrustClaim};
+
+    fn affirming() -> Appraisal {
+        let mut a = Appraisal::new("p");
+        a.set(TrustClaim::InstanceIdentity, claim_value::TRUSTWORTHY_INSTANCE);
+        a.finish()
+    }
+
+    fn refused() -> Appraisal {
+        Appraisal::malfunction("p", "signature", "does not verify")
+    }
+
+    #[test]
+    fn colliding_submodule_names_are_refused_whatever_the_order() {
+        let appraiser = Appraiser::new("p");
+        for pair in [
+            [refused(), affirming()],
+            [affirming(), refused()],
+            [affirming(), affirming()],
+        ] {
+            let [a, b] = pair;
+            let submods = appraiser.collect_submods(vec![("sim:1".into(), a), ("sim:1".into(), b)], 2);
+            let ear = Ear::new(0, submods, None);
+            assert!(!ear.is_acceptable(), "{}", ear.render());
+            assert_eq!(ear.status, Tier::Contraindicated);
+            assert!(ear.submods["sim:1"]
+                .findings
+                .iter()
+                .any(|f| f.reason.contains("same submodule")));
+            assert!(ear.submods.contains_key("cmw"), "{}", ear.render());
+        }
+    }
+
+    #[test]
+    fn one_submodule_per_record_is_affirming() {
+        let appraiser = Appraiser::new("p");
+        let submods = appraiser.collect_submods(vec![("sim:#1".into(), affirming()), ("sim:1".into(), affirming())], 2);
+        assert_eq!(submods.len(), 2);
+        assert!(Ear::new(0, submods, None).is_affirming());
     }
 }

@@ -77,6 +77,21 @@ fn cmw(json: bool) -> impl Strategy<Value = Cmw> {
         })
 }
 
+/// CMWs whose labels are drawn from a few that looked alike when record
+/// paths were written without escaping: `1` and `"1"`, `"a.b"` and `a`/`b`,
+/// `"#1"`, the escape character.
+fn colliding_cmw() -> impl Strategy<Value = Cmw> {
+    let label = prop_oneof![
+        (0i64..3).prop_map(CmwLabel::Int),
+        prop::sample::select(vec!["1", "#1", "a", "b", "a.b", "a\\", "\\.b", ".", "", "\\#1"])
+            .prop_map(|s| CmwLabel::Text(s.to_string())),
+    ];
+    Just(Cmw::Record(CmwRecord::evidence("a/b", vec![0]))).prop_recursive(3, 32, 6, move |inner| {
+        prop::collection::btree_map(label.clone(), inner, 1..6)
+            .prop_map(|members| Cmw::Collection { ctype: None, members })
+    })
+}
+
 fn depth(c: &Cmw) -> usize {
     match c {
         Cmw::Record(_) => 0,
@@ -204,6 +219,15 @@ proptest! {
         prop_assert_eq!(Cmw::from_json(json.as_bytes()), Ok(c.clone()));
         // And across: JSON -> value -> CBOR -> value.
         prop_assert_eq!(Cmw::decode(&c.to_cbor()), Ok(c));
+    }
+
+    #[test]
+    fn record_paths_are_distinct(c in colliding_cmw()) {
+        // Each record names its own EAR submodule by its path: two records
+        // sharing a path let one result replace the other.
+        let records = c.records();
+        let paths: std::collections::BTreeSet<&String> = records.iter().map(|(p, _)| p).collect();
+        prop_assert_eq!(paths.len(), records.len(), "paths {:?}", records.iter().map(|(p, _)| p).collect::<Vec<_>>());
     }
 
     #[test]

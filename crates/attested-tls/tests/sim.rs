@@ -413,6 +413,17 @@ fn forged_with(
     x5chain: Option<Value>,
     claims: Vec<(i64, Value)>,
 ) -> (Vec<u8>, SimInstance) {
+    forged_with_header(signer, alg, x5chain, |h| h, claims)
+}
+
+/// As [`forged_with`], with `extra` adding protected header parameters.
+fn forged_with_header(
+    signer: &SimInstance,
+    alg: iana::Algorithm,
+    x5chain: Option<Value>,
+    extra: impl FnOnce(HeaderBuilder) -> HeaderBuilder,
+    claims: Vec<(i64, Value)>,
+) -> (Vec<u8>, SimInstance) {
     let file: toml::Table = toml::from_str(&signer.to_toml()).unwrap();
     let key_pem = file["private_key"].as_str().unwrap();
     use rustls::pki_types::pem::PemObject;
@@ -426,6 +437,7 @@ fn forged_with(
     if let Some(x) = x5chain {
         h = h.value(33, x);
     }
+    let h = extra(h);
     let map = Value::Map(claims.into_iter().map(|(k, v)| (Value::Integer(k.into()), v)).collect());
     let mut payload = Vec::new();
     ciborium::into_writer(&map, &mut payload).unwrap();
@@ -642,4 +654,167 @@ fn evidence_older_than_the_policy_allows_is_refused() {
     // Without the key, iat is not checked.
     let v = verifier(&world, policy_for(&inst));
     assert!(appraise_at(&v, &ev, &expected, later).is_affirming());
+}
+
+#[test]
+fn iv_and_partial_iv_header_parameters_are_refused() {
+    let world = ephemeral_world(1).unwrap();
+    let inst = world.instances[0].clone();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let x5 = Some(Value::Bytes(inst.cert_der().to_vec()));
+    let (ev, _) = forged_with_header(&inst, iana::Algorithm::ES256, x5.clone(), |h| h, good_claims(&inst, &b));
+    assert!(appraise(&v, &ev, &b).is_affirming());
+    let (ev, _) = forged_with_header(
+        &inst,
+        iana::Algorithm::ES256,
+        x5.clone(),
+        |h| h.iv(vec![7; 12]),
+        good_claims(&inst, &b),
+    );
+    assert_refused(&appraise(&v, &ev, &b), "cose", "other than alg and x5chain");
+    let (ev, _) = forged_with_header(
+        &inst,
+        iana::Algorithm::ES256,
+        x5,
+        |h| h.partial_iv(vec![7; 4]),
+        good_claims(&inst, &b),
+    );
+    assert_refused(&appraise(&v, &ev, &b), "cose", "other than alg and x5chain");
+}
+
+#[test]
+fn envelope_signature_and_claim_refusals_say_what_was_expected() {
+    let world = ephemeral_world(2).unwrap();
+    let (inst, other) = (world.instances[0].clone(), world.instances[1].clone());
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let x5 = Some(Value::Bytes(inst.cert_der().to_vec()));
+    let expected_of = |a: &Appraisal, claim: &str| -> String {
+        a.findings
+            .iter()
+            .find(|f| f.claim == claim)
+            .and_then(|f| f.expected.clone())
+            .unwrap_or_else(|| panic!("no expected value on {claim}: {:#?}", a.findings))
+    };
+    let a = appraise(&v, b"not cose", &b);
+    assert!(expected_of(&a, "cose").contains("ES256"));
+    let (ev, _) = forged_with(&other, iana::Algorithm::ES256, x5.clone(), good_claims(&inst, &b));
+    assert!(expected_of(&appraise(&v, &ev, &b), "signature").contains("instance certificate's key"));
+    let mut claims = good_claims(&inst, &b);
+    claims.retain(|(k, _)| *k != -70001);
+    let (ev, _) = forged_with(&inst, iana::Algorithm::ES256, x5, claims);
+    assert!(expected_of(&appraise(&v, &ev, &b), "measurement").contains("claims set"));
+    let (ev, _) = forged_with(
+        &inst,
+        iana::Algorithm::ES256,
+        Some(Value::Bytes(b"not a certificate".to_vec())),
+        good_claims(&inst, &b),
+    );
+    assert!(expected_of(&appraise(&v, &ev, &b), "instance_certificate").contains("X.509"));
+}
+
+/// A collection of a refused and an affirming record, appraised from its
+/// encoding: the result must be refused and have one submodule per record.
+fn assert_collection_refused(world: &SimWorld, inst: &SimInstance, encoded: &[u8], b: &BindingClaims) {
+    use attested_tls::verifier::Appraiser;
+    use std::sync::Arc;
+    let appraiser = Appraiser::new("cmw-policy").with_verifier(Arc::new(verifier(world, policy_for(inst))));
+    let ear = appraiser.appraise_cmw_bytes(encoded, &ExpectedBinding::Claims(b.clone()), now());
+    assert!(!ear.is_affirming(), "{}", ear.render());
+    assert!(!ear.is_acceptable(), "{}", ear.render());
+    assert_eq!(ear.status, Tier::Contraindicated, "{}", ear.render());
+    let records = Cmw::decode(encoded).unwrap().records().len();
+    assert_eq!(ear.submods.len(), records, "{}", ear.render());
+}
+
+#[test]
+fn cbor_int_and_text_label_collision_is_refused() {
+    use attested_tls::cmw::{CmwLabel, CmwRecord};
+    use std::collections::BTreeMap;
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let good = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    // Bound to another connection: refused on eat_nonce.
+    let bad = SimAttester::new(inst.clone())
+        .evidence(&binding(HashAlgorithm::Sha256, 2))
+        .unwrap();
+    // Integer 1 sorts (and is appraised) before text "1", so before the
+    // fix the good record's submodule replaced the bad one's.
+    let cmw = Cmw::Collection {
+        ctype: None,
+        members: BTreeMap::from([
+            (CmwLabel::Int(1), Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, bad))),
+            (
+                CmwLabel::Text("1".into()),
+                Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, good.clone())),
+            ),
+        ]),
+    };
+    assert_collection_refused(&world, &inst, &cmw.to_cbor(), &b);
+    // Sanity: the same shape with two good records is affirming.
+    let cmw = Cmw::Collection {
+        ctype: None,
+        members: BTreeMap::from([
+            (
+                CmwLabel::Int(1),
+                Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, good.clone())),
+            ),
+            (
+                CmwLabel::Text("1".into()),
+                Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, good)),
+            ),
+        ]),
+    };
+    use attested_tls::verifier::Appraiser;
+    let appraiser =
+        Appraiser::new("cmw-policy").with_verifier(std::sync::Arc::new(verifier(&world, policy_for(&inst))));
+    let ear = appraiser.appraise_cmw_bytes(&cmw.to_cbor(), &ExpectedBinding::Claims(b), now());
+    assert!(ear.is_affirming(), "{}", ear.render());
+    assert!(ear.submods.contains_key("sim:#1") && ear.submods.contains_key("sim:1"));
+}
+
+#[test]
+fn json_nested_and_dotted_label_collision_is_refused() {
+    use base64::Engine as _;
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let good = b64(&SimAttester::new(inst.clone()).evidence(&b).unwrap());
+    let bad = b64(&SimAttester::new(inst.clone())
+        .evidence(&binding(HashAlgorithm::Sha256, 2))
+        .unwrap());
+    // "a" sorts before "a.b": the nested (bad) record was appraised first
+    // and its submodule `sim:a.b` then replaced by the flat (good) one's.
+    let doc = serde_json::json!({
+        "a": {"b": [SIM_MEDIA_TYPE, bad]},
+        "a.b": [SIM_MEDIA_TYPE, good],
+    })
+    .to_string();
+    assert_collection_refused(&world, &inst, doc.as_bytes(), &b);
+}
+
+#[test]
+fn json_duplicate_label_is_refused_not_last_one_wins() {
+    use attested_tls::verifier::Appraiser;
+    use base64::Engine as _;
+    use std::sync::Arc;
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let good = b64(&SimAttester::new(inst.clone()).evidence(&b).unwrap());
+    let bad = b64(&SimAttester::new(inst.clone())
+        .evidence(&binding(HashAlgorithm::Sha256, 2))
+        .unwrap());
+    // serde_json::json! cannot repeat a key, so the document is written out.
+    let mt = serde_json::to_string(SIM_MEDIA_TYPE).unwrap();
+    let doc = format!(r#"{{"gpu":[{mt},"{bad}"],"gpu":[{mt},"{good}"]}}"#);
+    let appraiser = Appraiser::new("cmw-policy").with_verifier(Arc::new(verifier(&world, policy_for(&inst))));
+    let ear = appraiser.appraise_cmw_bytes(doc.as_bytes(), &ExpectedBinding::Claims(b), now());
+    assert!(!ear.is_acceptable(), "{}", ear.render());
+    assert!(
+        ear.refusals().iter().any(|r| r.contains("duplicate label gpu")),
+        "{}",
+        ear.render()
+    );
 }

@@ -209,7 +209,15 @@ pub(crate) fn decode_envelope(evidence: &[u8]) -> Result<Envelope, String> {
     if h.alg != Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) {
         return Err(format!("protected alg is {:?}, only ES256 is accepted", h.alg));
     }
-    if !h.crit.is_empty() || h.content_type.is_some() || !h.key_id.is_empty() || !h.counter_signatures.is_empty() {
+    // coset parses these well-known parameters out of `rest`, so each must
+    // be checked by name: "nothing but alg and x5chain" includes IVs.
+    if !h.crit.is_empty()
+        || h.content_type.is_some()
+        || !h.key_id.is_empty()
+        || !h.iv.is_empty()
+        || !h.partial_iv.is_empty()
+        || !h.counter_signatures.is_empty()
+    {
         return Err("protected header has parameters other than alg and x5chain".into());
     }
     if !sign1.unprotected.is_empty() {

@@ -130,6 +130,19 @@ impl Refusal {
 /// when full; a miss only costs one signature verification).
 const CHAIN_CACHE_MAX: usize = 4096;
 
+// What a refusal expected, for the checks whose observed value is not a
+// single field: so that every finding says what would have been accepted.
+/// Expected value of a `cose` (envelope) refusal.
+const ENVELOPE_EXPECTED: &str =
+    "a tagged COSE_Sign1 within the size limit, with an attached payload, protected alg ES256 \
+     and x5chain holding exactly one certificate, no other header parameter and an empty unprotected header";
+/// Expected value of an `instance_certificate` refusal.
+const CERT_EXPECTED: &str =
+    "a DER X.509 instance certificate with an uncompressed ECDSA P-256 key and one subject serialNumber (the instance id)";
+/// Expected value of a claim decoding refusal.
+const CLAIMS_EXPECTED: &str =
+    "a sim-tee#1 claims set: every mandatory claim once, with its type and size, and no other claim";
+
 /// Appraises simulated Evidence against a [`SimPolicy`].
 #[derive(Debug)]
 pub struct SimVerifier {
@@ -194,7 +207,8 @@ impl SimVerifier {
         if let Some(v) = self.verified_chains.lock().ok().and_then(|m| m.get(&digest).cloned()) {
             return Ok(v);
         }
-        let cert = parse_cert(cert_der).map_err(|r| Refusal::new("instance_certificate", None, None, r))?;
+        let cert = parse_cert(cert_der)
+            .map_err(|r| Refusal::new("instance_certificate", None, Some(CERT_EXPECTED.into()), r))?;
         let root_idx = self.issuing_root(&cert).ok_or_else(|| {
             let expected = if self.roots.is_empty() {
                 "(policy trusts no simulation root)".to_string()
@@ -213,10 +227,10 @@ impl SimVerifier {
                     .into(),
             )
         })?;
-        let certified_id =
-            certified_instance_id(&cert).map_err(|r| Refusal::new("instance_certificate", None, None, r))?;
+        let certified_id = certified_instance_id(&cert)
+            .map_err(|r| Refusal::new("instance_certificate", None, Some(CERT_EXPECTED.into()), r))?;
         let point = p256_public_key(&cert)
-            .map_err(|r| Refusal::new("instance_certificate", None, None, r))?
+            .map_err(|r| Refusal::new("instance_certificate", None, Some(CERT_EXPECTED.into()), r))?
             .to_vec();
         let v = Arc::new(VerifiedInstance {
             root_idx,
@@ -256,7 +270,14 @@ impl SimVerifier {
         let env = match decode_envelope(evidence) {
             Ok(e) => e,
             Err(reason) => {
-                a.fail(InstanceIdentity, cv::UNTRUSTWORTHY_INSTANCE, "cose", None, None, reason);
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    "cose",
+                    None,
+                    Some(ENVELOPE_EXPECTED.into()),
+                    reason,
+                );
                 return;
             }
         };
@@ -319,7 +340,7 @@ impl SimVerifier {
                 cv::UNTRUSTWORTHY_INSTANCE,
                 "signature",
                 None,
-                None,
+                Some("an ES256 signature by the instance certificate's key".into()),
                 "the COSE_Sign1 signature does not verify with the instance certificate's key",
             );
             return;
@@ -328,7 +349,14 @@ impl SimVerifier {
         let claims = match SimClaims::from_cbor(&env.payload) {
             Ok(c) => c,
             Err((claim, reason)) => {
-                a.fail(InstanceIdentity, cv::UNTRUSTWORTHY_INSTANCE, &claim, None, None, reason);
+                a.fail(
+                    InstanceIdentity,
+                    cv::UNTRUSTWORTHY_INSTANCE,
+                    &claim,
+                    None,
+                    Some(CLAIMS_EXPECTED.into()),
+                    reason,
+                );
                 return;
             }
         };
