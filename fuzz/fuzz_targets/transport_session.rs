@@ -5,7 +5,9 @@
 //! Input: `options || frame stream`. Option bits: 0x01 prepends a valid
 //! peer HELLO (so the fuzzer reaches the post-HELLO states at once), 0x02
 //! also gives the session a simulated attester and identity (it then answers
-//! AUTH_REQUESTs with real authenticators), 0x0c are the HELLO's flags.
+//! AUTH_REQUESTs with real authenticators), 0x0c are the HELLO's flags,
+//! 0x10 defers attestation (the harness supplies the Evidence when the
+//! session asks, as the tokio adapter does for attesters that may block).
 //!
 //! Never panics; every error yields its ERROR frame (if any) and leaves the
 //! session failed; everything the session sends decodes as frames; and the
@@ -26,6 +28,7 @@ use libfuzzer_sys::fuzz_target;
 
 struct Fixed {
     exporter: SecretExporter,
+    attester: Arc<SimAttester>,
     verify_only: SessionConfig,
     attesting: SessionConfig,
 }
@@ -38,10 +41,12 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| {
     let now = world.instances[0].not_before() + time::Duration::hours(1);
     verify_only.clock = Arc::new(move || now);
     let mut attesting = verify_only.clone();
-    attesting.attester = Some(Arc::new(SimAttester::new(world.instances[0].clone())));
+    let attester = Arc::new(SimAttester::new(world.instances[0].clone()));
+    attesting.attester = Some(attester.clone());
     attesting.identity = Some(AuthenticatorIdentity::generate_self_signed("fuzz.client").expect("identity"));
     Fixed {
         exporter: SecretExporter::new(HashAlgorithm::Sha256, vec![0x42; 32]),
+        attester,
         verify_only,
         attesting,
     }
@@ -58,10 +63,18 @@ fn check_outgoing(s: &mut Session) {
 }
 
 fn check_events(s: &mut Session) {
+    let f = &*FIXED;
     while let Some(e) = s.poll_event() {
         match e {
             Event::Ready | Event::PeerAttested { .. } | Event::Data(_) => {
                 panic!("fuzzed frames made the session attested: {e:?}")
+            }
+            Event::EvidenceRequested { request_id, binding } => {
+                use attested_tls::attester::Attester;
+                assert_eq!(s.evidence_requested(), Some(request_id));
+                let r = s.provide_evidence(request_id, f.attester.attest(&binding), &f.exporter);
+                assert_eq!(r.is_err(), s.has_failed());
+                check_outgoing(s);
             }
             Event::AttestationAccepted { .. } => {}
         }
@@ -74,12 +87,13 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let f = &*FIXED;
-    let cfg = if options & 0x02 != 0 {
-        &f.attesting
+    let mut cfg = if options & 0x02 != 0 {
+        f.attesting.clone()
     } else {
-        &f.verify_only
+        f.verify_only.clone()
     };
-    let mut s = Session::new(cfg.clone());
+    cfg.defer_attestation = options & 0x10 != 0;
+    let mut s = Session::new(cfg);
     check_outgoing(&mut s);
 
     let mut frames = Vec::new();

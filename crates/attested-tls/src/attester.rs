@@ -31,4 +31,13 @@ pub trait Attester: Send + Sync {
     fn platform(&self) -> &str;
     /// Produces Evidence for `binding`, wrapped as a CMW.
     fn attest(&self, binding: &BindingClaims) -> Result<Cmw, AttestError>;
+    /// Whether [`Attester::attest`] may block for long (it talks to
+    /// firmware, a device or the host). The tokio adapter runs such
+    /// attesters on the blocking thread pool under the attestation
+    /// deadline, so a slow or hung platform neither stalls the runtime nor
+    /// holds the connection past its deadline; attesters that only compute
+    /// return `false` and run inline, without the thread hand-off.
+    fn may_block(&self) -> bool {
+        true
+    }
 }

@@ -189,3 +189,84 @@ async fn an_oversized_frame_is_reported_as_too_large() {
     let (code, reason) = client_error(&mut server).await.expect("an ERROR frame");
     assert_eq!(code, error_code::FRAME_TOO_LARGE, "{reason}");
 }
+
+/// An attester that takes `delay` (like a platform whose firmware or host
+/// is slow), then answers as the simulated TEE would.
+struct SlowAttester {
+    inner: std::sync::Arc<dyn attested_tls::attester::Attester>,
+    delay: Duration,
+}
+
+impl attested_tls::attester::Attester for SlowAttester {
+    fn platform(&self) -> &str {
+        "slow"
+    }
+    fn attest(
+        &self,
+        binding: &attested_tls::binder::BindingClaims,
+    ) -> Result<attested_tls::cmw::Cmw, attested_tls::attester::AttestError> {
+        std::thread::sleep(self.delay);
+        self.inner.attest(binding)
+    }
+}
+
+/// Counts 5 ms ticks on the current runtime while `f` runs.
+async fn ticks_during<T>(f: impl std::future::Future<Output = T>) -> (T, u32) {
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let t = ticks.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let r = f.await;
+    ticker.abort();
+    (r, ticks.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[tokio::test]
+async fn a_slow_attester_does_not_stall_the_runtime() {
+    // #[tokio::test] runs on one thread: an attester called inline would
+    // stop every other task for its whole duration.
+    let w = world(1);
+    let slow = SlowAttester {
+        inner: attester(&w.instances[0]),
+        delay: Duration::from_millis(300),
+    };
+    let server = AttestationConfig::attester(std::sync::Arc::new(slow)).unwrap();
+    let ((srv, cli), ticks) = ticks_during(run_pair(server, AttestationConfig::verifier(w.test_appraiser()))).await;
+    assert!(srv.is_ok() && cli.is_ok_and(|(_, ear)| ear.unwrap().is_affirming()));
+    assert!(ticks >= 10, "only {ticks} ticks in 300+ ms: the runtime was blocked");
+}
+
+#[tokio::test]
+async fn a_hung_attester_fails_at_the_attestation_deadline() {
+    let w = world(1);
+    let slow = SlowAttester {
+        inner: attester(&w.instances[0]),
+        delay: Duration::from_secs(3),
+    };
+    let server = AttestationConfig {
+        attestation_timeout: Duration::from_millis(300),
+        ..AttestationConfig::attester(std::sync::Arc::new(slow)).unwrap()
+    };
+    let start = std::time::Instant::now();
+    let (srv, cli) = run_pair(server, AttestationConfig::verifier(w.test_appraiser())).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "waited {:?} for a 300 ms deadline",
+        start.elapsed()
+    );
+    assert!(
+        matches!(srv, Err(NetError::Timeout(step)) if step.contains("attester")),
+        "{:?}",
+        srv.err()
+    );
+    match cli {
+        Err(NetError::Attestation(attested_tls::transport::SessionError::PeerError { code, .. })) => {
+            assert_eq!(code, error_code::TIMEOUT)
+        }
+        other => panic!("client: {:?}", other.err()),
+    }
+}

@@ -2,7 +2,13 @@
 //!
 //! Both return an [`AttestedStream`] only after attestation succeeded in
 //! every direction the two sides require; before that no application byte
-//! is read or written. Every step runs under a deadline.
+//! is read or written. Every step runs under a deadline. Attesters that
+//! [may block](crate::attester::Attester::may_block) (hardware, host
+//! services) run on tokio's blocking pool, so a slow platform does not
+//! stall the runtime and a hung one fails the connection at the
+//! attestation deadline; appraisal runs inline (verifiers do no I/O).
+//! After any failure the stream stays failed: nothing the peer sent is
+//! delivered any more and nothing more is sent but the ERROR frame.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), attested_tls::net::NetError> {
@@ -18,6 +24,7 @@
 
 pub mod tls;
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,7 +32,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::attester::Attester;
 use crate::ea::{AuthenticatorIdentity, EaProfile, Role};
@@ -176,6 +183,9 @@ impl AttestationConfig {
             appraiser: self.appraiser.clone(),
             max_frame: self.max_frame,
             clock: self.clock.clone(),
+            // Attesters that may block run on the blocking pool under the
+            // attestation deadline (see AttestedStream::poll_evidence).
+            defer_attestation: self.attester.as_ref().is_some_and(|a| a.may_block()),
         }
     }
 }
@@ -331,6 +341,15 @@ pub struct AttestedStream<S> {
     /// Set on any error: the connection is dead for the application from
     /// then on (no buffered data is delivered, nothing more is sent).
     failed: bool,
+    /// Evidence being produced on the blocking pool for a peer's request.
+    evidence_job: Option<EvidenceJob>,
+}
+
+/// An attester call running on tokio's blocking pool, with its deadline.
+struct EvidenceJob {
+    request_id: u32,
+    handle: tokio::task::JoinHandle<Result<crate::cmw::Cmw, crate::attester::AttestError>>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
 }
 
 impl<S> std::fmt::Debug for AttestedStream<S> {
@@ -355,6 +374,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             attestation_timeout: timeout,
             eof: false,
             failed: false,
+            evidence_job: None,
         };
         let r = tokio::time::timeout(timeout, s.drive(|s| s.session.is_ready(), "attestation")).await;
         match r {
@@ -367,7 +387,8 @@ impl<S: TlsStreamExt> AttestedStream<S> {
         }
     }
 
-    /// Sends pending output, then reads frames until `done` holds.
+    /// Sends pending output, then reads frames (and collects Evidence being
+    /// produced for the peer) until `done` holds.
     async fn drive(&mut self, done: impl Fn(&Self) -> bool, step: &'static str) -> Result<(), NetError> {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
@@ -378,14 +399,62 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             // While the peer works on its answer, derive the exporter values
             // that checking it will need.
             self.session.prepare(self.inner.exporter());
-            let n = self.inner.read(&mut buf).await?;
-            if n == 0 {
-                self.eof = true;
-                return Err(NetError::Closed(step));
+            // The peer's bytes or our Evidence, whichever comes first.
+            let read = std::future::poll_fn(|cx| {
+                match self.poll_evidence(cx) {
+                    Poll::Ready(Ok(true)) => return Poll::Ready(Ok(None)),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Ready(Ok(false)) | Poll::Pending => {}
+                }
+                let mut rb = ReadBuf::new(&mut buf);
+                match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
+                    Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(rb.filled().len()))),
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(NetError::Io(e))),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await?;
+            match read {
+                None => {} // Evidence arrived: the authenticator is queued.
+                Some(0) => {
+                    self.eof = true;
+                    return Err(NetError::Closed(step));
+                }
+                Some(n) => {
+                    self.decoder.push(&buf[..n]);
+                    self.process_frames()?;
+                }
             }
-            self.decoder.push(&buf[..n]);
-            self.process_frames()?;
         }
+    }
+
+    /// Completes a running attester call: `Ready(Ok(true))` when its
+    /// Evidence was handed to the session (an authenticator is queued),
+    /// `Ready(Ok(false))` when none is running, an error when the attester
+    /// failed or missed the attestation deadline.
+    fn poll_evidence(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, NetError>> {
+        let Some(job) = &mut self.evidence_job else {
+            return Poll::Ready(Ok(false));
+        };
+        if let Poll::Ready(joined) = Pin::new(&mut job.handle).poll(cx) {
+            let request_id = job.request_id;
+            self.evidence_job = None;
+            let evidence = joined.unwrap_or_else(|e| {
+                Err(crate::attester::AttestError::Other(format!(
+                    "the attester task failed: {e}"
+                )))
+            });
+            self.session
+                .provide_evidence(request_id, evidence, self.inner.exporter())?;
+            return Poll::Ready(Ok(true));
+        }
+        if job.deadline.as_mut().poll(cx).is_ready() {
+            // The blocking call cannot be interrupted; it finishes (or not)
+            // on its own thread, and its result is dropped.
+            self.evidence_job = None;
+            return Poll::Ready(Err(NetError::Timeout("attestation (our attester)")));
+        }
+        Poll::Pending
     }
 
     async fn flush_session(&mut self) -> Result<(), NetError> {
@@ -412,6 +481,16 @@ impl<S: TlsStreamExt> AttestedStream<S> {
                             )));
                         }
                         self.app.extend_from_slice(&d);
+                    }
+                    Event::EvidenceRequested { request_id, binding } => {
+                        let Some(attester) = self.session.config().attester.clone() else {
+                            return Err(NetError::Attestation(SessionError::State("no attester")));
+                        };
+                        self.evidence_job = Some(EvidenceJob {
+                            request_id,
+                            handle: tokio::task::spawn_blocking(move || attester.attest(&binding)),
+                            deadline: Box::pin(tokio::time::sleep(self.attestation_timeout)),
+                        });
                     }
                     Event::AttestationAccepted { .. } | Event::Ready => {}
                 }
@@ -512,6 +591,20 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
                 }
                 Poll::Pending if this.out.len() > MAX_QUEUED_OUTPUT => return Poll::Pending,
                 _ => {}
+            }
+            // Evidence for a re-attestation request of the peer.
+            match this.poll_evidence(cx) {
+                Poll::Ready(Ok(true)) => continue,
+                Poll::Ready(Err(e)) => {
+                    this.mark_failed();
+                    this.out.extend(this.session.take_outgoing());
+                    if let Some(f) = error_frame_for(&e) {
+                        f.encode_into(&mut this.out);
+                    }
+                    let _ = this.poll_flush_out(cx);
+                    return Poll::Ready(Err(io_err(e)));
+                }
+                Poll::Ready(Ok(false)) | Poll::Pending => {}
             }
             if this.eof {
                 return Poll::Ready(Ok(()));

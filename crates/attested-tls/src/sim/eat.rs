@@ -333,6 +333,11 @@ impl Attester for SimAttester {
         "sim"
     }
 
+    /// Signing in software: never blocks.
+    fn may_block(&self) -> bool {
+        false
+    }
+
     fn attest(&self, binding: &BindingClaims) -> Result<Cmw, AttestError> {
         let evidence = self.evidence(binding).map_err(|e| AttestError::Platform {
             interface: "sim".into(),

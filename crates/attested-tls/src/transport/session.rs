@@ -56,6 +56,13 @@ pub struct SessionConfig {
     pub max_frame: usize,
     /// Verification time for appraisals.
     pub clock: Clock,
+    /// `false` (default): the session calls the attester itself when a
+    /// request arrives. `true`: it emits [`Event::EvidenceRequested`]
+    /// instead and the caller obtains the Evidence however it likes (on
+    /// another thread, under a deadline) and hands the result to
+    /// [`Session::provide_evidence`]. The tokio adapter does this for
+    /// attesters that [may block](crate::attester::Attester::may_block).
+    pub defer_attestation: bool,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -82,6 +89,7 @@ impl SessionConfig {
             appraiser: None,
             max_frame: super::frame::DEFAULT_MAX_FRAME,
             clock: Arc::new(time::OffsetDateTime::now_utc),
+            defer_attestation: false,
         }
     }
 }
@@ -108,6 +116,15 @@ pub enum Event {
     Ready,
     /// Application bytes from the peer.
     Data(Vec<u8>),
+    /// (Only with [`SessionConfig::defer_attestation`].) The peer asked us
+    /// to attest: produce Evidence for `binding` with our attester and pass
+    /// the result to [`Session::provide_evidence`].
+    EvidenceRequested {
+        /// The peer's request id.
+        request_id: u32,
+        /// What the Evidence must commit to.
+        binding: crate::binder::BindingClaims,
+    },
 }
 
 /// Why a session failed. Every variant is fatal for the connection.
@@ -215,6 +232,9 @@ pub struct Session {
     failed: bool,
     hello_sent: bool,
     exporter_values: ExporterCache,
+    /// A peer request waiting for [`Session::provide_evidence`]: its id
+    /// and bytes.
+    evidence_wanted: Option<(u32, Vec<u8>)>,
 }
 
 impl Session {
@@ -245,6 +265,7 @@ impl Session {
             failed: false,
             hello_sent: false,
             exporter_values: ExporterCache::default(),
+            evidence_wanted: None,
         };
         // The TLS client always speaks first. A TLS server that has nothing
         // to request holds its HELLO until the client's arrives and sends it
@@ -559,15 +580,88 @@ impl Session {
                     .profile
                     .binding(exporter, &parsed.context, identity.spki())
                     .map_err(SessionError::Request)?;
-                let cmw = attester.attest(&binding)?.to_cbor();
-                if cmw.len() > crate::cmw::MAX_CMW_LEN {
-                    return Err(AttestError::TooLarge(cmw.len()).into());
+                if self.cfg.defer_attestation {
+                    self.evidence_wanted = Some((request_id, request.to_vec()));
+                    self.events.push_back(Event::EvidenceRequested { request_id, binding });
+                    return Ok(());
                 }
-                ea::authenticate(exporter, sender, &self.cfg.profile, request, identity, Some(&cmw))
-                    .map_err(SessionError::Request)?
+                let cmw = attester.attest(&binding)?;
+                self.authenticator_with(request, identity, cmw, exporter)?
             }
             _ => ea::empty_authenticator(exporter, sender, request).map_err(SessionError::Request)?,
         };
+        self.queue_authenticator(request_id, authenticator)
+    }
+
+    /// Completes a deferred answer (see [`SessionConfig::defer_attestation`])
+    /// with our attester's result for the request in
+    /// [`Event::EvidenceRequested`]. An attester error fails the session.
+    pub fn provide_evidence(
+        &mut self,
+        request_id: u32,
+        evidence: Result<crate::cmw::Cmw, AttestError>,
+        exporter: &dyn Exporter,
+    ) -> Result<(), SessionError> {
+        if self.failed {
+            return Err(SessionError::State("session already failed"));
+        }
+        let r = (|| {
+            let request = match self.evidence_wanted.take() {
+                Some((id, request)) if id == request_id => request,
+                other => {
+                    self.evidence_wanted = other;
+                    return Err(SessionError::State("no Evidence was requested for this request id"));
+                }
+            };
+            let identity = self
+                .cfg
+                .identity
+                .as_ref()
+                .ok_or(SessionError::State("no authenticator identity"))?;
+            let values = std::mem::take(&mut self.exporter_values);
+            let authenticator = self.authenticator_with(&request, identity, evidence?, &values.with(exporter));
+            self.exporter_values = values;
+            self.queue_authenticator(request_id, authenticator?)
+        })();
+        if matches!(r, Err(SessionError::State(_))) {
+            // A caller mistake, not a peer or platform failure.
+            return r;
+        }
+        if r.is_err() {
+            self.failed = true;
+            self.ready = false;
+        }
+        r
+    }
+
+    /// The request (if any) waiting for [`Session::provide_evidence`].
+    pub fn evidence_requested(&self) -> Option<u32> {
+        self.evidence_wanted.as_ref().map(|(id, _)| *id)
+    }
+
+    fn authenticator_with(
+        &self,
+        request: &[u8],
+        identity: &AuthenticatorIdentity,
+        cmw: crate::cmw::Cmw,
+        exporter: &dyn Exporter,
+    ) -> Result<Vec<u8>, SessionError> {
+        let cmw = cmw.to_cbor();
+        if cmw.len() > crate::cmw::MAX_CMW_LEN {
+            return Err(AttestError::TooLarge(cmw.len()).into());
+        }
+        ea::authenticate(
+            exporter,
+            self.cfg.tls_role,
+            &self.cfg.profile,
+            request,
+            identity,
+            Some(&cmw),
+        )
+        .map_err(SessionError::Request)
+    }
+
+    fn queue_authenticator(&mut self, request_id: u32, authenticator: Vec<u8>) -> Result<(), SessionError> {
         if 4 + authenticator.len() > self.peer_max_frame() {
             return Err(SessionError::Incompatible(format!(
                 "our authenticator is {} bytes; the peer accepts frames of at most {} bytes",
@@ -997,5 +1091,69 @@ mod tests {
         deliver(&mut s, &mut c, &ex);
         deliver(&mut c, &mut s, &ex);
         c.start_reattestation().unwrap();
+    }
+
+    #[test]
+    fn deferred_attestation_asks_the_caller_and_answers_with_its_evidence() {
+        let world = ephemeral_world(1).unwrap();
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(world.appraiser("defer"));
+        let mut server = SessionConfig::new(Role::Server);
+        let sim = Arc::new(SimAttester::new(world.instances[0].clone()));
+        server.attester = Some(sim.clone());
+        server.identity = Some(AuthenticatorIdentity::generate_self_signed("defer").unwrap());
+        server.defer_attestation = true;
+        let (mut c, mut s) = (Session::new(client), Session::new(server));
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        deliver(&mut c, &mut s, &ex);
+        let Some(Event::EvidenceRequested { request_id, binding }) = s.poll_event() else {
+            panic!("expected EvidenceRequested");
+        };
+        assert_eq!(s.evidence_requested(), Some(request_id));
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&s.take_outgoing());
+        assert!(matches!(d.next_frame().unwrap(), Some(Frame::Hello(_))));
+        assert_eq!(d.next_frame().unwrap(), None, "no authenticator before the Evidence");
+        // A result for another request is a caller mistake: refused, not fatal.
+        assert!(matches!(
+            s.provide_evidence(request_id + 1, sim.attest(&binding), &ex),
+            Err(SessionError::State(_))
+        ));
+        assert!(!s.has_failed());
+        s.provide_evidence(request_id, sim.attest(&binding), &ex).unwrap();
+        assert_eq!(s.evidence_requested(), None);
+        c.handle_frame(
+            Frame::Hello(Hello {
+                version: VERSION,
+                flags: FLAG_CAN_ATTEST,
+                max_frame: 1 << 18,
+                cmw_ext_type: crate::codec::EXT_CMW_ATTESTATION_DEFAULT,
+                exporter_label: EaProfile::default().exporter_label,
+            }),
+            &ex,
+        )
+        .unwrap();
+        deliver(&mut s, &mut c, &ex);
+        deliver(&mut c, &mut s, &ex);
+        assert!(c.is_ready() && s.is_ready());
+    }
+
+    #[test]
+    fn a_deferred_attester_failure_is_fatal() {
+        let world = ephemeral_world(1).unwrap();
+        let mut s = attesting_server(&world);
+        let mut cfg = s.config().clone();
+        cfg.defer_attestation = true;
+        s = Session::new(cfg);
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap();
+        s.handle_frame(request_frame(0, 1), &ex).unwrap();
+        let e = s
+            .provide_evidence(0, Err(AttestError::Other("device busy".into())), &ex)
+            .unwrap_err();
+        assert!(matches!(&e, SessionError::Attester(_)), "{e}");
+        assert!(s.has_failed());
+        assert_eq!(e.error_frame().map(|f| f.name()), Some("ERROR"));
     }
 }
