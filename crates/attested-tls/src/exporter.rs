@@ -248,22 +248,18 @@ mod tests {
         let cache = ExporterCache::default();
         let c = cache.with(&e);
         // Same label, different context or length: distinct values.
-        assert_eq!(
-            c.export(b"EXPORTER-a", b"", 48).unwrap(),
-            e.export(b"EXPORTER-a", b"", 48).unwrap()
-        );
-        assert_eq!(
-            c.export(b"EXPORTER-a", b"x", 48).unwrap(),
-            e.export(b"EXPORTER-a", b"x", 48).unwrap()
-        );
-        assert_eq!(
-            c.export(b"EXPORTER-a", b"", 32).unwrap(),
-            e.export(b"EXPORTER-a", b"", 32).unwrap()
-        );
-        assert_eq!(
-            c.export(b"EXPORTER-b", b"", 48).unwrap(),
-            e.export(b"EXPORTER-b", b"", 48).unwrap()
-        );
+        let keys: [(&[u8], &[u8], usize); 4] = [
+            (b"EXPORTER-a", b"", 48),
+            (b"EXPORTER-a", b"x", 48),
+            (b"EXPORTER-a", b"", 32),
+            (b"EXPORTER-b", b"", 48),
+        ];
+        for (label, context, len) in keys {
+            assert_eq!(
+                c.export(label, context, len).unwrap(),
+                e.export(label, context, len).unwrap()
+            );
+        }
         assert_eq!(cache.len(), 4);
         assert_eq!(
             c.export(b"EXPORTER-a", b"x", 48).unwrap(),

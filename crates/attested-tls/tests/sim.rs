@@ -774,16 +774,23 @@ fn cbor_int_and_text_label_collision_is_refused() {
     assert!(ear.submods.contains_key("sim:#1") && ear.submods.contains_key("sim:1"));
 }
 
-#[test]
-fn json_nested_and_dotted_label_collision_is_refused() {
+/// The binding of a connection, Evidence bound to it and Evidence bound to
+/// another one, base64url as JSON CMW records carry them.
+fn good_and_bad_base64(inst: &SimInstance) -> (BindingClaims, String, String) {
     use base64::Engine as _;
-    let (world, inst) = one();
     let b = binding(HashAlgorithm::Sha256, 1);
     let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
     let good = b64(&SimAttester::new(inst.clone()).evidence(&b).unwrap());
     let bad = b64(&SimAttester::new(inst.clone())
         .evidence(&binding(HashAlgorithm::Sha256, 2))
         .unwrap());
+    (b, good, bad)
+}
+
+#[test]
+fn json_nested_and_dotted_label_collision_is_refused() {
+    let (world, inst) = one();
+    let (b, good, bad) = good_and_bad_base64(&inst);
     // "a" sorts before "a.b": the nested (bad) record was appraised first
     // and its submodule `sim:a.b` then replaced by the flat (good) one's.
     let doc = serde_json::json!({
@@ -797,15 +804,9 @@ fn json_nested_and_dotted_label_collision_is_refused() {
 #[test]
 fn json_duplicate_label_is_refused_not_last_one_wins() {
     use attested_tls::verifier::Appraiser;
-    use base64::Engine as _;
     use std::sync::Arc;
     let (world, inst) = one();
-    let b = binding(HashAlgorithm::Sha256, 1);
-    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    let good = b64(&SimAttester::new(inst.clone()).evidence(&b).unwrap());
-    let bad = b64(&SimAttester::new(inst.clone())
-        .evidence(&binding(HashAlgorithm::Sha256, 2))
-        .unwrap());
+    let (b, good, bad) = good_and_bad_base64(&inst);
     // serde_json::json! cannot repeat a key, so the document is written out.
     let mt = serde_json::to_string(SIM_MEDIA_TYPE).unwrap();
     let doc = format!(r#"{{"gpu":[{mt},"{bad}"],"gpu":[{mt},"{good}"]}}"#);

@@ -595,15 +595,7 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
             // Evidence for a re-attestation request of the peer.
             match this.poll_evidence(cx) {
                 Poll::Ready(Ok(true)) => continue,
-                Poll::Ready(Err(e)) => {
-                    this.mark_failed();
-                    this.out.extend(this.session.take_outgoing());
-                    if let Some(f) = error_frame_for(&e) {
-                        f.encode_into(&mut this.out);
-                    }
-                    let _ = this.poll_flush_out(cx);
-                    return Poll::Ready(Err(io_err(e)));
-                }
+                Poll::Ready(Err(e)) => return this.poll_fail(cx, e),
                 Poll::Ready(Ok(false)) | Poll::Pending => {}
             }
             if this.eof {
@@ -625,20 +617,25 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
             }
             this.decoder.push(rb.filled());
             if let Err(e) = this.process_frames() {
-                this.mark_failed();
-                // Best effort: tell the peer why.
-                this.out.extend(this.session.take_outgoing());
-                if let Some(f) = error_frame_for(&e) {
-                    f.encode_into(&mut this.out);
-                }
-                let _ = this.poll_flush_out(cx);
-                return Poll::Ready(Err(io_err(e)));
+                return this.poll_fail(cx, e);
             }
         }
     }
 }
 
 impl<S: TlsStreamExt> AttestedStream<S> {
+    /// `fail` for the poll methods: marks the stream failed, queues the
+    /// ERROR frame and sends what it can without waiting.
+    fn poll_fail(&mut self, cx: &mut Context<'_>, e: NetError) -> Poll<io::Result<()>> {
+        self.mark_failed();
+        self.out.extend(self.session.take_outgoing());
+        if let Some(f) = error_frame_for(&e) {
+            f.encode_into(&mut self.out);
+        }
+        let _ = self.poll_flush_out(cx);
+        Poll::Ready(Err(io_err(e)))
+    }
+
     /// Writes queued frames; Ready when all are written.
     fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let more = self.session.take_outgoing();

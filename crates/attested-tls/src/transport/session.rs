@@ -820,15 +820,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn prepared_requester_derives_nothing_when_the_answer_arrives() {
+    /// A client that requires attestation and a server that attests with
+    /// the simulated TEE.
+    fn sim_pair() -> (Session, Session) {
         let world = ephemeral_world(1).unwrap();
         let mut client = SessionConfig::new(Role::Client);
-        client.appraiser = Some(world.appraiser("prepare"));
-        let mut server = SessionConfig::new(Role::Server);
-        server.attester = Some(Arc::new(SimAttester::new(world.instances[0].clone())));
-        server.identity = Some(AuthenticatorIdentity::generate_self_signed("prepare").unwrap());
-        let (mut c, mut s) = (Session::new(client), Session::new(server));
+        client.appraiser = Some(world.appraiser("pair"));
+        (Session::new(client), attesting_server(&world))
+    }
+
+    #[test]
+    fn prepared_requester_derives_nothing_when_the_answer_arrives() {
+        let (mut c, mut s) = sim_pair();
         let secret = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
         // One connection, seen from each side (the values are the same).
         let (cx, sx) = (
@@ -877,13 +880,7 @@ mod tests {
         // The cache belongs to one connection: if a session were (wrongly)
         // prepared with another connection's exporter, the answer fails
         // validation instead of being accepted.
-        let world = ephemeral_world(1).unwrap();
-        let mut client = SessionConfig::new(Role::Client);
-        client.appraiser = Some(world.appraiser("prepare"));
-        let mut server = SessionConfig::new(Role::Server);
-        server.attester = Some(Arc::new(SimAttester::new(world.instances[0].clone())));
-        server.identity = Some(AuthenticatorIdentity::generate_self_signed("prepare").unwrap());
-        let (mut c, mut s) = (Session::new(client), Session::new(server));
+        let (mut c, mut s) = sim_pair();
         let this = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
         let other = SecretExporter::new(HashAlgorithm::Sha384, vec![5u8; 48]);
         c.prepare(&other);
@@ -1076,10 +1073,7 @@ mod tests {
 
     #[test]
     fn one_reattestation_at_a_time() {
-        let world = ephemeral_world(1).unwrap();
-        let mut client = SessionConfig::new(Role::Client);
-        client.appraiser = Some(world.appraiser("prepare"));
-        let (mut c, mut s) = (Session::new(client), attesting_server(&world));
+        let (mut c, mut s) = sim_pair();
         let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
         deliver(&mut c, &mut s, &ex);
         deliver(&mut s, &mut c, &ex);
