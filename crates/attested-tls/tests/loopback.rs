@@ -351,3 +351,90 @@ async fn post_quantum_hybrid_key_exchange_is_negotiated() {
         .map(|g| g.name());
     assert_eq!(group, Some(rustls::NamedGroup::X25519MLKEM768));
 }
+
+#[tokio::test]
+async fn an_attester_that_only_writes_still_answers_reattestation() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A server streaming a long response never reads; the client
+    // re-attests it in the middle of the stream.
+    let w = world(1);
+    let (srv, cli) = run_pair(
+        AttestationConfig::attester(attester(&w.instances[0])).unwrap(),
+        AttestationConfig {
+            attestation_timeout: std::time::Duration::from_secs(3),
+            ..AttestationConfig::verifier(w.test_appraiser())
+        },
+    )
+    .await;
+    let (mut server, _) = srv.unwrap();
+    let (mut client, _) = cli.unwrap();
+    let streaming = tokio::spawn(async move {
+        let chunk = [0x5a_u8; 1024];
+        let mut sent = 0usize;
+        // Until the client goes away.
+        while server.write_all(&chunk).await.is_ok() && server.flush().await.is_ok() {
+            sent += chunk.len();
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        sent
+    });
+    let mut buf = vec![0u8; 8192];
+    client.read_exact(&mut buf).await.unwrap();
+    for _ in 0..3 {
+        let ear = client.reattest().await.expect("the writing server answers");
+        assert!(ear.is_affirming());
+        client.read_exact(&mut buf).await.unwrap();
+        assert!(buf.iter().all(|b| *b == 0x5a), "the stream is intact");
+    }
+    drop(client);
+    assert!(streaming.await.unwrap() >= 4 * 8192);
+}
+
+#[tokio::test]
+async fn a_split_stream_reads_and_writes_from_two_tasks_across_reattestation() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = world(1);
+    let (srv, cli) = run_pair(
+        AttestationConfig::attester(attester(&w.instances[0])).unwrap(),
+        AttestationConfig::verifier(w.test_appraiser()),
+    )
+    .await;
+    let (server, _) = srv.unwrap();
+    let (mut client, _) = cli.unwrap();
+    // Server: one task reads everything, another writes a stream; the
+    // writer must not take the reader's wake-ups away.
+    let (mut rd, mut wr) = tokio::io::split(server);
+    let reader = tokio::spawn(async move {
+        let mut got = Vec::new();
+        rd.read_to_end(&mut got).await.map(|_| got)
+    });
+    let writer = tokio::spawn(async move {
+        for _ in 0..64 {
+            if wr.write_all(&[7u8; 512]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let _ = wr.shutdown().await;
+    });
+    let deadline = std::time::Duration::from_secs(10);
+    tokio::time::timeout(deadline, async {
+        client.write_all(b"first").await.unwrap();
+        assert!(client.reattest().await.unwrap().is_affirming());
+        client.write_all(b" second").await.unwrap();
+        client.flush().await.unwrap();
+        let mut back = Vec::new();
+        client.read_to_end(&mut back).await.unwrap();
+        assert_eq!(back.len(), 64 * 512);
+        client.shutdown().await.unwrap();
+    })
+    .await
+    .expect("no hang");
+    let got = tokio::time::timeout(deadline, reader)
+        .await
+        .expect("reader ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, b"first second");
+    writer.await.unwrap();
+}

@@ -258,8 +258,10 @@ async fn a_hung_attester_fails_at_the_attestation_deadline() {
         "waited {:?} for a 300 ms deadline",
         start.elapsed()
     );
+    // The attestation deadline and the attester's own deadline are equal
+    // here; whichever the runtime sees first ends it.
     assert!(
-        matches!(srv, Err(NetError::Timeout(step)) if step.contains("attester")),
+        matches!(srv, Err(NetError::Timeout(step)) if step.starts_with("attestation")),
         "{:?}",
         srv.err()
     );

@@ -324,10 +324,12 @@ fn error_frame_for(e: &NetError) -> Option<Frame> {
 /// An attested connection: application bytes in DATA frames, attestation
 /// frames handled in-band.
 ///
-/// Re-attestation requests from the peer are answered while this side
-/// reads (`poll_read`), so an attester that only writes for long periods
-/// delays its answers; the requester's [`AttestedStream::reattest`] times
-/// out after the configured attestation timeout and closes the connection.
+/// Re-attestation requests from the peer are answered whether this side
+/// reads or only writes: when no read is pending, writes and flushes also
+/// look for incoming frames (without blocking), so an attester that
+/// streams a long response still answers. Application data found that way
+/// is kept for the next read, up to 64 KiB; beyond that, incoming frames
+/// wait for the application to read.
 pub struct AttestedStream<S> {
     inner: S,
     session: Session,
@@ -343,7 +345,15 @@ pub struct AttestedStream<S> {
     failed: bool,
     /// Evidence being produced on the blocking pool for a peer's request.
     evidence_job: Option<EvidenceJob>,
+    /// The last `poll_read` returned Pending: a reader is waiting and will
+    /// handle incoming frames, so writes do not read (they would replace
+    /// its waker).
+    reader_waiting: bool,
 }
+
+/// Application data a write-only side buffers while it looks for the
+/// peer's attestation frames.
+const MAX_BUFFERED_WHILE_WRITING: usize = 64 * 1024;
 
 /// An attester call running on tokio's blocking pool, with its deadline.
 struct EvidenceJob {
@@ -375,6 +385,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             eof: false,
             failed: false,
             evidence_job: None,
+            reader_waiting: false,
         };
         let r = tokio::time::timeout(timeout, s.drive(|s| s.session.is_ready(), "attestation")).await;
         match r {
@@ -565,6 +576,7 @@ fn io_err(e: impl Into<NetError>) -> io::Error {
 impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        this.reader_waiting = false;
         // Checked before anything buffered is handed out.
         if this.failed || this.session.has_failed() {
             this.mark_failed();
@@ -589,35 +601,42 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
                     this.mark_failed();
                     return Poll::Ready(Err(e));
                 }
-                Poll::Pending if this.out.len() > MAX_QUEUED_OUTPUT => return Poll::Pending,
+                Poll::Pending if this.out.len() > MAX_QUEUED_OUTPUT => {
+                    this.reader_waiting = true;
+                    return Poll::Pending;
+                }
                 _ => {}
             }
             // Evidence for a re-attestation request of the peer.
             match this.poll_evidence(cx) {
                 Poll::Ready(Ok(true)) => continue,
-                Poll::Ready(Err(e)) => return this.poll_fail(cx, e),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(this.fail_now(cx, e))),
                 Poll::Ready(Ok(false)) | Poll::Pending => {}
             }
             if this.eof {
-                return Poll::Ready(Ok(()));
-            }
-            let mut tmp = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut tmp);
-            if let Err(e) = ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb)) {
-                this.mark_failed();
-                return Poll::Ready(Err(e));
-            }
-            if rb.filled().is_empty() {
-                this.eof = true;
                 if !this.decoder.is_empty() {
                     this.mark_failed();
                     return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated frame")));
                 }
                 return Poll::Ready(Ok(()));
             }
+            let mut tmp = [0u8; 16 * 1024];
+            let mut rb = ReadBuf::new(&mut tmp);
+            let Poll::Ready(read) = Pin::new(&mut this.inner).poll_read(cx, &mut rb) else {
+                this.reader_waiting = true;
+                return Poll::Pending;
+            };
+            if let Err(e) = read {
+                this.mark_failed();
+                return Poll::Ready(Err(e));
+            }
+            if rb.filled().is_empty() {
+                this.eof = true;
+                continue;
+            }
             this.decoder.push(rb.filled());
             if let Err(e) = this.process_frames() {
-                return this.poll_fail(cx, e);
+                return Poll::Ready(Err(this.fail_now(cx, e)));
             }
         }
     }
@@ -626,14 +645,49 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
 impl<S: TlsStreamExt> AttestedStream<S> {
     /// `fail` for the poll methods: marks the stream failed, queues the
     /// ERROR frame and sends what it can without waiting.
-    fn poll_fail(&mut self, cx: &mut Context<'_>, e: NetError) -> Poll<io::Result<()>> {
+    fn fail_now(&mut self, cx: &mut Context<'_>, e: NetError) -> io::Error {
         self.mark_failed();
         self.out.extend(self.session.take_outgoing());
         if let Some(f) = error_frame_for(&e) {
             f.encode_into(&mut self.out);
         }
         let _ = self.poll_flush_out(cx);
-        Poll::Ready(Err(io_err(e)))
+        io_err(e)
+    }
+
+    /// For writes: handles whatever the peer has sent, without waiting for
+    /// more, unless a reader is waiting (it handles it) or enough of the
+    /// peer's application data is already buffered. This is how a side that
+    /// only writes still answers re-attestation requests.
+    fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Result<(), NetError> {
+        loop {
+            if self.reader_waiting || self.eof || self.failed {
+                return Ok(());
+            }
+            if let Poll::Ready(done) = self.poll_evidence(cx) {
+                if done? {
+                    continue;
+                }
+            }
+            if self.app.len() - self.app_pos >= MAX_BUFFERED_WHILE_WRITING {
+                return Ok(());
+            }
+            let mut tmp = [0u8; 16 * 1024];
+            let mut rb = ReadBuf::new(&mut tmp);
+            match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
+                Poll::Pending => return Ok(()),
+                Poll::Ready(Err(e)) => return Err(NetError::Io(e)),
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
+                    // Reported (with a truncated frame, if any) by the next read.
+                    self.eof = true;
+                    return Ok(());
+                }
+                Poll::Ready(Ok(())) => {
+                    self.decoder.push(rb.filled());
+                    self.process_frames()?;
+                }
+            }
+        }
     }
 
     /// Writes queued frames; Ready when all are written.
@@ -657,6 +711,9 @@ impl<S: TlsStreamExt> AsyncWrite for AttestedStream<S> {
         if this.failed {
             return Poll::Ready(Err(io::Error::other("attested session failed")));
         }
+        if let Err(e) = this.poll_incoming(cx) {
+            return Poll::Ready(Err(this.fail_now(cx, e)));
+        }
         ready!(this.poll_flush_out(cx))?;
         let n = buf.len().min(crate::transport::frame::MAX_DATA_CHUNK);
         this.session.send_data(&buf[..n]).map_err(io_err)?;
@@ -666,6 +723,11 @@ impl<S: TlsStreamExt> AsyncWrite for AttestedStream<S> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if !this.failed {
+            if let Err(e) = this.poll_incoming(cx) {
+                return Poll::Ready(Err(this.fail_now(cx, e)));
+            }
+        }
         ready!(this.poll_flush_out(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
