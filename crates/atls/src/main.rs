@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 success (attestation affirming), 1 attestation refused or
 //! a vector mismatch, 2 usage or input error, 3 accepted with warnings
-//! (policy-allowed exceptions; `verify` only).
+//! (policy-allowed exceptions; `verify` only), 4 connection failed (network,
+//! timeout, protocol error; `serve --once`, `connect`).
 #![forbid(unsafe_code)]
 
 mod bench;
@@ -123,6 +124,13 @@ impl Failure {
             message: message.to_string(),
         }
     }
+    /// Connection failure: network, timeout, protocol error (exit 4).
+    pub fn network(message: impl std::fmt::Display) -> Self {
+        Self {
+            code: 4,
+            message: message.to_string(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -159,6 +167,9 @@ fn main() -> ExitCode {
             } => corim_import(&file, key.as_deref(), &platform),
         }
     });
+    // A blocking read of stdin (`connect`) may never return; do not wait
+    // for it when the command is done.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {

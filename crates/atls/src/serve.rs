@@ -2,13 +2,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use attested_tls::attester::Attester;
-use attested_tls::net::{self, AttestationConfig};
+use attested_tls::net::{self, AttestationConfig, NetError};
 use attested_tls::policy::Policy;
+use attested_tls::transport::SessionError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Failure;
 
@@ -71,9 +73,42 @@ pub struct ServeArgs {
     /// Forward attested connections to this TCP address instead of echoing.
     #[arg(long)]
     forward: Option<String>,
-    /// Serve one connection, then exit.
+    /// Serve one connection, then exit with its outcome (0 served, 1
+    /// attestation refused, 4 connection failed).
     #[arg(long)]
     once: bool,
+    /// Connections handled at the same time; further clients wait in the
+    /// listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Close a connection after this many seconds without a byte in either
+    /// direction (0: never).
+    #[arg(long, default_value_t = 300)]
+    idle_timeout: u64,
+}
+
+/// Deadline for reaching the `--forward` service or the server.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The exit code and message of a connection that failed: a refusal of
+/// attestation (either side) is 1, everything else (I/O, timeouts,
+/// protocol errors) is a connection failure (4); a local configuration
+/// error is a usage error (2).
+fn connection_failure(context: &str, e: NetError) -> Failure {
+    match &e {
+        NetError::Attestation(
+            SessionError::PeerNotTrusted { .. }
+            | SessionError::RefusedByPeer(_)
+            | SessionError::PeerDeclined(_)
+            | SessionError::PeerCannotAttest(_),
+        ) => Failure::refused(format!("{context}: {e}")),
+        NetError::Config(_) => Failure::input(format!("{context}: {e}")),
+        _ => Failure::network(format!("{context}: {e}")),
+    }
+}
+
+fn idle(secs: u64) -> Option<Duration> {
+    (secs > 0).then(|| Duration::from_secs(secs))
 }
 
 fn load_policy(path: &std::path::Path) -> Result<attested_tls::verifier::Appraiser, Failure> {
@@ -114,46 +149,141 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         "atls: serving attested TLS on {}",
         listener.local_addr().map_err(Failure::input)?
     );
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections.max(1)));
+    let idle_timeout = idle(args.idle_timeout);
     loop {
-        let (tcp, peer) = listener.accept().await.map_err(Failure::input)?;
+        // At the limit, stop accepting: clients wait in the backlog.
+        let slot = slots.clone().acquire_owned().await.map_err(Failure::input)?;
+        let (tcp, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors or memory, a connection reset before
+                // accept: transient. Log, give the system a moment, go on;
+                // a client must not be able to stop the service.
+                eprintln!("atls: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let _ = tcp.set_nodelay(true);
         let (tls, cfg, forward) = (tls.clone(), cfg.clone(), args.forward.clone());
         let task = tokio::spawn(async move {
-            match net::accept(&tls, tcp, &cfg).await {
-                Err(e) => eprintln!("atls: {peer}: refused: {e}"),
-                Ok((stream, ear)) => {
-                    match &ear {
-                        Some(e) => eprintln!("atls: {peer}: client attested: {}", e.status),
-                        None => eprintln!("atls: {peer}: attested to client"),
-                    }
-                    let r = match forward {
-                        Some(addr) => forward_to(stream, &addr).await,
-                        None => echo(stream).await,
-                    };
-                    if let Err(e) = r {
-                        eprintln!("atls: {peer}: {e}");
-                    }
+            let _slot = slot;
+            let (stream, ear) = match net::accept(&tls, tcp, &cfg).await {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("atls: {peer}: refused: {e}");
+                    return Err(connection_failure(&format!("{peer}"), e));
                 }
+            };
+            match &ear {
+                Some(e) => eprintln!("atls: {peer}: client attested: {}", e.status),
+                None => eprintln!("atls: {peer}: attested to client"),
             }
+            let r = match forward {
+                Some(addr) => forward_to(stream, &addr, idle_timeout).await,
+                None => echo(stream, idle_timeout).await,
+            };
+            r.map_err(|e| {
+                eprintln!("atls: {peer}: {e}");
+                Failure::network(format!("{peer}: {e}"))
+            })
         });
         if args.once {
-            task.await.map_err(Failure::input)?;
-            return Ok(0);
+            return match task.await {
+                Ok(Ok(())) => Ok(0),
+                Ok(Err(f)) => Err(f),
+                Err(e) => Err(Failure::network(format!("connection task failed: {e}"))),
+            };
         }
     }
 }
 
-async fn echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> std::io::Result<()> {
-    let (mut r, mut w) = tokio::io::split(stream);
-    tokio::io::copy(&mut r, &mut w).await?;
-    w.shutdown().await
+/// Reads into `buf`, failing with `TimedOut` after `idle` without a byte.
+async fn read_within<R: AsyncRead + Unpin>(
+    r: &mut R,
+    buf: &mut [u8],
+    idle: Option<Duration>,
+) -> std::io::Result<usize> {
+    match idle {
+        None => r.read(buf).await,
+        Some(d) => tokio::time::timeout(d, r.read(buf))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))?,
+    }
 }
 
-async fn forward_to<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, addr: &str) -> std::io::Result<()> {
-    let mut upstream = tokio::net::TcpStream::connect(addr).await?;
-    tokio::io::copy_bidirectional(&mut stream, &mut upstream)
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S, idle: Option<Duration>) -> std::io::Result<()> {
+    let (mut r, mut w) = tokio::io::split(stream);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = read_within(&mut r, &mut buf, idle).await?;
+        if n == 0 {
+            return w.shutdown().await;
+        }
+        w.write_all(&buf[..n]).await?;
+        w.flush().await?;
+    }
+}
+
+async fn forward_to<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    addr: &str,
+    idle: Option<Duration>,
+) -> std::io::Result<()> {
+    let upstream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
         .await
-        .map(|_| ())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, format!("connecting to {addr} timed out")))??;
+    let _ = upstream.set_nodelay(true);
+    relay(stream, upstream, idle).await
+}
+
+/// Copies both ways until both directions have ended (each end's EOF is
+/// passed on as a write shutdown), or until neither direction has carried
+/// a byte for `idle`.
+async fn relay<A, B>(a: A, b: B, idle: Option<Duration>) -> std::io::Result<()>
+where
+    A: AsyncRead + AsyncWrite + Unpin,
+    B: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut ar, mut aw) = tokio::io::split(a);
+    let (mut br, mut bw) = tokio::io::split(b);
+    let (mut abuf, mut bbuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    let (mut a_open, mut b_open) = (true, true);
+    let far = Duration::from_secs(u64::from(u32::MAX));
+    let deadline = tokio::time::sleep(idle.unwrap_or(far));
+    tokio::pin!(deadline);
+    while a_open || b_open {
+        tokio::select! {
+            r = ar.read(&mut abuf), if a_open => {
+                let n = r?;
+                if n == 0 {
+                    a_open = false;
+                    bw.shutdown().await?;
+                } else {
+                    bw.write_all(&abuf[..n]).await?;
+                    bw.flush().await?;
+                }
+            }
+            r = br.read(&mut bbuf), if b_open => {
+                let n = r?;
+                if n == 0 {
+                    b_open = false;
+                    aw.shutdown().await?;
+                } else {
+                    aw.write_all(&bbuf[..n]).await?;
+                    aw.flush().await?;
+                }
+            }
+            () = &mut deadline => {
+                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"));
+            }
+        }
+        if let Some(d) = idle {
+            deadline.as_mut().reset(tokio::time::Instant::now() + d);
+        }
+    }
+    Ok(())
 }
 
 /// Arguments of `atls connect`.
@@ -179,18 +309,19 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
-    let tcp = tokio::net::TcpStream::connect(&args.addr)
-        .await
-        .map_err(|e| Failure::input(format!("cannot connect to {}: {e}", args.addr)))?;
-    let _ = tcp.set_nodelay(true);
     let tls = net::tls::client_config().map_err(Failure::input)?;
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&args.addr))
+        .await
+        .map_err(|_| Failure::network(format!("connecting to {} timed out", args.addr)))?
+        .map_err(|e| Failure::network(format!("cannot connect to {}: {e}", args.addr)))?;
+    let _ = tcp.set_nodelay(true);
     let (stream, ear) = match net::connect(&tls, &args.server_name, tcp, &cfg).await {
         Ok(x) => x,
         Err(e) => {
             if let (true, Some(ear)) = (args.json, e.peer_ear()) {
                 eprintln!("{}", ear.to_json_pretty());
             }
-            return Err(Failure::refused(format!("server refused: {e}")));
+            return Err(connection_failure("attested connection failed", e));
         }
     };
     if let Some(ear) = &ear {
@@ -201,16 +332,38 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
         }
     }
     let (mut r, mut w) = tokio::io::split(stream);
-    let up = async {
-        tokio::io::copy(&mut tokio::io::stdin(), &mut w).await?;
-        w.shutdown().await
-    };
-    let down = async {
-        let mut out = tokio::io::stdout();
-        tokio::io::copy(&mut r, &mut out).await?;
-        out.flush().await
-    };
-    let (a, b) = tokio::join!(up, down);
-    a.and(b).map_err(|e| Failure::input(format!("connection error: {e}")))?;
+    let mut up_open = true;
+    {
+        let up = async {
+            tokio::io::copy(&mut tokio::io::stdin(), &mut w).await?;
+            w.shutdown().await
+        };
+        let down = async {
+            let mut out = tokio::io::stdout();
+            tokio::io::copy(&mut r, &mut out).await?;
+            out.flush().await
+        };
+        tokio::pin!(up, down);
+        // Ends when the server's side ends (or anything fails): stdin may
+        // stay open forever (a terminal), so it does not keep the
+        // connection.
+        loop {
+            tokio::select! {
+                r = &mut up, if up_open => {
+                    r.map_err(|e| Failure::network(format!("connection error: {e}")))?;
+                    up_open = false;
+                }
+                r = &mut down => {
+                    r.map_err(|e| Failure::network(format!("connection error: {e}")))?;
+                    break;
+                }
+            }
+        }
+    }
+    if up_open {
+        // Close our direction properly (TLS close_notify), so that the
+        // server sees an orderly end rather than a truncated connection.
+        let _ = w.shutdown().await;
+    }
     Ok(0)
 }

@@ -98,6 +98,18 @@ fn serve(args: &[&str]) -> Server {
     Server(child, addr)
 }
 
+/// The server's exit code, waiting at most `secs` seconds.
+fn wait_exit(server: &mut Server, secs: u64) -> Option<i32> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = server.0.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
 fn connect(addr: &str, policy: &Path, input: &[u8], extra: &[&str]) -> (i32, String, String) {
     let mut c = atls()
         .args(["connect", addr, "--policy"])
@@ -166,8 +178,14 @@ fn serve_and_connect_in_two_processes() {
         instance.to_str().unwrap(),
         "--once",
     ]);
+    let mut server = server;
     let (code, out, err) = connect(&server.1, &other.join("policy.toml"), b"secret", &["--json"]);
     assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        wait_exit(&mut server, 10),
+        Some(1),
+        "serve --once reports the refusal in its exit code"
+    );
     assert!(out.is_empty(), "no application data after a refusal");
     assert!(err.contains("simulation root not trusted"), "{err}");
     assert!(
@@ -473,4 +491,88 @@ fn bench_reports_both_kinds_and_one_kind_on_request() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.starts_with("attested connections/s"), "{out}");
     assert!(!out.contains("plain"), "{out}");
+}
+
+#[test]
+fn connect_returns_when_the_server_side_ends_even_if_stdin_stays_open() {
+    use std::io::Read;
+    // A service that greets and hangs up; the user never closes stdin.
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_addr = upstream.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().unwrap();
+        s.write_all(b"banner\n").unwrap();
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let inst = sim.join("instance-0.toml");
+    let mut server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        inst.to_str().unwrap(),
+        "--forward",
+        &up_addr,
+        "--once",
+    ]);
+    let mut c = atls()
+        .args(["connect", &server.1, "--policy"])
+        .arg(sim.join("policy.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stdin_kept_open = c.stdin.take();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let status = loop {
+        if let Some(st) = c.try_wait().unwrap() {
+            break st;
+        }
+        assert!(std::time::Instant::now() < deadline, "connect hangs on stdin");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    c.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(out, "banner\n");
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+}
+
+#[test]
+fn serve_survives_running_out_of_file_descriptors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let inst = sim.join("instance-0.toml");
+    // A low descriptor limit, so that a handful of idle TCP clients
+    // exhausts it (in production: any ~1000 clients against the default).
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 32 && exec {} serve --listen 127.0.0.1:0 --attester sim --sim-instance {}",
+            env!("CARGO_BIN_EXE_atls"),
+            inst.display()
+        ))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
+    let mut server = Server(child, addr);
+    let idle: Vec<_> = (0..60)
+        .filter_map(|_| std::net::TcpStream::connect(&server.1).ok())
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(server.0.try_wait().unwrap(), None, "serve exited when accept failed");
+    drop(idle);
+    let (code, out, err) = connect(&server.1, &sim.join("policy.toml"), b"still here", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "still here");
+    assert_eq!(wait_exit(&mut server, 0), None);
 }

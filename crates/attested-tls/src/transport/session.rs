@@ -206,10 +206,17 @@ impl SessionError {
             Self::PeerDeclined(_) | Self::Authenticator(_) | Self::PeerNotTrusted { .. } => return None,
             Self::RefusedByPeer(_) | Self::PeerError { .. } => return None,
         };
-        Some(Frame::Error {
-            code,
-            reason: self.to_string(),
-        })
+        // Local failures stay local: the peer is not yet trusted and needs
+        // no device paths, process ids or panic messages to know that we
+        // failed. The full error is the caller's to log.
+        let reason = match self {
+            Self::Attester(_) => "our attester failed to produce Evidence".to_string(),
+            Self::Request(EaError::Exporter(_) | EaError::Signing(_)) | Self::State(_) => {
+                "internal error while answering".to_string()
+            }
+            _ => self.to_string(),
+        };
+        Some(Frame::Error { code, reason })
     }
 }
 
@@ -1147,7 +1154,17 @@ mod tests {
             .provide_evidence(0, Err(AttestError::Other("device busy".into())), &ex)
             .unwrap_err();
         assert!(matches!(&e, SessionError::Attester(_)), "{e}");
+        assert!(e.to_string().contains("device busy"), "the local error has the details");
         assert!(s.has_failed());
-        assert_eq!(e.error_frame().map(|f| f.name()), Some("ERROR"));
+        match e.error_frame() {
+            Some(Frame::Error { code, reason }) => {
+                assert_eq!(code, error_code::INTERNAL);
+                assert!(
+                    !reason.contains("device busy"),
+                    "the peer gets no local details: {reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
