@@ -86,6 +86,10 @@ enum SimCommand {
         /// Give every instance after the first its own measurement.
         #[arg(long)]
         distinct_measurements: bool,
+        /// Replace an existing world in DIR (a new root key: instances of the
+        /// old root stop verifying). Without it, existing files are an error.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -147,8 +151,18 @@ fn main() -> ExitCode {
                         instances,
                         measurement,
                         distinct_measurements,
+                        force,
                     },
-            } => sim_init(dir, instances, measurement, distinct_measurements),
+            } => sim_init(
+                dir,
+                attested_tls::sim::InitOptions {
+                    instances,
+                    measurement: None,
+                    distinct_measurements,
+                    force,
+                },
+                measurement,
+            ),
             Command::Vectors {
                 command: VectorsCommand::Check { files, json },
             } => vectors_check(&files, json),
@@ -168,11 +182,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn sim_init(dir: PathBuf, instances: usize, measurement: Option<String>, distinct: bool) -> Result<u8, Failure> {
-    let measurement = measurement
+fn sim_init(
+    dir: PathBuf,
+    mut opts: attested_tls::sim::InitOptions,
+    measurement: Option<String>,
+) -> Result<u8, Failure> {
+    opts.measurement = measurement
         .map(|m| hex::decode(m.trim()).map_err(|e| Failure::input(format!("--measurement is not hex: {e}"))))
         .transpose()?;
-    let world = attested_tls::sim::init(&dir, instances, measurement, distinct).map_err(Failure::input)?;
+    let world = attested_tls::sim::init_with_options(&dir, &opts).map_err(Failure::input)?;
     println!("simulation root: {}", dir.join("root.pem").display());
     for (i, inst) in world.instances.iter().enumerate() {
         println!(

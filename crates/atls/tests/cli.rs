@@ -474,3 +474,61 @@ fn bench_reports_both_kinds_and_one_kind_on_request() {
     assert!(out.starts_with("attested connections/s"), "{out}");
     assert!(!out.contains("plain"), "{out}");
 }
+
+#[test]
+fn sim_init_refuses_to_overwrite_without_force() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(
+        run(atls().args(["sim", "init", "--instances", "1", "--dir"]).arg(&sim)).0,
+        0
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&sim), 0o700);
+    let snapshot =
+        || ["root.pem", "root.key", "instance-0.toml", "policy.toml"].map(|f| std::fs::read(sim.join(f)).unwrap());
+    let before = snapshot();
+
+    let (code, out, err) = run(atls().args(["sim", "init", "--instances", "1", "--dir"]).arg(&sim));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("root.pem") && err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(snapshot(), before, "files unchanged after a refused re-run");
+
+    // --force: a new root key, private even if the old file was not.
+    let key = sim.join("root.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, err) = run(atls()
+        .args(["sim", "init", "--force", "--instances", "1", "--dir"])
+        .arg(&sim));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(std::fs::read(&key).unwrap(), before[1], "a new root key");
+    assert_eq!(mode(&key), 0o600);
+}
+
+#[test]
+fn sim_init_does_not_follow_a_symlink_at_root_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    let sim = tmp.path().join("sim");
+    std::fs::create_dir(&sim).unwrap();
+    std::os::unix::fs::symlink(&victim, sim.join("root.key")).unwrap();
+    for force in [false, true] {
+        let mut c = atls();
+        c.args(["sim", "init", "--instances", "1", "--dir"]).arg(&sim);
+        if force {
+            c.arg("--force");
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, if force { 0 } else { 2 }, "force {force}: {out}{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched", "force {force}");
+    }
+    assert!(std::fs::symlink_metadata(sim.join("root.key"))
+        .unwrap()
+        .file_type()
+        .is_file());
+}
