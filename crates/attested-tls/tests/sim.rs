@@ -947,3 +947,32 @@ fn init_never_writes_a_key_through_a_symlink() {
     assert!(matches!(init(&dir2, 1, None, false), Err(SimError::Exists { .. })));
     assert!(!dangling.exists(), "no file created at the dangling link's target");
 }
+
+#[test]
+fn policy_and_instance_files_are_read_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Valid TOML just over the 1 MiB limit: read whole, it would load.
+    let pad = format!("# {}\n", "x".repeat(1 << 20));
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, format!("id = \"big\"\n{pad}")).unwrap();
+    let err = Policy::load(&policy).unwrap_err().to_string();
+    assert!(
+        err.contains("policy.toml") && err.contains("1048576-byte limit"),
+        "{err}"
+    );
+
+    let world = ephemeral_world(1).unwrap();
+    let inst = tmp.path().join("instance.toml");
+    std::fs::write(&inst, format!("{}{pad}", world.instances[0].to_toml())).unwrap();
+    let err = SimInstance::load(&inst).unwrap_err().to_string();
+    assert!(
+        err.contains("instance.toml") && err.contains("1048576-byte limit"),
+        "{err}"
+    );
+
+    // A character device is refused at once (it would never end).
+    let err = Policy::load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("/dev/zero") && err.contains("character device"), "{err}");
+    let err = SimInstance::load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("character device"), "{err}");
+}
