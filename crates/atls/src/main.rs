@@ -87,6 +87,10 @@ enum SimCommand {
         /// Give every instance after the first its own measurement.
         #[arg(long)]
         distinct_measurements: bool,
+        /// Replace an existing world in DIR (a new root key: instances of the
+        /// old root stop verifying). Without it, existing files are an error.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -155,8 +159,18 @@ fn main() -> ExitCode {
                         instances,
                         measurement,
                         distinct_measurements,
+                        force,
                     },
-            } => sim_init(dir, instances, measurement, distinct_measurements),
+            } => sim_init(
+                dir,
+                attested_tls::sim::InitOptions {
+                    instances,
+                    measurement: None,
+                    distinct_measurements,
+                    force,
+                },
+                measurement,
+            ),
             Command::Vectors {
                 command: VectorsCommand::Check { files, json },
             } => vectors_check(&files, json),
@@ -179,11 +193,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn sim_init(dir: PathBuf, instances: usize, measurement: Option<String>, distinct: bool) -> Result<u8, Failure> {
-    let measurement = measurement
+fn sim_init(
+    dir: PathBuf,
+    mut opts: attested_tls::sim::InitOptions,
+    measurement: Option<String>,
+) -> Result<u8, Failure> {
+    opts.measurement = measurement
         .map(|m| hex::decode(m.trim()).map_err(|e| Failure::input(format!("--measurement is not hex: {e}"))))
         .transpose()?;
-    let world = attested_tls::sim::init(&dir, instances, measurement, distinct).map_err(Failure::input)?;
+    let world = attested_tls::sim::init_with_options(&dir, &opts).map_err(Failure::input)?;
     println!("simulation root: {}", dir.join("root.pem").display());
     for (i, inst) in world.instances.iter().enumerate() {
         println!(
@@ -201,8 +219,9 @@ fn vectors_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
     let mut all_ok = true;
     let mut reports = Vec::new();
     for f in files {
-        let text =
-            std::fs::read_to_string(f).map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
+        // Vector files are a few KiB of TOML.
+        let text = attested_tls::fsutil::read_bounded_to_string(f, attested_tls::fsutil::MAX_CONFIG_FILE_LEN)
+            .map_err(|e| Failure::input(format!("cannot read {}: {e}", f.display())))?;
         let report =
             attested_tls::vectors::check_vector(&text).map_err(|e| Failure::input(format!("{}: {e}", f.display())))?;
         all_ok &= report.all_ok();
@@ -234,13 +253,18 @@ fn vectors_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
     Ok(if all_ok { 0 } else { 1 })
 }
 
+/// Largest CoRIM file read: real ones are KiB to a few hundred KiB (many
+/// reference values); 4 MiB leaves ample room.
+const MAX_CORIM_FILE_LEN: u64 = 4 << 20;
+
 fn corim_import(file: &std::path::Path, key: Option<&std::path::Path>, platform: &str) -> Result<u8, Failure> {
     use attested_tls::corim;
-    let read =
-        |p: &std::path::Path| std::fs::read(p).map_err(|e| Failure::input(format!("cannot read {}: {e}", p.display())));
-    let bytes = read(file)?;
+    let bytes = verify::read_input(file, MAX_CORIM_FILE_LEN)?;
     let key = match key {
-        Some(k) => Some(corim::VerificationKey::from_pem_or_jwk(&read(k)?).map_err(Failure::input)?),
+        Some(k) => Some(
+            corim::VerificationKey::from_pem_or_jwk(&verify::read_input(k, attested_tls::fsutil::MAX_CONFIG_FILE_LEN)?)
+                .map_err(Failure::input)?,
+        ),
         None => None,
     };
     let values = corim::import(&bytes, key.as_ref()).map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;

@@ -55,9 +55,42 @@ pub fn configfs_attester(dir: &Path) -> Result<Option<Arc<dyn Attester>>, Failur
     ))))
 }
 
+/// Largest Evidence file read: the largest CMW the `cmw_attestation`
+/// extension carries, as hex (twice the bytes), plus 64 KiB of slack for
+/// line breaks, a `0x` prefix or JSON wrapping. Raw platform Evidence is
+/// smaller than a CMW holding it.
+pub const MAX_EVIDENCE_FILE_LEN: u64 = 2 * attested_tls::cmw::MAX_CMW_LEN as u64 + 64 * 1024;
+
+/// Largest certificate bundle (`--certs`) or collateral file
+/// (`--collateral`): real ones are tens of KiB (DCAP collateral with its
+/// CRLs and TCB info the largest); 8 MiB leaves ample room.
+pub const MAX_BUNDLE_FILE_LEN: u64 = 8 << 20;
+
+/// Reads an input file, refusing devices, FIFOs and files over `limit`.
+pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+    attested_tls::fsutil::read_bounded(path, limit)
+        .map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))
+}
+
+/// `--certs` / `--collateral` files are read by the library's loaders;
+/// check up front that each one named directly is a regular file within
+/// the limit, so `/dev/zero` or a FIFO fails at once instead of exhausting
+/// memory or blocking. (Directory entries are already filtered to regular
+/// files by the loaders.)
+fn check_bundle_paths(flag: &str, paths: &[PathBuf]) -> Result<(), Failure> {
+    for p in paths {
+        if p.is_dir() {
+            continue;
+        }
+        attested_tls::fsutil::check_regular_file(p, MAX_BUNDLE_FILE_LEN)
+            .map_err(|e| Failure::input(format!("{flag} {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
 /// Reads a file, decoding ASCII hex if that is what it holds.
 pub fn read_evidence(path: &Path) -> Result<Vec<u8>, Failure> {
-    let raw = std::fs::read(path).map_err(|e| Failure::input(format!("cannot read {}: {e}", path.display())))?;
+    let raw = read_input(path, MAX_EVIDENCE_FILE_LEN)?;
     let text = std::str::from_utf8(&raw).ok().map(str::trim);
     if let Some(t) = text {
         let t = t.strip_prefix("0x").unwrap_or(t);
@@ -120,6 +153,8 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
         Some(p) => Policy::load(p).map_err(Failure::input)?,
         None => default_policy(),
     };
+    check_bundle_paths("--certs", &args.certs)?;
+    check_bundle_paths("--collateral", &args.collateral)?;
     if !args.certs.is_empty() {
         policy
             .snp
@@ -162,7 +197,7 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
         print!("{}", ear.render());
     }
     if let Some(k) = &args.sign_ear {
-        let pem = std::fs::read(k).map_err(|e| Failure::input(format!("cannot read {}: {e}", k.display())))?;
+        let pem = read_input(k, attested_tls::fsutil::MAX_CONFIG_FILE_LEN)?;
         let key = attested_tls::ear_jwt::SigningKeyPem::from_pem(&pem).map_err(Failure::input)?;
         println!(
             "{}",

@@ -576,3 +576,149 @@ fn serve_survives_running_out_of_file_descriptors() {
     assert_eq!(out, "still here");
     assert_eq!(wait_exit(&mut server, 0), None);
 }
+
+/// Runs `atls args...` under a 1 GiB address-space limit and a deadline,
+/// so that a regression to unbounded reads fails the test (allocation
+/// failure, or killed when blocked on a FIFO) instead of exhausting the
+/// machine's memory or hanging.
+fn run_bounded(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -v 1048576; exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_atls"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("atls runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("atls {args:?} did not finish within 20 s (blocked on its input?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn mkfifo(p: &Path) {
+    let status = Command::new("mkfifo").arg(p).status().unwrap();
+    assert!(status.success(), "mkfifo {}", p.display());
+}
+
+#[test]
+fn sim_init_refuses_to_overwrite_without_force() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(
+        run(atls().args(["sim", "init", "--instances", "1", "--dir"]).arg(&sim)).0,
+        0
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&sim), 0o700);
+    let snapshot =
+        || ["root.pem", "root.key", "instance-0.toml", "policy.toml"].map(|f| std::fs::read(sim.join(f)).unwrap());
+    let before = snapshot();
+
+    let (code, out, err) = run(atls().args(["sim", "init", "--instances", "1", "--dir"]).arg(&sim));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("root.pem") && err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(snapshot(), before, "files unchanged after a refused re-run");
+
+    // --force: a new root key, private even if the old file was not.
+    let key = sim.join("root.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, err) = run(atls()
+        .args(["sim", "init", "--force", "--instances", "1", "--dir"])
+        .arg(&sim));
+    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(std::fs::read(&key).unwrap(), before[1], "a new root key");
+    assert_eq!(mode(&key), 0o600);
+}
+
+#[test]
+fn sim_init_does_not_follow_a_symlink_at_root_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim");
+    std::fs::write(&victim, b"untouched").unwrap();
+    let sim = tmp.path().join("sim");
+    std::fs::create_dir(&sim).unwrap();
+    std::os::unix::fs::symlink(&victim, sim.join("root.key")).unwrap();
+    for force in [false, true] {
+        let mut c = atls();
+        c.args(["sim", "init", "--instances", "1", "--dir"]).arg(&sim);
+        if force {
+            c.arg("--force");
+        }
+        let (code, out, err) = run(&mut c);
+        assert_eq!(code, if force { 0 } else { 2 }, "force {force}: {out}{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"untouched", "force {force}");
+    }
+    assert!(std::fs::symlink_metadata(sim.join("root.key"))
+        .unwrap()
+        .file_type()
+        .is_file());
+}
+
+#[test]
+fn verify_refuses_devices_fifos_and_oversized_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("fifo");
+    mkfifo(&fifo);
+    let big = tmp.path().join("big.hex");
+    std::fs::write(&big, "00".repeat(200 * 1024)).unwrap();
+    let rd = "00".repeat(64);
+    let verify = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = ["verify", "--report-data", rd.as_str()]
+            .map(std::ffi::OsStr::new)
+            .to_vec();
+        args.extend_from_slice(extra);
+        run_bounded(&args)
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let zero = std::ffi::OsStr::new("/dev/zero");
+    let quote = vectors().join("tdx/tdx_quote");
+
+    for input in [zero, fifo.as_os_str()] {
+        for flag in ["--evidence", "--policy", "--certs", "--collateral", "--sign-ear"] {
+            let mut extra = vec![os(flag), input];
+            if flag != "--evidence" {
+                // Real Evidence, so that `--sign-ear` is reached.
+                extra.extend([os("--evidence"), quote.as_os_str()]);
+            }
+            let (code, out, err) = verify(&extra);
+            assert_eq!(code, 2, "{flag} {input:?}: {out}{err}");
+            assert!(err.contains("not a regular file"), "{flag} {input:?}: {err}");
+        }
+    }
+    let (code, out, err) = verify(&[os("--evidence"), big.as_os_str()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("big.hex") && err.contains("-byte limit"), "{err}");
+
+    // corim import and vectors check read their files the same way.
+    for args in [
+        vec![os("corim"), os("import"), zero, os("--platform"), os("sim")],
+        vec![os("corim"), os("import"), fifo.as_os_str(), os("--platform"), os("sim")],
+        vec![os("vectors"), os("check"), zero],
+        vec![os("vectors"), os("check"), fifo.as_os_str()],
+    ] {
+        let (code, out, err) = run_bounded(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("not a regular file"), "{args:?}: {err}");
+    }
+}

@@ -44,6 +44,7 @@ pub mod ea;
 pub mod ear;
 pub mod ear_jwt;
 pub mod exporter;
+pub mod fsutil;
 pub mod net;
 pub mod platform;
 pub mod policy;

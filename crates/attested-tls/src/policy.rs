@@ -103,12 +103,16 @@ impl Policy {
         Ok(p)
     }
 
-    /// Reads and parses a policy file.
+    /// Reads and parses a policy file. Only a regular file of at most
+    /// [`crate::fsutil::MAX_CONFIG_FILE_LEN`] bytes is read.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Io {
-            path: path.into(),
-            source,
-        })?;
+        let text =
+            crate::fsutil::read_bounded_to_string(path, crate::fsutil::MAX_CONFIG_FILE_LEN).map_err(|source| {
+                PolicyError::Io {
+                    path: path.into(),
+                    source,
+                }
+            })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut p: Policy = toml::from_str(&text).map_err(|e| PolicyError::Parse {
             path: path.display().to_string(),

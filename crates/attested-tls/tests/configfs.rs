@@ -33,6 +33,11 @@ struct Spec {
     auxblob: Option<Vec<u8>>,
     /// Extra generation increments per inblob write (a racing writer).
     extra_bumps: u64,
+    /// Whether an inblob write advances generation at all (false: a
+    /// provider that produced no report).
+    inblob_bumps: bool,
+    /// Generation of a new entry.
+    initial_generation: u64,
     /// Copy the written report_data into outblob at 0x50, like a real report.
     patch_report_data: bool,
     privlevel: bool,
@@ -47,6 +52,8 @@ impl Spec {
             outblob: vec![0x02; 1184],
             auxblob: None,
             extra_bumps: 0,
+            inblob_bumps: true,
+            initial_generation: 0,
             patch_report_data: true,
             privlevel: false,
             populate: true,
@@ -153,7 +160,7 @@ impl Entry {
         mkfifo(&dir.join("generation"))?; // last: the entry is ready
         Ok(Self {
             dir: dir.to_path_buf(),
-            generation: 0,
+            generation: spec.initial_generation,
             inblob,
             privlevel,
             report_data: None,
@@ -165,13 +172,16 @@ impl Entry {
         if let Some(p) = &mut self.privlevel {
             let d = drain(p);
             if !d.is_empty() {
-                self.generation += 1;
+                self.generation = self.generation.wrapping_add(1);
                 log.lock().unwrap().privlevels.push(d);
             }
         }
         let d = drain(&mut self.inblob);
         if !d.is_empty() {
-            self.generation += 1 + spec.extra_bumps;
+            if spec.inblob_bumps {
+                // Wrapping: the fake must not panic when a test starts it at u64::MAX.
+                self.generation = self.generation.wrapping_add(1 + spec.extra_bumps);
+            }
             self.report_data = Some(d.clone());
             log.lock().unwrap().inblobs.push(d);
         }
@@ -406,6 +416,53 @@ fn a_racing_writer_is_detected() {
         other => panic!("expected a race, got {other}"),
     }
     assert!(err.to_string().contains("raced"), "{err}");
+    fake.assert_no_entries();
+}
+
+#[test]
+fn a_generation_that_does_not_advance_is_not_called_a_race() {
+    let fake = Fake::start(Spec {
+        inblob_bumps: false,
+        ..Spec::snp()
+    });
+    let err = fake.attester().report(&[7; 64]).unwrap_err();
+    match &err {
+        ConfigfsError::NotAdvanced {
+            before,
+            after,
+            expected,
+            path,
+        } => {
+            assert_eq!((*before, *after, *expected), (0, 0, 1));
+            assert!(path.ends_with("generation"));
+        }
+        other => panic!("expected NotAdvanced, got {other}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains("did not advance"), "{msg}");
+    assert!(!msg.contains("raced"), "{msg}");
+    fake.assert_no_entries();
+}
+
+#[test]
+fn a_generation_at_u64_max_fails_the_check_without_overflowing() {
+    let fake = Fake::start(Spec {
+        initial_generation: u64::MAX,
+        ..Spec::snp()
+    });
+    // Without checked arithmetic this panics (debug) or wraps (release).
+    let err = fake.attester().report(&[7; 64]).unwrap_err();
+    match &err {
+        ConfigfsError::GenerationOverflow { before, writes, path } => {
+            assert_eq!((*before, *writes), (u64::MAX, 1));
+            assert!(path.ends_with("generation"));
+        }
+        other => panic!("expected GenerationOverflow, got {other}"),
+    }
+    assert!(err.to_string().contains("overflow"), "{err}");
+    // Through the Attester trait too: an error, never a panic.
+    let err = fake.attester().attest(&binding()).unwrap_err();
+    assert!(platform_error(err).contains("overflow"));
     fake.assert_no_entries();
 }
 

@@ -819,3 +819,160 @@ fn json_duplicate_label_is_refused_not_last_one_wins() {
         ear.render()
     );
 }
+
+/// Every file of the world in `dir`, by name, with its bytes.
+fn world_snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn forced(n: usize) -> attested_tls::sim::InitOptions {
+    attested_tls::sim::InitOptions {
+        instances: n,
+        force: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn init_refuses_to_overwrite_an_existing_world_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sim");
+    init(&dir, 2, None, false).unwrap();
+    assert_eq!(mode(&dir), 0o700, "a new world directory is private");
+    let before = world_snapshot(&dir);
+    let err = init(&dir, 2, None, false).unwrap_err();
+    assert!(
+        matches!(&err, SimError::Exists { path } if path.ends_with("root.pem")),
+        "{err}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains("already exists") && msg.contains("--force"), "{msg}");
+    assert_eq!(
+        world_snapshot(&dir),
+        before,
+        "a refused init leaves the files byte-identical"
+    );
+
+    // One existing file anywhere in the world refuses the whole init, before
+    // anything is written.
+    let other = tmp.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("policy.toml"), "mine").unwrap();
+    let err = init(&other, 1, None, false).unwrap_err();
+    assert!(
+        matches!(&err, SimError::Exists { path } if path.ends_with("policy.toml")),
+        "{err}"
+    );
+    assert_eq!(world_snapshot(&other), vec![("policy.toml".into(), b"mine".to_vec())]);
+}
+
+#[test]
+fn init_force_writes_a_new_private_root_key_over_a_world_readable_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    init(dir, 1, None, false).unwrap();
+    let key = dir.join("root.key");
+    let old_key = std::fs::read(&key).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::set_permissions(dir.join("instance-0.toml"), std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let world = attested_tls::sim::init_with_options(dir, &forced(1)).unwrap();
+    let new_key = std::fs::read(&key).unwrap();
+    assert_ne!(new_key, old_key, "--force writes a new root key");
+    assert_eq!(new_key, world.root.key_pem().into_bytes());
+    assert_eq!(mode(&key), 0o600, "the new key is private whatever the old file's mode");
+    assert_eq!(mode(&dir.join("instance-0.toml")), 0o600);
+    // No temporary files are left behind.
+    let names: Vec<String> = world_snapshot(dir).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["instance-0.toml", "policy.toml", "root.key", "root.pem"]);
+    // The replaced world is consistent: its policy trusts its instance.
+    let inst = SimInstance::load(&dir.join("instance-0.toml")).unwrap();
+    assert_eq!(inst.config(), world.instances[0].config());
+    Policy::load(&dir.join("policy.toml")).unwrap().appraiser().unwrap();
+}
+
+#[test]
+fn init_never_writes_a_key_through_a_symlink() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("victim");
+    std::fs::write(&target, b"not a key").unwrap();
+    let dir = tmp.path().join("sim");
+    std::fs::create_dir(&dir).unwrap();
+    let link = dir.join("root.key");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    // Without force: refused, nothing written, the link's target untouched.
+    let err = init(&dir, 1, None, false).unwrap_err();
+    assert!(
+        matches!(&err, SimError::Exists { path } if path.ends_with("root.key")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"not a key");
+    assert!(!dir.join("root.pem").exists(), "nothing written on refusal");
+
+    // With force: the link itself is replaced by a private regular file.
+    let world = attested_tls::sim::init_with_options(&dir, &forced(1)).unwrap();
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"not a key",
+        "the link target is unchanged"
+    );
+    let meta = std::fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_file(), "root.key is no longer a symlink");
+    assert_eq!(mode(&link), 0o600);
+    assert_eq!(std::fs::read(&link).unwrap(), world.root.key_pem().into_bytes());
+
+    // A dangling symlink is refused too (create_new does not follow it).
+    let dir2 = tmp.path().join("sim2");
+    std::fs::create_dir(&dir2).unwrap();
+    let dangling = tmp.path().join("nowhere");
+    std::os::unix::fs::symlink(&dangling, dir2.join("root.key")).unwrap();
+    assert!(matches!(init(&dir2, 1, None, false), Err(SimError::Exists { .. })));
+    assert!(!dangling.exists(), "no file created at the dangling link's target");
+}
+
+#[test]
+fn policy_and_instance_files_are_read_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Valid TOML just over the 1 MiB limit: read whole, it would load.
+    let pad = format!("# {}\n", "x".repeat(1 << 20));
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, format!("id = \"big\"\n{pad}")).unwrap();
+    let err = Policy::load(&policy).unwrap_err().to_string();
+    assert!(
+        err.contains("policy.toml") && err.contains("1048576-byte limit"),
+        "{err}"
+    );
+
+    let world = ephemeral_world(1).unwrap();
+    let inst = tmp.path().join("instance.toml");
+    std::fs::write(&inst, format!("{}{pad}", world.instances[0].to_toml())).unwrap();
+    let err = SimInstance::load(&inst).unwrap_err().to_string();
+    assert!(
+        err.contains("instance.toml") && err.contains("1048576-byte limit"),
+        "{err}"
+    );
+
+    // A character device is refused at once (it would never end).
+    let err = Policy::load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("/dev/zero") && err.contains("character device"), "{err}");
+    let err = SimInstance::load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(err.contains("character device"), "{err}");
+}

@@ -4,9 +4,11 @@
 //! For each attestation the attester creates its own entry directory, reads
 //! `generation`, writes the 64-byte `report_data` to `inblob` (and, if asked,
 //! the VMPL to `privlevel`), reads `outblob`, `auxblob` and `provider`, and
-//! reads `generation` again: if it advanced by more than this attester's own
-//! writes, another writer raced on the entry and the output may not be for
-//! this `report_data`, so the attestation fails. The entry is removed on
+//! reads `generation` again: it must have advanced by exactly this
+//! attester's own writes. If it advanced by fewer, the provider did not
+//! produce a report; if by more (or it went backwards), another writer raced
+//! on the entry and the output may not be for this `report_data`. Either
+//! way the attestation fails. The entry is removed on
 //! every path, errors included. See `docs/platforms/configfs.md`.
 
 use std::fs::{File, OpenOptions};
@@ -134,8 +136,35 @@ pub enum ConfigfsError {
         /// The file.
         path: PathBuf,
     },
+    /// `generation` did not advance by this attester's writes: the
+    /// provider did not produce a report for them, so `outblob` is stale
+    /// (or empty of this request's `report_data`).
+    #[error("configfs-tsm: {} went from {before} to {after}, expected {expected}: generation did not advance by this attester's writes (the provider did not produce a report)", path.display())]
+    NotAdvanced {
+        /// The `generation` file.
+        path: PathBuf,
+        /// Before this attester's writes.
+        before: u64,
+        /// After reading the output.
+        after: u64,
+        /// `before` plus this attester's writes.
+        expected: u64,
+    },
+    /// `generation` is so large that it cannot advance by this attester's
+    /// writes without overflowing: the check cannot be made, so the output
+    /// is not trusted.
+    #[error("configfs-tsm: {} holds {before}, which cannot advance by {writes} write(s) without overflowing u64: the generation check cannot be made", path.display())]
+    GenerationOverflow {
+        /// The `generation` file.
+        path: PathBuf,
+        /// Before this attester's writes.
+        before: u64,
+        /// This attester's writes.
+        writes: u64,
+    },
     /// Another writer changed the entry between this attester's write and
-    /// read: the output may be for someone else's `report_data`.
+    /// read (`generation` advanced by more than this attester's writes, or
+    /// went backwards): the output may be for someone else's `report_data`.
     #[error("configfs-tsm: {} went from {before} to {after}, expected {expected}: another writer raced on the entry", path.display())]
     Race {
         /// The `generation` file.
@@ -387,7 +416,7 @@ impl ConfigfsAttester {
             });
         }
 
-        let mut writes = 0;
+        let mut writes: u64 = 0;
         if let Some(level) = self.privlevel {
             write_attr(&dir.join("privlevel"), format!("{level}\n").as_bytes())?;
             writes += 1;
@@ -403,7 +432,26 @@ impl ConfigfsAttester {
         let auxblob = read_attr(&dir.join("auxblob"))?.filter(|a| !a.is_empty());
 
         let after = read_generation(&generation_path)?;
-        let expected = before + writes;
+        // Checked: `generation` comes from the file system, and a value near
+        // u64::MAX must fail the check, not overflow (a panic in debug builds,
+        // a wrapped and meaningless comparison in release builds).
+        let Some(expected) = before.checked_add(writes) else {
+            return Err(ConfigfsError::GenerationOverflow {
+                path: generation_path,
+                before,
+                writes,
+            });
+        };
+        // Short of `expected` (but not backwards): some write produced no
+        // report. Past it, or backwards: someone else wrote to the entry.
+        if (before..expected).contains(&after) {
+            return Err(ConfigfsError::NotAdvanced {
+                path: generation_path,
+                before,
+                after,
+                expected,
+            });
+        }
         if after != expected {
             return Err(ConfigfsError::Race {
                 path: generation_path,

@@ -440,10 +440,15 @@ impl SimInstance {
 
     /// Reads an instance file. Errors name the file (and the field).
     pub fn load(path: &Path) -> Result<SimInstance, SimError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SimError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        // Bounded: an instance file is a few KiB; a device or FIFO named by
+        // mistake must fail, not exhaust memory or block.
+        let text =
+            crate::fsutil::read_bounded_to_string(path, crate::fsutil::MAX_CONFIG_FILE_LEN).map_err(|source| {
+                SimError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         Self::from_toml(&text).map_err(|e| e.in_file(path))
     }
 }

@@ -64,7 +64,7 @@ use std::path::PathBuf;
 pub use ca::{SimInstance, SimInstanceConfig, SimRoot};
 pub use eat::{SimAttester, SIM_EAT_PROFILE};
 pub use verify::{SimPolicy, SimVerifier};
-pub use world::{default_measurement, ephemeral_world, init, SimWorld};
+pub use world::{default_measurement, ephemeral_world, init, init_with_options, InitOptions, SimWorld};
 
 /// The media type of simulated-TEE Evidence (a CMW record type).
 pub const SIM_MEDIA_TYPE: &str = "application/eat+cwt; eat_profile=\"tag:attested-tls.dev,2026:sim-tee#1\"";
@@ -91,6 +91,13 @@ pub enum SimError {
         path: PathBuf,
         /// The cause.
         source: std::io::Error,
+    },
+    /// A file of the simulation world already exists (or a symlink stands
+    /// in its place) and replacing it was not asked for.
+    #[error("{path} already exists: refusing to overwrite it (replacing root.key orphans every instance it issued); pass force (`atls sim init --force`) to replace the world, or choose another directory")]
+    Exists {
+        /// The existing file.
+        path: PathBuf,
     },
     /// A file's content is invalid.
     #[error("{path}: {source}")]
@@ -127,7 +134,7 @@ impl SimError {
 
     pub(crate) fn in_file(self, path: &std::path::Path) -> Self {
         match self {
-            e @ (Self::Io { .. } | Self::File { .. }) => e,
+            e @ (Self::Io { .. } | Self::File { .. } | Self::Exists { .. }) => e,
             other => Self::File {
                 path: path.to_path_buf(),
                 source: Box::new(other),
