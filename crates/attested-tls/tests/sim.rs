@@ -975,4 +975,18 @@ fn policy_and_instance_files_are_read_bounded() {
     assert!(err.contains("/dev/zero") && err.contains("character device"), "{err}");
     let err = SimInstance::load(Path::new("/dev/zero")).unwrap_err().to_string();
     assert!(err.contains("character device"), "{err}");
+
+    // Files a policy names (trusted roots) are read the same way.
+    let named = tmp.path().join("roots.toml");
+    std::fs::write(
+        &named,
+        "id = \"roots\"\n[sim]\ntrusted_roots = [\"/dev/zero\"]\nmeasurements = [\"00\"]\n",
+    )
+    .unwrap();
+    let err = Policy::load(&named)
+        .and_then(|p| p.appraiser())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/dev/zero") && err.contains("character device"), "{err}");
 }

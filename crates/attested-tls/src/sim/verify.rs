@@ -63,9 +63,11 @@ impl SimPolicy {
         let mut roots = Vec::new();
         for p in &self.trusted_roots {
             let path = policy.resolve(p);
-            let pem = std::fs::read(&path).map_err(|source| PolicyError::Io {
-                path: path.clone(),
-                source,
+            let pem = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_CONFIG_FILE_LEN).map_err(|source| {
+                PolicyError::Io {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             let mut found = 0;
             for cert in CertificateDer::pem_slice_iter(&pem) {
