@@ -427,7 +427,9 @@ pub struct VerifiedCollateral {
     pub pck_crl: Crl,
     /// Every validity window that must contain the verification time.
     pub windows: Vec<Window>,
-    /// A PCK chain supplied with the collateral (used when the quote carries none).
+    /// A PCK chain supplied with the collateral (`pck_certificate_chain`).
+    /// Only kept: the verifier never uses it, because quotes whose
+    /// certification data is not a PCK chain (type 5) are refused.
     pub pck_chain_pem: Option<String>,
 }
 
