@@ -460,7 +460,9 @@ fn platform_software_and_configuration_are_compared() {
         ..Default::default()
     };
     let a = appraise(&policy, &token, TOKEN_01_CHALLENGE);
-    assert_eq!(failed_claims(&a), ["platform.sw_components"; 4]);
+    // The token's 4 components are unknown, and (require_all_sw_components
+    // by default) the reference component is missing from the token.
+    assert_eq!(failed_claims(&a), ["platform.sw_components"; 5]);
 
     // rv.json with another configuration for token 01's implementation.
     let rv = String::from_utf8(read(vector!("rv.json")))
@@ -487,6 +489,74 @@ fn platform_software_and_configuration_are_compared() {
     let t = CcaToken::decode(&token).unwrap();
     let a = appraise_decoded(cfg, &t, TOKEN_01_CHALLENGE);
     assert_eq!(failed_claims(&a), ["platform.implementation_id"]);
+}
+
+/// rv.json with one more reference component (type `M4`) for token 01's
+/// implementation: every token component is still in the reference values,
+/// but one reference component is not in the token.
+fn rv_with_extra_component(dir: &Path) -> std::path::PathBuf {
+    let mut rv: serde_json::Value = serde_json::from_slice(&read(vector!("rv.json"))).unwrap();
+    let entry = rv["platform"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["implementation-id"] == "7F454C4602010100000000000000000003003E00010000005058000000000000")
+        .unwrap();
+    entry["sw-components"].as_array_mut().unwrap().push(serde_json::json!({
+        "component-type": "M4",
+        "measurement-value": "44".repeat(32),
+    }));
+    let path = dir.join("rv-extra.json");
+    std::fs::write(&path, serde_json::to_vec(&rv).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn a_reference_component_missing_from_the_token_is_refused_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = read(vector!("cca-token-01.cbor"));
+    let rv = rv_with_extra_component(dir.path());
+    let policy = CcaPolicy {
+        trust_anchors: vec![token_01_ta_file(dir.path())],
+        reference_values: vec![rv.clone()],
+        ..Default::default()
+    };
+    assert!(policy.require_all_sw_components, "fail closed by default");
+    let a = appraise(&policy, &token, TOKEN_01_CHALLENGE);
+    assert_eq!(failed_claims(&a), ["platform.sw_components"], "{:#?}", a.findings);
+    let f = &a.findings[0];
+    assert!(f.reason.contains("missing from the token"), "{f:?}");
+    assert!(f.reason.contains(&format!("M4 {}", "44".repeat(32))), "{f:?}");
+
+    // Opting out: the reference components are an allow-list only.
+    let lax = CcaPolicy {
+        require_all_sw_components: false,
+        ..policy
+    };
+    let a = appraise(&lax, &token, TOKEN_01_CHALLENGE);
+    assert!(a.is_affirming(), "{:#?}", a.findings);
+}
+
+#[test]
+fn require_all_sw_components_is_a_policy_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let rv = rv_with_extra_component(dir.path());
+    let ta = token_01_ta_file(dir.path());
+    let token = read(vector!("cca-token-01.cbor"));
+    for (key, affirming) in [
+        ("", false),
+        ("require_all_sw_components = true\n", false),
+        ("require_all_sw_components = false\n", true),
+    ] {
+        let text = format!(
+            "id = \"cca\"\n[cca]\ntrust_anchors = [\"{}\"]\nreference_values = [\"{}\"]\n{key}",
+            ta.display(),
+            rv.display()
+        );
+        let p = Policy::from_toml(&text, dir.path()).unwrap();
+        let a = appraise(p.cca.as_ref().unwrap(), &token, TOKEN_01_CHALLENGE);
+        assert_eq!(a.is_affirming(), affirming, "{key:?}: {:#?}", a.findings);
+    }
 }
 
 #[test]

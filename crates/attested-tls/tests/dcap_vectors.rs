@@ -522,3 +522,143 @@ fn tcb_status_matches_dcap_qvl() {
     // Outside the window both refuse.
     assert!(dcap_qvl_status(&read("tdx/tdx_quote"), TDX_COL, "2026-11-26T00:00:00Z").is_err());
 }
+
+// ---------------------------------------------------------------------------
+// Several collateral sets for the same (TEE, FMSPC): the newest valid one is
+// used, and every valid PCK CRL of the PCK CA is consulted. Intel collateral
+// cannot be re-signed, so a "newer download" is the real collateral with its
+// public (already verified) fields changed, as a later download would have.
+
+mod overlapping_collateral {
+    use super::*;
+    use attested_tls::platform::dcap::collateral::{CollateralCache, TcbStatus, VerifiedCollateral};
+    use attested_tls::platform::dcap::engine::{Engine, Failure, Verified};
+    use attested_tls::platform::dcap::pki;
+    use attested_tls::platform::dcap::quote::Quote;
+
+    /// 2025-07-01T00:00:00Z, inside every window of the real collateral.
+    const T: i64 = 1_751_328_000;
+
+    fn real(source: &str) -> VerifiedCollateral {
+        let text = String::from_utf8(read(TDX_COL)).unwrap();
+        VerifiedCollateral::from_json(&text, source, &pki::intel_root().unwrap()).unwrap()
+    }
+
+    fn pck_serial(raw: &[u8]) -> Vec<u8> {
+        let q = Quote::parse(raw).unwrap();
+        pki::parse_pem_chain(q.pck_cert_data, "pck").unwrap()[0].serial.clone()
+    }
+
+    /// A later download: evaluation data number + 1, TCB info issued an hour
+    /// later, every TCB level OutOfDate.
+    fn newer(source: &str) -> VerifiedCollateral {
+        let mut c = real(source);
+        c.tcb_info.issue_date += 3600;
+        c.tcb_info.eval_number += 1;
+        for l in &mut c.tcb_info.levels {
+            l.status = TcbStatus::OutOfDate;
+        }
+        c
+    }
+
+    /// Verifies the real TDX quote with `sets` loaded in the given order.
+    /// Source names are chosen so that file-name order would not help.
+    fn verify(sets: Vec<VerifiedCollateral>) -> Result<Verified, Vec<Failure>> {
+        let mut cache = CollateralCache::new();
+        for c in sets {
+            cache.insert(c);
+        }
+        let raw = read("tdx/tdx_quote");
+        Engine::new(pki::intel_root().unwrap(), cache).verify(&Quote::parse(&raw).unwrap(), T)
+    }
+
+    fn assert_revoked(r: Result<Verified, Vec<Failure>>, order: &str) {
+        let f = r.map(|v| v.tcb_status).expect_err(order);
+        assert_eq!(f.len(), 1, "{order}: {f:?}");
+        assert_eq!(f[0].claim, "pck_certificate", "{order}: {f:?}");
+        assert!(f[0].reason.contains("revoked by the PCK CRL"), "{order}: {f:?}");
+    }
+
+    #[test]
+    fn a_newer_set_that_revokes_the_pck_refuses_in_both_load_orders() {
+        let serial = pck_serial(&read("tdx/tdx_quote"));
+        let revoking = || {
+            let mut c = newer("a-newer.json");
+            c.pck_crl.revoked.insert(serial.clone());
+            c
+        };
+        assert_revoked(verify(vec![real("b-older.json"), revoking()]), "old first");
+        assert_revoked(verify(vec![revoking(), real("b-older.json")]), "new first");
+    }
+
+    #[test]
+    fn a_newer_evaluation_number_wins_in_both_load_orders() {
+        for (order, sets) in [
+            ("old first", vec![real("b-older.json"), newer("a-newer.json")]),
+            ("new first", vec![newer("a-newer.json"), real("b-older.json")]),
+        ] {
+            let v = verify(sets).unwrap_or_else(|f| panic!("{order}: {f:?}"));
+            assert_eq!(v.tcb_status, TcbStatus::OutOfDate, "{order}");
+            assert_eq!(v.collateral.source, "a-newer.json", "{order}");
+        }
+        // Only the evaluation number differs (same issue dates): it still wins.
+        for newer_first in [false, true] {
+            let mut n = real("a-newer.json");
+            n.tcb_info.eval_number += 1;
+            for l in &mut n.tcb_info.levels {
+                l.status = TcbStatus::OutOfDate;
+            }
+            let sets = if newer_first {
+                vec![n, real("b-older.json")]
+            } else {
+                vec![real("b-older.json"), n]
+            };
+            let v = verify(sets).unwrap();
+            assert_eq!(v.tcb_status, TcbStatus::OutOfDate, "newer first: {newer_first}");
+        }
+    }
+
+    #[test]
+    fn a_later_qe_identity_or_crl_breaks_a_tie_in_both_load_orders() {
+        let variants: [fn(&mut VerifiedCollateral); 3] = [
+            |c| c.qe_identity.eval_number += 1,
+            |c| c.qe_identity.issue_date += 60,
+            |c| c.pck_crl.this_update += 60,
+        ];
+        for bump in variants {
+            for newer_first in [false, true] {
+                let mut n = real("a-newer.json");
+                bump(&mut n);
+                for l in &mut n.tcb_info.levels {
+                    l.status = TcbStatus::OutOfDate;
+                }
+                let sets = if newer_first {
+                    vec![n, real("b-older.json")]
+                } else {
+                    vec![real("b-older.json"), n]
+                };
+                let v = verify(sets).unwrap();
+                assert_eq!(v.collateral.source, "a-newer.json", "newer first: {newer_first}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_revocation_in_any_valid_pck_crl_refuses() {
+        // The newest set is chosen and its CRL does not list the PCK, but
+        // another loaded set's CRL (same PCK CA, valid now) does.
+        let serial = pck_serial(&read("tdx/tdx_quote"));
+        let revoking_older = || {
+            let mut c = real("b-older.json");
+            c.pck_crl.revoked.insert(serial.clone());
+            c
+        };
+        assert_revoked(verify(vec![revoking_older(), newer("a-newer.json")]), "old first");
+        assert_revoked(verify(vec![newer("a-newer.json"), revoking_older()]), "new first");
+        // A CRL that is not valid at the verification time is not relied on.
+        let mut stale = revoking_older();
+        stale.pck_crl.next_update = T - 1;
+        let v = verify(vec![stale, newer("a-newer.json")]).unwrap();
+        assert_eq!(v.collateral.source, "a-newer.json");
+    }
+}

@@ -319,6 +319,26 @@ fn chip_id_allow_list() {
 }
 
 #[test]
+fn an_8_byte_chip_id_prefix_does_not_pin_a_milan_chip() {
+    // An 8-byte entry is a Turin hwID. On Milan it would pin only 8 of the
+    // 64 chip_id bytes, so it must not match, even though it is this chip's
+    // prefix.
+    let v = verifier(&format!(
+        "certs = [\"vcek_milan.der\"]\nchip_ids = [\"{}\"]",
+        &CHIP_ID[..16]
+    ));
+    let a = appraise_raw(&v, &report());
+    assert_refused_for(&a, "chip_id");
+    assert_eq!(claims(&a), ["chip_id"]);
+    assert!(
+        a.findings[0].reason.contains("only matches on Turin"),
+        "{:#?}",
+        a.findings
+    );
+    assert!(a.findings[0].reason.contains("Milan"), "{:#?}", a.findings);
+}
+
+#[test]
 fn min_tcb_is_compared_with_the_certified_tcb() {
     let v = verifier("certs = [\"vcek_milan.der\"]\nmin_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }");
     assert!(appraise_raw(&v, &report()).is_affirming());

@@ -259,9 +259,10 @@ impl HashAlg {
 /// realm_personalization_values = []        # allowed RPVs (hex); empty: not compared
 /// rems = [["00..", "00..", "00..", "00.."]] # allowed REM quadruples; empty: not compared
 /// reference_values = ["cca/rv.json"]       # rv.json files or CoRIMs, merged with the above
+/// require_all_sw_components = true         # default true: every reference component must be in the token
 /// allow_debug = false
 /// ```
-#[derive(Clone, Debug, Deserialize, Default)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CcaPolicy {
     /// Trust-anchor files (JSON list of `{instance-id, implementation-id,
@@ -291,6 +292,14 @@ pub struct CcaPolicy {
     /// unsigned; see `docs/corim.md`).
     #[serde(default)]
     pub reference_values: Vec<PathBuf>,
+    /// A platform reference entry only matches when every one of its
+    /// software components is present in the token (as well as every token
+    /// component being in the entry). Default true (fail closed): a token
+    /// that omits a reference component, e.g. a skipped boot stage, is
+    /// refused. Set false to treat the entry's components as an allow-list
+    /// only (a token may report a subset).
+    #[serde(default = "default_true")]
+    pub require_all_sw_components: bool,
     /// Public keys (PEM SPKI or JWK files) a signed CoRIM in
     /// `reference_values` must verify with. When set, unsigned CoRIMs are
     /// refused; when empty, signed CoRIMs are refused.
@@ -308,6 +317,29 @@ pub struct CcaPolicy {
     /// with a trust anchor.
     #[serde(default)]
     pub instance_ids: Vec<String>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl Default for CcaPolicy {
+    /// Every key at its TOML default (so `require_all_sw_components` is true).
+    fn default() -> Self {
+        Self {
+            trust_anchors: Vec::new(),
+            realm_initial_measurements: Vec::new(),
+            realm_personalization_values: Vec::new(),
+            rems: Vec::new(),
+            platform_sw_components: Vec::new(),
+            reference_values: Vec::new(),
+            require_all_sw_components: true,
+            corim_keys: Vec::new(),
+            allow_debug: false,
+            implementation_ids: Vec::new(),
+            instance_ids: Vec::new(),
+        }
+    }
 }
 
 fn read_policy_file(policy: &Policy, key: &str, p: &std::path::Path) -> Result<Vec<u8>, PolicyError> {
@@ -440,6 +472,7 @@ impl CcaPolicy {
             trust_anchors,
             reference_values: rv,
             allow_debug: self.allow_debug,
+            require_all_sw_components: self.require_all_sw_components,
             implementation_ids: parse_hex_list("cca.implementation_ids", &self.implementation_ids, Some(32))?,
             instance_ids: parse_hex_list("cca.instance_ids", &self.instance_ids, Some(33))?,
         })
@@ -559,7 +592,7 @@ pub fn from_corim(rvs: &crate::corim::ReferenceValues) -> Result<CcaReferenceVal
 // Verifier
 
 /// Everything a [`CcaVerifier`] compares with, already parsed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CcaVerifierConfig {
     /// CPAKs by platform instance.
     pub trust_anchors: Vec<TrustAnchor>,
@@ -567,10 +600,28 @@ pub struct CcaVerifierConfig {
     pub reference_values: CcaReferenceValues,
     /// Accept debug lifecycle states with a warning.
     pub allow_debug: bool,
+    /// A platform reference entry needs every one of its software
+    /// components in the token (see [`CcaPolicy::require_all_sw_components`]).
+    pub require_all_sw_components: bool,
     /// Allowed implementation ids (empty: any).
     pub implementation_ids: Vec<Vec<u8>>,
     /// Allowed instance ids (empty: any).
     pub instance_ids: Vec<Vec<u8>>,
+}
+
+impl Default for CcaVerifierConfig {
+    /// Nothing trusted, and `require_all_sw_components` true (fail closed,
+    /// as in the policy).
+    fn default() -> Self {
+        Self {
+            trust_anchors: Vec::new(),
+            reference_values: CcaReferenceValues::default(),
+            allow_debug: false,
+            require_all_sw_components: true,
+            implementation_ids: Vec::new(),
+            instance_ids: Vec::new(),
+        }
+    }
 }
 
 /// The Arm CCA verifier.
@@ -922,11 +973,14 @@ impl CcaVerifier {
             );
             return;
         };
+        let require_all = self.cfg.require_all_sw_components;
+
         let matches = |r: &PlatformReference| {
             r.configuration.as_ref().is_none_or(|c| c == &p.config)
                 && p.sw_components
                     .iter()
                     .all(|c| r.sw_components.iter().any(|s| s.matches(c)))
+                && (!require_all || missing_sw_components(r, p).is_empty())
         };
         if applicable.iter().any(|r| matches(r)) {
             return;
@@ -967,6 +1021,37 @@ impl CcaVerifier {
                 );
             }
         }
+        // With require_all_sw_components, a reference component the token
+        // does not report (e.g. a skipped or replaced boot stage) refuses.
+        let absent = if require_all {
+            missing_sw_components(first, p)
+        } else {
+            Vec::new()
+        };
+        if !absent.is_empty() {
+            let names: Vec<String> = absent
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {}",
+                        s.component_type.as_deref().unwrap_or("(untyped)"),
+                        hex::encode(&s.measurement)
+                    )
+                })
+                .collect();
+            a.fail(
+                TrustClaim::Executables,
+                claim_value::UNRECOGNIZED_RUNTIME,
+                "platform.sw_components",
+                None,
+                Some(names.join(", ")),
+                format!(
+                    "reference software component(s) missing from the token (policy {} requires all): {}",
+                    ctx.policy_id,
+                    names.join(", ")
+                ),
+            );
+        }
         // Every component matched the first entry individually but no entry
         // matched as a whole (configuration of another entry): still a failure.
         if a.findings.len() == before {
@@ -980,6 +1065,14 @@ impl CcaVerifier {
             );
         }
     }
+}
+
+/// Reference components of `r` that no software component of the token matches.
+fn missing_sw_components<'r>(r: &'r PlatformReference, p: &PlatformClaims) -> Vec<&'r SwRef> {
+    r.sw_components
+        .iter()
+        .filter(|s| !p.sw_components.iter().any(|c| s.matches(c)))
+        .collect()
 }
 
 fn record_claims(t: &CcaToken, a: &mut Appraisal) {

@@ -351,6 +351,8 @@ pub struct QeIdentity {
     pub issue_date: i64,
     /// nextUpdate.
     pub next_update: i64,
+    /// tcbEvaluationDataNumber (orders successive QE identities).
+    pub eval_number: u32,
     /// Expected MISCSELECT.
     pub miscselect: u32,
     /// MISCSELECT mask.
@@ -427,7 +429,9 @@ pub struct VerifiedCollateral {
     pub pck_crl: Crl,
     /// Every validity window that must contain the verification time.
     pub windows: Vec<Window>,
-    /// A PCK chain supplied with the collateral (used when the quote carries none).
+    /// A PCK chain supplied with the collateral (`pck_certificate_chain`).
+    /// Only kept: the verifier never uses it, because quotes whose
+    /// certification data is not a PCK chain (type 5) are refused.
     pub pck_chain_pem: Option<String>,
 }
 
@@ -671,8 +675,8 @@ fn parse_qe_identity(text: &str) -> Result<QeIdentity, String> {
     if !matches!((j.id.as_str(), j.version), ("QE", 2) | ("TD_QE", 2 | 3)) {
         return Err(format!("unsupported QE identity id {:?} version {}", j.id, j.version));
     }
-    let _ = j.tcb_evaluation_data_number;
     Ok(QeIdentity {
+        eval_number: j.tcb_evaluation_data_number,
         issue_date: parse_time(&j.issue_date).ok_or("issueDate is not RFC 3339")?,
         next_update: parse_time(&j.next_update).ok_or("nextUpdate is not RFC 3339")?,
         miscselect: u32::from_le_bytes(hex_array(&j.miscselect).ok_or("miscselect is not 4 hex bytes")?),
@@ -687,7 +691,8 @@ fn parse_qe_identity(text: &str) -> Result<QeIdentity, String> {
 }
 
 /// Verified collateral indexed by (TEE, FMSPC). Several sets may share a key
-/// (e.g. successive downloads); the one valid at the verification time wins.
+/// (e.g. successive downloads); the newest one valid at the verification time
+/// wins (see [`CollateralCache::lookup`]).
 #[derive(Debug, Default)]
 pub struct CollateralCache {
     entries: HashMap<(Tee, [u8; 6]), Vec<Arc<VerifiedCollateral>>>,
@@ -756,13 +761,63 @@ impl CollateralCache {
         self.sources.is_empty()
     }
 
-    /// The collateral for (tee, fmspc) valid at `now`, else the most
-    /// recently issued one (whose time failures the caller reports).
+    /// The collateral for (tee, fmspc) to verify a quote with at `now`.
+    ///
+    /// Among the sets whose windows all contain `now`, the newest wins (see
+    /// [`VerifiedCollateral::newness`]); if none is valid at `now`, the
+    /// newest set overall is returned and the caller reports its time
+    /// failures. The choice depends only on the sets, not on the order they
+    /// were loaded in: the first valid set in load (file-name) order could be
+    /// an older download that predates a revocation or a TCB recovery.
     pub fn lookup(&self, tee: Tee, fmspc: &[u8; 6], now: i64) -> Option<&Arc<VerifiedCollateral>> {
         let list = self.entries.get(&(tee, *fmspc))?;
+        let newest = |a: &&Arc<VerifiedCollateral>, b: &&Arc<VerifiedCollateral>| a.newness().cmp(&b.newness());
         list.iter()
-            .find(|c| c.windows.iter().all(|w| w.check(now).is_none()))
-            .or_else(|| list.iter().max_by_key(|c| c.tcb_info.issue_date))
+            .filter(|c| c.time_failures(now).is_empty())
+            .max_by(newest)
+            .or_else(|| list.iter().max_by(newest))
+    }
+
+    /// The first loaded set (in [`VerifiedCollateral::newness`] order,
+    /// newest first) whose PCK CRL is valid at `now`, has the issuer of
+    /// `cert` and lists `cert` as revoked.
+    ///
+    /// Every loaded set is consulted, whatever its TEE or FMSPC: a PCK CRL
+    /// belongs to the PCK CA, not to a platform, so a revocation published in
+    /// any currently valid CRL of that CA must refuse the certificate even if
+    /// another (older or newer) set's CRL does not list it yet.
+    pub fn pck_revoked_by(&self, cert: &Cert, now: i64) -> Option<&Arc<VerifiedCollateral>> {
+        self.entries
+            .values()
+            .flatten()
+            .filter(|c| c.pck_crl_valid_at(now) && c.pck_crl.revokes(cert))
+            .max_by(|a, b| a.newness().cmp(&b.newness()))
+    }
+}
+
+impl VerifiedCollateral {
+    /// The key that orders sets for the same (TEE, FMSPC) from oldest to
+    /// newest: TCB info tcbEvaluationDataNumber, QE identity
+    /// tcbEvaluationDataNumber, TCB info issueDate, QE identity issueDate,
+    /// PCK CRL thisUpdate, and finally the source name so that the order is
+    /// total and independent of load order.
+    pub fn newness(&self) -> (u32, u32, i64, i64, i64, &str) {
+        (
+            self.tcb_info.eval_number,
+            self.qe_identity.eval_number,
+            self.tcb_info.issue_date,
+            self.qe_identity.issue_date,
+            self.pck_crl.this_update,
+            &self.source,
+        )
+    }
+
+    /// Whether this set's PCK CRL may be relied on at `now`: the CRL's
+    /// `thisUpdate..nextUpdate` and its issuing PCK CA certificate's
+    /// validity contain `now` (both verified to the root at load).
+    pub fn pck_crl_valid_at(&self, now: i64) -> bool {
+        (self.pck_crl.this_update..=self.pck_crl.next_update).contains(&now)
+            && (self.pck_ca.not_before..=self.pck_ca.not_after).contains(&now)
     }
 }
 

@@ -197,12 +197,21 @@ impl Engine {
                 .map_err(one)?;
             let _ = pck.verified_by.set(col.pck_ca_fingerprint);
         }
-        if col.pck_crl.revokes(&pck.leaf) {
+        // Revocation: the chosen set's CRL (valid at `now`, checked above) and
+        // every other loaded PCK CRL of the same CA that is valid at `now`.
+        // Otherwise a set whose CRL predates a revocation would hide it.
+        let revoked_by = if col.pck_crl.revokes(&pck.leaf) {
+            Some(col)
+        } else {
+            self.collateral.pck_revoked_by(&pck.leaf, now)
+        };
+        if let Some(by) = revoked_by {
             return Err(one(Failure::new(
                 "pck_certificate",
                 format!(
-                    "PCK certificate serial {} is revoked by the PCK CRL",
-                    hex::encode(&pck.leaf.serial)
+                    "PCK certificate serial {} is revoked by the PCK CRL [{}]",
+                    hex::encode(&pck.leaf.serial),
+                    by.source
                 ),
             )));
         }

@@ -124,7 +124,7 @@ pub struct MinTcb {
 /// host_data = ["00..."]                # optional allow-list (32-byte hex)
 /// id_key_digests = ["..."]             # optional allow-list (48-byte hex)
 /// author_key_digests = ["..."]         # optional allow-list (48-byte hex)
-/// chip_ids = ["d495..."]               # optional allow-list (64-byte hex; 8 bytes matches a Turin hwID prefix)
+/// chip_ids = ["d495..."]               # optional allow-list (64-byte hex; 8 bytes: a Turin hwID, Turin only)
 /// allow_debug = false                  # default false
 /// vmpls = [0]                          # allowed VMPLs, default [0]
 /// min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }
@@ -148,8 +148,8 @@ pub struct SnpPolicy {
     /// Allowed `author_key_digest` values (hex, 48 bytes); empty: not checked.
     #[serde(default)]
     pub author_key_digests: Vec<String>,
-    /// Allowed chips (hex `chip_id`, 64 bytes, or the 8-byte Turin hwID);
-    /// empty: any chip.
+    /// Allowed chips (hex `chip_id`, 64 bytes, or the 8-byte Turin hwID,
+    /// which only matches a Turin chain); empty: any chip.
     #[serde(default)]
     pub chip_ids: Vec<String>,
     /// Accept guests whose policy allows debugging (result: warning).
@@ -195,7 +195,7 @@ pub struct SnpConfig {
     pub id_key_digests: Vec<[u8; 48]>,
     /// Allowed author key digests (empty: any).
     pub author_key_digests: Vec<[u8; 48]>,
-    /// Allowed chip ids, 64 or 8 bytes (empty: any).
+    /// Allowed chip ids, 64 or 8 bytes (8: a Turin hwID, matched on Turin only; empty: any).
     pub chip_ids: Vec<Vec<u8>>,
     /// Debug allowed (with a warning).
     pub allow_debug: bool,
@@ -350,8 +350,8 @@ impl SnpVerifier {
         };
         let mut a = Appraisal::new(ctx.policy_id);
         record_report_claims(&report, &mut a);
-        self.check_endorsement(&report, ev, ctx, &mut a);
-        check_report_policy(&report, &self.cfg, &ctx.expected.report_data(), &mut a);
+        let product = self.check_endorsement(&report, ev, ctx, &mut a);
+        check_report_policy(&report, &self.cfg, product, &ctx.expected.report_data(), &mut a);
         a.finish()
     }
 
@@ -390,14 +390,15 @@ impl SnpVerifier {
         first
     }
 
-    /// Checks 1-3 of the module documentation.
+    /// Checks 1-3 of the module documentation. Returns the product line of
+    /// the endorsement key's verified chain, `None` when no chain verified.
     fn check_endorsement(
         &self,
         r: &AttestationReport,
         ev: EvidenceCerts<'_>,
         ctx: &AppraisalContext<'_>,
         a: &mut Appraisal,
-    ) {
+    ) -> Option<Product> {
         use TrustClaim::{Hardware, InstanceIdentity};
         // Without a verified endorsement key that matches the report,
         // neither the hardware nor the instance is recognized.
@@ -414,7 +415,7 @@ impl SnpVerifier {
                 Some("1 (ECDSA P-384 with SHA-384)".into()),
                 "the report's signature algorithm is not supported".into(),
             );
-            return;
+            return None;
         }
         let kind = match r.signing_key() {
             SigningKey::Vcek => LeafKind::Vcek,
@@ -427,7 +428,7 @@ impl SnpVerifier {
                     Some("vcek or vlek".into()),
                     "the report is not signed by an AMD endorsement key".into(),
                 );
-                return;
+                return None;
             }
         };
         let Some(leaf_der) = self.select_leaf(r, kind, &ev) else {
@@ -438,14 +439,14 @@ impl SnpVerifier {
                 None,
                 ChainError::NoLeaf(kind.name()).to_string(),
             );
-            return;
+            return None;
         };
         let extra: Vec<&[u8]> = ev.ask.into_iter().collect();
         let leaf = match self.trust.verify_leaf(leaf_der, &extra, &self.cache) {
             Ok(l) => l,
             Err(e) => {
                 hw_fail(a, "endorsement_key", None, None, e.to_string());
-                return;
+                return None;
             }
         };
         a.claim("product", leaf.product.name());
@@ -560,6 +561,7 @@ impl SnpVerifier {
         if a.findings.len() == failures_before {
             a.set(Hardware, cv::GENUINE_HARDWARE);
         }
+        Some(leaf.product)
     }
 }
 
@@ -617,8 +619,16 @@ fn record_report_claims(r: &AttestationReport, a: &mut Appraisal) {
 /// The checks of the report's own fields against the policy and the
 /// expected binding (check 4 of the module documentation, except the
 /// minimum TCB, which needs the certificate). Public so that they can be
-/// tested without a signed report.
-pub fn check_report_policy(r: &AttestationReport, cfg: &SnpConfig, expected_report_data: &[u8; 64], a: &mut Appraisal) {
+/// tested without a signed report. `product` is the product line of the
+/// verified endorsement chain (`None` when none verified): an 8-byte
+/// `chip_ids` entry (a Turin hwID) only matches on Turin.
+pub fn check_report_policy(
+    r: &AttestationReport,
+    cfg: &SnpConfig,
+    product: Option<Product>,
+    expected_report_data: &[u8; 64],
+    a: &mut Appraisal,
+) {
     use TrustClaim::{Configuration, Executables, InstanceIdentity, RuntimeOpaque};
 
     if crate::crypto::constant_time_eq(&r.report_data, expected_report_data) {
@@ -633,19 +643,35 @@ pub fn check_report_policy(r: &AttestationReport, cfg: &SnpConfig, expected_repo
             "report_data is not the binding of this connection (replayed or relayed Evidence)",
         );
     }
+    // An 8-byte entry is a Turin hwID, which names the chip by the first 8
+    // bytes of chip_id. On Milan and Genoa the whole 64-byte chip_id is the
+    // identity, so an 8-byte entry would pin only a prefix: it never matches
+    // there.
+    let turin = product == Some(Product::Turin);
     if !cfg.chip_ids.is_empty()
         && !cfg.chip_ids.iter().any(|c| match c.len() {
             64 => c[..] == r.chip_id[..],
-            _ => c[..] == r.chip_id[..c.len()],
+            8 => turin && c[..] == r.chip_id[..8],
+            _ => false,
         })
     {
+        let short_prefix_only = !turin && cfg.chip_ids.iter().any(|c| c.len() == 8 && c[..] == r.chip_id[..8]);
+        let why = if short_prefix_only {
+            format!(
+                "the chip is not in the policy's chip_ids (an 8-byte entry is a Turin hwID and only matches on \
+                 Turin; this chain is {})",
+                product.map_or("not verified".to_string(), |p| p.name().to_string())
+            )
+        } else {
+            "the chip is not in the policy's chip_ids".to_string()
+        };
         a.fail(
             InstanceIdentity,
             cv::UNTRUSTWORTHY_INSTANCE,
             "chip_id",
             Some(hex::encode(r.chip_id)),
             Some(format!("one of {}", hex_list(&cfg.chip_ids))),
-            "the chip is not in the policy's chip_ids",
+            why,
         );
     }
 
@@ -818,7 +844,7 @@ mod tests {
 
     fn run(r: &AttestationReport, c: &SnpConfig) -> Appraisal {
         let mut a = Appraisal::new("p");
-        check_report_policy(r, c, &[7; 64], &mut a);
+        check_report_policy(r, c, None, &[7; 64], &mut a);
         a.finish()
     }
 
@@ -857,14 +883,32 @@ mod tests {
         assert_eq!(claims(&run(&report(false, 0), &c)), ["measurement"]);
 
         let mut a = Appraisal::new("p");
-        check_report_policy(&report(false, 0), &cfg(), &[8; 64], &mut a);
+        check_report_policy(&report(false, 0), &cfg(), None, &[8; 64], &mut a);
         assert_eq!(claims(&a.finish()), ["report_data"]);
 
         let mut c = cfg();
-        c.chip_ids = vec![vec![0xcc; 8]];
+        c.chip_ids = vec![vec![0xcc; 64]];
         assert!(run(&report(false, 0), &c).is_affirming());
         c.chip_ids = vec![vec![0xdd; 64]];
         assert_eq!(claims(&run(&report(false, 0), &c)), ["chip_id"]);
+
+        // An 8-byte entry (Turin hwID) matches only on a Turin chain.
+        c.chip_ids = vec![vec![0xcc; 8]];
+        let on = |p: Option<Product>| {
+            let mut a = Appraisal::new("p");
+            check_report_policy(&report(false, 0), &c, p, &[7; 64], &mut a);
+            a.finish()
+        };
+        assert!(on(Some(Product::Turin)).is_affirming());
+        for p in [Some(Product::Milan), Some(Product::Genoa), None] {
+            let a = on(p);
+            assert_eq!(claims(&a), ["chip_id"], "{p:?}");
+            assert!(
+                a.findings[0].reason.contains("only matches on Turin"),
+                "{:?}",
+                a.findings
+            );
+        }
 
         let mut c = cfg();
         c.host_data = vec![[1; 32]];
