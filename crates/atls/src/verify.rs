@@ -62,9 +62,8 @@ pub fn configfs_attester(dir: &Path) -> Result<Option<Arc<dyn Attester>>, Failur
 pub const MAX_EVIDENCE_FILE_LEN: u64 = 2 * attested_tls::cmw::MAX_CMW_LEN as u64 + 64 * 1024;
 
 /// Largest certificate bundle (`--certs`) or collateral file
-/// (`--collateral`): real ones are tens of KiB (DCAP collateral with its
-/// CRLs and TCB info the largest); 8 MiB leaves ample room.
-pub const MAX_BUNDLE_FILE_LEN: u64 = 8 << 20;
+/// (`--collateral`): the library's limit for such files.
+pub const MAX_BUNDLE_FILE_LEN: u64 = attested_tls::fsutil::MAX_BUNDLE_FILE_LEN;
 
 /// Reads an input file, refusing devices, FIFOs and files over `limit`.
 pub fn read_input(path: &Path, limit: u64) -> Result<Vec<u8>, Failure> {

@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 /// PEM keys. Real ones are a few KiB; 1 MiB leaves ample room.
 pub const MAX_CONFIG_FILE_LEN: u64 = 1 << 20;
 
+/// Limit for certificate bundles, collateral and reference-value files a
+/// policy names (PEM chains, Intel collateral JSON with CRLs): a few
+/// hundred KiB in practice; 8 MiB leaves ample room.
+pub const MAX_BUNDLE_FILE_LEN: u64 = 8 << 20;
+
 /// Why [`read_bounded`] refused a file. Carried inside the returned
 /// [`std::io::Error`] (kind `InvalidInput` / `InvalidData`), so callers that
 /// report I/O errors report these too.

@@ -989,4 +989,20 @@ fn policy_and_instance_files_are_read_bounded() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/dev/zero") && err.contains("character device"), "{err}");
+
+    // And the certificate, collateral and trust-anchor files the platform
+    // sections name.
+    for (name, section) in [
+        ("snp", "[snp]\nmeasurements = [\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\"]\ncerts = [\"/dev/zero\"]\n"),
+        ("tdx", "[tdx]\nmrtd = [\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\"]\ncollateral = [\"/dev/zero\"]\n"),
+        ("cca", "[cca]\ntrust_anchors = [\"/dev/zero\"]\nrealm_initial_measurements = [\"0000000000000000000000000000000000000000000000000000000000000000\"]\n"),
+    ] {
+        let file = tmp.path().join(format!("{name}.toml"));
+        std::fs::write(&file, format!("id = \"{name}\"\n{section}")).unwrap();
+        let err = match Policy::load(&file).and_then(|p| p.appraiser()) {
+            Ok(_) => panic!("{name}: a policy naming /dev/zero loaded"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("/dev/zero") && err.contains("character device"), "{name}: {err}");
+    }
 }

@@ -344,14 +344,8 @@ impl Default for CcaPolicy {
 
 fn read_policy_file(policy: &Policy, key: &str, p: &std::path::Path) -> Result<Vec<u8>, PolicyError> {
     let path = policy.resolve(p);
-    let meta = std::fs::metadata(&path).map_err(|e| PolicyError::value(key, format!("{}: {e}", path.display())))?;
-    if meta.len() > 16 * 1024 * 1024 {
-        return Err(PolicyError::value(
-            key,
-            format!("{} is larger than 16 MiB", path.display()),
-        ));
-    }
-    std::fs::read(&path).map_err(|e| PolicyError::value(key, format!("{}: {e}", path.display())))
+    crate::fsutil::read_bounded(&path, crate::fsutil::MAX_BUNDLE_FILE_LEN)
+        .map_err(|e| PolicyError::value(key, format!("{}: {e}", path.display())))
 }
 
 impl CcaPolicy {

@@ -734,10 +734,13 @@ impl CollateralCache {
     }
 
     fn load_file(&mut self, path: &Path, root: &Cert) -> Result<(), CollateralError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CollateralError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::fsutil::read_bounded_to_string(path, crate::fsutil::MAX_BUNDLE_FILE_LEN).map_err(|source| {
+                CollateralError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         self.insert(VerifiedCollateral::from_json(&text, &path.display().to_string(), root)?);
         Ok(())
     }

@@ -944,7 +944,8 @@ pub fn load_cert_paths(paths: &[PathBuf]) -> Result<Vec<LoadedCert>, (PathBuf, S
             vec![p.clone()]
         };
         for f in files {
-            let bytes = std::fs::read(&f).map_err(|e| (f.clone(), e.to_string()))?;
+            let bytes = crate::fsutil::read_bounded(&f, crate::fsutil::MAX_BUNDLE_FILE_LEN)
+                .map_err(|e| (f.clone(), e.to_string()))?;
             let ders = certs_from_bytes(&bytes, &display(&f)).map_err(|e| (f.clone(), e.to_string()))?;
             out.extend(ders.into_iter().map(|d| (f.clone(), d)));
         }
