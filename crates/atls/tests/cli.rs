@@ -81,14 +81,14 @@ impl Drop for Server {
 }
 
 fn serve(args: &[&str]) -> Server {
-    let mut child = atls()
-        .arg("serve")
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cmd = atls();
+    cmd.arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
+    start_server(cmd)
+}
+
+/// Starts a server command and waits for the line with its address.
+fn start_server(mut cmd: Command) -> Server {
+    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stderr.as_mut().unwrap())
         .read_line(&mut line)
@@ -548,23 +548,13 @@ fn serve_survives_running_out_of_file_descriptors() {
     let inst = sim.join("instance-0.toml");
     // A low descriptor limit, so that a handful of idle TCP clients
     // exhausts it (in production: any ~1000 clients against the default).
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -n 32 && exec {} serve --listen 127.0.0.1:0 --attester sim --sim-instance {}",
-            env!("CARGO_BIN_EXE_atls"),
-            inst.display()
-        ))
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-    let mut server = Server(child, addr);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!(
+        "ulimit -n 32 && exec {} serve --listen 127.0.0.1:0 --attester sim --sim-instance {}",
+        env!("CARGO_BIN_EXE_atls"),
+        inst.display()
+    ));
+    let mut server = start_server(cmd);
     let idle: Vec<_> = (0..60)
         .filter_map(|_| std::net::TcpStream::connect(&server.1).ok())
         .collect();

@@ -572,6 +572,15 @@ mod overlapping_collateral {
         Engine::new(pki::intel_root().unwrap(), cache).verify(&Quote::parse(&raw).unwrap(), T)
     }
 
+    /// `n` and the real collateral as an older set, in the order asked.
+    fn with_older(n: VerifiedCollateral, newer_first: bool) -> Vec<VerifiedCollateral> {
+        if newer_first {
+            vec![n, real("b-older.json")]
+        } else {
+            vec![real("b-older.json"), n]
+        }
+    }
+
     fn assert_revoked(r: Result<Verified, Vec<Failure>>, order: &str) {
         let f = r.map(|v| v.tcb_status).expect_err(order);
         assert_eq!(f.len(), 1, "{order}: {f:?}");
@@ -608,11 +617,7 @@ mod overlapping_collateral {
             for l in &mut n.tcb_info.levels {
                 l.status = TcbStatus::OutOfDate;
             }
-            let sets = if newer_first {
-                vec![n, real("b-older.json")]
-            } else {
-                vec![real("b-older.json"), n]
-            };
+            let sets = with_older(n, newer_first);
             let v = verify(sets).unwrap();
             assert_eq!(v.tcb_status, TcbStatus::OutOfDate, "newer first: {newer_first}");
         }
@@ -632,11 +637,7 @@ mod overlapping_collateral {
                 for l in &mut n.tcb_info.levels {
                     l.status = TcbStatus::OutOfDate;
                 }
-                let sets = if newer_first {
-                    vec![n, real("b-older.json")]
-                } else {
-                    vec![real("b-older.json"), n]
-                };
+                let sets = with_older(n, newer_first);
                 let v = verify(sets).unwrap();
                 assert_eq!(v.collateral.source, "a-newer.json", "newer first: {newer_first}");
             }
