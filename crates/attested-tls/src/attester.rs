@@ -15,7 +15,7 @@ pub enum AttestError {
         reason: String,
     },
     /// The Evidence would not fit in the `cmw_attestation` extension.
-    #[error("Evidence is {0} bytes, larger than the 65533-byte cmw_attestation limit")]
+    #[error("Evidence is {0} bytes, larger than the {max}-byte cmw_attestation limit", max = crate::cmw::MAX_CMW_LEN)]
     TooLarge(usize),
     /// Anything else.
     #[error("{0}")]

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use ciborium::value::{Integer, Value};
 
-/// Largest CMW accepted (the `cmw_attestation` extension holds at most
-/// 2^16-1 bytes of which 2 are a length prefix).
-pub const MAX_CMW_LEN: usize = 65533;
+/// Largest CMW accepted: what a `cmw_attestation` extension can carry as
+/// the only extension of a CertificateEntry (see
+/// [`crate::codec::MAX_CMW_IN_EXTENSION`]).
+pub const MAX_CMW_LEN: usize = crate::codec::MAX_CMW_IN_EXTENSION;
 /// Deepest nesting of collections accepted.
 pub const MAX_DEPTH: usize = 4;
 /// CBOR tag base for the tagged form: `TN(cf) = 1668546817 + (cf / 255) * 256 + cf % 255`.

@@ -128,9 +128,10 @@ impl Extension {
     }
 
     /// A `cmw_attestation` extension carrying a CMW: `opaque cmw_data<1..2^16-1>`.
-    /// Fails if the CMW does not fit (more than 65533 bytes in total).
+    /// Fails if the CMW is empty or cannot fit a CertificateEntry
+    /// (more than [`MAX_CMW_IN_EXTENSION`] bytes).
     pub fn cmw_attestation(ext_type: u16, cmw: &[u8]) -> Result<Self, usize> {
-        if cmw.is_empty() || cmw.len() > 0xffff - 2 {
+        if cmw.is_empty() || cmw.len() > MAX_CMW_IN_EXTENSION {
             return Err(cmw.len());
         }
         let mut w = Writer::new();
@@ -145,11 +146,21 @@ impl Extension {
     pub fn parse_cmw_attestation(data: &[u8]) -> Result<&[u8], DecodeError> {
         const F: &str = "cmw_attestation";
         let mut r = Reader::new(data);
-        // 65533 = 2^16-1 (extension_data) - 2 (this length prefix).
-        let cmw = r.vec(2, 1, 0xffff - 2, F)?;
+        let cmw = r.vec(2, 1, MAX_CMW_IN_EXTENSION, F)?;
         r.finish(F)?;
         Ok(cmw)
     }
+}
+
+/// Largest CMW a `cmw_attestation` extension can carry: a CertificateEntry's
+/// `extensions<0..2^16-1>` block holds the extension's type (2 bytes),
+/// `extension_data` length (2) and the CMW's own length prefix (2), so
+/// 2^16-1 - 6 bytes remain when it is the entry's only extension.
+pub const MAX_CMW_IN_EXTENSION: usize = 0xffff - 6;
+
+/// Encoded size of an `extensions` block's content.
+pub fn extensions_len(exts: &[Extension]) -> usize {
+    exts.iter().map(|e| 4 + e.data.len()).sum()
 }
 
 fn write_extensions(w: &mut Writer, exts: &[Extension]) {
@@ -165,10 +176,14 @@ fn read_extensions(r: &mut Reader<'_>, min: usize, field: &'static str) -> Resul
     let block = r.vec(2, min, 0xffff, field)?;
     let mut er = Reader::new(block);
     let mut out: Vec<Extension> = Vec::new();
+    // A set, not a scan of `out`: a 64 KiB block can hold 16 383 empty
+    // extensions, and a quadratic duplicate check on them is a peer-driven
+    // CPU cost before any signature is checked.
+    let mut seen = std::collections::HashSet::new();
     while er.remaining() > 0 {
         let typ = er.u16(field)?;
         let data = er.vec(2, 0, 0xffff, field)?;
-        if out.iter().any(|e| e.typ == typ) {
+        if !seen.insert(typ) {
             return Err(err(field, Problem::Invalid(format!("duplicate extension {typ:#06x}"))));
         }
         out.push(Extension {
@@ -422,7 +437,8 @@ mod tests {
     #[test]
     fn cmw_extension_limits() {
         assert!(Extension::cmw_attestation(0xff00, &[]).is_err());
-        assert!(Extension::cmw_attestation(0xff00, &vec![0; 65533]).is_ok());
+        assert!(Extension::cmw_attestation(0xff00, &vec![0; MAX_CMW_IN_EXTENSION]).is_ok());
+        assert!(Extension::cmw_attestation(0xff00, &vec![0; MAX_CMW_IN_EXTENSION + 1]).is_err());
         assert_eq!(Extension::cmw_attestation(0xff00, &vec![0; 65534]), Err(65534));
         assert!(Extension::parse_cmw_attestation(&[0, 0]).is_err());
         assert!(Extension::parse_signature_algorithms(&[0, 3, 8, 7, 1]).is_err());

@@ -149,7 +149,7 @@ pub enum EaError {
     #[error("Evidence supplied for a request that did not ask for attestation")]
     EvidenceNotRequested,
     /// Evidence larger than the extension can carry.
-    #[error("Evidence CMW is {0} bytes; the cmw_attestation extension holds at most 65533")]
+    #[error("Evidence CMW is {0} bytes; the cmw_attestation extension holds at most {max}", max = crate::cmw::MAX_CMW_LEN)]
     TooLarge(usize),
     /// The CertificateVerify signature is invalid.
     #[error("CertificateVerify signature is invalid: {0}")]
@@ -188,14 +188,18 @@ impl Default for EaProfile {
     }
 }
 
+/// Longest exporter label: HKDF-Expand-Label's `label<7..255>` is
+/// "tls13 " followed by the label (RFC 8446 §7.1).
+pub const MAX_EXPORTER_LABEL_LEN: usize = 255 - 6;
+
 impl EaProfile {
-    /// Checks the profile can be used: an exporter label of 1..=255 bytes
-    /// (TLS exporter labels, and the transport's HELLO, carry it with a
-    /// one-byte length) and at least one signature scheme.
+    /// Checks the profile can be used: an exporter label of 1..=249 bytes
+    /// (HKDF-Expand-Label carries "tls13 " + label with a one-byte length,
+    /// RFC 8446 §7.1) and at least one signature scheme.
     pub fn check(&self) -> Result<(), String> {
-        if self.exporter_label.is_empty() || self.exporter_label.len() > 255 {
+        if self.exporter_label.is_empty() || self.exporter_label.len() > MAX_EXPORTER_LABEL_LEN {
             return Err(format!(
-                "exporter label must be 1..=255 bytes, not {}",
+                "exporter label must be 1..={MAX_EXPORTER_LABEL_LEN} bytes, not {}",
                 self.exporter_label.len()
             ));
         }
@@ -247,7 +251,9 @@ impl ContextRegistry {
     }
 
     /// Whether the connection has used [`ContextRegistry::MAX_CONTEXTS`]
-    /// contexts: no new request can be issued or accepted.
+    /// contexts. [`ContextRegistry::accept_request`] then refuses the peer's
+    /// requests; a caller checks this before [`ContextRegistry::issue`]
+    /// (the session does before every re-attestation).
     pub fn is_full(&self) -> bool {
         self.issued.len() + self.received.len() >= Self::MAX_CONTEXTS
     }
@@ -433,7 +439,11 @@ pub fn authenticate(
     let mut leaf_exts = Vec::new();
     match (wants_cmw, cmw) {
         (true, Some(c)) => {
-            leaf_exts.push(Extension::cmw_attestation(profile.cmw_ext_type, c).map_err(EaError::TooLarge)?)
+            leaf_exts.push(Extension::cmw_attestation(profile.cmw_ext_type, c).map_err(EaError::TooLarge)?);
+            // The entry's whole extensions block has a 2-byte length.
+            if crate::codec::extensions_len(&leaf_exts) > 0xffff {
+                return Err(EaError::TooLarge(c.len()));
+            }
         }
         (true, None) => return Err(EaError::MissingEvidence),
         (false, Some(_)) => return Err(EaError::EvidenceNotRequested),
@@ -729,10 +739,21 @@ mod tests {
             authenticate(ex, Role::Client, &profile, &req, &id, None),
             Err(EaError::MissingEvidence)
         ));
-        assert!(matches!(
-            authenticate(ex, Role::Client, &profile, &req, &id, Some(&vec![0; 65534])),
-            Err(EaError::TooLarge(65534))
-        ));
+        // The largest CMW a CertificateEntry can carry round-trips; one byte
+        // more (up to the extension's own 2^16-1 - 2) is refused, not a panic.
+        let max = crate::cmw::MAX_CMW_LEN;
+        let big = authenticate(ex, Role::Client, &profile, &req, &id, Some(&vec![0x82; max])).unwrap();
+        let v = validate(ex, Role::Client, &profile, &req, &big).unwrap();
+        assert_eq!(v.cmw.map(|c| c.len()), Some(max));
+        for n in [max + 1, 65533, 65534] {
+            assert!(
+                matches!(
+                    authenticate(ex, Role::Client, &profile, &req, &id, Some(&vec![0; n])),
+                    Err(EaError::TooLarge(m)) if m == n
+                ),
+                "{n}"
+            );
+        }
         // A request without cmw_attestation: Evidence would be unsolicited.
         let plain = AuthenticatorRequest {
             msg_type: HandshakeType::CertificateRequest,
@@ -757,6 +778,20 @@ mod tests {
             authenticate(ex, Role::Server, &profile, &req, &id, Some(b"x")),
             Err(EaError::WrongRequestType { .. })
         ));
+    }
+
+    #[test]
+    fn exporter_labels_must_fit_hkdf_expand_label() {
+        let mut p = EaProfile {
+            exporter_label: vec![b'x'; MAX_EXPORTER_LABEL_LEN],
+            ..EaProfile::default()
+        };
+        assert!(p.check().is_ok());
+        // 250..=255 bytes would overflow "tls13 " + label's one-byte length.
+        p.exporter_label.push(b'x');
+        assert!(p.check().unwrap_err().contains("1..=249"));
+        p.exporter_label.clear();
+        assert!(p.check().is_err());
     }
 
     #[test]

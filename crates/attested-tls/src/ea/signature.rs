@@ -55,7 +55,12 @@ fn key_type(alg: &[u8]) -> &'static str {
         ALG_P384 => "ECDSA P-384",
         ALG_ED25519 => "Ed25519",
         ALG_RSA => "RSA",
-        a if a.len() > 2 && a[2..].starts_with(OID_RSA_PSS) => "RSA-PSS",
+        // id-RSASSA-PSS without parameters: any hash. With parameters the
+        // key is restricted to one hash and salt (RFC 4055), which this
+        // verifier does not parse, so such keys are refused rather than
+        // used with a scheme their parameters may forbid.
+        a if a.len() > 2 && a[2..] == *OID_RSA_PSS => "RSA-PSS",
+        a if a.len() > 2 && a[2..].starts_with(OID_RSA_PSS) => "RSA-PSS with parameters",
         a if a.len() > 2 && a[2..].starts_with(&ALG_P256[2..11]) => "ECDSA (other curve)",
         _ => "unknown",
     }
@@ -84,4 +89,39 @@ pub fn verify_signature(scheme: u16, spki_der: &[u8], message: &[u8], sig: &[u8]
     UnparsedPublicKey::new(alg, key)
         .verify(message, sig)
         .map_err(|_| SignatureError::Invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SubjectPublicKeyInfo with the given AlgorithmIdentifier content and
+    /// a placeholder key.
+    fn spki(alg_content: &[u8]) -> Vec<u8> {
+        let mut alg = vec![0x30, alg_content.len() as u8];
+        alg.extend_from_slice(alg_content);
+        let key = [0x03, 0x03, 0x00, 0x01, 0x02];
+        let mut out = vec![0x30, (alg.len() + key.len()) as u8];
+        out.extend_from_slice(&alg);
+        out.extend_from_slice(&key);
+        out
+    }
+
+    #[test]
+    fn rsa_pss_keys_with_parameters_are_refused() {
+        let mut with_params = OID_RSA_PSS.to_vec();
+        with_params.extend_from_slice(&[0x30, 0x00]);
+        for scheme in [0x0809, 0x080a, 0x080b] {
+            assert!(matches!(
+                verify_signature(scheme, &spki(&with_params), b"m", &[0; 256]),
+                Err(SignatureError::KeyMismatch { ref key, .. }) if key == "RSA-PSS with parameters"
+            ));
+            // Without parameters the key is accepted as RSA-PSS (and then
+            // fails here only because it is a placeholder).
+            assert!(!matches!(
+                verify_signature(scheme, &spki(OID_RSA_PSS), b"m", &[0; 256]),
+                Err(SignatureError::KeyMismatch { .. })
+            ));
+        }
+    }
 }

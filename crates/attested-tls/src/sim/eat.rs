@@ -343,7 +343,7 @@ impl Attester for SimAttester {
             interface: "sim".into(),
             reason: e.to_string(),
         })?;
-        if evidence.len() > 65533 {
+        if evidence.len() > crate::cmw::MAX_CMW_LEN {
             return Err(AttestError::TooLarge(evidence.len()));
         }
         Ok(Cmw::Record(CmwRecord::evidence(SIM_MEDIA_TYPE, evidence)))
