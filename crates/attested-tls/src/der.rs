@@ -77,6 +77,15 @@ fn signed(der: &[u8], crl: bool) -> Result<Signed<'_>, DerError> {
         return Err(DerError("tbs"));
     }
     let outer_alg = read_tlv(tbs.rest, "signatureAlgorithm")?;
+    if outer_alg.tag != 0x30 {
+        return Err(DerError("signatureAlgorithm"));
+    }
+    // Exactly a BIT STRING after it: anything else is not a certificate or
+    // CRL, whatever a lenient walk could still extract from it.
+    let signature = read_tlv(outer_alg.rest, "signatureValue")?;
+    if signature.tag != 0x03 || !signature.rest.is_empty() {
+        return Err(DerError("signatureValue"));
+    }
     let version = read_tlv(tbs.content, "tbs.version")?;
     let versioned = if crl { version.tag == 0x02 } else { version.tag == 0xa0 };
     let tbs_fields = if versioned { version.rest } else { tbs.content };
@@ -204,5 +213,34 @@ mod tests {
         }
         assert!(certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
         assert!(certificate_spki(&[0x30, 0x81, 0x05]).is_err(), "non-minimal length");
+    }
+
+    #[test]
+    fn only_tbs_algorithm_and_bit_string_make_a_signed_structure() {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a".into()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let der = cert.der().to_vec();
+        let outer = read_tlv(&der, "t").unwrap();
+        let tbs = read_tlv(outer.content, "t").unwrap();
+        let alg = read_tlv(tbs.rest, "t").unwrap();
+        let tbs_and_alg = &outer.content[..outer.content.len() - alg.rest.len()];
+        // Re-wraps `content` in an outer SEQUENCE (short or two-byte length).
+        let wrap = |content: &[u8]| {
+            let mut v = vec![0x30, 0x82, (content.len() >> 8) as u8, content.len() as u8];
+            v.extend_from_slice(content);
+            v
+        };
+        assert!(certificate_spki(&wrap(outer.content)).is_ok(), "the real structure");
+        // No signature, a signature that is not a BIT STRING, or junk after it.
+        assert!(certificate_spki(&wrap(tbs_and_alg)).is_err());
+        let mut octets = tbs_and_alg.to_vec();
+        octets.extend_from_slice(&[0x04, 0x01, 0x00]);
+        assert!(certificate_spki(&wrap(&octets)).is_err());
+        let mut junk = outer.content.to_vec();
+        junk.extend_from_slice(&[0x05, 0x00]);
+        assert!(certificate_spki(&wrap(&junk)).is_err());
     }
 }
