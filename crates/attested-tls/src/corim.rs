@@ -244,6 +244,14 @@ impl VerificationKey {
     }
 
     fn verify_sign1(&self, s: &CoseSign1) -> Result<(), CorimError> {
+        // RFC 9052 §3.1: a recipient must refuse critical header parameters
+        // it does not process; this verifier processes none beyond `alg`.
+        if !s.protected.header.crit.is_empty() {
+            return Err(CorimError::Signature(format!(
+                "protected header marks {:?} as critical; no critical parameter is supported",
+                s.protected.header.crit
+            )));
+        }
         match &s.protected.header.alg {
             Some(RegisteredLabelWithPrivate::Assigned(a)) if *a == self.cose_alg() => {}
             other => {
@@ -326,9 +334,12 @@ impl ReferenceValues {
     /// `mrtd` for TDX. Duplicates removed, order kept.
     pub fn allow_list(&self, label: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
+        // A set beside the list: `contains` on the list is quadratic in a
+        // CoRIM-controlled count.
+        let mut seen = std::collections::HashSet::new();
         let mut push = |d: &[u8]| {
             let h = hex::encode(d);
-            if !out.contains(&h) {
+            if seen.insert(h.clone()) {
                 out.push(h);
             }
         };
@@ -352,11 +363,12 @@ impl ReferenceValues {
     /// Hex raw values of every measurement labelled `label` (case-insensitive).
     pub fn raw_value_list(&self, label: &str) -> Vec<String> {
         let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for e in &self.entries {
             if e.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(label)) {
                 if let Some(r) = &e.raw_value {
                     let h = hex::encode(r);
-                    if !out.contains(&h) {
+                    if seen.insert(h.clone()) {
                         out.push(h);
                     }
                 }
@@ -808,9 +820,15 @@ pub fn policy_keys(platform: &str) -> Option<&'static [(&'static str, &'static s
 /// to paste into a policy. `None` for an unknown platform.
 pub fn policy_fragment(values: &ReferenceValues, platform: &str) -> Option<String> {
     let keys = policy_keys(platform)?;
+    // The id is the CoRIM author's text: printed as an escaped string so
+    // that no character of it (a newline above all) can leave the comment
+    // and write policy keys.
     let mut s = format!(
         "# from CoRIM {} ({})\n[{platform}]\n",
-        values.corim_id.as_deref().unwrap_or("(no id)"),
+        values
+            .corim_id
+            .as_deref()
+            .map_or_else(|| "(no id)".to_string(), |id| format!("{id:?}")),
         if values.signed {
             "signature verified"
         } else {

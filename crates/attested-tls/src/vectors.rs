@@ -37,7 +37,10 @@ pub enum VectorError {
     Compute(#[from] ea::EaError),
 }
 
+// Unknown keys are refused: a misspelt input would otherwise be ignored
+// and a default used in its place.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct VectorFile {
     input: Input,
     #[serde(default)]
@@ -45,6 +48,7 @@ struct VectorFile {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Input {
     hash: String,
     authenticator_sender: String,
@@ -78,12 +82,15 @@ pub struct VectorReport {
     pub checks: Vec<VectorCheck>,
     /// Whether the recomputed authenticator also validates.
     pub validates: bool,
+    /// Values this crate computes that the file's `[expected]` omits: a
+    /// vector that checks only some of them is not a complete check.
+    pub missing: Vec<String>,
 }
 
 impl VectorReport {
     /// True when every value matched and the authenticator validated.
     pub fn all_ok(&self) -> bool {
-        self.validates && !self.checks.is_empty() && self.checks.iter().all(|c| c.ok)
+        self.validates && self.missing.is_empty() && !self.checks.is_empty() && self.checks.iter().all(|c| c.ok)
     }
 
     /// Mismatching checks.
@@ -207,5 +214,14 @@ pub fn check_vector(text: &str) -> Result<VectorReport, VectorError> {
             }
         })
         .collect();
-    Ok(VectorReport { checks, validates })
+    let missing = computed
+        .keys()
+        .filter(|k| !expected.contains_key(**k))
+        .map(|k| k.to_string())
+        .collect();
+    Ok(VectorReport {
+        checks,
+        validates,
+        missing,
+    })
 }

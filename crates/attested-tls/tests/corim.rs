@@ -501,4 +501,62 @@ fn cca_policy_takes_reference_values_from_a_signed_corim() {
     let p = policy("other-key.pem").unwrap();
     let e = p.appraiser().unwrap_err();
     assert!(e.to_string().contains("cca.reference_values"), "{e}");
+
+    // Unsigned rv.json put where the signed CoRIM was (whatever its file
+    // name): refused while keys are configured.
+    std::fs::copy(format!("{vectors}rv.json"), dir.path().join("corim.cbor")).unwrap();
+    let e = policy("corim-key.pem").unwrap().appraiser().unwrap_err();
+    assert!(e.to_string().contains("unsigned JSON"), "{e}");
+}
+
+#[test]
+fn corim_id_cannot_write_policy_keys() {
+    // An unsigned CoRIM whose id tries to end the fragment's comment line.
+    let evil = "acme (signature verified)\n[snp]\nallow_debug = true\n#";
+    let doc = tag(
+        501,
+        map(vec![
+            (int(0), text(evil)),
+            (
+                int(1),
+                Value::Array(vec![tag(
+                    506,
+                    bytes(&enc(&comid(
+                        "c",
+                        vec![Value::Array(vec![
+                            env("ACME", "td"),
+                            Value::Array(vec![digest_meas("mrtd", 7, &[0x11; 48])]),
+                        ])],
+                    ))),
+                )]),
+            ),
+        ]),
+    );
+    let rv = import(&enc(&doc), None).unwrap();
+    let fragment = policy_fragment(&rv, "tdx").unwrap();
+    assert_eq!(fragment.lines().filter(|l| l.starts_with('[')).count(), 1, "{fragment}");
+    assert!(fragment.lines().next().unwrap().contains("(unsigned)"), "{fragment}");
+    let parsed: toml::Value = toml::from_str(&fragment).unwrap();
+    assert!(parsed.get("snp").is_none(), "{fragment}");
+    assert_eq!(parsed["tdx"]["mrtd"].as_array().map(|a| a.len()), Some(1));
+}
+
+#[test]
+fn signed_corim_with_critical_headers_is_refused() {
+    let k = es256();
+    let rng = SystemRandom::new();
+    let signed = CoseSign1Builder::new()
+        .protected(
+            HeaderBuilder::new()
+                .algorithm(k.alg)
+                .add_critical(iana::HeaderParameter::CounterSignature)
+                .build(),
+        )
+        .payload(cca_realm_corim())
+        .create_signature(b"", |tbs| k.kp.sign(&rng, tbs).unwrap().as_ref().to_vec())
+        .build()
+        .to_tagged_vec()
+        .unwrap();
+    let e = import(&signed, Some(&k.verification_key())).unwrap_err();
+    assert!(e.to_string().contains("critical"), "{e}");
 }

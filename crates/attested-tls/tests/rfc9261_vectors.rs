@@ -38,3 +38,25 @@ fn a_changed_input_is_reported_as_mismatch() {
     assert!(!bad.contains(&"handshake_context"), "{bad:?}");
     assert!(!report.all_ok());
 }
+
+#[test]
+fn a_vector_that_checks_only_some_values_is_not_ok() {
+    // Keep only `spki` in [expected]: every other value goes unchecked.
+    let text = vector("expat-ed25519-sha256-server.toml");
+    let (input, expected) = text.split_once("[expected]").unwrap();
+    let spki = expected.lines().find(|l| l.starts_with("spki =")).unwrap();
+    let report = check_vector(&format!("{input}[expected]\n{spki}\n")).unwrap();
+    assert!(report.mismatches().next().is_none());
+    assert!(!report.all_ok(), "an incomplete vector must not pass");
+    assert!(report.missing.iter().any(|m| m == "binder"), "{:?}", report.missing);
+    let full = check_vector(&text).unwrap();
+    assert!(full.all_ok() && full.missing.is_empty(), "{:?}", full.missing);
+}
+
+#[test]
+fn unknown_keys_in_a_vector_file_are_refused() {
+    let text = vector("expat-ed25519-sha256-server.toml");
+    let typo = text.replacen("[input]\n", "[input]\nexporter_lable = \"x\"\n", 1);
+    let e = check_vector(&typo).expect_err("a misspelt input key is refused");
+    assert!(e.to_string().contains("exporter_lable"), "{e}");
+}

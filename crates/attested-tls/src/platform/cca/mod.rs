@@ -450,6 +450,17 @@ impl CcaPolicy {
             let bytes = read_policy_file(policy, "cca.reference_values", p)?;
             let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
             let more = if first == Some(b'{') {
+                // Keys say reference values must be signed: an unsigned
+                // rv.json in their place would bypass that.
+                if !corim_keys.is_empty() {
+                    return Err(PolicyError::value(
+                        "cca.reference_values",
+                        format!(
+                            "{} is unsigned JSON, but cca.corim_keys requires signed CoRIM reference values",
+                            p.display()
+                        ),
+                    ));
+                }
                 let text = String::from_utf8(bytes)
                     .map_err(|_| PolicyError::value("cca.reference_values", format!("{} is not UTF-8", p.display())))?;
                 parse_rv_json(&text)
