@@ -15,7 +15,7 @@ use std::sync::{Arc, LazyLock};
 
 use attested_tls::binder::ExpectedBinding;
 use attested_tls::corim::{self, VerificationKey};
-use attested_tls::ear_jwt::verify_ear_jwt;
+use attested_tls::ear_jwt::{verify_ear_jwt, EarJwtValidation};
 use attested_tls::platform::cca::{
     self, parse_rv_json, CcaToken, CcaVerifier, CcaVerifierConfig, EcPublicKey, PlatformClaims, RealmClaims,
     TrustAnchor,
@@ -193,7 +193,7 @@ fn all_decoders(data: &[u8]) {
     if let Ok(rv) = corim::import(data, Some(&CORIM_KEY)) {
         panic!("a CoRIM verified with a key nobody signed with: {rv:?}");
     }
-    if let Ok(ear) = verify_ear_jwt(&text, ED25519_PEM.as_bytes()) {
+    if let Ok(ear) = verify_ear_jwt(&text, ED25519_PEM.as_bytes(), &EarJwtValidation::at(at(DCAP_NOW))) {
         panic!("an EAR JWT verified with a key nobody signed with: {ear:?}");
     }
 
