@@ -96,7 +96,7 @@ enum SimCommand {
 
 #[derive(Subcommand)]
 enum VectorsCommand {
-    /// Recompute every [expected] value of vector files from their [input].
+    /// Recompute every `[expected]` value of vector files from their `[input]`.
     Check {
         /// Vector files (TOML).
         #[arg(required = true)]
