@@ -401,7 +401,6 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     /// Sends pending output, then reads frames (and collects Evidence being
     /// produced for the peer) until `done` holds.
     async fn drive(&mut self, done: impl Fn(&Self) -> bool, step: &'static str) -> Result<(), NetError> {
-        let mut buf = vec![0u8; 16 * 1024];
         loop {
             self.flush_session().await?;
             if done(self) {
@@ -417,26 +416,30 @@ impl<S: TlsStreamExt> AttestedStream<S> {
                     Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                     Poll::Ready(Ok(false)) | Poll::Pending => {}
                 }
-                let mut rb = ReadBuf::new(&mut buf);
-                match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
-                    Poll::Ready(Ok(())) => Poll::Ready(Ok(Some(rb.filled().len()))),
-                    Poll::Ready(Err(e)) => Poll::Ready(Err(NetError::Io(e))),
-                    Poll::Pending => Poll::Pending,
-                }
+                self.poll_fill(cx).map(|r| r.map(Some).map_err(NetError::Io))
             })
             .await?;
             match read {
                 None => {} // Evidence arrived: the authenticator is queued.
-                Some(0) => {
-                    self.eof = true;
-                    return Err(NetError::Closed(step));
-                }
-                Some(n) => {
-                    self.decoder.push(&buf[..n]);
-                    self.process_frames()?;
-                }
+                Some(0) => return Err(NetError::Closed(step)),
+                Some(_) => self.process_frames()?,
             }
         }
+    }
+
+    /// Reads what the peer has sent into the frame decoder: the number of
+    /// bytes, 0 at the end of the stream (which sets `eof`).
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let mut tmp = [0u8; 16 * 1024];
+        let mut rb = ReadBuf::new(&mut tmp);
+        ready!(Pin::new(&mut self.inner).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        if n == 0 {
+            self.eof = true;
+        } else {
+            self.decoder.push(rb.filled());
+        }
+        Poll::Ready(Ok(n))
     }
 
     /// Completes a running attester call: `Ready(Ok(true))` when its
@@ -620,23 +623,21 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let mut tmp = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut tmp);
-            let Poll::Ready(read) = Pin::new(&mut this.inner).poll_read(cx, &mut rb) else {
-                this.reader_waiting = true;
-                return Poll::Pending;
-            };
-            if let Err(e) = read {
-                this.mark_failed();
-                return Poll::Ready(Err(e));
-            }
-            if rb.filled().is_empty() {
-                this.eof = true;
-                continue;
-            }
-            this.decoder.push(rb.filled());
-            if let Err(e) = this.process_frames() {
-                return Poll::Ready(Err(this.fail_now(cx, e)));
+            match this.poll_fill(cx) {
+                Poll::Pending => {
+                    this.reader_waiting = true;
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => {
+                    this.mark_failed();
+                    return Poll::Ready(Err(e));
+                }
+                Poll::Ready(Ok(0)) => {} // end of stream: handled on the next turn of the loop
+                Poll::Ready(Ok(_)) => {
+                    if let Err(e) = this.process_frames() {
+                        return Poll::Ready(Err(this.fail_now(cx, e)));
+                    }
+                }
             }
         }
     }
@@ -672,20 +673,12 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             if self.app.len() - self.app_pos >= MAX_BUFFERED_WHILE_WRITING {
                 return Ok(());
             }
-            let mut tmp = [0u8; 16 * 1024];
-            let mut rb = ReadBuf::new(&mut tmp);
-            match Pin::new(&mut self.inner).poll_read(cx, &mut rb) {
+            match self.poll_fill(cx) {
                 Poll::Pending => return Ok(()),
                 Poll::Ready(Err(e)) => return Err(NetError::Io(e)),
-                Poll::Ready(Ok(())) if rb.filled().is_empty() => {
-                    // Reported (with a truncated frame, if any) by the next read.
-                    self.eof = true;
-                    return Ok(());
-                }
-                Poll::Ready(Ok(())) => {
-                    self.decoder.push(rb.filled());
-                    self.process_frames()?;
-                }
+                // Reported (with a truncated frame, if any) by the next read.
+                Poll::Ready(Ok(0)) => return Ok(()),
+                Poll::Ready(Ok(_)) => self.process_frames()?,
             }
         }
     }
