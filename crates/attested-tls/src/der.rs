@@ -56,6 +56,24 @@ pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<Tlv<'a>, DerErr
     })
 }
 
+/// Reads a TLV that must have `tag`; the error names `what` either way.
+fn read_tagged<'a>(buf: &'a [u8], tag: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
+    let tlv = read_tlv(buf, what)?;
+    if tlv.tag != tag {
+        return Err(DerError(what));
+    }
+    Ok(tlv)
+}
+
+/// `read_tagged`, and nothing may follow the TLV.
+fn read_last<'a>(buf: &'a [u8], tag: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
+    let tlv = read_tagged(buf, tag, what)?;
+    if !tlv.rest.is_empty() {
+        return Err(DerError(what));
+    }
+    Ok(tlv)
+}
+
 /// The parts of a signed X.509 structure (certificate or CRL).
 struct Signed<'a> {
     /// The fields of the to-be-signed part, after its version.
@@ -67,25 +85,12 @@ struct Signed<'a> {
 /// Splits `SEQUENCE { tbs SEQUENCE, signatureAlgorithm, signature }` and
 /// skips the tbs version: `[0]` for certificates, an optional INTEGER for CRLs.
 fn signed(der: &[u8], crl: bool) -> Result<Signed<'_>, DerError> {
-    const W: &str = "signed structure";
-    let outer = read_tlv(der, W)?;
-    if outer.tag != 0x30 || !outer.rest.is_empty() {
-        return Err(DerError(W));
-    }
-    let tbs = read_tlv(outer.content, "tbs")?;
-    if tbs.tag != 0x30 {
-        return Err(DerError("tbs"));
-    }
-    let outer_alg = read_tlv(tbs.rest, "signatureAlgorithm")?;
-    if outer_alg.tag != 0x30 {
-        return Err(DerError("signatureAlgorithm"));
-    }
+    let outer = read_last(der, 0x30, "signed structure")?;
+    let tbs = read_tagged(outer.content, 0x30, "tbs")?;
+    let outer_alg = read_tagged(tbs.rest, 0x30, "signatureAlgorithm")?;
     // Exactly a BIT STRING after it: anything else is not a certificate or
     // CRL, whatever a lenient walk could still extract from it.
-    let signature = read_tlv(outer_alg.rest, "signatureValue")?;
-    if signature.tag != 0x03 || !signature.rest.is_empty() {
-        return Err(DerError("signatureValue"));
-    }
+    read_last(outer_alg.rest, 0x03, "signatureValue")?;
     let version = read_tlv(tbs.content, "tbs.version")?;
     let versioned = if crl { version.tag == 0x02 } else { version.tag == 0xa0 };
     let tbs_fields = if versioned { version.rest } else { tbs.content };
@@ -102,17 +107,9 @@ pub fn certificate_spki(cert: &[u8]) -> Result<&[u8], DerError> {
         ("TBSCertificate.validity", 0x30),
         ("TBSCertificate.subject", 0x30),
     ] {
-        let field = read_tlv(cur, what)?;
-        if field.tag != expect {
-            return Err(DerError(what));
-        }
-        cur = field.rest;
+        cur = read_tagged(cur, expect, what)?.rest;
     }
-    let spki = read_tlv(cur, "TBSCertificate.subjectPublicKeyInfo")?;
-    if spki.tag != 0x30 {
-        return Err(DerError("TBSCertificate.subjectPublicKeyInfo"));
-    }
-    Ok(spki.whole)
+    Ok(read_tagged(cur, 0x30, "TBSCertificate.subjectPublicKeyInfo")?.whole)
 }
 
 /// Whether the outer `signatureAlgorithm` of a certificate (or, with
@@ -126,11 +123,7 @@ pub fn signature_algorithms_agree(der: &[u8], crl: bool) -> Result<bool, DerErro
         outer_alg,
     } = signed(der, crl)?;
     if !crl {
-        let serial = read_tlv(tbs_fields, "tbs.serialNumber")?;
-        if serial.tag != 0x02 {
-            return Err(DerError("tbs.serialNumber"));
-        }
-        tbs_fields = serial.rest;
+        tbs_fields = read_tagged(tbs_fields, 0x02, "tbs.serialNumber")?.rest;
     }
     let inner_alg = read_tlv(tbs_fields, "tbs.signature")?;
     Ok(inner_alg.tag == 0x30 && inner_alg.whole == outer_alg.whole)
@@ -139,18 +132,12 @@ pub fn signature_algorithms_agree(der: &[u8], crl: bool) -> Result<bool, DerErro
 /// Splits an SPKI into its AlgorithmIdentifier (whole TLV) and the key bits
 /// (the BIT STRING content without its unused-bits byte, which must be 0).
 pub fn spki_parts(spki: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
-    const W: &str = "SubjectPublicKeyInfo";
-    let spki = read_tlv(spki, W)?;
-    if spki.tag != 0x30 || !spki.rest.is_empty() {
-        return Err(DerError(W));
-    }
-    let alg = read_tlv(spki.content, "SubjectPublicKeyInfo.algorithm")?;
-    if alg.tag != 0x30 {
-        return Err(DerError("SubjectPublicKeyInfo.algorithm"));
-    }
-    let bits = read_tlv(alg.rest, "SubjectPublicKeyInfo.subjectPublicKey")?;
-    if bits.tag != 0x03 || !bits.rest.is_empty() || bits.content.first() != Some(&0) {
-        return Err(DerError("SubjectPublicKeyInfo.subjectPublicKey"));
+    let spki = read_last(spki, 0x30, "SubjectPublicKeyInfo")?;
+    let alg = read_tagged(spki.content, 0x30, "SubjectPublicKeyInfo.algorithm")?;
+    const KEY: &str = "SubjectPublicKeyInfo.subjectPublicKey";
+    let bits = read_last(alg.rest, 0x03, KEY)?;
+    if bits.content.first() != Some(&0) {
+        return Err(DerError(KEY));
     }
     Ok((alg.whole, &bits.content[1..]))
 }
