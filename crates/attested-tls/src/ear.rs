@@ -468,6 +468,12 @@ impl Ear {
     }
 }
 
+/// Hex of each value, joined with `sep`: the expected side of a finding
+/// that lists the values a policy allows.
+pub(crate) fn hex_join<T: AsRef<[u8]>>(values: &[T], sep: &str) -> String {
+    values.iter().map(hex::encode).collect::<Vec<_>>().join(sep)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

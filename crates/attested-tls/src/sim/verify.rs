@@ -15,7 +15,7 @@ use super::eat::{decode_envelope, looks_like_sim, SimClaims};
 use super::is_sim_media_type;
 use crate::binder::{BindingClaims, ExpectedBinding};
 use crate::crypto::constant_time_eq;
-use crate::ear::{claim_value as cv, Appraisal, TrustClaim};
+use crate::ear::{claim_value as cv, hex_join, Appraisal, TrustClaim};
 use crate::policy::{parse_hex_list, Policy, PolicyError};
 use crate::verifier::{AppraisalContext, Verifier};
 
@@ -479,13 +479,7 @@ impl SimVerifier {
                 cv::UNRECOGNIZED_RUNTIME,
                 "measurement",
                 Some(hex::encode(&claims.measurement)),
-                Some(
-                    self.measurements
-                        .iter()
-                        .map(hex::encode)
-                        .collect::<Vec<_>>()
-                        .join(" | "),
-                ),
+                Some(hex_join(&self.measurements, " | ")),
                 format!("measurement is not in the reference values of policy {policy_id}"),
             );
         } else {
@@ -501,7 +495,7 @@ impl SimVerifier {
                     Some(if ids.is_empty() {
                         "(no instance allowed)".to_string()
                     } else {
-                        ids.iter().map(hex::encode).collect::<Vec<_>>().join(" | ")
+                        hex_join(ids, " | ")
                     }),
                     format!("instance is not in the instance_ids of policy {policy_id}"),
                 );

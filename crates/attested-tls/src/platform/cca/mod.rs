@@ -34,7 +34,7 @@ use aws_lc_rs::digest;
 use serde::Deserialize;
 
 use crate::crypto::constant_time_eq;
-use crate::ear::{claim_value, Appraisal, TrustClaim};
+use crate::ear::{claim_value, hex_join, Appraisal, TrustClaim};
 use crate::policy::{parse_hex_list, Policy, PolicyError};
 use crate::verifier::{AppraisalContext, Verifier};
 
@@ -704,10 +704,6 @@ fn media_type_matches(m: &str) -> bool {
     }
 }
 
-fn hex_list(v: &[Vec<u8>]) -> String {
-    v.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
-}
-
 impl CcaVerifier {
     /// A verifier over parsed trust anchors and reference values.
     pub fn new(cfg: CcaVerifierConfig) -> Self {
@@ -792,7 +788,7 @@ impl CcaVerifier {
                 cv::UNTRUSTWORTHY_INSTANCE,
                 "platform.instance_id",
                 Some(hex::encode(&p.instance_id)),
-                Some(hex_list(&self.cfg.instance_ids)),
+                Some(hex_join(&self.cfg.instance_ids, ", ")),
                 format!("instance is not in instance_ids of policy {}", ctx.policy_id),
             );
         }
@@ -802,7 +798,7 @@ impl CcaVerifier {
                 cv::UNRECOGNIZED_HARDWARE,
                 "platform.implementation_id",
                 Some(hex::encode(&p.implementation_id)),
-                Some(hex_list(&self.cfg.implementation_ids)),
+                Some(hex_join(&self.cfg.implementation_ids, ", ")),
                 format!(
                     "implementation is not in implementation_ids of policy {}",
                     ctx.policy_id
@@ -921,7 +917,7 @@ impl CcaVerifier {
                 cv::UNRECOGNIZED_RUNTIME,
                 "realm.initial_measurement",
                 Some(hex::encode(&r.initial_measurement)),
-                Some(hex_list(&rv.realm_initial_measurements)),
+                Some(hex_join(&rv.realm_initial_measurements, ", ")),
                 format!("RIM is not in the reference values of policy {}", ctx.policy_id),
             );
         }
@@ -936,7 +932,7 @@ impl CcaVerifier {
                 cv::UNSUPPORTABLE_CONFIG,
                 "realm.personalization_value",
                 Some(hex::encode(&r.personalization_value)),
-                Some(hex_list(&rv.realm_personalization_values)),
+                Some(hex_join(&rv.realm_personalization_values, ", ")),
                 format!("RPV is not in the reference values of policy {}", ctx.policy_id),
             );
         }
@@ -945,7 +941,7 @@ impl CcaVerifier {
                 T::Executables,
                 cv::UNRECOGNIZED_RUNTIME,
                 "realm.extensible_measurements",
-                Some(hex_list(&r.extensible_measurements)),
+                Some(hex_join(&r.extensible_measurements, ", ")),
                 None,
                 format!("the REMs match no REM set of policy {}", ctx.policy_id),
             );

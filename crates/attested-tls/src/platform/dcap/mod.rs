@@ -26,7 +26,7 @@ use serde::Deserialize;
 use self::collateral::{CollateralCache, TcbStatus};
 use self::engine::Engine;
 use self::quote::{Body, EnclaveReport, Quote, TdReport};
-use crate::ear::{claim_value, Appraisal, TrustClaim};
+use crate::ear::{claim_value, hex_join, Appraisal, TrustClaim};
 use crate::policy::{parse_hex_list, Policy, PolicyError};
 use crate::verifier::{AppraisalContext, Verifier};
 
@@ -601,7 +601,7 @@ pub fn evaluate_td(td: &TdReport, rules: &TdxRules, policy_id: &str, a: &mut App
             claim_value::UNRECOGNIZED_RUNTIME,
             "mrtd",
             Some(hex::encode(td.mrtd)),
-            Some(rules.mrtd.iter().map(hex::encode).collect::<Vec<_>>().join(" | ")),
+            Some(hex_join(&rules.mrtd, " | ")),
             format!("MRTD is not in the reference values of policy {policy_id}"),
         );
     }
@@ -637,7 +637,7 @@ pub fn evaluate_td(td: &TdReport, rules: &TdxRules, policy_id: &str, a: &mut App
                 code,
                 name,
                 Some(hex::encode(value)),
-                Some(list.iter().map(hex::encode).collect::<Vec<_>>().join(" | ")),
+                Some(hex_join(list, " | ")),
                 format!(
                     "{} is not in the reference values of policy {policy_id}",
                     name.to_uppercase()
@@ -722,7 +722,7 @@ pub fn evaluate_sgx(r: &EnclaveReport, rules: &SgxRules, policy_id: &str, a: &mu
                 claim_value::UNRECOGNIZED_RUNTIME,
                 name,
                 Some(hex::encode(v)),
-                Some(list.iter().map(hex::encode).collect::<Vec<_>>().join(" | ")),
+                Some(hex_join(list, " | ")),
                 format!(
                     "{} is not in the reference values of policy {policy_id}",
                     name.to_uppercase()

@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
-use crate::ear::{claim_value as cv, Appraisal, TrustClaim};
+use crate::ear::{claim_value as cv, hex_join, Appraisal, TrustClaim};
 use crate::policy::{parse_hex_list, Policy, PolicyError};
 use crate::verifier::{AppraisalContext, Verifier};
 
@@ -670,7 +670,7 @@ pub fn check_report_policy(
             cv::UNTRUSTWORTHY_INSTANCE,
             "chip_id",
             Some(hex::encode(r.chip_id)),
-            Some(format!("one of {}", hex_list(&cfg.chip_ids))),
+            Some(format!("one of {}", hex_join(&cfg.chip_ids, ", "))),
             why,
         );
     }
@@ -711,7 +711,7 @@ pub fn check_report_policy(
             cv::UNSUPPORTABLE_CONFIG,
             "host_data",
             Some(hex::encode(r.host_data)),
-            Some(format!("one of {}", hex_list(&cfg.host_data))),
+            Some(format!("one of {}", hex_join(&cfg.host_data, ", "))),
             "host_data is not in the policy's host_data",
         );
     }
@@ -726,7 +726,7 @@ pub fn check_report_policy(
             cv::UNRECOGNIZED_RUNTIME,
             "measurement",
             Some(hex::encode(r.measurement)),
-            Some(format!("one of {}", hex_list(&cfg.measurements))),
+            Some(format!("one of {}", hex_join(&cfg.measurements, ", "))),
             "the launch measurement is not in the policy's measurements",
         );
     }
@@ -736,7 +736,7 @@ pub fn check_report_policy(
             cv::UNRECOGNIZED_RUNTIME,
             "id_key_digest",
             Some(hex::encode(r.id_key_digest)),
-            Some(format!("one of {}", hex_list(&cfg.id_key_digests))),
+            Some(format!("one of {}", hex_join(&cfg.id_key_digests, ", "))),
             "the ID key digest is not in the policy's id_key_digests",
         );
     }
@@ -746,7 +746,7 @@ pub fn check_report_policy(
             cv::UNRECOGNIZED_RUNTIME,
             "author_key_digest",
             Some(hex::encode(r.author_key_digest)),
-            Some(format!("one of {}", hex_list(&cfg.author_key_digests))),
+            Some(format!("one of {}", hex_join(&cfg.author_key_digests, ", "))),
             "the author key digest is not in the policy's author_key_digests",
         );
     }
@@ -763,10 +763,6 @@ pub fn check_report_policy(
     if a.findings.len() == exec_before {
         a.set(Executables, cv::APPROVED_RUNTIME);
     }
-}
-
-fn hex_list<T: AsRef<[u8]>>(v: &[T]) -> String {
-    v.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
 }
 
 fn media_essence(m: &str) -> &str {
