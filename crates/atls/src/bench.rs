@@ -48,46 +48,59 @@ pub struct BenchArgs {
 pub enum Kind {
     /// Plain rustls TLS 1.3.
     Plain,
+    /// Plain rustls TLS 1.3 followed by the attested kind's messages
+    /// (same sizes, same order, no attestation work): what the extra round
+    /// trip of post-handshake attestation costs by itself.
+    RoundTrip,
     /// expat on the simulated TEE.
     Attested,
 }
+
+impl Kind {
+    const ALL: [Kind; 3] = [Kind::Plain, Kind::RoundTrip, Kind::Attested];
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Plain => "plain rustls TLS 1.3 handshakes/s",
+            Kind::RoundTrip => "plain TLS 1.3 + the same round trip/s",
+            Kind::Attested => "attested connections/s (expat, sim)",
+        }
+    }
+}
+
+/// Plaintext sizes of the attested kind's application-layer messages, in
+/// order: the client's first flight (HELLO + request), the server's answer
+/// (HELLO + authenticator), the client's OUTCOME.
+type ExchangeSizes = [usize; 3];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn connections_per_second(
-    attested: bool,
-    n: usize,
-    concurrency: usize,
-    tls: &Arc<rustls::ServerConfig>,
-    client_tls: &Arc<rustls::ClientConfig>,
-    server_att: &AttestationConfig,
-    client_att: &AttestationConfig,
-) -> Result<f64, Failure> {
+/// What the benchmark's connections need, shared by every round.
+struct Setup {
+    tls: Arc<rustls::ServerConfig>,
+    client_tls: Arc<rustls::ClientConfig>,
+    server_att: AttestationConfig,
+    client_att: AttestationConfig,
+    sizes: ExchangeSizes,
+}
+
+async fn connections_per_second(kind: Kind, n: usize, concurrency: usize, setup: &Arc<Setup>) -> Result<f64, Failure> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(Failure::input)?;
     let addr = listener.local_addr().map_err(Failure::input)?;
-    let (tls2, satt) = (tls.clone(), server_att.clone());
-    // Like a real server, one task per connection (for both kinds).
+    let server_setup = setup.clone();
+    // Like a real server, one task per connection (for every kind).
     let server = tokio::spawn(async move {
         let mut tasks = Vec::with_capacity(n);
         for _ in 0..n {
             let (tcp, _) = listener.accept().await?;
             tcp.set_nodelay(true)?;
-            let (tls2, satt) = (tls2.clone(), satt.clone());
-            tasks.push(tokio::spawn(async move {
-                if attested {
-                    let (mut s, _) = net::accept(&tls2, tcp, &satt).await.map_err(std::io::Error::other)?;
-                    s.shutdown().await
-                } else {
-                    let mut s = tokio_rustls::TlsAcceptor::from(tls2).accept(tcp).await?;
-                    s.shutdown().await
-                }
-            }));
+            let setup = server_setup.clone();
+            tasks.push(tokio::spawn(async move { one_server(kind, tcp, &setup).await }));
         }
         for t in tasks {
             t.await.map_err(std::io::Error::other)??;
@@ -99,10 +112,10 @@ async fn connections_per_second(
     let mut clients = Vec::with_capacity(workers);
     for w in 0..workers {
         let count = n / workers + usize::from(w < n % workers);
-        let (client_tls, client_att) = (client_tls.clone(), client_att.clone());
+        let setup = setup.clone();
         clients.push(tokio::spawn(async move {
             for _ in 0..count {
-                one_client(attested, addr, &client_tls, &client_att).await?;
+                one_client(kind, addr, &setup).await?;
             }
             Ok::<_, Failure>(())
         }));
@@ -115,29 +128,67 @@ async fn connections_per_second(
     Ok(n as f64 / elapsed.as_secs_f64())
 }
 
-async fn one_client(
-    attested: bool,
-    addr: std::net::SocketAddr,
-    client_tls: &Arc<rustls::ClientConfig>,
-    client_att: &AttestationConfig,
-) -> Result<(), Failure> {
+async fn one_server(kind: Kind, tcp: tokio::net::TcpStream, setup: &Setup) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt;
+    match kind {
+        Kind::Attested => {
+            let (mut s, _) = net::accept(&setup.tls, tcp, &setup.server_att)
+                .await
+                .map_err(std::io::Error::other)?;
+            s.shutdown().await
+        }
+        Kind::Plain => {
+            let mut s = tokio_rustls::TlsAcceptor::from(setup.tls.clone()).accept(tcp).await?;
+            s.shutdown().await
+        }
+        Kind::RoundTrip => {
+            let [first, answer, outcome] = setup.sizes;
+            let mut s = tokio_rustls::TlsAcceptor::from(setup.tls.clone()).accept(tcp).await?;
+            s.read_exact(&mut vec![0; first]).await?;
+            s.write_all(&vec![0x42; answer]).await?;
+            s.flush().await?;
+            s.read_exact(&mut vec![0; outcome]).await?;
+            s.shutdown().await
+        }
+    }
+}
+
+async fn one_client(kind: Kind, addr: std::net::SocketAddr, setup: &Setup) -> Result<(), Failure> {
+    use tokio::io::AsyncReadExt;
     let tcp = tokio::net::TcpStream::connect(addr).await.map_err(Failure::input)?;
     tcp.set_nodelay(true).map_err(Failure::input)?;
-    if attested {
-        let (mut c, ear) = net::connect(client_tls, "atls-server", tcp, client_att)
-            .await
-            .map_err(Failure::refused)?;
-        if !ear.is_some_and(|e| e.is_affirming()) {
-            return Err(Failure::refused("benchmark server not affirmed"));
+    let name = rustls::pki_types::ServerName::try_from("atls-server").map_err(Failure::input)?;
+    let connector = tokio_rustls::TlsConnector::from(setup.client_tls.clone());
+    match kind {
+        Kind::Attested => {
+            let (mut c, ear) = net::connect(&setup.client_tls, "atls-server", tcp, &setup.client_att)
+                .await
+                .map_err(Failure::refused)?;
+            if !ear.is_some_and(|e| e.is_affirming()) {
+                return Err(Failure::refused("benchmark server not affirmed"));
+            }
+            c.shutdown().await.map_err(Failure::input)?;
         }
-        c.shutdown().await.map_err(Failure::input)?;
-    } else {
-        let name = rustls::pki_types::ServerName::try_from("atls-server").map_err(Failure::input)?;
-        let mut c = tokio_rustls::TlsConnector::from(client_tls.clone())
-            .connect(name, tcp)
-            .await
-            .map_err(Failure::input)?;
-        c.shutdown().await.map_err(Failure::input)?;
+        Kind::Plain => {
+            let mut c = connector.connect(name, tcp).await.map_err(Failure::input)?;
+            c.shutdown().await.map_err(Failure::input)?;
+        }
+        Kind::RoundTrip => {
+            let [first, answer, outcome] = setup.sizes;
+            // Queued before the handshake, as `net::connect` queues the
+            // client's HELLO and request: they leave with the Finished.
+            let mut c = connector
+                .connect_with(name, tcp, |conn| {
+                    use std::io::Write;
+                    let _ = conn.writer().write_all(&vec![0x41; first]);
+                })
+                .await
+                .map_err(Failure::input)?;
+            c.read_exact(&mut vec![0; answer]).await.map_err(Failure::input)?;
+            c.write_all(&vec![0x43; outcome]).await.map_err(Failure::input)?;
+            c.flush().await.map_err(Failure::input)?;
+            c.shutdown().await.map_err(Failure::input)?;
+        }
     }
     Ok(())
 }
@@ -157,47 +208,44 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     if cfg!(debug_assertions) {
         eprintln!("atls: warning: this is a debug build; run `cargo run --release -p atls -- bench` for real figures");
     }
-    // Same TLS keys for both kinds: a P-256 self-signed server certificate.
+    // Same TLS keys for every kind: a P-256 self-signed server certificate.
     let tls = crate::demo::server_tls()?;
     let client_tls = net::tls::client_config().map_err(Failure::input)?;
     let world = sim::ephemeral_world(1).map_err(Failure::input)?;
     let server_att =
         AttestationConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone()))).map_err(Failure::input)?;
     let client_att = AttestationConfig::verifier(world.appraiser("bench"));
+    let sizes = sans_io_exchange(&client_att, &server_att);
+    let setup = Arc::new(Setup {
+        tls,
+        client_tls,
+        server_att,
+        client_att,
+        sizes,
+    });
 
-    // Plain and attested rounds alternate so that load drift hits both.
-    let mut rates = [Vec::new(), Vec::new()];
+    // The kinds alternate within every round so that load drift hits all.
+    let mut rates = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..args.rounds.max(1) {
-        for attested in [false, true] {
-            if args.only.is_some_and(|k| (k == Kind::Attested) != attested) {
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
+            if args.only.is_some_and(|k| k != kind) {
                 continue;
             }
-            let r = connections_per_second(
-                attested,
-                args.connections,
-                args.concurrency,
-                &tls,
-                &client_tls,
-                &server_att,
-                &client_att,
-            )
-            .await?;
-            rates[usize::from(attested)].push(r);
+            rates[i].push(connections_per_second(kind, args.connections, args.concurrency, &setup).await?);
         }
     }
-    let [plain, attested] = rates;
     if let Some(kind) = args.only {
-        let (name, rate) = match kind {
-            Kind::Plain => ("plain rustls TLS 1.3 handshakes/s", median(plain)),
-            Kind::Attested => ("attested connections/s (expat, sim)", median(attested)),
-        };
+        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or_default();
         println!(
-            "{name}: {rate:.1} ({} connections x {} rounds)",
-            args.connections, args.rounds
+            "{}: {:.1} ({} connections x {} rounds)",
+            kind.label(),
+            median(std::mem::take(&mut rates[i])),
+            args.connections,
+            args.rounds
         );
         return Ok(0);
     }
-    let (plain, attested) = (median(plain), median(attested));
+    let [plain, round_trip, attested] = rates.map(median);
 
     // authenticate + validate (P-256, SHA-256 suite) vs its signature operations.
     let exporter = SecretExporter::new(HashAlgorithm::Sha256, vec![1u8; 32]);
@@ -236,10 +284,12 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
 
     // The whole attestation exchange without sockets (sans-IO sessions).
     let exchange_time = per_op(args.iterations / 4, || {
-        sans_io_exchange(&world, &client_att, &server_att);
+        sans_io_exchange(&setup.client_att, &setup.server_att);
     });
 
     let conn_ratio = attested / plain;
+    let round_trip_ratio = round_trip / plain;
+    let attested_over_round_trip = attested / round_trip;
     if args.json {
         println!(
             "{}",
@@ -247,6 +297,10 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 "plain_tls13_handshakes_per_s": plain,
                 "attested_connections_per_s": attested,
                 "attested_over_plain": conn_ratio,
+                "plain_round_trip_per_s": round_trip,
+                "round_trip_over_plain": round_trip_ratio,
+                "attested_over_round_trip": attested_over_round_trip,
+                "exchange_plaintext_bytes": setup.sizes,
                 "authenticate_validate_us": ea_time.as_secs_f64() * 1e6,
                 "raw_p256_sign_verify_us": raw_time.as_secs_f64() * 1e6,
                 "ea_over_raw_signatures": ea_ratio,
@@ -261,9 +315,16 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             "loopback, {} connections x {} rounds (median round), {} concurrent client(s), P-256 keys, TLS 1.3",
             args.connections, args.rounds, args.concurrency
         );
-        println!("  plain rustls TLS 1.3 handshakes/s      {plain:>10.1}");
-        println!("  attested connections/s (expat, sim)    {attested:>10.1}");
+        println!("  {:<38} {plain:>10.1}", Kind::Plain.label());
+        println!("  {:<38} {round_trip:>10.1}", Kind::RoundTrip.label());
+        println!("  {:<38} {attested:>10.1}", Kind::Attested.label());
         println!("  ratio attested / plain                 {conn_ratio:>10.3}   (target >= 0.6)");
+        println!("  ratio round trip / plain               {round_trip_ratio:>10.3}   (the extra round trip alone)");
+        println!(
+            "  ratio attested / round trip            {attested_over_round_trip:>10.3}   (the attestation work alone)"
+        );
+        let [a, b, c] = setup.sizes;
+        println!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
         println!(
             "authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations",
             args.iterations
@@ -287,8 +348,8 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
 }
 
 /// Runs one complete server-attests exchange between two sans-IO sessions
-/// over a shared exporter.
-fn sans_io_exchange(_world: &sim::SimWorld, client: &AttestationConfig, server: &AttestationConfig) {
+/// over a shared exporter; returns the sizes of its messages.
+fn sans_io_exchange(client: &AttestationConfig, server: &AttestationConfig) -> ExchangeSizes {
     use attested_tls::transport::{FrameDecoder, Session, SessionConfig};
     let exporter = SecretExporter::new(HashAlgorithm::Sha384, vec![5u8; 48]);
     let mk = |role, att: &AttestationConfig| {
@@ -301,13 +362,14 @@ fn sans_io_exchange(_world: &sim::SimWorld, client: &AttestationConfig, server: 
     let (mut c, mut s) = (mk(Role::Client, client), mk(Role::Server, server));
     let pump = |from: &mut Session, to: &mut Session| {
         let mut d = FrameDecoder::new(1 << 20);
-        d.push(&from.take_outgoing());
+        let bytes = from.take_outgoing();
+        d.push(&bytes);
         while let Some(f) = d.next_frame().expect("frame") {
             to.handle_frame(f, &exporter).expect("exchange");
         }
+        bytes.len()
     };
-    pump(&mut c, &mut s);
-    pump(&mut s, &mut c);
-    pump(&mut c, &mut s);
+    let sizes = [pump(&mut c, &mut s), pump(&mut s, &mut c), pump(&mut c, &mut s)];
     assert!(c.is_ready() && s.is_ready());
+    sizes
 }

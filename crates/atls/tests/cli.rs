@@ -462,7 +462,7 @@ fn serve_forwards_attested_connections_to_a_local_service() {
 }
 
 #[test]
-fn bench_reports_both_kinds_and_one_kind_on_request() {
+fn bench_reports_every_kind_and_one_kind_on_request() {
     // Figures from a debug build mean nothing; this checks the command
     // runs both kinds of connection and reports what it promises.
     let (code, out, err) = run(atls().args([
@@ -481,6 +481,9 @@ fn bench_reports_both_kinds_and_one_kind_on_request() {
         "plain_tls13_handshakes_per_s",
         "attested_connections_per_s",
         "attested_over_plain",
+        "plain_round_trip_per_s",
+        "round_trip_over_plain",
+        "attested_over_round_trip",
         "authenticate_validate_us",
         "raw_p256_sign_verify_us",
         "sans_io_exchange_us",
@@ -491,6 +494,13 @@ fn bench_reports_both_kinds_and_one_kind_on_request() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.starts_with("attested connections/s"), "{out}");
     assert!(!out.contains("plain"), "{out}");
+    // The round-trip baseline sends what the attested kind sends.
+    let sizes = v["exchange_plaintext_bytes"].as_array().expect("sizes");
+    assert_eq!(sizes.len(), 3, "{out}");
+    assert!(sizes.iter().all(|n| n.as_u64().is_some_and(|n| n > 0)), "{sizes:?}");
+    let (code, out, err) = run(atls().args(["bench", "--connections", "3", "--rounds", "1", "--only", "round-trip"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("plain TLS 1.3 + the same round trip/s"), "{out}");
 }
 
 #[test]
