@@ -193,6 +193,62 @@ async fn one_client(kind: Kind, addr: std::net::SocketAddr, setup: &Setup) -> Re
     Ok(())
 }
 
+/// The calling thread's time on CPU so far, from
+/// `/proc/thread-self/schedstat` (Linux; `None` elsewhere).
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// The server side's CPU time per connection of `kind`: the server runs
+/// alone on its own thread (a current-thread runtime: accepting, TLS, the
+/// attestation work and its I/O all happen there), sequential clients on
+/// the caller's runtime. This is what bounds the connections per second a
+/// server core sustains when its clients are other machines. `None` when
+/// the platform cannot report a thread's CPU time.
+async fn server_cpu_per_connection(kind: Kind, n: usize, setup: &Arc<Setup>) -> Result<Option<Duration>, Failure> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(Failure::input)?;
+    listener.set_nonblocking(true).map_err(Failure::input)?;
+    let addr = listener.local_addr().map_err(Failure::input)?;
+    let server_setup = setup.clone();
+    let server = std::thread::Builder::new()
+        .name("bench-server".into())
+        .spawn(move || -> std::io::Result<Option<Duration>> {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let before = thread_cpu_time();
+                let mut tasks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let (tcp, _) = listener.accept().await?;
+                    tcp.set_nodelay(true)?;
+                    let setup = server_setup.clone();
+                    tasks.push(tokio::spawn(async move { one_server(kind, tcp, &setup).await }));
+                }
+                for t in tasks {
+                    t.await.map_err(std::io::Error::other)??;
+                }
+                let spent = before.zip(thread_cpu_time()).map(|(b, a)| a.saturating_sub(b));
+                Ok(spent.map(|d| d / n.max(1) as u32))
+            })
+        })
+        .map_err(Failure::input)?;
+    let clients = async {
+        for _ in 0..n {
+            one_client(kind, addr, setup).await?;
+        }
+        Ok::<_, Failure>(())
+    }
+    .await;
+    let joined = tokio::task::spawn_blocking(move || server.join())
+        .await
+        .map_err(Failure::input)?
+        .map_err(|_| Failure::input("the benchmark server thread panicked"))?;
+    clients?;
+    joined.map_err(Failure::input)
+}
+
 fn per_op(iterations: usize, mut f: impl FnMut()) -> Duration {
     for _ in 0..iterations / 10 {
         f();
@@ -246,6 +302,17 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
     let [plain, round_trip, attested] = rates.map(median);
+
+    // Server-side CPU per connection, plain and attested alternating.
+    let mut server_cpu = [Vec::new(), Vec::new()];
+    for _ in 0..args.rounds.max(1) {
+        for (i, kind) in [Kind::Plain, Kind::Attested].into_iter().enumerate() {
+            if let Some(d) = server_cpu_per_connection(kind, args.connections, &setup).await? {
+                server_cpu[i].push(d.as_secs_f64() * 1e6);
+            }
+        }
+    }
+    let server_cpu_us = (!server_cpu[0].is_empty() && !server_cpu[1].is_empty()).then(|| server_cpu.map(median));
 
     // authenticate + validate (P-256, SHA-256 suite) vs its signature operations.
     let exporter = SecretExporter::new(HashAlgorithm::Sha256, vec![1u8; 32]);
@@ -301,6 +368,9 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 "round_trip_over_plain": round_trip_ratio,
                 "attested_over_round_trip": attested_over_round_trip,
                 "exchange_plaintext_bytes": setup.sizes,
+                "server_cpu_plain_us": server_cpu_us.map(|[p, _]| p),
+                "server_cpu_attested_us": server_cpu_us.map(|[_, a]| a),
+                "server_capacity_attested_over_plain": server_cpu_us.map(|[p, a]| p / a),
                 "authenticate_validate_us": ea_time.as_secs_f64() * 1e6,
                 "raw_p256_sign_verify_us": raw_time.as_secs_f64() * 1e6,
                 "ea_over_raw_signatures": ea_ratio,
@@ -325,6 +395,18 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         );
         let [a, b, c] = setup.sizes;
         println!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
+        match server_cpu_us {
+            Some([p, a]) => {
+                println!("server CPU per connection (server alone on its own thread, sequential clients)");
+                println!("  plain rustls TLS 1.3                   {p:>10.1} us");
+                println!("  attested (expat, sim)                  {a:>10.1} us");
+                println!(
+                    "  ratio plain / attested                 {:>10.3}   (connections/s a server core sustains, attested / plain)",
+                    p / a
+                );
+            }
+            None => println!("server CPU per connection: not available (no /proc/thread-self/schedstat)"),
+        }
         println!(
             "authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations",
             args.iterations

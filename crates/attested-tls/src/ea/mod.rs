@@ -370,7 +370,22 @@ pub fn keys(exporter: &dyn Exporter, sender: Role) -> Result<(Vec<u8>, Vec<u8>),
 /// The CertificateVerify signed content:
 /// `0x20 * 64 || "Exported Authenticator" || 0x00 || Hash(HC || request || Certificate)`.
 pub fn certificate_verify_content(hash: HashAlgorithm, hc: &[u8], request: &[u8], certificate: &[u8]) -> Vec<u8> {
-    signed_content(&hash.digest_parts(&[hc, request, certificate]))
+    signed_content(&transcript_through_certificate(hash, hc, request, certificate).current())
+}
+
+/// The running transcript hash over `HC || request || Certificate`; fed the
+/// CertificateVerify next, it gives the Finished transcript.
+fn transcript_through_certificate(
+    hash: HashAlgorithm,
+    hc: &[u8],
+    request: &[u8],
+    certificate: &[u8],
+) -> crate::crypto::Transcript {
+    let mut transcript = hash.context();
+    for part in [hc, request, certificate] {
+        transcript.update(part);
+    }
+    transcript
 }
 
 /// `0x20 * 64 || "Exported Authenticator" || 0x00 || transcript_hash`.
@@ -468,14 +483,18 @@ pub fn authenticate(
     }
     .encode();
     let (hc, fk) = keys(exporter, sender)?;
-    let content = certificate_verify_content(hash, &hc, request_bytes, &certificate);
+    // One running hash: the CertificateVerify transcript is a prefix of the
+    // Finished one (the Evidence-bearing Certificate is hashed once).
+    let mut transcript = transcript_through_certificate(hash, &hc, request_bytes, &certificate);
+    let content = signed_content(&transcript.current());
     let signature = signer.sign(&content).map_err(|e| EaError::Signing(e.to_string()))?;
     let cv = CertificateVerify {
         scheme: u16::from(signer.scheme()),
         signature,
     }
     .encode();
-    let fin = hash.hmac(&fk, &hash.digest_parts(&[&hc, request_bytes, &certificate, &cv]));
+    transcript.update(&cv);
+    let fin = hash.hmac(&fk, &transcript.current());
     let mut out = certificate;
     out.extend_from_slice(&cv);
     out.extend_from_slice(&Finished { verify_data: fin }.encode());
@@ -582,12 +601,11 @@ pub fn validate(
                 return Err(EaError::SchemeNotOffered(scheme));
             }
             let spki = spki_of(&leaf.cert_der)?;
-            let content = certificate_verify_content(hash, &hc, request_bytes, certificate);
+            let mut transcript = transcript_through_certificate(hash, &hc, request_bytes, certificate);
+            let content = signed_content(&transcript.current());
             verify_signature(scheme, &spki, &content, &certificate_verify_msg.signature)?;
-            let expect = hash.hmac(
-                &fk,
-                &hash.digest_parts(&[&hc, request_bytes, certificate, certificate_verify]),
-            );
+            transcript.update(certificate_verify);
+            let expect = hash.hmac(&fk, &transcript.current());
             if !constant_time_eq(&expect, finished) {
                 return Err(EaError::BadFinished);
             }
