@@ -8,9 +8,40 @@
 //! lets a user read "measurement 3f2a... is not in the reference values of
 //! policy prod-v3" instead of "attestation failed".
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+/// `text` with control characters (line breaks, terminal escape sequences)
+/// and Unicode bidirectional overrides escaped (`\n`, `\u{1b}`,
+/// `\u{202e}`): for text that came from a peer or from Evidence and is
+/// shown to people, so that it cannot start lines of its own ("attestation
+/// result: affirming"), drive the terminal or reorder what is displayed.
+/// JSON output needs no such care (serde escapes it).
+///
+/// ```
+/// use attested_tls::ear::escape_control;
+/// assert_eq!(escape_control("CN=x\nresult: ok"), "CN=x\\nresult: ok");
+/// assert_eq!(escape_control("plain"), "plain");
+/// ```
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    fn unsafe_to_show(c: char) -> bool {
+        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    }
+    if !text.chars().any(unsafe_to_show) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_to_show(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
 
 /// The EAR profile this crate emits.
 pub const EAR_PROFILE: &str = "tag:ietf.org,2026:rats/ear#03";
@@ -172,17 +203,20 @@ pub struct Finding {
     pub tier: Tier,
 }
 
+/// One line: every field is shown through [`escape_control`], since
+/// observed values (and the reasons quoting them) come from Evidence.
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.claim, self.reason)?;
+        let e = |t: &'_ str| escape_control(t).into_owned();
+        write!(f, "{}: {}", e(&self.claim), e(&self.reason))?;
         if let Some(o) = &self.observed {
-            write!(f, " (observed {o}")?;
+            write!(f, " (observed {}", e(o))?;
             match &self.expected {
-                Some(e) => write!(f, ", expected {e})")?,
+                Some(x) => write!(f, ", expected {})", e(x))?,
                 None => write!(f, ")")?,
             }
-        } else if let Some(e) = &self.expected {
-            write!(f, " (expected {e})")?;
+        } else if let Some(x) = &self.expected {
+            write!(f, " (expected {})", e(x))?;
         }
         Ok(())
     }
@@ -418,7 +452,7 @@ impl Ear {
                 a.findings
                     .iter()
                     .filter(|f| f.tier == Tier::Contraindicated)
-                    .map(move |f| format!("{name}: {f}"))
+                    .map(move |f| format!("{}: {f}", escape_control(name)))
             })
             .collect()
     }
@@ -432,7 +466,7 @@ impl Ear {
             .values()
             .flat_map(|a| a.policy_ids.iter())
             .next()
-            .cloned()
+            .map(|p| escape_control(p).into_owned())
             .unwrap_or_else(|| "(none)".into());
         if refusals.is_empty() {
             format!("attestation result is {} under policy {policy}", self.status)
@@ -452,13 +486,19 @@ impl Ear {
         let mut s = String::new();
         let _ = writeln!(s, "attestation result: {}", self.status);
         for (name, a) in &self.submods {
-            let _ = writeln!(s, "  [{name}] {} (policy {})", a.status, a.policy_ids.join(", "));
+            let _ = writeln!(
+                s,
+                "  [{}] {} (policy {})",
+                escape_control(name),
+                a.status,
+                escape_control(&a.policy_ids.join(", "))
+            );
             for (k, v) in &a.claims {
                 let v = match v {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                let _ = writeln!(s, "    {k:<22} {v}");
+                let _ = writeln!(s, "    {:<22} {}", escape_control(k), escape_control(&v));
             }
             for f in &a.findings {
                 let _ = writeln!(s, "    {:<10} {f}", format!("{}:", f.tier));
@@ -477,6 +517,27 @@ pub(crate) fn hex_join<T: AsRef<[u8]>>(values: &[T], sep: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_evidence_is_shown_on_one_line_without_control_characters() {
+        assert_eq!(escape_control("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(escape_control("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(escape_control("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert!(matches!(escape_control("CN=root, O=ünïcode"), Cow::Borrowed(_)));
+        let f = Finding {
+            claim: "root\n".into(),
+            observed: Some("CN=x\nattestation result: affirming".into()),
+            expected: Some("CN=y\u{1b}[2J".into()),
+            reason: "not trusted\n".into(),
+            tier: Tier::Contraindicated,
+        };
+        let shown = f.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(
+            shown,
+            "root\\n: not trusted\\n (observed CN=x\\nattestation result: affirming, expected CN=y\\u{1b}[2J)"
+        );
+    }
 
     #[test]
     fn failure_makes_contraindicated_and_warning_is_worse_than_affirming() {

@@ -132,6 +132,34 @@ fn root_not_trusted_is_refused_naming_the_root() {
 }
 
 #[test]
+fn an_untrusted_root_name_cannot_add_lines_to_the_shown_result() {
+    // Any peer can make its own "root" with any name; the refusal quotes
+    // the issuer, and the text shown to people must stay one line per item.
+    let (world, inst) = one();
+    let evil = SimRoot::generate("x\nattestation result: affirming\n  [sim] affirming (policy prod)\u{1b}[2K").unwrap();
+    let forged = evil.issue_instance(inst.config().clone()).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(forged).evidence(&b).unwrap();
+    let appraiser = world.appraiser("prod");
+    let cmw = Cmw::Record(attested_tls::cmw::CmwRecord::evidence(SIM_MEDIA_TYPE, ev)).to_cbor();
+    let ear = appraiser.appraise_cmw_bytes(&cmw, &ExpectedBinding::Claims(b), now());
+    assert!(!ear.is_acceptable());
+    let rendered = ear.render();
+    assert_eq!(
+        rendered.lines().filter(|l| l.starts_with("attestation result")).count(),
+        1,
+        "{rendered}"
+    );
+    assert!(!rendered.contains('\u{1b}'), "{rendered:?}");
+    assert!(rendered.contains("x\\nattestation result: affirming"), "{rendered}");
+    let summary = ear.refusal_summary();
+    assert!(!summary.chars().any(char::is_control), "{summary:?}");
+    // The JSON keeps the exact value (JSON escapes it).
+    let json: serde_json::Value = serde_json::from_str(&ear.to_json_pretty()).unwrap();
+    assert!(json.to_string().contains("x\\nattestation result"), "{json}");
+}
+
+#[test]
 fn wrong_measurement_is_refused() {
     let (world, inst) = one();
     let v = verifier(
@@ -484,6 +512,38 @@ fn root_pem_round_trip_issues_chaining_instances() {
         SimRoot::from_pem(&root.cert_pem(), &other.key_pem()),
         Err(SimError::Invalid { ref field, .. }) if field == "root key"
     ));
+}
+
+#[test]
+fn a_damaged_instance_file_is_refused_without_quoting_its_private_key() {
+    let (_world, inst) = one();
+    let text = inst.to_toml();
+    let key_lines: Vec<String> = text
+        .split("private_key = ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().trim_matches('"').to_string())
+        .filter(|l| l.len() >= 12 && !l.contains("-----"))
+        .collect();
+    assert!(!key_lines.is_empty());
+    let key_start = text.find("private_key").unwrap();
+    // Cut anywhere inside the key (an interrupted copy), or corrupt a line.
+    let mut damaged: Vec<String> = (key_start + 20..text.len())
+        .step_by(7)
+        .map(|cut| text[..cut].to_string())
+        .collect();
+    damaged.push(text.replacen("-----END PRIVATE KEY-----\n\"\"\"", "-----END PRIVATE KEY-----\n", 1));
+    let mut refused = 0;
+    for t in &damaged {
+        let Err(e) = SimInstance::from_toml(t) else { continue };
+        refused += 1;
+        let e = e.to_string();
+        for k in &key_lines {
+            assert!(!e.contains(&k[..12]), "the error quotes key material: {e}");
+        }
+    }
+    assert!(refused > damaged.len() / 2, "{refused} of {}", damaged.len());
 }
 
 #[test]

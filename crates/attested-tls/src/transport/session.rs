@@ -30,7 +30,7 @@ use crate::attester::{AttestError, Attester};
 use crate::binder::{ExpectedBinding, EXPORTED_VALUE_LEN};
 use crate::codec::AuthenticatorRequest;
 use crate::ea::{self, AuthenticatorIdentity, ContextRegistry, EaError, EaProfile, Role};
-use crate::ear::Ear;
+use crate::ear::{escape_control, Ear};
 use crate::exporter::{Exporter, ExporterCache};
 use crate::verifier::Appraiser;
 
@@ -460,7 +460,10 @@ impl Session {
         let Some(peer_hello) = &self.peer_hello else {
             return match frame {
                 Frame::Hello(h) => self.on_hello(h),
-                Frame::Error { code, reason } => Err(SessionError::PeerError { code, reason }),
+                Frame::Error { code, reason } => Err(SessionError::PeerError {
+                    code,
+                    reason: escape_control(&reason).into_owned(),
+                }),
                 Frame::Data(_) => Err(SessionError::ApplicationDataBeforeAttestation),
                 other => Err(SessionError::Protocol(format!(
                     "expected HELLO first, got {}",
@@ -489,7 +492,10 @@ impl Session {
                 self.events.push_back(Event::Data(d));
                 Ok(())
             }
-            Frame::Error { code, reason } => Err(SessionError::PeerError { code, reason }),
+            Frame::Error { code, reason } => Err(SessionError::PeerError {
+                code,
+                reason: escape_control(&reason).into_owned(),
+            }),
         }
     }
 
@@ -780,12 +786,15 @@ impl Session {
             )));
         }
         match status {
-            OutcomeStatus::Refused => Err(SessionError::RefusedByPeer(reason)),
+            OutcomeStatus::Refused => Err(SessionError::RefusedByPeer(escape_control(&reason).into_owned())),
             OutcomeStatus::Accepted => {
                 if self.peer_initial_request == Some(request_id) {
                     self.peer_initial_accepted = true;
                 }
-                self.events.push_back(Event::AttestationAccepted { request_id, reason });
+                self.events.push_back(Event::AttestationAccepted {
+                    request_id,
+                    reason: escape_control(&reason).into_owned(),
+                });
                 self.check_ready();
                 Ok(())
             }
@@ -945,6 +954,54 @@ mod tests {
         );
         assert_eq!(e.error_frame().map(|f| f.name()), Some("ERROR"));
         assert!(s.has_failed());
+    }
+
+    #[test]
+    fn peer_reasons_cannot_add_lines_or_escape_sequences_to_our_errors() {
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let injected = "no\nattestation result: affirming\u{1b}[2J\u{202e}";
+        let answered = || {
+            let mut s = attesting_server(&world);
+            s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+                .unwrap();
+            s.handle_frame(request_frame(0, 1), &ex).unwrap();
+            s
+        };
+        let shown = |e: SessionError| {
+            let text = e.to_string();
+            assert!(!text.chars().any(|c| c.is_control() || c == '\u{202e}'), "{text:?}");
+            assert!(text.contains("no\\nattestation result"), "{text:?}");
+        };
+        // A refusal (OUTCOME) and an ERROR frame, both with a hostile reason.
+        let refused = Frame::Outcome {
+            request_id: 0,
+            status: OutcomeStatus::Refused,
+            reason: injected.into(),
+            ear_json: Vec::new(),
+        };
+        shown(answered().handle_frame(refused, &ex).unwrap_err());
+        let error = Frame::Error {
+            code: 1,
+            reason: injected.into(),
+        };
+        shown(answered().handle_frame(error, &ex).unwrap_err());
+        // An acceptance's reason reaches the application as an event.
+        let mut s = answered();
+        let accepted = Frame::Outcome {
+            request_id: 0,
+            status: OutcomeStatus::Accepted,
+            reason: injected.into(),
+            ear_json: Vec::new(),
+        };
+        s.handle_frame(accepted, &ex).unwrap();
+        let reason = std::iter::from_fn(|| s.poll_event())
+            .find_map(|e| match e {
+                Event::AttestationAccepted { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .expect("accepted");
+        assert!(!reason.chars().any(char::is_control), "{reason:?}");
     }
 
     #[test]
