@@ -5,7 +5,7 @@
 //!
 //! [sim]                               # simulated TEE (development, CI, the attack lab)
 //! trusted_roots = ["sim/root.pem"]    # simulation roots to trust; relative to this file
-//! measurements = ["3f2a..."]          # allowed measurements (hex), at least one
+//! measurements = ["3f2a..."]          # allowed measurements (hex); an empty list refuses all
 //! instance_ids = ["01ab..."]          # optional allow-list of platform instances
 //! allow_debug = false                 # default false
 //! min_security_version = 2            # default 0
