@@ -303,16 +303,16 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     }
     let [plain, round_trip, attested] = rates.map(median);
 
-    // Server-side CPU per connection, plain and attested alternating.
-    let mut server_cpu = [Vec::new(), Vec::new()];
+    // Server-side CPU per connection, the kinds alternating.
+    let mut server_cpu = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..args.rounds.max(1) {
-        for (i, kind) in [Kind::Plain, Kind::Attested].into_iter().enumerate() {
+        for (i, kind) in Kind::ALL.into_iter().enumerate() {
             if let Some(d) = server_cpu_per_connection(kind, args.connections, &setup).await? {
                 server_cpu[i].push(d.as_secs_f64() * 1e6);
             }
         }
     }
-    let server_cpu_us = (!server_cpu[0].is_empty() && !server_cpu[1].is_empty()).then(|| server_cpu.map(median));
+    let server_cpu_us = server_cpu.iter().all(|v| !v.is_empty()).then(|| server_cpu.map(median));
 
     // authenticate + validate (P-256, SHA-256 suite) vs its signature operations.
     let exporter = SecretExporter::new(HashAlgorithm::Sha256, vec![1u8; 32]);
@@ -368,9 +368,10 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 "round_trip_over_plain": round_trip_ratio,
                 "attested_over_round_trip": attested_over_round_trip,
                 "exchange_plaintext_bytes": setup.sizes,
-                "server_cpu_plain_us": server_cpu_us.map(|[p, _]| p),
-                "server_cpu_attested_us": server_cpu_us.map(|[_, a]| a),
-                "server_capacity_attested_over_plain": server_cpu_us.map(|[p, a]| p / a),
+                "server_cpu_plain_us": server_cpu_us.map(|[p, _, _]| p),
+                "server_cpu_round_trip_us": server_cpu_us.map(|[_, r, _]| r),
+                "server_cpu_attested_us": server_cpu_us.map(|[_, _, a]| a),
+                "server_capacity_attested_over_plain": server_cpu_us.map(|[p, _, a]| p / a),
                 "authenticate_validate_us": ea_time.as_secs_f64() * 1e6,
                 "raw_p256_sign_verify_us": raw_time.as_secs_f64() * 1e6,
                 "ea_over_raw_signatures": ea_ratio,
@@ -396,9 +397,10 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         let [a, b, c] = setup.sizes;
         println!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
         match server_cpu_us {
-            Some([p, a]) => {
+            Some([p, r, a]) => {
                 println!("server CPU per connection (server alone on its own thread, sequential clients)");
                 println!("  plain rustls TLS 1.3                   {p:>10.1} us");
+                println!("  plain TLS 1.3 + the same round trip    {r:>10.1} us");
                 println!("  attested (expat, sim)                  {a:>10.1} us");
                 println!(
                     "  ratio plain / attested                 {:>10.3}   (connections/s a server core sustains, attested / plain)",

@@ -485,6 +485,7 @@ fn bench_reports_every_kind_and_one_kind_on_request() {
         "round_trip_over_plain",
         "attested_over_round_trip",
         "server_cpu_plain_us",
+        "server_cpu_round_trip_us",
         "server_cpu_attested_us",
         "server_capacity_attested_over_plain",
         "authenticate_validate_us",
