@@ -159,3 +159,51 @@ fn attester_refuses_malformed_bindings() {
     b.aik_pub_hash.push(0);
     assert!(att.evidence(&b).is_err());
 }
+
+mod instance_file_errors {
+    use std::sync::LazyLock;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    static INSTANCE_TOML: LazyLock<String> = LazyLock::new(|| ephemeral_world(1).unwrap().instances[0].to_toml());
+
+    /// The base64 lines of the instance's private key.
+    fn key_lines(text: &str) -> Vec<&str> {
+        let key = text.split("private_key = ").nth(1).unwrap_or_default();
+        key.lines()
+            .map(|l| l.trim().trim_matches('"'))
+            .filter(|l| l.len() >= 12 && !l.contains("-----"))
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever damage an instance file takes (cut short, bytes
+        /// replaced), loading it never panics and an error never quotes
+        /// the private key.
+        #[test]
+        fn damaged_instance_files_never_panic_or_quote_the_key(
+            cut in 0usize..4096,
+            edits in proptest::collection::vec((0usize..4096, any::<u8>()), 0..4),
+        ) {
+            let text = INSTANCE_TOML.as_str();
+            let mut bytes = text.as_bytes()[..cut.min(text.len())].to_vec();
+            for (at, b) in edits {
+                if !bytes.is_empty() {
+                    let i = at % bytes.len();
+                    bytes[i] = b;
+                }
+            }
+            let damaged = String::from_utf8_lossy(&bytes);
+            if let Err(e) = SimInstance::from_toml(&damaged) {
+                let e = e.to_string();
+                for k in key_lines(text) {
+                    prop_assert!(!e.contains(&k[..12]), "quotes key material: {}", e);
+                }
+            }
+        }
+    }
+}
