@@ -641,4 +641,32 @@ mod tests {
         ear.status = Tier::Affirming;
         assert!(!ear.is_affirming());
     }
+
+    #[test]
+    fn a_later_set_does_not_hide_an_earlier_failure_in_the_trust_vector() {
+        let mut a = Appraisal::new("p");
+        a.fail(
+            TrustClaim::Configuration,
+            claim_value::UNSUPPORTABLE_CONFIG,
+            "x",
+            None,
+            None,
+            "refused",
+        );
+        // What verifiers do after their checks.
+        a.set(TrustClaim::Configuration, claim_value::APPROVED_CONFIG);
+        let a = a.finish();
+        assert_eq!(
+            a.trust_vector[&TrustClaim::Configuration],
+            claim_value::UNSUPPORTABLE_CONFIG
+        );
+    }
+
+    #[test]
+    fn an_imported_ear_without_submodules_is_not_acceptable() {
+        let mut ear = Ear::new(0, BTreeMap::new(), None);
+        ear.status = Tier::Affirming;
+        assert!(!ear.is_affirming());
+        assert!(!ear.is_acceptable());
+    }
 }

@@ -1101,4 +1101,19 @@ mod tests {
     fn ear_json() -> String {
         serde_json::to_string(&ear()).unwrap()
     }
+
+    #[test]
+    fn a_typ_other_than_jwt_and_alg_none_are_refused_for_their_own_reason() {
+        let k = key("ES256");
+        let payload = serde_json::to_string(&ear()).unwrap();
+        let ok = sign_raw(&k, r#"{"alg":"ES256","typ":"JWT"}"#, &payload);
+        assert!(verify_ear_jwt_with(&ok, &k.public_key(), &v()).is_ok());
+        let t = sign_raw(&k, r#"{"alg":"ES256","typ":"at+jwt"}"#, &payload);
+        let e = verify_ear_jwt_with(&t, &k.public_key(), &v()).unwrap_err();
+        assert!(matches!(&e, EarJwtError::Malformed(m) if m.contains("typ")), "{e}");
+        // "none" is refused as unsigned, not only as another key's algorithm.
+        let h = B64.encode(r#"{"alg":"none","typ":"JWT"}"#);
+        let e = verify_ear_jwt_with(&format!("{h}.{}.", B64.encode(&payload)), &k.public_key(), &v()).unwrap_err();
+        assert!(e.to_string().contains("never accepted"), "{e}");
+    }
 }

@@ -1066,3 +1066,105 @@ fn policy_and_instance_files_are_read_bounded() {
         assert!(err.contains("/dev/zero") && err.contains("character device"), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_root_with_the_trusted_name_but_another_key_is_refused() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    // Same subject name as the trusted root, its own key.
+    let impostor = SimRoot::generate("attested-tls ephemeral simulation root").unwrap();
+    assert_eq!(impostor.subject(), world.root.subject());
+    let forged = impostor.issue_instance(inst.config().clone()).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(forged).evidence(&b).unwrap();
+    assert_refused(&appraise(&v, &ev, &b), "root", "not signed by any trusted root");
+}
+
+#[test]
+fn a_root_outside_its_validity_is_refused_while_the_instance_certificate_is_valid() {
+    let (world, inst) = one();
+    // A root certificate valid until tomorrow; the instance certificate it
+    // issues is valid for ten years.
+    let key_pem = world.root.key_pem();
+    let key = rcgen::KeyPair::from_pem(&key_pem).unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "short-lived simulation root");
+    params.distinguished_name = dn;
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.not_before = now() - time::Duration::days(2);
+    params.not_after = now() + time::Duration::days(1);
+    let root_cert = params.self_signed(&key).unwrap();
+    let root = SimRoot::from_pem(&root_cert.pem(), &key_pem).unwrap();
+    let inst = root.issue_instance(inst.config().clone()).unwrap();
+    let v = SimVerifier::new(policy_for(&inst), vec![root_cert.der().to_vec()]).unwrap();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    let expected = ExpectedBinding::Claims(b);
+    assert!(appraise_at(&v, &ev, &expected, now()).is_affirming());
+    let later = now() + time::Duration::days(2);
+    assert!(later < inst.not_after());
+    assert_refused(
+        &appraise_at(&v, &ev, &expected, later),
+        "root",
+        "not valid at the verification time",
+    );
+}
+
+#[test]
+fn crit_key_id_and_unprotected_header_parameters_are_refused() {
+    let world = ephemeral_world(1).unwrap();
+    let inst = world.instances[0].clone();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let x5 = Some(Value::Bytes(inst.cert_der().to_vec()));
+    for extra in [
+        (|h: HeaderBuilder| h.add_critical(iana::HeaderParameter::Alg)) as fn(HeaderBuilder) -> HeaderBuilder,
+        |h| h.key_id(b"kid".to_vec()),
+        |h| h.content_type("application/cbor".into()),
+    ] {
+        let (ev, _) = forged_with_header(&inst, iana::Algorithm::ES256, x5.clone(), extra, good_claims(&inst, &b));
+        assert_refused(&appraise(&v, &ev, &b), "cose", "other than alg and x5chain");
+    }
+    // The unprotected header is outside the signature: adding to it keeps
+    // the signature valid, so only the envelope check refuses it.
+    let good = SimAttester::new(inst).evidence(&b).unwrap();
+    let mut s = coset::CoseSign1::from_tagged_slice(&good).unwrap();
+    s.unprotected = HeaderBuilder::new().key_id(b"kid".to_vec()).build();
+    let ev = s.to_tagged_vec().unwrap();
+    assert_refused(&appraise(&v, &ev, &b), "cose", "unprotected header is not empty");
+}
+
+#[test]
+fn a_binding_computed_with_another_hash_is_refused_on_hash_alg() {
+    let (world, inst) = one();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst).evidence(&b).unwrap();
+    // Same bytes, but the relying party computed them with SHA-384.
+    let mut other = b.clone();
+    other.hash = HashAlgorithm::Sha384;
+    assert_refused(&appraise(&v, &ev, &other), "hash_alg", "another hash");
+}
+
+#[test]
+fn an_instance_certificate_whose_outer_signature_algorithm_is_not_es256_is_refused() {
+    let world = ephemeral_world(1).unwrap();
+    let inst = world.instances[0].clone();
+    let v = verifier(&world, policy_for(&inst));
+    let b = binding(HashAlgorithm::Sha256, 1);
+    // ecdsa-with-SHA256 -> ecdsa-with-SHA384 in the outer AlgorithmIdentifier
+    // (outside the TBS, so the root's signature still verifies).
+    let mut cert = inst.cert_der().to_vec();
+    let oid = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+    let at = cert.windows(oid.len()).rposition(|w| w == oid).unwrap();
+    cert[at + oid.len() - 1] = 0x03;
+    let (ev, _) = forged_with(
+        &inst,
+        iana::Algorithm::ES256,
+        Some(Value::Bytes(cert)),
+        good_claims(&inst, &b),
+    );
+    let a = appraise(&v, &ev, &b);
+    assert_eq!(a.status, Tier::Contraindicated, "{:#?}", a.findings);
+}

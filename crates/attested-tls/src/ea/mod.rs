@@ -847,4 +847,182 @@ mod tests {
             Err(EaError::ContextReused(_))
         ));
     }
+
+    /// What a sender that holds the connection's exporter (any TLS peer)
+    /// can build: any Certificate message and CertificateVerify scheme, with
+    /// a signature and a Finished that are correct for `request_bytes`
+    /// (unless `corrupt_signature`). Each check of `validate` must hold on
+    /// its own, not only because the Finished MAC breaks.
+    #[allow(clippy::too_many_arguments)]
+    fn forge(
+        ex: &dyn Exporter,
+        sender: Role,
+        request_bytes: &[u8],
+        id: &AuthenticatorIdentity,
+        context: Vec<u8>,
+        entries: Vec<CertificateEntry>,
+        scheme: Option<u16>,
+        corrupt_signature: bool,
+    ) -> Vec<u8> {
+        let hash = ex.hash().unwrap();
+        let certificate = CertificateMsg { context, entries }.encode();
+        let (hc, fk) = keys(ex, sender).unwrap();
+        let content = certificate_verify_content(hash, &hc, request_bytes, &certificate);
+        let all: Vec<rustls::SignatureScheme> = TLS13_SIGNATURE_SCHEMES
+            .iter()
+            .map(|s| rustls::SignatureScheme::from(*s))
+            .collect();
+        let signer = id.key.choose_scheme(&all).unwrap();
+        let mut signature = signer.sign(&content).unwrap();
+        if corrupt_signature {
+            let n = signature.len();
+            signature[n - 1] ^= 1;
+        }
+        let cv = CertificateVerify {
+            scheme: scheme.unwrap_or(u16::from(signer.scheme())),
+            signature,
+        }
+        .encode();
+        let fin = hash.hmac(&fk, &hash.digest_parts(&[&hc, request_bytes, &certificate, &cv]));
+        let mut out = certificate;
+        out.extend_from_slice(&cv);
+        out.extend_from_slice(&Finished { verify_data: fin }.encode());
+        out
+    }
+
+    #[test]
+    fn each_validate_check_refuses_on_its_own_with_a_valid_finished() {
+        let ex = &exporters()[0];
+        let id = identity(&rcgen::PKCS_ED25519);
+        let profile = EaProfile::default();
+        let ctx = vec![6; 32];
+        let req = profile.request(Role::Server, ctx.clone()).encode();
+        let cert = id.cert_chain[0].to_vec();
+        let entry = |extensions: Vec<Extension>| CertificateEntry {
+            cert_der: cert.clone(),
+            extensions,
+        };
+        let cmw = || vec![Extension::cmw_attestation(profile.cmw_ext_type, b"cmw").unwrap()];
+        let check = |auth: &[u8], req: &[u8]| validate(ex, Role::Server, &profile, req, auth);
+
+        // The forger reproduces what `authenticate` builds.
+        let ok = forge(
+            ex,
+            Role::Server,
+            &req,
+            &id,
+            ctx.clone(),
+            vec![entry(cmw())],
+            None,
+            false,
+        );
+        assert_eq!(
+            ok,
+            authenticate(ex, Role::Server, &profile, &req, &id, Some(b"cmw")).unwrap()
+        );
+        assert!(check(&ok, &req).is_ok());
+
+        // CertificateVerify signature invalid, Finished valid.
+        let a = forge(ex, Role::Server, &req, &id, ctx.clone(), vec![entry(cmw())], None, true);
+        assert!(
+            matches!(check(&a, &req), Err(EaError::Signature(_))),
+            "{:?}",
+            check(&a, &req)
+        );
+
+        // Certificate context other than the request's (signed and MACed
+        // over the real request).
+        let a = forge(
+            ex,
+            Role::Server,
+            &req,
+            &id,
+            vec![7; 32],
+            vec![entry(cmw())],
+            None,
+            false,
+        );
+        assert!(
+            matches!(check(&a, &req), Err(EaError::ContextMismatch)),
+            "{:?}",
+            check(&a, &req)
+        );
+
+        // A TLS 1.3 scheme the request did not offer.
+        let req_p256 = EaProfile {
+            signature_schemes: vec![0x0403],
+            ..EaProfile::default()
+        }
+        .request(Role::Server, ctx.clone())
+        .encode();
+        let a = forge(
+            ex,
+            Role::Server,
+            &req_p256,
+            &id,
+            ctx.clone(),
+            vec![entry(cmw())],
+            None,
+            false,
+        );
+        assert!(
+            matches!(check(&a, &req_p256), Err(EaError::SchemeNotOffered(0x0807))),
+            "{:?}",
+            check(&a, &req_p256)
+        );
+
+        // signature_algorithms is offered in the request but is not a
+        // CertificateEntry extension.
+        let mut exts = cmw();
+        exts.push(Extension::signature_algorithms(&[0x0807]));
+        let a = forge(ex, Role::Server, &req, &id, ctx.clone(), vec![entry(exts)], None, false);
+        assert!(
+            matches!(check(&a, &req), Err(EaError::UnsolicitedExtension(0x000d))),
+            "{:?}",
+            check(&a, &req)
+        );
+
+        // cmw_attestation only in the second entry.
+        let a = forge(
+            ex,
+            Role::Server,
+            &req,
+            &id,
+            ctx.clone(),
+            vec![entry(vec![]), entry(cmw())],
+            None,
+            false,
+        );
+        assert!(
+            matches!(check(&a, &req), Err(EaError::CmwNotInLeaf(1))),
+            "{:?}",
+            check(&a, &req)
+        );
+
+        // Attestation requested, no cmw_attestation in the answer.
+        let a = forge(
+            ex,
+            Role::Server,
+            &req,
+            &id,
+            ctx.clone(),
+            vec![entry(vec![])],
+            None,
+            false,
+        );
+        assert!(
+            matches!(check(&a, &req), Err(EaError::MissingEvidence)),
+            "{:?}",
+            check(&a, &req)
+        );
+
+        // A server answering a CertificateRequest (a request for the client).
+        let req_client = profile.request(Role::Client, ctx.clone()).encode();
+        let a = forge(ex, Role::Server, &req_client, &id, ctx, vec![entry(cmw())], None, false);
+        assert!(
+            matches!(check(&a, &req_client), Err(EaError::WrongRequestType { .. })),
+            "{:?}",
+            check(&a, &req_client)
+        );
+    }
 }

@@ -1224,4 +1224,55 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    #[test]
+    fn outcomes_for_requests_we_did_not_answer_and_second_hellos_are_refused() {
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let mut s = attesting_server(&world);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap();
+        let e = s
+            .handle_frame(
+                Frame::Outcome {
+                    request_id: 7,
+                    status: OutcomeStatus::Accepted,
+                    reason: "accepted".into(),
+                    ear_json: Vec::new(),
+                },
+                &ex,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("did not answer")),
+            "{e}"
+        );
+
+        let mut s = attesting_server(&world);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap();
+        let e = s
+            .handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("second HELLO")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_hello_of_another_transport_version_is_refused() {
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let mut s = attesting_server(&world);
+        let Frame::Hello(mut h) = hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18) else {
+            unreachable!()
+        };
+        h.version = VERSION + 1;
+        let e = s.handle_frame(Frame::Hello(h), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Incompatible(m) if m.contains("transport version")),
+            "{e}"
+        );
+    }
 }

@@ -941,4 +941,15 @@ mod tests {
         allow.allow_debug = true;
         assert_eq!(eval(&allow, &dbg).status, Tier::Warning);
     }
+
+    #[test]
+    fn unknown_keys_in_the_tdx_and_sgx_sections_are_refused() {
+        for text in [
+            "id = \"x\"\n[tdx]\nmrtd = []\nallow_debg = true\n",
+            "id = \"x\"\n[sgx]\nmrenclave = []\nallow_debg = true\n",
+        ] {
+            let e = crate::policy::Policy::from_toml(text, std::path::Path::new(".")).unwrap_err();
+            assert!(e.to_string().contains("allow_debg"), "{text}: {e}");
+        }
+    }
 }

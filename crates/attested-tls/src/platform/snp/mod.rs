@@ -976,4 +976,14 @@ mod tests {
             Err(ChainError::BadSignature { .. })
         ));
     }
+
+    #[test]
+    fn unknown_keys_in_the_snp_section_are_refused() {
+        let e = crate::policy::Policy::from_toml(
+            &format!("id = \"x\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\nallow_debg = true\n"),
+            std::path::Path::new("."),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("allow_debg"), "{e}");
+    }
 }
