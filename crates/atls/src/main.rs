@@ -14,6 +14,7 @@ mod verify;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use attested_tls::ear::escape_control;
 use clap::{Parser, Subcommand};
 
 /// Attested TLS for confidential computing (post-handshake Exported
@@ -187,7 +188,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("atls: {}", f.message);
+            // Error texts can quote input (file contents, a peer's words):
+            // shown escaped, line breaks kept for multi-line messages.
+            let shown: Vec<_> = f.message.split('\n').map(escape_control).collect();
+            eprintln!("atls: {}", shown.join("\n"));
             ExitCode::from(f.code)
         }
     }
@@ -231,11 +235,13 @@ fn vectors_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
         } else {
             println!("{}: {}", f.display(), if report.all_ok() { "OK" } else { "MISMATCH" });
             for c in &report.checks {
+                // Names and expected values are the file's own text.
+                let name = escape_control(&c.name);
                 if c.ok {
-                    println!("  ok        {}", c.name);
+                    println!("  ok        {name}");
                 } else {
-                    println!("  MISMATCH  {}", c.name);
-                    println!("    expected {}", c.expected);
+                    println!("  MISMATCH  {name}");
+                    println!("    expected {}", escape_control(&c.expected));
                     println!(
                         "    computed {}",
                         c.computed.as_deref().unwrap_or("(not computed by this implementation)")

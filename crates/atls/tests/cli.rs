@@ -726,3 +726,30 @@ fn verify_refuses_devices_fifos_and_oversized_inputs() {
         assert!(err.contains("not a regular file"), "{args:?}: {err}");
     }
 }
+
+/// `[expected]` keys and values of a vector file are the file author's
+/// text: `vectors check` must not print them raw (a key can erase the
+/// MISMATCH line and write "ok" in its place, or a value a line of its own).
+#[test]
+fn vectors_check_output_escapes_the_files_keys_and_values() {
+    let dir = vectors().join("rfc9261");
+    let text = std::fs::read_to_string(dir.join("expat-ed25519-sha256-server.toml")).unwrap();
+    let evil = text.replacen(
+        "[expected]\n",
+        "[expected]\n\"x\\u001b[2K\\rok        everything\" = \"00\\n/tmp/v.toml: OK\"\n",
+        1,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let f = tmp.path().join("evil.toml");
+    std::fs::write(&f, evil).unwrap();
+    let (code, out, err) = run(atls().args(["vectors", "check"]).arg(&f));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        !out.chars().any(|c| c.is_control() && c != '\n'),
+        "raw control characters on stdout: {out:?}"
+    );
+    assert!(
+        !out.contains("\n/tmp/v.toml: ok"),
+        "the file wrote a line of its own: {out:?}"
+    );
+}

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// `text` with control characters (line breaks, terminal escape sequences)
-/// and Unicode bidirectional overrides escaped (`\n`, `\u{1b}`,
+/// line/paragraph separators and Unicode bidirectional controls escaped (`\n`, `\u{1b}`,
 /// `\u{202e}`): for text that came from a peer or from Evidence and is
 /// shown to people, so that it cannot start lines of its own ("attestation
 /// result: affirming"), drive the terminal or reorder what is displayed.
@@ -27,7 +27,13 @@ use serde::{Deserialize, Serialize};
 /// ```
 pub fn escape_control(text: &str) -> Cow<'_, str> {
     fn unsafe_to_show(c: char) -> bool {
-        c.is_control() || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        // Controls, the line and paragraph separators, and every
+        // Bidi_Control character.
+        c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            )
     }
     if !text.chars().any(unsafe_to_show) {
         return Cow::Borrowed(text);
@@ -668,5 +674,20 @@ mod tests {
         ear.status = Tier::Affirming;
         assert!(!ear.is_affirming());
         assert!(!ear.is_acceptable());
+    }
+}
+
+#[cfg(test)]
+mod output_escaping {
+    use super::*;
+
+    /// Unicode line/paragraph separators and the remaining Bidi_Control
+    /// character (U+061C ARABIC LETTER MARK) pass through unescaped.
+    #[test]
+    fn escape_control_covers_line_separators_and_every_bidi_control() {
+        for c in ['\u{2028}', '\u{2029}', '\u{061c}'] {
+            let s = format!("CN=x{c}attestation result: affirming");
+            assert!(!escape_control(&s).contains(c), "U+{:04X} is not escaped", c as u32);
+        }
     }
 }

@@ -292,7 +292,10 @@ impl SigningKeyPem {
 /// without padding). Only fails if the cryptographic library does.
 pub fn sign_ear_jwt(ear: &Ear, key: &SigningKeyPem) -> Result<String, EarJwtError> {
     let header = serde_json::json!({"alg": key.alg(), "typ": "JWT"});
-    let payload = serde_json::to_vec(ear).map_err(|e| EarJwtError::Claims(e.to_string()))?;
+    let payload = serde_json::to_vec(ear).map_err(|e| {
+        // serde quotes unknown variants and fields, which the signer chose.
+        EarJwtError::Claims(crate::ear::escape_control(&e.to_string()).into_owned())
+    })?;
     let mut signing_input = B64.encode(header.to_string());
     signing_input.push('.');
     signing_input.push_str(&B64.encode(payload));
@@ -545,7 +548,10 @@ pub fn ear_from_json(value: serde_json::Value, validation: &EarJwtValidation) ->
         sm.entry("attested_tls_claims").or_insert_with(|| json!({}));
         sm.entry("attested_tls_findings").or_insert_with(|| json!([]));
     }
-    let mut ear: Ear = serde_json::from_value(Value::Object(obj)).map_err(|e| EarJwtError::Claims(e.to_string()))?;
+    let mut ear: Ear = serde_json::from_value(Value::Object(obj)).map_err(|e| {
+        // serde quotes unknown variants and fields, which the signer chose.
+        EarJwtError::Claims(crate::ear::escape_control(&e.to_string()).into_owned())
+    })?;
     for a in ear.submods.values_mut() {
         // The issuer's `ear_status` is a summary of the vector and findings
         // it sent along; where they disagree, the worse one is believed.
@@ -1115,5 +1121,42 @@ mod tests {
         let h = B64.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let e = verify_ear_jwt_with(&format!("{h}.{}.", B64.encode(&payload)), &k.public_key(), &v()).unwrap_err();
         assert!(e.to_string().contains("never accepted"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod output_escaping {
+    use super::*;
+
+    /// The EAR signer chooses the strings in the payload: a serde error
+    /// naming an unknown variant or field must not quote them raw.
+    #[test]
+    fn claims_errors_do_not_quote_payload_strings_raw() {
+        let rng = SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(doc.as_ref());
+        let k = SigningKeyPem::from_pem(
+            format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n").as_bytes(),
+        )
+        .unwrap();
+        let payload = serde_json::json!({
+            "eat_profile": EAR_PROFILE,
+            "iat": 1_700_000_000_i64,
+            "submods": {"snp": {
+                "ear_status": "x\u{1b}[2K\rattestation result: affirming",
+                "ear_appraisal_policy_ids": ["p"]
+            }}
+        });
+        let header = format!(r#"{{"alg":"{}","typ":"JWT"}}"#, k.alg());
+        let input = format!("{}.{}", B64.encode(header), B64.encode(payload.to_string()));
+        let sig = k.sign(input.as_bytes()).unwrap();
+        let token = format!("{input}.{}", B64.encode(sig));
+        let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_100).unwrap();
+        let e = verify_ear_jwt_with(&token, &k.public_key(), &EarJwtValidation::at(now)).unwrap_err();
+        let shown = e.to_string();
+        assert!(
+            !shown.chars().any(char::is_control),
+            "raw control characters: {shown:?}"
+        );
     }
 }

@@ -8,6 +8,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::ear::escape_control;
+
 /// Limit for small text inputs: policy files, simulated-TEE instance files,
 /// PEM keys. Real ones are a few KiB; 1 MiB leaves ample room.
 pub const MAX_CONFIG_FILE_LEN: u64 = 1 << 20;
@@ -131,6 +133,44 @@ pub fn read_bounded_to_string(path: &Path, limit: u64) -> std::io::Result<String
             format!("{} is not valid UTF-8", path.display()),
         )
     })
+}
+
+/// Which key names [`toml_error`] may quote from the offending line.
+pub(crate) enum TomlKeys<'a> {
+    /// Only these: the file holds secrets in multi-line values, one of
+    /// whose lines could look like `name = ...`.
+    Only(&'a [&'a str]),
+    /// Any bare key at the start of the line (files whose values are on
+    /// the key's own line).
+    Any,
+}
+
+/// A TOML parse error as "line N (key `k`): message": without the source
+/// line and caret `toml` adds to its `Display`, which would print the
+/// file's values (private keys, exporter secrets) and any terminal escape
+/// sequences it holds; the message (which quotes unknown field names) is
+/// shown through [`escape_control`].
+pub(crate) fn toml_error(text: &str, e: &toml::de::Error, keys: TomlKeys<'_>) -> String {
+    let message = escape_control(e.message());
+    let Some(span) = e.span() else {
+        return message.into_owned();
+    };
+    let before = text.get(..span.start).unwrap_or_default();
+    let line_no = before.matches('\n').count() + 1;
+    let line = text.lines().nth(line_no - 1).unwrap_or_default();
+    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| match keys {
+        TomlKeys::Only(names) => names.contains(k),
+        TomlKeys::Any => {
+            !k.is_empty()
+                && k.len() <= 64
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        }
+    });
+    match key {
+        Some(k) => format!("line {line_no} (key `{k}`): {message}"),
+        None => format!("line {line_no}: {message}"),
+    }
 }
 
 #[cfg(test)]

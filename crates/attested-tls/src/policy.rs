@@ -96,7 +96,7 @@ impl Policy {
     pub fn from_toml(text: &str, base_dir: &Path) -> Result<Self, PolicyError> {
         let mut p: Policy = toml::from_str(text).map_err(|e| PolicyError::Parse {
             path: "<inline>".into(),
-            message: e.to_string(),
+            message: crate::fsutil::toml_error(text, &e, crate::fsutil::TomlKeys::Any),
         })?;
         p.base_dir = base_dir.to_path_buf();
         p.validate()?;
@@ -116,7 +116,7 @@ impl Policy {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut p: Policy = toml::from_str(&text).map_err(|e| PolicyError::Parse {
             path: path.display().to_string(),
-            message: e.to_string(),
+            message: crate::fsutil::toml_error(&text, &e, crate::fsutil::TomlKeys::Any),
         })?;
         p.base_dir = base;
         p.validate()?;
@@ -197,6 +197,26 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("alow_debug"), "{e}");
+    }
+
+    #[test]
+    fn parse_errors_name_line_and_key_without_echoing_the_file() {
+        // A type error names where it is, not by quoting the line.
+        let e = Policy::from_toml("id = \"x\"\n[sim]\nallow_debug = \"yes\"\n", Path::new(".")).unwrap_err();
+        let shown = e.to_string();
+        assert!(shown.contains("line 3") && shown.contains("allow_debug"), "{shown}");
+        assert!(
+            !shown.contains(" | ") && !shown.contains('^'),
+            "the source line is echoed: {shown}"
+        );
+        // Terminal escapes in the file (a comment, a quoted key) stay escaped.
+        for text in [
+            "id = \"x\" # \u{1b}[2J\n[sim]\nallow_debug = 1\n",
+            "id = \"x\"\n\"k\\u001b[2J\\nOK\" = 1\n",
+        ] {
+            let shown = Policy::from_toml(text, Path::new(".")).unwrap_err().to_string();
+            assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        }
     }
 
     #[test]

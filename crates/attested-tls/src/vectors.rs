@@ -117,7 +117,8 @@ struct Computed {
 }
 
 fn compute(text: &str) -> Result<Computed, VectorError> {
-    let file: VectorFile = toml::from_str(text).map_err(|e| VectorError::Parse(e.to_string()))?;
+    let file: VectorFile = toml::from_str(text)
+        .map_err(|e| VectorError::Parse(crate::fsutil::toml_error(text, &e, crate::fsutil::TomlKeys::Any)))?;
     let i = &file.input;
     let hash = HashAlgorithm::from_name(&i.hash).ok_or_else(|| VectorError::Input {
         field: "hash",
@@ -224,4 +225,48 @@ pub fn check_vector(text: &str) -> Result<VectorReport, VectorError> {
         validates,
         missing,
     })
+}
+
+#[cfg(test)]
+mod output_escaping {
+    use super::*;
+
+    fn vector() -> String {
+        let path = format!(
+            "{}/../../../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).unwrap()
+    }
+
+    /// A damaged line of a vector file must not be quoted back: the TOML
+    /// error would print the signing key (or exporter_master_secret).
+    #[test]
+    fn parse_errors_do_not_quote_the_signing_key() {
+        let text = vector();
+        let key_line = text.lines().find(|l| l.starts_with("signing_key_pkcs8")).unwrap();
+        let key_hex = key_line.split('"').nth(1).unwrap();
+        let damaged = text.replace(key_line, key_line.trim_end_matches('"'));
+        let e = check_vector(&damaged).err().unwrap().to_string();
+        assert!(!e.contains(&key_hex[40..]), "the error quotes the private key: {e}");
+    }
+
+    /// Parse errors must not carry raw control characters from the file
+    /// (an unknown key's name, or the quoted source line).
+    #[test]
+    fn parse_errors_carry_no_control_characters() {
+        let text = vector();
+        let unknown_key = text.replacen("[input]\n", "[input]\n\"x\\u001b[2J\\nvectors: OK\" = \"1\"\n", 1);
+        let raw_esc = text.replacen("[input]\n", "[input]\n# \u{1b}[2J\n", 1);
+        for t in [unknown_key, raw_esc] {
+            let e = check_vector(&t).err().unwrap().to_string();
+            // The toml crate's own multi-line layout uses '\n'; anything
+            // else (ESC above all) came from the file.
+            assert!(
+                !e.chars().any(|c| c.is_control() && c != '\n'),
+                "raw control characters in the error: {e:?}"
+            );
+            assert!(!e.contains("\nvectors: OK"), "the file wrote a line of its own: {e:?}");
+        }
+    }
 }

@@ -329,6 +329,16 @@ impl std::fmt::Debug for SimInstance {
     }
 }
 
+/// The keys of an instance file.
+const INSTANCE_FILE_KEYS: [&str; 6] = [
+    "measurement",
+    "instance_id",
+    "debug",
+    "security_version",
+    "certificate",
+    "private_key",
+];
+
 /// The instance file, as written by [`SimInstance::to_toml`].
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -419,7 +429,14 @@ impl SimInstance {
     /// Parses an instance file written by [`SimInstance::to_toml`]. Errors
     /// name the field that is missing or invalid.
     pub fn from_toml(text: &str) -> Result<SimInstance, SimError> {
-        let f: InstanceFile = toml::from_str(text).map_err(|e| SimError::Toml(toml_error_without_source(text, &e)))?;
+        let f: InstanceFile = toml::from_str(text).map_err(|e| {
+            // Never quote the file: it holds the instance's private key.
+            SimError::Toml(crate::fsutil::toml_error(
+                text,
+                &e,
+                crate::fsutil::TomlKeys::Only(&INSTANCE_FILE_KEYS),
+            ))
+        })?;
         let measurement = hex::decode(f.measurement.trim())
             .map_err(|e| SimError::invalid("measurement", format!("is not hex: {e}")))?;
         let instance_id = hex::decode(f.instance_id.trim())
@@ -453,32 +470,18 @@ impl SimInstance {
     }
 }
 
-/// A TOML error as "line N (field `f`): message", without the quoted
-/// source line `toml` adds to its `Display`: an instance file holds the
-/// instance's private key, and a file damaged inside it must not put key
-/// material into logs and terminals. The field is named only when the line
-/// starts with one of the file's own keys (never a fragment of the key's
-/// base64 text).
-fn toml_error_without_source(text: &str, e: &toml::de::Error) -> String {
-    const FIELDS: [&str; 6] = [
-        "measurement",
-        "instance_id",
-        "debug",
-        "security_version",
-        "certificate",
-        "private_key",
-    ];
-    let Some(span) = e.span() else {
-        return e.message().to_string();
-    };
-    let before = text.get(..span.start).unwrap_or_default();
-    let line_no = before.matches('\n').count() + 1;
-    let line = text.lines().nth(line_no - 1).unwrap_or_default();
-    let field = line
-        .split_once('=')
-        .map(|(k, _)| k.trim())
-        .filter(|k| FIELDS.contains(k))
-        .map(|k| format!(" (field `{k}`)"))
-        .unwrap_or_default();
-    format!("line {line_no}{field}: {}", e.message())
+#[cfg(test)]
+mod output_escaping {
+    use super::*;
+
+    /// The source line is no longer quoted, but the TOML message itself
+    /// still names an unknown key raw.
+    #[test]
+    fn instance_file_errors_carry_no_control_characters() {
+        let root = SimRoot::generate("r").unwrap();
+        let inst = root.issue_instance(SimInstanceConfig::new(vec![1; 48])).unwrap();
+        let text = format!("\"x\\u001b[2J\\nok\" = 1\n{}", inst.to_toml());
+        let e = SimInstance::from_toml(&text).unwrap_err().to_string();
+        assert!(!e.chars().any(char::is_control), "raw control characters: {e:?}");
+    }
 }
