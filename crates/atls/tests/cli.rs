@@ -195,6 +195,61 @@ fn serve_and_connect_in_two_processes() {
 }
 
 #[test]
+fn failed_connections_exit_4_not_1_from_serve_once_and_connect() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let mut server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ]);
+    // A client that does not speak TLS: a connection failure, no refusal.
+    let mut tcp = std::net::TcpStream::connect(&server.1).unwrap();
+    tcp.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    drop(tcp);
+    assert_eq!(
+        wait_exit(&mut server, 10),
+        Some(4),
+        "serve --once reports a failed connection as 4"
+    );
+
+    // A server that accepts the TCP connection and closes it at once.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let closer = std::thread::spawn(move || drop(listener.accept()));
+    let (code, out, err) = connect(&addr, &sim.join("policy.toml"), b"", &[]);
+    closer.join().unwrap();
+    assert_eq!(code, 4, "connect reports a failed connection as 4: {err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("attested connection failed"), "{err}");
+}
+
+#[test]
+fn serve_with_max_connections_0_still_serves_one_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let mut server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--max-connections",
+        "0",
+        "--once",
+    ]);
+    let (code, out, err) = connect(&server.1, &sim.join("policy.toml"), b"not starved\n", &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "not starved\n");
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+}
+
+#[test]
 fn mutual_attestation_between_processes() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = tmp.path().join("sim");

@@ -709,6 +709,106 @@ mod tests {
         );
     }
 
+    fn cbor(v: &Value) -> Vec<u8> {
+        let mut b = Vec::new();
+        ciborium::into_writer(v, &mut b).unwrap();
+        b
+    }
+
+    #[test]
+    fn cbor_duplicate_labels_are_refused() {
+        for label in [Value::Text("gpu".into()), Value::Integer(1.into())] {
+            let map = Value::Map(vec![
+                (label.clone(), rec(1).to_cbor_value()),
+                (label, rec(2).to_cbor_value()),
+            ]);
+            match Cmw::decode(&cbor(&map)) {
+                Err(CmwError::Invalid { field: "label", reason }) => {
+                    assert!(reason.starts_with("duplicate label"), "{reason}")
+                }
+                other => panic!("a repeated label must be refused, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn cbor_trailing_bytes_are_refused() {
+        let mut b = rec(1).to_cbor();
+        assert_eq!(Cmw::decode(&b), Ok(rec(1)));
+        b.push(0x00);
+        assert_eq!(
+            Cmw::decode(&b),
+            Err(CmwError::Cbor("1 trailing bytes after the CMW".into()))
+        );
+    }
+
+    #[test]
+    fn json_collections_nested_deeper_than_the_limit_are_refused() {
+        let nest = |levels: usize| {
+            let mut doc = r#"["application/x","AQ"]"#.to_string();
+            for _ in 0..levels {
+                doc = format!(r#"{{"a":{doc}}}"#);
+            }
+            doc
+        };
+        assert!(Cmw::decode(nest(MAX_DEPTH).as_bytes()).is_ok());
+        assert_eq!(Cmw::decode(nest(MAX_DEPTH + 1).as_bytes()), Err(CmwError::TooDeep));
+    }
+
+    #[test]
+    fn cbor_tags_that_are_not_tn_of_a_content_format_are_refused() {
+        let tagged = |tag: u64| cbor(&Value::Tag(tag, Box::new(Value::Bytes(vec![1]))));
+        let reason = |tag: u64| match Cmw::from_cbor(&tagged(tag)) {
+            Err(CmwError::Invalid { field: "tag", reason }) => reason,
+            other => panic!("tag {tag}: {other:?}"),
+        };
+        // Below the TN range (self-described CBOR 55799, and just below).
+        for tag in [55799, TN_BASE - 1] {
+            assert!(reason(tag).contains("is not a CMW content-format tag"), "{tag}");
+        }
+        // TN(cf) never has 255 as its low byte offset.
+        assert!(reason(TN_BASE + 255).contains("is not of the form TN(cf)"));
+        assert!(reason(TN_BASE + 3 * 256 + 255).contains("is not of the form TN(cf)"));
+        // Its neighbours are TN(254) and TN(255).
+        assert!(Cmw::decode(&tagged(TN_BASE + 254)).is_ok());
+        assert!(Cmw::decode(&tagged(TN_BASE + 256)).is_ok());
+    }
+
+    #[test]
+    fn tagged_cmw_that_does_not_wrap_a_byte_string_is_refused() {
+        let v = Value::Tag(TN_BASE + 1, Box::new(Value::Text("AQ".into())));
+        assert_eq!(
+            Cmw::decode(&cbor(&v)),
+            Err(CmwError::Invalid {
+                field: "tag",
+                reason: "tagged CMW must wrap a byte string".into()
+            })
+        );
+    }
+
+    #[test]
+    fn ind_outside_the_cm_type_bits_is_refused() {
+        let refused = |c: Result<Cmw, CmwError>, what: &str| match c {
+            Err(CmwError::Invalid { field: "ind", reason }) => {
+                assert!(reason.contains("is not a non-zero cm-type bitmask"), "{what}: {reason}")
+            }
+            other => panic!("{what}: {other:?}"),
+        };
+        for ind in [0u8, 32, 255] {
+            let v = Value::Array(vec![
+                Value::Text("application/x".into()),
+                Value::Bytes(vec![1]),
+                Value::Integer(ind.into()),
+            ]);
+            refused(Cmw::decode(&cbor(&v)), &format!("CBOR ind {ind}"));
+            let doc = format!(r#"["application/x","AQ",{ind}]"#);
+            refused(Cmw::decode(doc.as_bytes()), &doc);
+        }
+        for ind in [1u8, 31] {
+            assert!(Cmw::decode(format!(r#"["application/x","AQ",{ind}]"#).as_bytes()).is_ok());
+        }
+    }
+
     #[test]
     fn json_non_cmw_values_are_refused_not_panicked_on() {
         for doc in [

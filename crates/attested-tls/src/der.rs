@@ -203,6 +203,44 @@ mod tests {
     }
 
     #[test]
+    fn high_tag_numbers_and_non_minimal_lengths_are_refused() {
+        // Low tag number, short length: the baseline.
+        assert!(read_tlv(&[0x04, 0x01, 0xaa], "t").is_ok());
+        // High-tag-number form (tag bits 0x1f).
+        assert_eq!(read_tlv(&[0x1f, 0x01, 0xaa], "t").unwrap_err(), DerError("t"));
+        // Long form for a length that fits the short form.
+        assert_eq!(read_tlv(&[0x04, 0x81, 0x01, 0xaa], "t").unwrap_err(), DerError("t"));
+        // Long form with a leading zero length byte (0x0081 for 129).
+        let mut padded = vec![0x04, 0x82, 0x00, 0x81];
+        padded.resize(4 + 0x81, 0xaa);
+        assert_eq!(read_tlv(&padded, "t").unwrap_err(), DerError("t"));
+        // The minimal long form of the same length is fine.
+        let mut minimal = vec![0x04, 0x81, 0x81];
+        minimal.resize(3 + 0x81, 0xaa);
+        assert_eq!(read_tlv(&minimal, "t").unwrap().content.len(), 0x81);
+    }
+
+    #[test]
+    fn subject_public_key_with_unused_bits_is_refused() {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["a".into()])
+            .unwrap()
+            .self_signed(&kp)
+            .unwrap();
+        let mut spki = certificate_spki(cert.der()).unwrap().to_vec();
+        assert!(spki_parts(&spki).is_ok());
+        // The BIT STRING is last: its unused-bits byte sits 65 bytes (the
+        // uncompressed P-256 point) before the end.
+        let at = spki.len() - 66;
+        assert_eq!(spki[at], 0);
+        spki[at] = 1;
+        assert_eq!(
+            spki_parts(&spki).unwrap_err(),
+            DerError("SubjectPublicKeyInfo.subjectPublicKey")
+        );
+    }
+
+    #[test]
     fn only_tbs_algorithm_and_bit_string_make_a_signed_structure() {
         let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let cert = rcgen::CertificateParams::new(vec!["a".into()])

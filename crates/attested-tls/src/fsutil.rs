@@ -198,6 +198,19 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn files_longer_than_their_reported_size_are_refused_at_the_limit() {
+        // procfs files are regular files that report a size of 0: only the
+        // bounded read itself can notice that they hold more than the limit.
+        let p = Path::new("/proc/self/status");
+        assert_eq!(std::fs::metadata(p).unwrap().len(), 0);
+        let e = read_bounded(p, 16).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("16-byte limit"), "{e}");
+        assert!(read_bounded(p, 1 << 20).unwrap().starts_with(b"Name:"));
+    }
+
     #[cfg(unix)]
     #[test]
     fn devices_and_directories_are_refused() {

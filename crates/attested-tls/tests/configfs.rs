@@ -445,6 +445,31 @@ fn a_generation_that_does_not_advance_is_not_called_a_race() {
 }
 
 #[test]
+fn a_generation_that_goes_backwards_is_a_race() {
+    // The inblob write moves generation from 5 to 3 (the fake adds
+    // 1 + extra_bumps, wrapping).
+    let fake = Fake::start(Spec {
+        initial_generation: 5,
+        extra_bumps: u64::MAX - 2,
+        ..Spec::snp()
+    });
+    let err = fake.attester().report(&[7; 64]).unwrap_err();
+    match &err {
+        ConfigfsError::Race {
+            before,
+            after,
+            expected,
+            path,
+        } => {
+            assert_eq!((*before, *after, *expected), (5, 3, 6));
+            assert!(path.ends_with("generation"));
+        }
+        other => panic!("expected a race, got {other}"),
+    }
+    fake.assert_no_entries();
+}
+
+#[test]
 fn a_generation_at_u64_max_fails_the_check_without_overflowing() {
     let fake = Fake::start(Spec {
         initial_generation: u64::MAX,
@@ -546,6 +571,21 @@ fn empty_and_oversized_outputs_are_refused() {
     });
     let err = fake.attester().attest(&binding()).unwrap_err();
     assert!(matches!(err, AttestError::TooLarge(n) if n > 65533), "{err}");
+    fake.assert_no_entries();
+}
+
+#[test]
+fn an_outblob_over_the_attribute_limit_is_refused_while_reading() {
+    let fake = Fake::start(Spec {
+        provider: Some("tdx_guest"),
+        outblob: vec![1; MAX_ATTRIBUTE_LEN + 1],
+        ..Spec::snp()
+    });
+    let err = fake.attester().report(&[0; 64]).unwrap_err();
+    assert!(
+        matches!(&err, ConfigfsError::TooLarge { path } if path.ends_with("outblob")),
+        "{err}"
+    );
     fake.assert_no_entries();
 }
 

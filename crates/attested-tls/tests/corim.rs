@@ -542,6 +542,22 @@ fn corim_id_cannot_write_policy_keys() {
 }
 
 #[test]
+fn signed_corim_whose_cose_alg_does_not_name_the_key_algorithm_is_refused() {
+    // A valid P-256 signature, but the protected header says ES384.
+    let k = es256();
+    let key = VerificationKey::P256(k.kp.public_key().as_ref().to_vec());
+    let mislabelled = TestKey {
+        alg: iana::Algorithm::ES384,
+        ..k
+    };
+    let signed = mislabelled.sign(cca_realm_corim());
+    match import(&signed, Some(&key)) {
+        Err(CorimError::Signature(m)) => assert!(m.contains("does not match the ES256 key"), "{m}"),
+        other => panic!("a mislabelled algorithm must be refused, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
 fn signed_corim_with_critical_headers_is_refused() {
     let k = es256();
     let rng = SystemRandom::new();

@@ -117,9 +117,10 @@ fn decode_everything(b: &[u8]) {
         assert_eq!(Extension::signature_algorithms(&s).data, b);
     }
     if let Ok(c) = Extension::parse_cmw_attestation(b) {
-        // (A CMW of 65534 or 65535 bytes parses but cannot be re-encoded:
-        // inside a real extension, whose data is at most 2^16-1 bytes, it
-        // cannot occur.)
+        // Parsing accepts at most MAX_CMW_IN_EXTENSION bytes; the
+        // authenticator side caps Evidence lower still (MAX_CMW_LEN, which
+        // leaves room for the entry's extensions block).
+        assert!(c.len() <= attested_tls::codec::MAX_CMW_IN_EXTENSION);
         if c.len() <= attested_tls::cmw::MAX_CMW_LEN {
             assert_eq!(
                 Extension::cmw_attestation(EXT_CMW_ATTESTATION_DEFAULT, c).unwrap().data,

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use attested_tls::ea::Role;
 use attested_tls::net::{self, AttestationConfig, NetError};
-use attested_tls::transport::frame::{error_code, frame_type};
-use attested_tls::transport::{Frame, FrameDecoder, Session, SessionConfig};
+use attested_tls::transport::frame::{error_code, frame_type, MAX_DATA_CHUNK};
+use attested_tls::transport::{Frame, FrameDecoder, Session, SessionConfig, SessionError};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -188,6 +188,62 @@ async fn an_oversized_frame_is_reported_as_too_large() {
     assert!(client.read(&mut buf).await.is_err(), "stays failed");
     let (code, reason) = client_error(&mut server).await.expect("an ERROR frame");
     assert_eq!(code, error_code::FRAME_TOO_LARGE, "{reason}");
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_inside_a_frame_is_an_error_not_an_end_of_data() {
+    let (mut server, mut client) = scripted_pair(AttestationConfig::default()).await;
+    let mut bytes = data(b"whole");
+    // A DATA frame announcing 10 bytes, of which only 3 arrive before an
+    // orderly TLS close.
+    bytes.extend_from_slice(&[frame_type::DATA, 0, 0, 0, 10, 1, 2, 3]);
+    server.send(&bytes).await;
+    server.tls.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    let err = loop {
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf));
+        match read.await.expect("the client reports the truncated frame") {
+            Ok(0) => panic!("a clean end of data after a truncated frame; got {got:?}"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(got, b"whole");
+    assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
+    assert!(err.to_string().contains("truncated frame"), "{err}");
+}
+
+#[tokio::test]
+async fn more_data_than_the_buffer_limit_during_a_reattestation_is_fatal() {
+    let cfg = AttestationConfig {
+        attestation_timeout: Duration::from_secs(5),
+        ..AttestationConfig::default()
+    };
+    let (mut server, mut client) = scripted_pair(cfg).await;
+    let script = tokio::spawn(async move {
+        assert!(matches!(server.next_frame().await, Some(Frame::AuthRequest { .. })));
+        // No answer: a flood of DATA frames instead, 1 MiB and one chunk
+        // more than the client buffers while it waits.
+        let chunk = data(&vec![0x5a; MAX_DATA_CHUNK]);
+        for _ in 0..(1 << 20) / MAX_DATA_CHUNK + 1 {
+            server.send(&chunk).await;
+        }
+        client_error(&mut server).await
+    });
+    let e = client.reattest().await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            NetError::Attestation(SessionError::State(
+                "too much application data buffered while re-attesting"
+            ))
+        ),
+        "{e}"
+    );
+    let mut buf = [0u8; 64];
+    assert!(client.read(&mut buf).await.is_err(), "nothing buffered is delivered");
+    assert!(script.await.unwrap().is_some(), "the client sends an ERROR frame");
 }
 
 /// An attester that takes `delay` (like a platform whose firmware or host

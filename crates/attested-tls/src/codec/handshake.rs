@@ -443,4 +443,81 @@ mod tests {
         assert!(Extension::parse_cmw_attestation(&[0, 0]).is_err());
         assert!(Extension::parse_signature_algorithms(&[0, 3, 8, 7, 1]).is_err());
     }
+
+    #[test]
+    fn request_with_trailing_bytes_inside_its_body_is_refused() {
+        let mut enc = AuthenticatorRequest {
+            msg_type: HandshakeType::CertificateRequest,
+            context: vec![1],
+            extensions: vec![Extension::signature_algorithms(&[0x0403])],
+        }
+        .encode();
+        // One more byte inside the framed body (the uint24 length grows with
+        // it), after the extensions block.
+        enc[3] += 1;
+        enc.push(0);
+        assert_eq!(
+            AuthenticatorRequest::decode(&enc),
+            Err(err("AuthenticatorRequest", Problem::Trailing(1)))
+        );
+    }
+
+    #[test]
+    fn cmw_attestation_longer_than_an_extension_can_hold_is_refused() {
+        let with_len = |n: usize| {
+            let mut d = (n as u16).to_be_bytes().to_vec();
+            d.resize(2 + n, 0xa5);
+            d
+        };
+        let max = with_len(MAX_CMW_IN_EXTENSION);
+        assert_eq!(
+            Extension::parse_cmw_attestation(&max).map(<[u8]>::len),
+            Ok(MAX_CMW_IN_EXTENSION)
+        );
+        assert_eq!(
+            Extension::parse_cmw_attestation(&with_len(MAX_CMW_IN_EXTENSION + 1)),
+            Err(err(
+                "cmw_attestation",
+                Problem::LengthOutOfRange {
+                    len: MAX_CMW_IN_EXTENSION + 1,
+                    min: 1,
+                    max: MAX_CMW_IN_EXTENSION
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn certificate_entry_with_empty_cert_data_is_refused() {
+        // context<0>, certificate_list<5> = { cert_data<0>, extensions<0> }
+        let body = [0, 0, 0, 5, 0, 0, 0, 0, 0];
+        assert_eq!(
+            CertificateMsg::decode_body(&body),
+            Err(err(
+                "CertificateEntry.cert_data",
+                Problem::LengthOutOfRange {
+                    len: 0,
+                    min: 1,
+                    max: MAX_HANDSHAKE_BODY
+                }
+            ))
+        );
+    }
+
+    #[test]
+    fn empty_authenticator_with_trailing_bytes_is_refused() {
+        let mut enc = Finished {
+            verify_data: vec![7; 32],
+        }
+        .encode();
+        assert!(matches!(
+            AuthenticatorParts::decode(&enc),
+            Ok(AuthenticatorParts::Empty { .. })
+        ));
+        enc.push(0);
+        assert_eq!(
+            AuthenticatorParts::decode(&enc),
+            Err(err("Authenticator", Problem::Trailing(1)))
+        );
+    }
 }

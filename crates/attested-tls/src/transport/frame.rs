@@ -483,4 +483,38 @@ mod tests {
         let e = Frame::decode_payload(frame_type::AUTH_REQUEST, &[0, 0]).unwrap_err();
         assert_eq!(e.field, "AUTH_REQUEST.request_id");
     }
+
+    #[test]
+    fn hello_and_error_payloads_with_trailing_bytes_are_refused() {
+        for (typ, frame, field) in [
+            (frame_type::HELLO, all_frames().swap_remove(0), "HELLO"),
+            (frame_type::ERROR, all_frames().swap_remove(5), "ERROR"),
+        ] {
+            let mut payload = frame.encode()[HEADER_LEN..].to_vec();
+            assert_eq!(Frame::decode_payload(typ, &payload), Ok(frame));
+            payload.push(0);
+            assert_eq!(
+                Frame::decode_payload(typ, &payload),
+                Err(err(field, Problem::Trailing(1)))
+            );
+        }
+    }
+
+    #[test]
+    fn reasons_that_are_not_utf8_are_refused() {
+        // OUTCOME: request_id, status Refused, reason<1> = 0xff, no EAR.
+        let e = Frame::decode_payload(frame_type::OUTCOME, &[0, 0, 0, 7, 1, 0, 1, 0xff]).unwrap_err();
+        assert_eq!(e, err("OUTCOME.reason", Problem::Invalid("not UTF-8".into())));
+        // ERROR: code 2, reason<1> = 0xff.
+        let e = Frame::decode_payload(frame_type::ERROR, &[0, 2, 0, 1, 0xff]).unwrap_err();
+        assert_eq!(e, err("ERROR.reason", Problem::Invalid("not UTF-8".into())));
+    }
+
+    #[test]
+    fn a_frame_of_exactly_the_limit_is_accepted() {
+        let mut d = FrameDecoder::new(1024);
+        d.push(&Frame::Data(vec![1; 1024]).encode());
+        assert_eq!(d.next_frame(), Ok(Some(Frame::Data(vec![1; 1024]))));
+        assert!(d.is_empty());
+    }
 }
