@@ -77,10 +77,10 @@ pub struct ServeArgs {
     /// attestation refused, 4 connection failed).
     #[arg(long)]
     once: bool,
-    /// Connections handled at the same time; further clients wait in the
-    /// listen backlog.
-    #[arg(long, default_value_t = 1024)]
-    max_connections: usize,
+    /// Connections handled at the same time (at least 1); further clients
+    /// wait in the listen backlog.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
     /// Close a connection after this many seconds without a byte in either
     /// direction (0: never).
     #[arg(long, default_value_t = 300)]
@@ -149,7 +149,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         "atls: serving attested TLS on {}",
         listener.local_addr().map_err(Failure::input)?
     );
-    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections.max(1)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
     let idle_timeout = idle(args.idle_timeout);
     loop {
         // At the limit, stop accepting: clients wait in the backlog.

@@ -229,18 +229,22 @@ fn failed_connections_exit_4_not_1_from_serve_once_and_connect() {
 }
 
 #[test]
-fn serve_with_max_connections_0_still_serves_one_at_a_time() {
+fn serve_refuses_max_connections_0_and_serves_with_1() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = tmp.path().join("sim");
     assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
     let instance = sim.join("instance-0.toml");
+    // 0 would never serve anyone: a usage error, not a silent 1.
+    let (code, _, err) = run(atls().args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "0"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--max-connections"), "{err}");
     let mut server = serve(&[
         "--attester",
         "sim",
         "--sim-instance",
         instance.to_str().unwrap(),
         "--max-connections",
-        "0",
+        "1",
         "--once",
     ]);
     let (code, out, err) = connect(&server.1, &sim.join("policy.toml"), b"not starved\n", &[]);
