@@ -160,4 +160,50 @@ mod tests {
         assert!(ExpectedBinding::report_data_from_hex("00").is_err());
         assert!(ExpectedBinding::report_data_from_hex(&"ab".repeat(64)).is_ok());
     }
+
+    #[test]
+    fn empty_expected_report_data_is_refused_as_empty_not_as_wrongly_sized() {
+        for s in ["", "  \n"] {
+            let e = ExpectedBinding::report_data_from_hex(s).unwrap_err();
+            assert!(e.contains("is empty") && e.contains("refusing to skip"), "{e}");
+        }
+        let e = ExpectedBinding::report_data_from_hex("00").unwrap_err();
+        assert!(e.contains("must be 64 bytes, got 1"), "{e}");
+    }
+
+    #[test]
+    fn report_data_is_sha512_of_the_domain_prefix_binder_and_aik_pub_hash() {
+        let c = BindingClaims {
+            hash: HashAlgorithm::Sha384,
+            binder: vec![0x11; 48],
+            aik_pub_hash: vec![0x22; 48],
+        };
+        // Computed independently of `REPORT_DATA_PREFIX` and `crypto::sha512`.
+        let mut input = b"attested-tls expat v1".to_vec();
+        input.extend_from_slice(&c.binder);
+        input.extend_from_slice(&c.aik_pub_hash);
+        let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, &input);
+        assert_eq!(&c.report_data()[..], want.as_ref());
+        assert_eq!(ExpectedBinding::Claims(c.clone()).report_data(), c.report_data());
+    }
+
+    #[test]
+    fn expat_exports_32_bytes_under_the_given_label_whatever_the_hash() {
+        let exp = crate::exporter::SecretExporter::new(HashAlgorithm::Sha384, vec![3u8; 48]);
+        let spki = b"not really an SPKI";
+        let ctx = b"request context";
+        let got = BindingClaims::expat(&exp, EXPORTER_LABEL_ATTESTATION_LEGACY, ctx, spki).unwrap();
+        let exported = exp.export(EXPORTER_LABEL_ATTESTATION_LEGACY, ctx, 32).unwrap();
+        assert_eq!(
+            got,
+            BindingClaims::from_exported_value(HashAlgorithm::Sha384, spki, &exported)
+        );
+        assert_eq!(got.binder, HashAlgorithm::Sha384.digest_parts(&[spki, &exported]));
+        assert_eq!(got.aik_pub_hash, HashAlgorithm::Sha384.digest(spki));
+        // Another label, or the hash's length, would give another binder.
+        let other = BindingClaims::expat(&exp, EXPORTER_LABEL_CMW_ATTESTATION, ctx, spki).unwrap();
+        assert_ne!(other.binder, got.binder);
+        let long = exp.export(EXPORTER_LABEL_ATTESTATION_LEGACY, ctx, 48).unwrap();
+        assert_ne!(HashAlgorithm::Sha384.digest_parts(&[spki, &long]), got.binder);
+    }
 }

@@ -221,4 +221,30 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
     }
+
+    #[test]
+    fn hkdf_expand_label_accepts_the_longest_label_and_context() {
+        let label = vec![b'l'; 255 - 6];
+        let context = vec![b'c'; 255];
+        let out = HashAlgorithm::Sha256.hkdf_expand_label(&[0; 32], &label, &context, 255 * 32);
+        assert_eq!(out.len(), 255 * 32);
+    }
+
+    #[test]
+    #[should_panic(expected = "HKDF label or context too long")]
+    fn hkdf_expand_label_refuses_a_label_over_255_bytes_with_its_prefix() {
+        HashAlgorithm::Sha256.hkdf_expand_label(&[0; 32], &[b'l'; 255 - 5], b"", 32);
+    }
+
+    #[test]
+    #[should_panic(expected = "HKDF label or context too long")]
+    fn hkdf_expand_label_refuses_a_context_over_255_bytes() {
+        HashAlgorithm::Sha256.hkdf_expand_label(&[0; 32], b"l", &[b'c'; 256], 32);
+    }
+
+    #[test]
+    #[should_panic(expected = "HKDF-Expand length too large")]
+    fn hkdf_expand_refuses_more_than_255_blocks() {
+        HashAlgorithm::Sha384.hkdf_expand(&[0; 48], b"info", 255 * 48 + 1);
+    }
 }

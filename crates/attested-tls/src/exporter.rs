@@ -308,4 +308,59 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(a.len(), 48);
     }
+
+    #[test]
+    fn rustls_hash_refuses_other_versions_and_unfinished_handshakes() {
+        assert_eq!(
+            rustls_hash(None, Some(rustls::ProtocolVersion::TLSv1_2)),
+            Err(ExporterError::NotTls13("TLSv1_2".into()))
+        );
+        assert_eq!(rustls_hash(None, None), Err(ExporterError::HandshakeIncomplete));
+        assert_eq!(
+            rustls_hash(None, Some(rustls::ProtocolVersion::TLSv1_3)),
+            Err(ExporterError::HandshakeIncomplete)
+        );
+        let suite = rustls::crypto::aws_lc_rs::cipher_suite::TLS13_AES_256_GCM_SHA384;
+        assert_eq!(
+            rustls_hash(Some(suite), Some(rustls::ProtocolVersion::TLSv1_3)),
+            Ok(HashAlgorithm::Sha384)
+        );
+        assert!(matches!(
+            rustls_hash(Some(suite), Some(rustls::ProtocolVersion::TLSv1_2)),
+            Err(ExporterError::NotTls13(_))
+        ));
+    }
+
+    #[test]
+    fn cache_evicts_the_oldest_value_not_the_newest() {
+        struct Counting(SecretExporter, std::cell::Cell<usize>);
+        impl Exporter for Counting {
+            fn hash(&self) -> Result<HashAlgorithm, ExporterError> {
+                self.0.hash()
+            }
+            fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError> {
+                self.1.set(self.1.get() + 1);
+                self.0.export(label, context, len)
+            }
+        }
+        let inner = Counting(SecretExporter::new(HashAlgorithm::Sha256, vec![1u8; 32]), 0.into());
+        let cache = ExporterCache::default();
+        let c = cache.with(&inner);
+        let n = ExporterCache::CAPACITY as u8;
+        for i in 0..=n {
+            c.export(b"EXPORTER-k", &[i], 32).unwrap();
+        }
+        assert_eq!(inner.1.get(), usize::from(n) + 1);
+        // The newest CAPACITY values are all still cached...
+        for i in 1..=n {
+            assert_eq!(
+                c.export(b"EXPORTER-k", &[i], 32).unwrap(),
+                inner.0.export(b"EXPORTER-k", &[i], 32).unwrap()
+            );
+        }
+        assert_eq!(inner.1.get(), usize::from(n) + 1, "a recent value was evicted");
+        // ...and the oldest one is derived again.
+        c.export(b"EXPORTER-k", &[0], 32).unwrap();
+        assert_eq!(inner.1.get(), usize::from(n) + 2);
+    }
 }

@@ -743,3 +743,145 @@ fn any_anchor_of_the_instance_may_verify() {
         ["platform.signature"]
     );
 }
+
+// --- claim and structure checks the vectors do not exercise -------------------
+
+/// Decodes a claims file, lets `f` change its map, re-encodes it.
+fn edit_claims(path: &str, f: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
+    let v: Value = ciborium::de::from_reader(read(path).as_slice()).unwrap();
+    let Value::Map(mut m) = v else { panic!("not a map") };
+    f(&mut m);
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&Value::Map(m), &mut out).unwrap();
+    out
+}
+
+fn claim_mut(m: &mut [(Value, Value)], key: i64) -> &mut Value {
+    &mut m
+        .iter_mut()
+        .find(|(k, _)| k.as_integer().map(i128::from) == Some(key.into()))
+        .unwrap()
+        .1
+}
+
+fn bad_claim_of(e: CcaError) -> &'static str {
+    match e {
+        CcaError::BadClaim { claim, .. } => claim,
+        other => panic!("expected a BadClaim, got {other:?}"),
+    }
+}
+
+#[test]
+fn platform_instance_id_that_is_not_a_rand_ueid_is_refused() {
+    let p = edit_claims(vector!("platform-claims.cbor"), |m| {
+        let Value::Bytes(b) = claim_mut(m, 256) else { panic!() };
+        b[0] = 0x02;
+    });
+    assert_eq!(
+        bad_claim_of(PlatformClaims::decode(&p).unwrap_err()),
+        "platform.instance_id"
+    );
+}
+
+#[test]
+fn platform_claims_with_no_software_components_are_refused() {
+    let p = edit_claims(vector!("platform-claims.cbor"), |m| {
+        *claim_mut(m, 2399) = Value::Array(vec![]);
+    });
+    let e = PlatformClaims::decode(&p).unwrap_err();
+    assert!(e.to_string().contains("has 0 entries"), "{e}");
+    assert_eq!(bad_claim_of(e), "platform.sw_components");
+}
+
+#[test]
+fn realm_public_key_that_is_empty_or_oversized_is_refused() {
+    for len in [0, 1025] {
+        let r = edit_claims(vector!("realm-claims.cbor"), |m| {
+            *claim_mut(m, 44237) = Value::Bytes(vec![4; len]);
+        });
+        let e = RealmClaims::decode(&r).unwrap_err();
+        assert!(e.to_string().contains(&format!("is {len} bytes")), "{e}");
+        assert_eq!(bad_claim_of(e), "realm.public_key");
+    }
+}
+
+#[test]
+fn token_collection_with_a_member_twice_is_refused() {
+    let token = read(vector!("cca-token-01.cbor"));
+    let v: Value = ciborium::de::from_reader(token.as_slice()).unwrap();
+    let Value::Tag(t, inner) = v else { unreachable!() };
+    let Value::Map(mut m) = *inner else { unreachable!() };
+    let realm = m
+        .iter()
+        .find(|(k, _)| k.as_integer().map(i128::from) == Some(44241))
+        .unwrap()
+        .clone();
+    m.push(realm);
+    let mut out = Vec::new();
+    ciborium::ser::into_writer(&Value::Tag(t, Box::new(Value::Map(m))), &mut out).unwrap();
+    let e = CcaToken::decode(&out).unwrap_err();
+    assert!(
+        matches!(&e, CcaError::Structure { reason, .. } if reason.contains("appears twice")),
+        "{e}"
+    );
+}
+
+#[test]
+fn realm_token_with_a_detached_payload_is_refused() {
+    let token = read(vector!("cca-token-01.cbor"));
+    let detached = mutate(&token, 44241, |b| {
+        let tagged = b.first() == Some(&0xd2);
+        let v: Value = ciborium::de::from_reader(b.as_slice()).unwrap();
+        let (tag, v) = match v {
+            Value::Tag(t, inner) => (Some(t), *inner),
+            v => (None, v),
+        };
+        assert_eq!(tagged, tag.is_some());
+        let Value::Array(mut a) = v else {
+            panic!("not a COSE_Sign1")
+        };
+        a[2] = Value::Null;
+        let v = match tag {
+            Some(t) => Value::Tag(t, Box::new(Value::Array(a))),
+            None => Value::Array(a),
+        };
+        b.clear();
+        ciborium::ser::into_writer(&v, &mut *b).unwrap();
+    });
+    assert_eq!(
+        CcaToken::decode(&detached).unwrap_err(),
+        CcaError::Cose {
+            token: "realm",
+            reason: "detached payload".into()
+        }
+    );
+}
+
+#[test]
+fn reference_values_with_wrong_lengths_or_rem_counts_are_refused() {
+    let rv: serde_json::Value = serde_json::from_slice(&read(vector!("rv.json"))).unwrap();
+    parse_rv_json(&rv.to_string()).unwrap();
+    let h32 = "11".repeat(32);
+    let json_reason = |v: &serde_json::Value| match parse_rv_json(&v.to_string()).unwrap_err() {
+        CcaError::Json { reason, .. } => reason,
+        other => panic!("expected a Json error, got {other:?}"),
+    };
+
+    let three =
+        serde_json::json!({"realm": [{"initial-measurement": h32, "extensible-measurements": [h32, h32, h32]}]});
+    assert!(
+        json_reason(&three).contains("extensible-measurements has 3 entries, expected 4"),
+        "{three}"
+    );
+
+    let short_rim = serde_json::json!({"realm": [{"initial-measurement": "11".repeat(31)}]});
+    assert!(json_reason(&short_rim).contains("initial-measurement is 31 bytes"));
+
+    let mut short_sw = rv.clone();
+    short_sw["platform"][0]["sw-components"][0]["measurement-value"] = "22".repeat(31).into();
+    assert!(json_reason(&short_sw).contains("measurement-value is 31 bytes"));
+
+    let mut short_impl = rv.clone();
+    short_impl["platform"][0]["implementation-id"] = "33".repeat(31).into();
+    assert!(json_reason(&short_impl).contains("implementation-id is 31 bytes"));
+}

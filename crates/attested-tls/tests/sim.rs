@@ -943,6 +943,19 @@ fn init_refuses_to_overwrite_an_existing_world_and_changes_nothing() {
 }
 
 #[test]
+fn init_without_force_creates_the_root_key_and_instance_files_private() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("fresh");
+    init(&dir, 2, None, false).unwrap();
+    for secret in ["root.key", "instance-0.toml", "instance-1.toml"] {
+        assert_eq!(mode(&dir.join(secret)), 0o600, "{secret} must be private from creation");
+    }
+    for public in ["root.pem", "policy.toml"] {
+        assert_eq!(mode(&dir.join(public)) & 0o600, 0o600, "{public}");
+    }
+}
+
+#[test]
 fn init_force_writes_a_new_private_root_key_over_a_world_readable_one() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::tempdir().unwrap();

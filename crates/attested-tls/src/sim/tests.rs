@@ -207,3 +207,16 @@ mod instance_file_errors {
         }
     }
 }
+
+#[test]
+fn instance_configs_with_an_oversized_measurement_are_refused() {
+    let root = SimRoot::generate("v").unwrap();
+    let cfg = SimInstanceConfig::new(vec![7; 65]);
+    let err = root.issue_instance(cfg.clone()).unwrap_err();
+    assert!(
+        matches!(&err, SimError::Invalid { field, reason } if field == "measurement" && reason.contains("65 bytes")),
+        "{err}"
+    );
+    let ok = SimInstanceConfig::new(vec![7; 64]);
+    assert_eq!(root.issue_instance(ok).unwrap().config().measurement.len(), 64);
+}

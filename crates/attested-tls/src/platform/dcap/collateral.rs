@@ -914,4 +914,87 @@ mod tests {
         assert_eq!(TcbStatus::from_name("SWHardeningNeeded"), Some(SWHardeningNeeded));
         assert_eq!(TcbStatus::from_name("Fine"), None);
     }
+
+    /// `key` of a collateral JSON document (a JSON string) as a value.
+    fn inner(text: &str, key: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        serde_json::from_str(v[key].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_sgx_qe_identity_in_tdx_collateral_is_refused() {
+        let root = pki::intel_root().unwrap();
+        let sgx: serde_json::Value = serde_json::from_str(&vector("sgx/sgx_quote_collateral.json")).unwrap();
+        let mut tdx: serde_json::Value = serde_json::from_str(&vector("tdx/tdx_quote_collateral.json")).unwrap();
+        // Genuinely signed by Intel, but for the SGX QE.
+        for k in ["qe_identity", "qe_identity_signature", "qe_identity_issuer_chain"] {
+            tdx[k] = sgx[k].clone();
+        }
+        let e = VerifiedCollateral::from_json(&tdx.to_string(), "x", &root).unwrap_err();
+        assert!(
+            matches!(&e, CollateralError::Field { field, reason, .. }
+                if field == "qe_identity" && reason.contains("does not belong to")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tcb_info_with_a_wrong_component_count_or_missing_tdx_components_is_refused() {
+        let tcb = inner(&vector("tdx/tdx_quote_collateral.json"), "tcb_info");
+        parse_tcb_info(&tcb.to_string()).unwrap();
+
+        let mut t = tcb.clone();
+        t["tcbLevels"][0]["tcb"]["sgxtcbcomponents"]
+            .as_array_mut()
+            .unwrap()
+            .pop();
+        assert_eq!(
+            parse_tcb_info(&t.to_string()).unwrap_err(),
+            "sgxtcbcomponents has 15 components, expected 16"
+        );
+        let mut t = tcb.clone();
+        let comps = t["tcbLevels"][0]["tcb"]["tdxtcbcomponents"].as_array_mut().unwrap();
+        comps.push(comps[0].clone());
+        assert_eq!(
+            parse_tcb_info(&t.to_string()).unwrap_err(),
+            "tdxtcbcomponents has 17 components, expected 16"
+        );
+        let mut t = tcb.clone();
+        t["tcbLevels"][0]["tcb"]
+            .as_object_mut()
+            .unwrap()
+            .remove("tdxtcbcomponents");
+        assert_eq!(
+            parse_tcb_info(&t.to_string()).unwrap_err(),
+            "TDX TCB level without tdxtcbcomponents"
+        );
+    }
+
+    #[test]
+    fn tcb_info_and_qe_identity_of_unknown_versions_are_refused() {
+        let text = vector("tdx/tdx_quote_collateral.json");
+        for v in [2, 4] {
+            let mut t = inner(&text, "tcb_info");
+            t["version"] = v.into();
+            let e = parse_tcb_info(&t.to_string()).unwrap_err();
+            assert!(
+                e.contains("unsupported TCB info") && e.contains(&format!("version {v}")),
+                "{e}"
+            );
+        }
+        let mut t = inner(&vector("sgx/sgx_quote_collateral.json"), "tcb_info");
+        t["version"] = 2.into();
+        let e = parse_tcb_info(&t.to_string()).unwrap_err();
+        assert!(e.contains("unsupported TCB info"), "{e}");
+
+        let qe = inner(&text, "qe_identity");
+        parse_qe_identity(&qe.to_string()).unwrap();
+        for (id, v) in [("TD_QE", 1), ("TD_QE", 4), ("QE", 3), ("QE", 1)] {
+            let mut q = qe.clone();
+            q["id"] = id.into();
+            q["version"] = v.into();
+            let e = parse_qe_identity(&q.to_string()).unwrap_err();
+            assert!(e.contains("unsupported QE identity"), "{id} {v}: {e}");
+        }
+    }
 }

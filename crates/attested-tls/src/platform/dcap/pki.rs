@@ -589,4 +589,64 @@ mod tests {
         assert!(matches!(crl.verify_issued_by(&ca), Err(PkiError::Issuer { .. })));
         assert!(Crl::from_der(&[0x30, 0x03, 0x02, 0x01, 0x00], "junk").is_err());
     }
+
+    #[test]
+    fn a_certificate_with_trailing_bytes_is_refused() {
+        let mut der = pck_chain()[0].der.clone();
+        Cert::from_der(&der, "leaf").unwrap();
+        der.push(0);
+        let e = Cert::from_der(&der, "leaf").unwrap_err();
+        assert!(
+            matches!(&e, PkiError::Decode { reason, .. } if reason == "1 trailing bytes"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_and_overlong_pem_chains_are_refused() {
+        assert!(matches!(
+            parse_pem_chain(b"", "c"),
+            Err(PkiError::ChainLength { count: 0, .. })
+        ));
+        assert!(matches!(
+            parse_pem_chain(b"no PEM here", "c"),
+            Err(PkiError::ChainLength { count: 0, .. })
+        ));
+        let pem_of = |n: usize| -> Vec<u8> {
+            use base64::Engine;
+            let chain = pck_chain();
+            let mut out = String::new();
+            for c in chain.iter().cycle().take(n) {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(&c.der);
+                out.push_str(&format!(
+                    "-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n"
+                ));
+            }
+            out.into_bytes()
+        };
+        assert_eq!(
+            parse_pem_chain(&pem_of(MAX_CHAIN_LEN), "c").unwrap().len(),
+            MAX_CHAIN_LEN
+        );
+        assert!(matches!(
+            parse_pem_chain(&pem_of(MAX_CHAIN_LEN + 1), "c"),
+            Err(PkiError::ChainLength { count, .. }) if count == MAX_CHAIN_LEN + 1
+        ));
+    }
+
+    #[test]
+    fn sgx_extension_with_a_duplicated_field_is_refused() {
+        let ext = pck_extension_der();
+        let (_, content, _) = tlv(&ext).unwrap();
+        let (_, _, after_first) = tlv(content).unwrap();
+        let first = &content[..content.len() - after_first.len()];
+        let mut doubled = first.to_vec();
+        doubled.extend_from_slice(content);
+        let n = doubled.len();
+        assert!((256..65536).contains(&n));
+        let mut der = vec![TAG_SEQUENCE, 0x82, (n >> 8) as u8, n as u8];
+        der.extend_from_slice(&doubled);
+        let e = SgxExtension::parse(&der).unwrap_err();
+        assert!(e.to_string().contains("duplicate PPID"), "{e}");
+    }
 }

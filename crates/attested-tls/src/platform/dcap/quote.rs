@@ -632,4 +632,29 @@ mod tests {
             let _ = Quote::parse(&raw);
         }
     }
+
+    #[test]
+    fn version_and_tee_type_must_agree() {
+        // A version 3 (SGX) quote claiming to be TDX.
+        let mut raw = vector("sgx/sgx_quote");
+        assert!(Quote::parse(&raw).is_ok());
+        raw[4] = 0x81;
+        assert_eq!(
+            Quote::parse(&raw).unwrap_err(),
+            QuoteError::TeeType {
+                tee_type: TEE_TYPE_TDX,
+                version: 3
+            }
+        );
+        // A version 5 quote claiming to be SGX.
+        let mut raw = vector("tdx/tdx_quote_td15ex");
+        raw[4] = 0;
+        assert_eq!(
+            Quote::parse(&raw).unwrap_err(),
+            QuoteError::TeeType {
+                tee_type: TEE_TYPE_SGX,
+                version: 5
+            }
+        );
+    }
 }

@@ -343,4 +343,37 @@ mod tests {
         assert!(matches!(decode_envelope(&[0xa0]), Err(EnvelopeError::Invalid(_))));
         assert!(matches!(decode_envelope(&[0xff]), Err(EnvelopeError::Cbor(_))));
     }
+
+    #[test]
+    fn envelope_with_the_report_key_twice_is_refused_not_last_one_wins() {
+        let mut twice = Vec::new();
+        ciborium::into_writer(
+            &Value::Map(vec![
+                (Value::Text("report".into()), Value::Bytes(vec![1])),
+                (Value::Text("report".into()), Value::Bytes(vec![2])),
+            ]),
+            &mut twice,
+        )
+        .unwrap();
+        assert_eq!(
+            decode_envelope(&twice),
+            Err(EnvelopeError::Invalid("has key \"report\" twice".into()))
+        );
+    }
+
+    #[test]
+    fn envelope_with_trailing_bytes_is_refused() {
+        let mut e = encode_envelope(&[1, 2, 3], None);
+        e.push(0);
+        assert_eq!(decode_envelope(&e), Err(EnvelopeError::Cbor("1 trailing bytes".into())));
+    }
+
+    #[test]
+    fn envelope_over_the_size_limit_is_refused_before_decoding() {
+        let e = encode_envelope(&vec![0u8; MAX_ENVELOPE_LEN], None);
+        assert!(e.len() > MAX_ENVELOPE_LEN);
+        assert_eq!(decode_envelope(&e), Err(EnvelopeError::TooLarge(e.len())));
+        let fits = encode_envelope(&vec![0u8; MAX_ENVELOPE_LEN - 16], None);
+        assert!(decode_envelope(&fits).is_ok());
+    }
 }

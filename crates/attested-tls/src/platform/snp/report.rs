@@ -456,4 +456,19 @@ mod tests {
         let r = AttestationReport::parse(&b).unwrap();
         assert_eq!(r.signature_fixed(), Err(ReportError::SignatureHighBytes("s")));
     }
+
+    #[test]
+    fn version_2_reports_have_no_cpuid_fields() {
+        let mut b = blank(2);
+        b[0x188] = 0x1a;
+        b[0x189] = 0x02;
+        let r = AttestationReport::parse(&b).unwrap();
+        assert_eq!(r.cpuid, None, "bytes 0x188.. are reserved before version 3");
+        assert_eq!(r.cpuid_product(), None);
+        b[0..4].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(
+            AttestationReport::parse(&b).unwrap().cpuid_product(),
+            Some(Product::Turin)
+        );
+    }
 }
