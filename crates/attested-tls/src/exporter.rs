@@ -20,6 +20,10 @@ pub enum ExporterError {
     /// The TLS library refused the export.
     #[error("the TLS library refused to export keying material: {0}")]
     Tls(String),
+    /// The label or output length does not fit TLS 1.3's HkdfLabel (a
+    /// label of at most 249 bytes, at most 255 hash-sized output blocks).
+    #[error("cannot export keying material: {0}")]
+    Unencodable(&'static str),
 }
 
 /// Something that can compute `TLS-Exporter(label, context, len)` for one
@@ -173,6 +177,14 @@ impl Exporter for SecretExporter {
 
     fn export(&self, label: &[u8], context: &[u8], len: usize) -> Result<Vec<u8>, ExporterError> {
         let h = self.hash;
+        // Refused here rather than left to the HKDF helpers' assertions: the
+        // caller (a test vector, a profile) chose them.
+        if label.len() > 249 {
+            return Err(ExporterError::Unencodable("the label is longer than 249 bytes"));
+        }
+        if len > 255 * h.output_len() {
+            return Err(ExporterError::Unencodable("the output is longer than 255 hash blocks"));
+        }
         // Derive-Secret(Secret, label, "") = HKDF-Expand-Label(Secret, label, Hash(""), Hash.length)
         let empty_hash: &[u8] = match h {
             HashAlgorithm::Sha256 => &SHA256_EMPTY,
@@ -241,6 +253,26 @@ impl_rustls_exporter!(rustls::ServerConnection);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_exporter_refuses_unencodable_requests_instead_of_panicking() {
+        for h in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+            let exp = SecretExporter::new(h, vec![7; h.output_len()]);
+            assert!(exp.export(&[b'a'; 249], b"", 32).is_ok());
+            assert!(matches!(
+                exp.export(&[b'a'; 250], b"", 32),
+                Err(ExporterError::Unencodable(m)) if m.contains("249")
+            ));
+            assert_eq!(
+                exp.export(b"EXPORTER-x", b"", 255 * h.output_len()).unwrap().len(),
+                255 * h.output_len()
+            );
+            assert!(matches!(
+                exp.export(b"EXPORTER-x", b"", 255 * h.output_len() + 1),
+                Err(ExporterError::Unencodable(m)) if m.contains("255")
+            ));
+        }
+    }
 
     #[test]
     fn cache_returns_what_the_exporter_returns_and_evicts_oldest() {

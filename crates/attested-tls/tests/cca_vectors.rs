@@ -664,7 +664,23 @@ fn media_types_and_detection() {
 #[test]
 fn bad_trust_anchor_and_reference_files_are_policy_errors() {
     assert!(parse_trust_anchors("{}").is_err());
-    assert!(parse_trust_anchors(r#"[{"instance-id":"01","implementation-id":"00","pkey":{}}]"#).is_err());
+    // Each field refused for its own reason (not for an earlier one).
+    let ta = |iid: &str, impl_id: &str, pkey: &str| {
+        parse_trust_anchors(&format!(
+            r#"[{{"instance-id":"{iid}","implementation-id":"{impl_id}","pkey":{pkey}}}]"#
+        ))
+        .unwrap_err()
+        .to_string()
+    };
+    let (iid, impl_id) = (format!("01{}", "ab".repeat(32)), "cd".repeat(32));
+    let e = ta("01", &impl_id, "{}");
+    assert!(e.contains("instance-id"), "{e}");
+    let e = ta(&iid, "00", "{}");
+    assert!(e.contains("implementation-id"), "{e}");
+    let e = ta(&iid, &impl_id, "{}");
+    assert!(e.contains("JWK lacks"), "{e}");
+    let e = ta(&iid, &impl_id, r#"{"kty":"RSA"}"#);
+    assert!(e.contains("kty is not EC"), "{e}");
     assert!(parse_rv_json(r#"{"realm":[{"initial-measurement":"zz"}]}"#).is_err());
     assert!(parse_rv_json(r#"{"realm":[{"initial-measurement":"00","extensible-measurements":[]}]}"#).is_err());
     let p = CcaPolicy {
@@ -780,6 +796,17 @@ fn platform_instance_id_that_is_not_a_rand_ueid_is_refused() {
     assert_eq!(
         bad_claim_of(PlatformClaims::decode(&p).unwrap_err()),
         "platform.instance_id"
+    );
+}
+
+#[test]
+fn platform_lifecycle_outside_16_bits_is_refused() {
+    let p = edit_claims(vector!("platform-claims.cbor"), |m| {
+        *claim_mut(m, 2395) = Value::Integer(70_000.into());
+    });
+    assert_eq!(
+        bad_claim_of(PlatformClaims::decode(&p).unwrap_err()),
+        "platform.lifecycle"
     );
 }
 

@@ -1353,8 +1353,8 @@ mod tests {
             let m = Value::Map(vec![(int(k), v)]);
             assert!(matches!(RealmClaims::decode(&enc(&m)), Err(CcaError::BadClaim { .. })));
         }
-        assert!(PlatformClaims::decode(&enc(&Value::Map(vec![(int(256), Value::Bytes(vec![2; 33]))]))).is_err());
-        assert!(PlatformClaims::decode(&enc(&Value::Map(vec![(int(2395), int(70_000))]))).is_err());
+        // (A wrong instance-id type and an out-of-range lifecycle, each in
+        // otherwise complete claims: tests/cca_vectors.rs.)
         assert!(PlatformClaims::decode(&enc(&Value::Array(vec![]))).is_err());
     }
 
