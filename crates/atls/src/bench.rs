@@ -92,21 +92,7 @@ async fn connections_per_second(kind: Kind, n: usize, concurrency: usize, setup:
         .await
         .map_err(Failure::input)?;
     let addr = listener.local_addr().map_err(Failure::input)?;
-    let server_setup = setup.clone();
-    // Like a real server, one task per connection (for every kind).
-    let server = tokio::spawn(async move {
-        let mut tasks = Vec::with_capacity(n);
-        for _ in 0..n {
-            let (tcp, _) = listener.accept().await?;
-            tcp.set_nodelay(true)?;
-            let setup = server_setup.clone();
-            tasks.push(tokio::spawn(async move { one_server(kind, tcp, &setup).await }));
-        }
-        for t in tasks {
-            t.await.map_err(std::io::Error::other)??;
-        }
-        Ok::<_, std::io::Error>(())
-    });
+    let server = tokio::spawn(serve_connections(listener, n, kind, setup.clone()));
     let start = Instant::now();
     let workers = concurrency.clamp(1, n.max(1));
     let mut clients = Vec::with_capacity(workers);
@@ -126,6 +112,27 @@ async fn connections_per_second(kind: Kind, n: usize, concurrency: usize, setup:
     let elapsed = start.elapsed();
     server.await.map_err(Failure::input)?.map_err(Failure::input)?;
     Ok(n as f64 / elapsed.as_secs_f64())
+}
+
+/// Accepts `n` connections of `kind`, like a real server one task per
+/// connection, and waits for all of them.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    n: usize,
+    kind: Kind,
+    setup: Arc<Setup>,
+) -> std::io::Result<()> {
+    let mut tasks = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (tcp, _) = listener.accept().await?;
+        tcp.set_nodelay(true)?;
+        let setup = setup.clone();
+        tasks.push(tokio::spawn(async move { one_server(kind, tcp, &setup).await }));
+    }
+    for t in tasks {
+        t.await.map_err(std::io::Error::other)??;
+    }
+    Ok(())
 }
 
 async fn one_server(kind: Kind, tcp: tokio::net::TcpStream, setup: &Setup) -> std::io::Result<()> {
@@ -219,16 +226,7 @@ async fn server_cpu_per_connection(kind: Kind, n: usize, setup: &Arc<Setup>) -> 
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 let before = thread_cpu_time();
-                let mut tasks = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let (tcp, _) = listener.accept().await?;
-                    tcp.set_nodelay(true)?;
-                    let setup = server_setup.clone();
-                    tasks.push(tokio::spawn(async move { one_server(kind, tcp, &setup).await }));
-                }
-                for t in tasks {
-                    t.await.map_err(std::io::Error::other)??;
-                }
+                serve_connections(listener, n, kind, server_setup).await?;
                 let spent = before.zip(thread_cpu_time()).map(|(b, a)| a.saturating_sub(b));
                 Ok(spent.map(|d| d / n.max(1) as u32))
             })
