@@ -156,8 +156,10 @@ mod tests {
 
     #[test]
     fn empty_expected_report_data_is_an_error() {
-        assert!(ExpectedBinding::report_data_from_hex("").is_err());
-        assert!(ExpectedBinding::report_data_from_hex("00").is_err());
+        let e = ExpectedBinding::report_data_from_hex("").unwrap_err();
+        assert!(e.to_string().contains("expected report data is empty"), "{e}");
+        let e = ExpectedBinding::report_data_from_hex("00").unwrap_err();
+        assert!(e.to_string().contains("must be 64 bytes, got 1"), "{e}");
         assert!(ExpectedBinding::report_data_from_hex(&"ab".repeat(64)).is_ok());
     }
 

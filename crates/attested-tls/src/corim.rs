@@ -746,7 +746,11 @@ mod tests {
         assert_eq!(alg_name(&Value::Integer(8.into()), "t").unwrap(), "sha-512");
         assert_eq!(alg_name(&Value::Integer(99.into()), "t").unwrap(), "alg-99");
         assert_eq!(alg_name(&Value::Text("SHA-256".into()), "t").unwrap(), "sha-256");
-        assert!(alg_name(&Value::Bool(true), "t").is_err());
+        let e = alg_name(&Value::Bool(true), "t").unwrap_err();
+        assert!(
+            matches!(e, CorimError::Structure { .. }) && e.to_string().contains("neither an integer nor text"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -758,11 +762,23 @@ mod tests {
             ])])
         };
         assert!(digests(&d(1, 32), "t").is_ok());
-        assert!(digests(&d(1, 48), "t").is_err());
+        let e = digests(&d(1, 48), "t").unwrap_err();
+        assert!(
+            matches!(e, CorimError::Structure { .. }) && e.to_string().contains("sha-256 digest is 48 bytes"),
+            "{e:?}"
+        );
         assert!(digests(&d(7, 48), "t").is_ok());
         assert!(digests(&d(99, 5), "t").is_ok());
-        assert!(digests(&Value::Array(vec![]), "t").is_err());
-        assert!(digests(&Value::Array(vec![Value::Array(vec![Value::Integer(1.into())])]), "t").is_err());
+        let e = digests(&Value::Array(vec![]), "t").unwrap_err();
+        assert!(
+            matches!(e, CorimError::Structure { .. }) && e.to_string().contains("digests must not be empty"),
+            "{e:?}"
+        );
+        let e = digests(&Value::Array(vec![Value::Array(vec![Value::Integer(1.into())])]), "t").unwrap_err();
+        assert!(
+            matches!(e, CorimError::Structure { .. }) && e.to_string().contains("a digest is not [alg, value]"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -772,16 +788,37 @@ mod tests {
         assert_eq!(ident(&t(111), "t").unwrap(), "oid:ab");
         assert_eq!(ident(&t(550), "t").unwrap(), "ueid:ab");
         assert_eq!(ident(&t(560), "t").unwrap(), "ab");
-        assert!(ident(&Value::Tag(37, Box::new(Value::Text("x".into()))), "t").is_err());
-        assert!(ident(&Value::Null, "t").is_err());
+        let e = ident(&Value::Tag(37, Box::new(Value::Text("x".into()))), "t").unwrap_err();
+        assert!(
+            matches!(e, CorimError::Structure { .. }) && e.to_string().contains("tag 37 does not wrap a byte string"),
+            "{e:?}"
+        );
+        let e = ident(&Value::Null, "t").unwrap_err();
+        assert!(
+            matches!(e, CorimError::Structure { .. }) && e.to_string().contains("unsupported identifier type"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn verification_key_algorithms() {
         assert_eq!(VerificationKey::Ed25519(vec![0; 32]).jose_alg(), "EdDSA");
         assert_eq!(VerificationKey::P384(vec![4; 97]).jose_alg(), "ES384");
-        // A signature over the wrong message does not verify.
-        assert!(VerificationKey::P256(vec![4; 65]).verify(b"m", &[0; 64]).is_err());
+        // A signature over the wrong message does not verify (a real key and
+        // a real signature, so only the message can be what fails).
+        use aws_lc_rs::signature::KeyPair;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let doc = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let kp = signature::EcdsaKeyPair::from_pkcs8(alg, doc.as_ref()).unwrap();
+        let key = VerificationKey::P256(kp.public_key().as_ref().to_vec());
+        let sig = kp.sign(&rng, b"m").unwrap();
+        key.verify(b"m", sig.as_ref()).unwrap();
+        let e = key.verify(b"n", sig.as_ref()).unwrap_err();
+        assert!(
+            matches!(&e, CorimError::Signature(m) if m == "bad ES256 signature"),
+            "{e:?}"
+        );
     }
 }
 

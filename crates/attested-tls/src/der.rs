@@ -196,10 +196,23 @@ mod tests {
             .unwrap();
         let der = cert.der().to_vec();
         for n in 0..der.len() {
-            assert!(certificate_spki(&der[..n]).is_err(), "truncated at {n}");
+            assert_eq!(
+                certificate_spki(&der[..n]),
+                Err(DerError("signed structure")),
+                "truncated at {n}"
+            );
         }
-        assert!(certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]).is_err());
-        assert!(certificate_spki(&[0x30, 0x81, 0x05]).is_err(), "non-minimal length");
+        assert_eq!(
+            certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
+            Err(DerError("signed structure"))
+        );
+        // The five content bytes are there: only the length form is wrong.
+        assert_eq!(
+            certificate_spki(&[0x30, 0x81, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00]),
+            Err(DerError("signed structure")),
+            "non-minimal length"
+        );
+        assert!(read_tlv(&[0x30, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00], "t").is_ok());
     }
 
     #[test]
@@ -260,12 +273,12 @@ mod tests {
         };
         assert!(certificate_spki(&wrap(outer.content)).is_ok(), "the real structure");
         // No signature, a signature that is not a BIT STRING, or junk after it.
-        assert!(certificate_spki(&wrap(tbs_and_alg)).is_err());
+        assert_eq!(certificate_spki(&wrap(tbs_and_alg)), Err(DerError("signatureValue")));
         let mut octets = tbs_and_alg.to_vec();
         octets.extend_from_slice(&[0x04, 0x01, 0x00]);
-        assert!(certificate_spki(&wrap(&octets)).is_err());
+        assert_eq!(certificate_spki(&wrap(&octets)), Err(DerError("signatureValue")));
         let mut junk = outer.content.to_vec();
         junk.extend_from_slice(&[0x05, 0x00]);
-        assert!(certificate_spki(&wrap(&junk)).is_err());
+        assert_eq!(certificate_spki(&wrap(&junk)), Err(DerError("signatureValue")));
     }
 }

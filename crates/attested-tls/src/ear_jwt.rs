@@ -698,16 +698,27 @@ mod tests {
         let k = key("ES256");
         let jwt = sign_ear_jwt(&ear(), &k).unwrap();
         let pk = k.public_key();
-        for bad in [
-            String::new(),
-            "a.b".into(),
-            "a.b.c.d".into(),
-            format!("{jwt}."),
-            jwt.replacen('.', ".!", 1),
-            format!("{}.{}", B64.encode("not json"), jwt.split_once('.').unwrap().1),
-            "x".repeat(MAX_JWT_LEN + 1),
+        let parts = || EarJwtError::Malformed("expected three dot-separated parts".into());
+        for (bad, want) in [
+            (String::new(), parts()),
+            ("a.b".to_string(), parts()),
+            ("a.b.c.d".into(), parts()),
+            (format!("{jwt}."), parts()),
+            // Not base64url: the signed input changed, so the signature fails.
+            (jwt.replacen('.', ".!", 1), EarJwtError::Signature("ES256")),
+            (
+                format!("{}.{}", B64.encode("not json"), jwt.split_once('.').unwrap().1),
+                EarJwtError::Malformed("header is not JSON: expected ident at line 1 column 2".into()),
+            ),
+            (
+                "x".repeat(MAX_JWT_LEN + 1),
+                EarJwtError::Malformed(format!(
+                    "{} bytes, more than the {MAX_JWT_LEN} accepted",
+                    MAX_JWT_LEN + 1
+                )),
+            ),
         ] {
-            assert!(verify_ear_jwt_with(&bad, &pk, &v()).is_err(), "{bad:.40}");
+            assert_eq!(verify_ear_jwt_with(&bad, &pk, &v()).unwrap_err(), want, "{bad:.40}");
         }
         // A valid signature over a payload that is not an EAR.
         let h = B64.encode(r#"{"alg":"ES256","typ":"JWT"}"#);
@@ -719,8 +730,18 @@ mod tests {
             verify_ear_jwt_with(&t, &pk, &v()),
             Err(EarJwtError::Claims(_))
         ));
-        assert!(SigningKeyPem::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").is_err());
-        assert!(verify_ear_jwt(&jwt, b"not a key", &v()).is_err());
+        let e = SigningKeyPem::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&e, EarJwtError::Key(m) if m.contains("not a P-256, P-384 or Ed25519 key")),
+            "{e:?}"
+        );
+        let e = verify_ear_jwt(&jwt, b"not a key", &v()).unwrap_err();
+        assert!(
+            matches!(&e, EarJwtError::Key(m) if m.contains("JWK is not JSON")),
+            "{e:?}"
+        );
     }
 
     #[test]

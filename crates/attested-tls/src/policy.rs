@@ -221,7 +221,11 @@ mod tests {
 
     #[test]
     fn empty_id_is_refused() {
-        assert!(Policy::from_toml("id = \"\"", Path::new(".")).is_err());
+        let e = Policy::from_toml("id = \"\"", Path::new(".")).err().unwrap();
+        assert!(
+            matches!(&e, PolicyError::Value { key, reason } if key == "id" && reason.contains("must not be empty")),
+            "{e:?}"
+        );
     }
 
     #[test]

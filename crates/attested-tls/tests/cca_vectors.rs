@@ -622,7 +622,12 @@ fn malformed_tokens_are_refused_without_panicking() {
     let big = vec![0u8; MAX_TOKEN_LEN + 1];
     assert!(matches!(CcaToken::decode(&big), Err(CcaError::TooLarge { .. })));
     // A bare claims map is not a token.
-    assert!(CcaToken::decode(&read(vector!("realm-claims.cbor"))).is_err());
+    let r = CcaToken::decode(&read(vector!("realm-claims.cbor")));
+    assert!(
+        matches!(&r, Err(CcaError::Structure { what: "CCA token", reason }) if reason.contains("not CBOR tag 399")),
+        "{:?}",
+        r.err()
+    );
     // Missing realm token.
     let v: Value = ciborium::de::from_reader(token.as_slice()).unwrap();
     let Value::Tag(t, inner) = v else { unreachable!() };
@@ -637,7 +642,12 @@ fn malformed_tokens_are_refused_without_panicking() {
     // Trailing bytes.
     let mut trailing = token.clone();
     trailing.push(0);
-    assert!(CcaToken::decode(&trailing).is_err());
+    let r = CcaToken::decode(&trailing);
+    assert!(
+        matches!(&r, Err(CcaError::Structure { reason, .. }) if reason.contains("1 trailing bytes")),
+        "{:?}",
+        r.err()
+    );
 }
 
 #[test]
@@ -663,7 +673,12 @@ fn media_types_and_detection() {
 
 #[test]
 fn bad_trust_anchor_and_reference_files_are_policy_errors() {
-    assert!(parse_trust_anchors("{}").is_err());
+    let r = parse_trust_anchors("{}");
+    assert!(
+        matches!(&r, Err(CcaError::Json { what: "trust anchor list", reason }) if reason.contains("expected a sequence")),
+        "{:?}",
+        r.err()
+    );
     // Each field refused for its own reason (not for an earlier one).
     let ta = |iid: &str, impl_id: &str, pkey: &str| {
         parse_trust_anchors(&format!(
@@ -681,8 +696,19 @@ fn bad_trust_anchor_and_reference_files_are_policy_errors() {
     assert!(e.contains("JWK lacks"), "{e}");
     let e = ta(&iid, &impl_id, r#"{"kty":"RSA"}"#);
     assert!(e.contains("kty is not EC"), "{e}");
-    assert!(parse_rv_json(r#"{"realm":[{"initial-measurement":"zz"}]}"#).is_err());
-    assert!(parse_rv_json(r#"{"realm":[{"initial-measurement":"00","extensible-measurements":[]}]}"#).is_err());
+    let e = parse_rv_json(r#"{"realm":[{"initial-measurement":"zz"}]}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("initial-measurement \"zz\" is not hex"), "{e}");
+    // A valid initial measurement, so only the REM count can be refused.
+    let im = "ab".repeat(32);
+    parse_rv_json(&format!(r#"{{"realm":[{{"initial-measurement":"{im}"}}]}}"#)).unwrap();
+    let e = parse_rv_json(&format!(
+        r#"{{"realm":[{{"initial-measurement":"{im}","extensible-measurements":[]}}]}}"#
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("extensible-measurements has 0 entries, expected 4"), "{e}");
     let p = CcaPolicy {
         trust_anchors: vec!["/nonexistent/ta.json".into()],
         ..Default::default()

@@ -323,12 +323,22 @@ fn signed_corim_without_a_key_and_unsigned_with_keys_are_refused() {
 fn truncated_cbor_is_refused() {
     let good = cca_realm_corim();
     for n in 0..good.len() {
-        assert!(import(&good[..n], None).is_err(), "prefix of {n} bytes accepted");
+        let r = import(&good[..n], None);
+        assert!(
+            matches!(r, Err(CorimError::Cbor { .. })),
+            "prefix of {n} bytes: {:?}",
+            r.err()
+        );
     }
     let signed = es256().sign(good);
     let k = es256().verification_key();
     for n in 0..signed.len() {
-        assert!(import(&signed[..n], Some(&k)).is_err());
+        let r = import(&signed[..n], Some(&k));
+        assert!(
+            matches!(r, Err(CorimError::Cbor { .. })),
+            "prefix of {n} bytes: {:?}",
+            r.err()
+        );
     }
 }
 
@@ -346,7 +356,12 @@ fn wrong_tags_are_refused() {
         501,
         map(vec![(int(0), text("id")), (int(1), Value::Array(vec![bytes(b"x")]))]),
     );
-    assert!(import(&enc(&v), None).is_err());
+    let r = import(&enc(&v), None);
+    assert!(
+        matches!(&r, Err(CorimError::Structure { reason, .. }) if reason.contains("not a tagged concise tag")),
+        "{:?}",
+        r.err()
+    );
 }
 
 #[test]
@@ -435,20 +450,43 @@ fn oversized_inputs_are_refused_before_allocation() {
     // An array that claims 2^62 entries.
     let mut lying = vec![0xd9, 0x01, 0xf5, 0x9b];
     lying.extend_from_slice(&(1u64 << 62).to_be_bytes());
-    assert!(import(&lying, None).is_err());
+    let r = import(&lying, None);
+    assert!(
+        matches!(&r, Err(CorimError::Cbor { reason, .. }) if reason.contains("UnexpectedEof")),
+        "{:?}",
+        r.err()
+    );
     // Deep nesting.
     let mut deep = vec![0xd9, 0x01, 0xf5];
     deep.extend(std::iter::repeat_n(0x81, 100_000));
     deep.push(0x00);
-    assert!(import(&deep, None).is_err());
+    let r = import(&deep, None);
+    assert!(
+        matches!(&r, Err(CorimError::Cbor { reason, .. }) if reason.contains("RecursionLimitExceeded")),
+        "{:?}",
+        r.err()
+    );
 }
 
 #[test]
 fn bad_keys_are_refused() {
-    assert!(VerificationKey::from_pem(b"nothing").is_err());
-    assert!(VerificationKey::from_jwk(r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}"#).is_err());
-    assert!(VerificationKey::from_jwk(r#"{"kty":"RSA","crv":"x"}"#).is_err());
-    assert!(VerificationKey::from_spki_der(&[0x30, 0x03, 0x02, 0x01, 0x00]).is_err());
+    let key_err = |r: Result<VerificationKey, CorimError>, want: &str| match r {
+        Err(CorimError::Key(m)) => assert!(m.contains(want), "{m}"),
+        other => panic!("{:?}", other.err()),
+    };
+    key_err(VerificationKey::from_pem(b"nothing"), "no PEM PUBLIC KEY");
+    key_err(
+        VerificationKey::from_jwk(r#"{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}"#),
+        "P-256 JWK coordinates must be 32 bytes",
+    );
+    key_err(
+        VerificationKey::from_jwk(r#"{"kty":"RSA","crv":"x"}"#),
+        "unsupported JWK kty \"RSA\"",
+    );
+    key_err(
+        VerificationKey::from_spki_der(&[0x30, 0x03, 0x02, 0x01, 0x00]),
+        "not a SubjectPublicKeyInfo",
+    );
 }
 
 // --- CCA mapping ---------------------------------------------------------------

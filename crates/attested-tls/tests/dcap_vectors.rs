@@ -418,7 +418,16 @@ fn garbage_collateral_is_refused_at_policy_load() {
     assert!(e.contains("signature is invalid"), "{e}");
     // Missing file.
     let text = format!("id = \"x\"\n[tdx]\nmrtd = [\"{TDX_MRTD}\"]\ncollateral = [\"missing.json\"]\n");
-    assert!(Policy::from_toml(&text, dir.path()).unwrap().appraiser().is_err());
+    let e = Policy::from_toml(&text, dir.path())
+        .unwrap()
+        .appraiser()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("tdx.collateral") && e.contains("cannot read collateral") && e.contains("missing.json"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -520,7 +529,8 @@ fn tcb_status_matches_dcap_qvl() {
         }
     }
     // Outside the window both refuse.
-    assert!(dcap_qvl_status(&read("tdx/tdx_quote"), TDX_COL, "2026-11-26T00:00:00Z").is_err());
+    let e = dcap_qvl_status(&read("tdx/tdx_quote"), TDX_COL, "2026-11-26T00:00:00Z").unwrap_err();
+    assert!(e.contains("Expired"), "{e}");
 }
 
 // ---------------------------------------------------------------------------

@@ -261,7 +261,11 @@ async fn unattested_connections_are_refused() {
         "{:?}",
         cli.err()
     );
-    assert!(srv.is_err());
+    assert!(
+        matches!(srv, Err(NetError::Attestation(SessionError::NoAttestation))),
+        "{:?}",
+        srv.err()
+    );
 }
 
 #[tokio::test]

@@ -660,7 +660,12 @@ fn init_with_a_given_measurement_shares_it() {
     }
     let policy = Policy::load(&dir.path().join("policy.toml")).unwrap();
     assert_eq!(policy.sim.unwrap().measurements, vec!["5a".repeat(32)]);
-    assert!(init(dir.path(), 0, None, false).is_err());
+    let r = init(dir.path(), 0, None, false);
+    assert!(
+        matches!(&r, Err(SimError::Invalid { field, .. }) if field == "instances"),
+        "{:?}",
+        r.err()
+    );
 }
 
 #[test]

@@ -116,11 +116,13 @@ async fn data_sent_with_an_invalid_reattestation_answer_is_not_delivered() {
     assert!(matches!(e, NetError::Attestation(_)), "{e}");
     let _server = script.await.unwrap();
     let mut buf = [0u8; 64];
+    let e = client.read(&mut buf).await.unwrap_err();
     assert!(
-        client.read(&mut buf).await.is_err(),
-        "no data from a peer whose re-attestation failed"
+        e.to_string().contains("attested session failed"),
+        "no data from a peer whose re-attestation failed: {e}"
     );
-    assert!(client.write_all(b"more").await.is_err());
+    let e = client.write_all(b"more").await.unwrap_err();
+    assert!(e.to_string().contains("attested session failed"), "{e}");
     assert!(matches!(client.reattest().await, Err(NetError::Failed)));
 }
 
@@ -142,7 +144,8 @@ async fn a_reattestation_timeout_is_fatal_and_reported() {
     let e = client.reattest().await.unwrap_err();
     assert!(matches!(e, NetError::Timeout("re-attestation")), "{e}");
     let mut buf = [0u8; 64];
-    assert!(client.read(&mut buf).await.is_err());
+    let e = client.read(&mut buf).await.unwrap_err();
+    assert!(e.to_string().contains("attested session failed"), "{e}");
     let (code, reason) = script.await.unwrap().expect("an ERROR frame");
     assert_eq!(code, error_code::TIMEOUT);
     assert!(reason.contains("re-attestation"), "{reason}");
@@ -171,7 +174,8 @@ async fn an_undecodable_frame_after_attestation_is_fatal_and_reported() {
         "{err}"
     );
     assert!(!String::from_utf8_lossy(&got).contains("after"), "{got:?}");
-    assert!(client.write_all(b"to a broken peer").await.is_err());
+    let e = client.write_all(b"to a broken peer").await.unwrap_err();
+    assert!(e.to_string().contains("attested session failed"), "{e}");
     let (code, _) = client_error(&mut server).await.expect("an ERROR frame");
     assert_eq!(code, error_code::DECODE_ERROR);
 }
@@ -184,8 +188,14 @@ async fn an_oversized_frame_is_reported_as_too_large() {
     server.send(&header).await;
     let mut buf = [0u8; 64];
     let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf));
-    assert!(read.await.expect("the client reports the oversized frame").is_err());
-    assert!(client.read(&mut buf).await.is_err(), "stays failed");
+    let e = read.await.expect("the client reports the oversized frame").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&format!("frame of type 0x{:02x}; the limit is", frame_type::DATA)),
+        "{e}"
+    );
+    let e = client.read(&mut buf).await.unwrap_err();
+    assert!(e.to_string().contains("attested session failed"), "stays failed: {e}");
     let (code, reason) = client_error(&mut server).await.expect("an ERROR frame");
     assert_eq!(code, error_code::FRAME_TOO_LARGE, "{reason}");
 }
@@ -242,7 +252,11 @@ async fn more_data_than_the_buffer_limit_during_a_reattestation_is_fatal() {
         "{e}"
     );
     let mut buf = [0u8; 64];
-    assert!(client.read(&mut buf).await.is_err(), "nothing buffered is delivered");
+    let e = client.read(&mut buf).await.unwrap_err();
+    assert!(
+        e.to_string().contains("attested session failed"),
+        "nothing buffered is delivered: {e}"
+    );
     assert!(script.await.unwrap().is_some(), "the client sends an ERROR frame");
 }
 

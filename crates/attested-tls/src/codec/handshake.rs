@@ -436,12 +436,25 @@ mod tests {
 
     #[test]
     fn cmw_extension_limits() {
-        assert!(Extension::cmw_attestation(0xff00, &[]).is_err());
+        assert_eq!(Extension::cmw_attestation(0xff00, &[]), Err(0));
         assert!(Extension::cmw_attestation(0xff00, &vec![0; MAX_CMW_IN_EXTENSION]).is_ok());
-        assert!(Extension::cmw_attestation(0xff00, &vec![0; MAX_CMW_IN_EXTENSION + 1]).is_err());
+        assert_eq!(
+            Extension::cmw_attestation(0xff00, &vec![0; MAX_CMW_IN_EXTENSION + 1]),
+            Err(MAX_CMW_IN_EXTENSION + 1)
+        );
         assert_eq!(Extension::cmw_attestation(0xff00, &vec![0; 65534]), Err(65534));
-        assert!(Extension::parse_cmw_attestation(&[0, 0]).is_err());
-        assert!(Extension::parse_signature_algorithms(&[0, 3, 8, 7, 1]).is_err());
+        let e = Extension::parse_cmw_attestation(&[0, 0]).unwrap_err();
+        assert_eq!(e.field, "cmw_attestation", "{e:?}");
+        assert!(
+            matches!(e.problem, Problem::LengthOutOfRange { len: 0, min: 1, .. }),
+            "{e:?}"
+        );
+        let e = Extension::parse_signature_algorithms(&[0, 3, 8, 7, 1]).unwrap_err();
+        assert_eq!(e.field, "signature_algorithms", "{e:?}");
+        assert!(
+            matches!(&e.problem, Problem::Invalid(m) if m == "odd length scheme list"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -670,7 +670,12 @@ mod tests {
                         Role::Server
                     };
                     let req_other = profile.request(other, vec![9; 32]).encode();
-                    assert!(validate(&ex, other, &profile, &req_other, &auth).is_err());
+                    let r = validate(&ex, other, &profile, &req_other, &auth);
+                    assert!(
+                        matches!(r, Err(EaError::Signature(SignatureError::Invalid))),
+                        "{:?}",
+                        r.err()
+                    );
                 }
             }
         }
@@ -803,7 +808,8 @@ mod tests {
         p.exporter_label.push(b'x');
         assert!(p.check().unwrap_err().contains("1..=249"));
         p.exporter_label.clear();
-        assert!(p.check().is_err());
+        let e = p.check().unwrap_err();
+        assert!(e.contains("1..=249 bytes, not 0"), "{e}");
     }
 
     #[test]

@@ -120,7 +120,8 @@ fn claims_decode_and_refuse_bad_types() {
     assert_eq!(eat::SimClaims::from_cbor(&[0x80]).unwrap_err().0, "claims");
     assert_eq!(eat::SimClaims::from_cbor(&[]).unwrap_err().0, "claims");
     // A map header announcing 2^32 entries with nothing behind it.
-    assert!(eat::SimClaims::from_cbor(&[0xba, 0xff, 0xff, 0xff, 0xff]).is_err());
+    let e = eat::SimClaims::from_cbor(&[0xba, 0xff, 0xff, 0xff, 0xff]).unwrap_err();
+    assert!(e.0 == "claims" && e.1.contains("UnexpectedEof"), "{e:?}");
 }
 
 #[test]
@@ -144,8 +145,18 @@ fn instance_configs_are_validated() {
     cfg.measurement = vec![1; 32];
     cfg.instance_id = vec![0; 34];
     assert!(matches!(root.issue_instance(cfg), Err(SimError::Invalid { ref field, .. }) if field == "instance_id"));
-    assert!(SimRoot::generate(" ").is_err());
-    assert!(ephemeral_world(0).is_err());
+    let r = SimRoot::generate(" ");
+    assert!(
+        matches!(&r, Err(SimError::Invalid { field, reason }) if field == "name" && reason.contains("must not be empty")),
+        "{:?}",
+        r.err()
+    );
+    let r = ephemeral_world(0);
+    assert!(
+        matches!(&r, Err(SimError::Invalid { field, reason }) if field == "instances" && reason.contains("at least one")),
+        "{:?}",
+        r.err()
+    );
 }
 
 #[test]
@@ -154,10 +165,18 @@ fn attester_refuses_malformed_bindings() {
     let att = SimAttester::new(world.instances[0].clone());
     let mut b = binding();
     b.binder.truncate(16);
-    assert!(att.evidence(&b).is_err());
+    let r = att.evidence(&b);
+    assert!(
+        matches!(&r, Err(SimError::Invalid { field, reason }) if field == "binder" && reason.contains("16 bytes, expected 32")),
+        "{r:?}"
+    );
     let mut b = binding();
     b.aik_pub_hash.push(0);
-    assert!(att.evidence(&b).is_err());
+    let r = att.evidence(&b);
+    assert!(
+        matches!(&r, Err(SimError::Invalid { field, reason }) if field == "aik_pub_hash" && reason.contains("33 bytes, expected 32")),
+        "{r:?}"
+    );
 }
 
 mod instance_file_errors {

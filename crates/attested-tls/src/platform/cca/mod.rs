@@ -1355,7 +1355,12 @@ mod tests {
         }
         // (A wrong instance-id type and an out-of-range lifecycle, each in
         // otherwise complete claims: tests/cca_vectors.rs.)
-        assert!(PlatformClaims::decode(&enc(&Value::Array(vec![]))).is_err());
+        let r = PlatformClaims::decode(&enc(&Value::Array(vec![])));
+        assert!(
+            matches!(&r, Err(CcaError::Structure { what: "platform claims", reason }) if reason.contains("not a CBOR map")),
+            "{:?}",
+            r.err()
+        );
     }
 
     #[test]
@@ -1371,22 +1376,32 @@ mod tests {
 
     #[test]
     fn keys_are_parsed_with_bounds() {
-        assert!(EcPublicKey::from_raw_point(&[4; 64]).is_err());
-        assert!(EcPublicKey::from_raw_point(&[3; 65]).is_err());
+        let key_err = |r: Result<EcPublicKey, CcaError>, want: &str| match r {
+            Err(CcaError::Key(m)) => assert!(m.contains(want), "{m}"),
+            other => panic!("{:?}", other.err()),
+        };
+        key_err(EcPublicKey::from_raw_point(&[4; 64]), "raw EC point of 64 bytes");
+        key_err(EcPublicKey::from_raw_point(&[3; 65]), "not uncompressed (0x04)");
         assert!(EcPublicKey::from_raw_point(&[4; 65]).is_ok());
-        assert!(EcPublicKey::from_cose_key(&[0xa0]).is_err());
-        assert!(EcPublicKey::from_cose_key(&[]).is_err());
+        key_err(EcPublicKey::from_cose_key(&[0xa0]), "kty is not EC2");
+        key_err(EcPublicKey::from_cose_key(&[]), "not well-formed CBOR");
         let okp = enc(&Value::Map(vec![(int(1), int(1)), (int(-1), int(6))]));
-        assert!(EcPublicKey::from_cose_key(&okp).is_err());
+        key_err(EcPublicKey::from_cose_key(&okp), "kty is not EC2");
         let short = enc(&Value::Map(vec![
             (int(1), int(2)),
             (int(-1), int(1)),
             (int(-2), Value::Bytes(vec![1; 31])),
             (int(-3), Value::Bytes(vec![1; 32])),
         ]));
-        assert!(EcPublicKey::from_cose_key(&short).is_err());
-        assert!(EcPublicKey::from_jwk(&serde_json::json!({"kty": "EC", "crv": "P-192", "x": "", "y": ""})).is_err());
-        assert!(EcPublicKey::from_jwk(&serde_json::json!({"kty": "OKP"})).is_err());
+        key_err(EcPublicKey::from_cose_key(&short), "must be 32 bytes, got 31 and 32");
+        key_err(
+            EcPublicKey::from_jwk(&serde_json::json!({"kty": "EC", "crv": "P-192", "x": "", "y": ""})),
+            "unsupported JWK curve \"P-192\"",
+        );
+        key_err(
+            EcPublicKey::from_jwk(&serde_json::json!({"kty": "OKP"})),
+            "JWK kty is not EC",
+        );
     }
 
     #[test]
@@ -1439,6 +1454,11 @@ mod tests {
             signed: false,
             entries: vec![realm],
         };
-        assert!(from_corim(&rvs).is_err());
+        let r = from_corim(&rvs);
+        assert!(
+            matches!(&r, Err(CcaError::Json { reason, .. }) if reason.contains("masked realm personalization value")),
+            "{:?}",
+            r.err()
+        );
     }
 }

@@ -879,8 +879,18 @@ mod tests {
         let e = VerifiedCollateral::from_json(&v.to_string(), "x", &root).unwrap_err();
         assert!(e.to_string().contains("PCK CRL"), "{e}");
         // Garbage.
-        assert!(VerifiedCollateral::from_json("{\"nope\": 1}", "x", &root).is_err());
-        assert!(VerifiedCollateral::from_json("not json", "x", &root).is_err());
+        let e = VerifiedCollateral::from_json("{\"nope\": 1}", "x", &root)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(e, CollateralError::Json { .. }) && e.to_string().contains("missing field"),
+            "{e:?}"
+        );
+        let e = VerifiedCollateral::from_json("not json", "x", &root).err().unwrap();
+        assert!(
+            matches!(e, CollateralError::Json { .. }) && e.to_string().contains("expected ident"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -892,7 +902,17 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let chain = pki::parse_pem_chain(v["tcb_info_issuer_chain"].as_str().unwrap().as_bytes(), "c").unwrap();
         let not_root = chain[0].clone();
-        assert!(VerifiedCollateral::from_json(&text, "x", &not_root).is_err());
+        let e = VerifiedCollateral::from_json(&text, "x", &not_root).err().unwrap();
+        assert!(
+            matches!(
+                e,
+                CollateralError::Pki {
+                    error: pki::PkiError::Issuer { .. },
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[test]

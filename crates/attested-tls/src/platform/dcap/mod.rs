@@ -879,7 +879,11 @@ mod tests {
             allowed_tcb_statuses: Some(vec!["Revoked".into()]),
             ..Default::default()
         };
-        assert!(bad.rules().is_err());
+        let e = bad.rules().err().unwrap();
+        assert!(
+            matches!(&e, crate::policy::PolicyError::Value { key, reason } if key == "tdx.allowed_tcb_statuses" && reason.contains("Revoked")),
+            "{e:?}"
+        );
         let bad = TdxPolicy {
             allowed_tcb_statuses: Some(vec!["Fine".into()]),
             ..Default::default()
@@ -889,12 +893,20 @@ mod tests {
             mrtd: vec!["abcd".into()],
             ..Default::default()
         };
-        assert!(bad.rules().is_err());
+        let e = bad.rules().err().unwrap();
+        assert!(
+            matches!(&e, crate::policy::PolicyError::Value { key, reason } if key == "tdx.mrtd" && reason.contains("is 2 bytes, expected 48")),
+            "{e:?}"
+        );
         let bad = SgxPolicy {
             ppids: vec!["00".into()],
             ..Default::default()
         };
-        assert!(bad.rules().is_err());
+        let e = bad.rules().err().unwrap();
+        assert!(
+            matches!(&e, crate::policy::PolicyError::Value { key, reason } if key == "sgx.ppids" && reason.contains("is 1 bytes, expected 16")),
+            "{e:?}"
+        );
     }
 
     #[test]

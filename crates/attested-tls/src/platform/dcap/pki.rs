@@ -487,11 +487,20 @@ mod tests {
 
     #[test]
     fn tlv_refuses_truncation() {
-        assert!(tlv(&[]).is_err());
-        assert!(tlv(&[0x30]).is_err());
-        assert!(tlv(&[0x30, 0x05, 0x00]).is_err());
-        assert!(tlv(&[0x30, 0x83, 0, 0, 1]).is_err());
-        assert!(tlv(&[0x30, 0x82, 0x01]).is_err());
+        let refused = |input: &[u8], why: &str| {
+            let r = tlv(input);
+            assert!(
+                matches!(&r, Err(PkiError::SgxExtension(m)) if m == why),
+                "{input:02x?}: {r:?}"
+            );
+        };
+        refused(&[], "truncated (tag)");
+        refused(&[0x30], "truncated (length)");
+        refused(&[0x30, 0x05, 0x00], "truncated (content)");
+        // Three length bytes are a length form this parser does not accept.
+        refused(&[0x30, 0x83, 0, 0, 1, 0], "unsupported DER length form");
+        refused(&[0x30, 0x81], "truncated (length)");
+        refused(&[0x30, 0x82, 0x01], "truncated (length)");
         assert_eq!(
             tlv(&[0x04, 0x01, 0xAA, 0x00]).unwrap(),
             (0x04, &[0xAA][..], &[0x00][..])
@@ -500,8 +509,18 @@ mod tests {
 
     #[test]
     fn sgx_extension_requires_every_field() {
-        assert!(SgxExtension::parse(&[0x30, 0x00]).is_err());
-        assert!(SgxExtension::parse(&[0x04, 0x00]).is_err());
+        let r = SgxExtension::parse(&[0x30, 0x00]);
+        assert!(
+            matches!(&r, Err(PkiError::SgxExtension(m)) if m == "missing TCB"),
+            "{:?}",
+            r.err()
+        );
+        let r = SgxExtension::parse(&[0x04, 0x00]);
+        assert!(
+            matches!(&r, Err(PkiError::SgxExtension(m)) if m == "not a single SEQUENCE"),
+            "{:?}",
+            r.err()
+        );
     }
 
     fn pck_extension_der() -> Vec<u8> {
@@ -587,7 +606,12 @@ mod tests {
         assert!(!crl.revokes(&leaf));
         // A CRL checked against the wrong issuer.
         assert!(matches!(crl.verify_issued_by(&ca), Err(PkiError::Issuer { .. })));
-        assert!(Crl::from_der(&[0x30, 0x03, 0x02, 0x01, 0x00], "junk").is_err());
+        let r = Crl::from_der(&[0x30, 0x03, 0x02, 0x01, 0x00], "junk");
+        assert!(
+            matches!(&r, Err(PkiError::Decode { what, .. }) if what == "junk"),
+            "{:?}",
+            r.err()
+        );
     }
 
     #[test]

@@ -921,7 +921,11 @@ mod tests {
 
     #[test]
     fn policy_values_are_validated() {
-        assert!(SnpConfig::from_policy(&SnpPolicy::default()).is_err());
+        let e = SnpConfig::from_policy(&SnpPolicy::default()).err().unwrap();
+        assert!(
+            matches!(&e, crate::policy::PolicyError::Value { key, reason } if key == "snp.measurements" && reason.contains("at least one")),
+            "{e:?}"
+        );
         let bad = |f: fn(&mut SnpPolicy)| {
             let mut p = SnpPolicy {
                 measurements: vec![MEASUREMENT.into()],
