@@ -3,10 +3,23 @@
 //! X.509 parse. Bounds-checked; anything unusual is an error, and callers
 //! that need more than these fields use `x509-parser`.
 
-/// A DER structure that could not be walked.
+/// A DER structure that could not be walked: which structure, and what is
+/// wrong with it.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[error("malformed DER in {0}")]
-pub struct DerError(pub &'static str);
+#[error("malformed DER in {what}: {problem}")]
+pub struct DerError {
+    /// The structure or field being read (`signed structure`,
+    /// `TBSCertificate.subject`, ...).
+    pub what: &'static str,
+    /// What is wrong (`truncated`, `non-minimal length`, `unexpected tag`, ...).
+    pub problem: &'static str,
+}
+
+impl DerError {
+    const fn new(what: &'static str, problem: &'static str) -> Self {
+        Self { what, problem }
+    }
+}
 
 /// One DER TLV and what follows it.
 #[derive(Clone, Copy, Debug)]
@@ -23,31 +36,32 @@ pub struct Tlv<'a> {
 
 /// Splits one TLV off the front of `buf`.
 pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<Tlv<'a>, DerError> {
-    let e = || DerError(what);
-    let tag = *buf.first().ok_or_else(e)?;
+    let e = |problem| move || DerError::new(what, problem);
+    let tag = *buf.first().ok_or_else(e("missing (no bytes left)"))?;
     if tag & 0x1f == 0x1f {
-        return Err(e()); // high tag numbers never occur in the structures walked here
+        // High tag numbers never occur in the structures walked here.
+        return Err(e("high-tag-number form")());
     }
-    let first = *buf.get(1).ok_or_else(e)?;
+    let first = *buf.get(1).ok_or_else(e("truncated before its length"))?;
     let (len, hdr) = if first < 0x80 {
         (first as usize, 2)
     } else {
         let n = (first & 0x7f) as usize;
         if n == 0 || n > 4 {
-            return Err(e());
+            return Err(e("unsupported length form (indefinite, or more than 4 length bytes)")());
         }
-        let bytes = buf.get(2..2 + n).ok_or_else(e)?;
+        let bytes = buf.get(2..2 + n).ok_or_else(e("truncated inside its length"))?;
         if bytes[0] == 0 {
-            return Err(e()); // non-minimal length
+            return Err(e("non-minimal length (leading zero byte)")());
         }
         let len = bytes.iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
         if len < 0x80 {
-            return Err(e());
+            return Err(e("non-minimal length (long form for a short length)")());
         }
         (len, 2 + n)
     };
-    let end = hdr.checked_add(len).ok_or_else(e)?;
-    let whole = buf.get(..end).ok_or_else(e)?;
+    let end = hdr.checked_add(len).ok_or_else(e("length overflows"))?;
+    let whole = buf.get(..end).ok_or_else(e("truncated (shorter than its length)"))?;
     Ok(Tlv {
         tag,
         whole,
@@ -60,7 +74,7 @@ pub fn read_tlv<'a>(buf: &'a [u8], what: &'static str) -> Result<Tlv<'a>, DerErr
 fn read_tagged<'a>(buf: &'a [u8], tag: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
     let tlv = read_tlv(buf, what)?;
     if tlv.tag != tag {
-        return Err(DerError(what));
+        return Err(DerError::new(what, "unexpected tag"));
     }
     Ok(tlv)
 }
@@ -69,7 +83,7 @@ fn read_tagged<'a>(buf: &'a [u8], tag: u8, what: &'static str) -> Result<Tlv<'a>
 fn read_last<'a>(buf: &'a [u8], tag: u8, what: &'static str) -> Result<Tlv<'a>, DerError> {
     let tlv = read_tagged(buf, tag, what)?;
     if !tlv.rest.is_empty() {
-        return Err(DerError(what));
+        return Err(DerError::new(what, "followed by trailing bytes"));
     }
     Ok(tlv)
 }
@@ -137,7 +151,7 @@ pub fn spki_parts(spki: &[u8]) -> Result<(&[u8], &[u8]), DerError> {
     const KEY: &str = "SubjectPublicKeyInfo.subjectPublicKey";
     let bits = read_last(alg.rest, 0x03, KEY)?;
     if bits.content.first() != Some(&0) {
-        return Err(DerError(KEY));
+        return Err(DerError::new(KEY, "BIT STRING with unused bits"));
     }
     Ok((alg.whole, &bits.content[1..]))
 }
@@ -196,21 +210,24 @@ mod tests {
             .unwrap();
         let der = cert.der().to_vec();
         for n in 0..der.len() {
-            assert_eq!(
-                certificate_spki(&der[..n]),
-                Err(DerError("signed structure")),
-                "truncated at {n}"
+            let e = certificate_spki(&der[..n]).unwrap_err();
+            assert_eq!(e.what, "signed structure", "truncated at {n}");
+            assert!(
+                e.problem.contains("truncated") || e.problem.contains("missing"),
+                "{n}: {e}"
             );
         }
         assert_eq!(
             certificate_spki(&[0x30, 0x84, 0xff, 0xff, 0xff, 0xff]),
-            Err(DerError("signed structure"))
+            Err(DerError::new("signed structure", "truncated (shorter than its length)"))
         );
         // The five content bytes are there: only the length form is wrong.
         assert_eq!(
             certificate_spki(&[0x30, 0x81, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00]),
-            Err(DerError("signed structure")),
-            "non-minimal length"
+            Err(DerError::new(
+                "signed structure",
+                "non-minimal length (long form for a short length)"
+            )),
         );
         assert!(read_tlv(&[0x30, 0x05, 0x02, 0x01, 0x00, 0x05, 0x00], "t").is_ok());
     }
@@ -220,13 +237,22 @@ mod tests {
         // Low tag number, short length: the baseline.
         assert!(read_tlv(&[0x04, 0x01, 0xaa], "t").is_ok());
         // High-tag-number form (tag bits 0x1f).
-        assert_eq!(read_tlv(&[0x1f, 0x01, 0xaa], "t").unwrap_err(), DerError("t"));
+        assert_eq!(
+            read_tlv(&[0x1f, 0x01, 0xaa], "t").unwrap_err().problem,
+            "high-tag-number form"
+        );
         // Long form for a length that fits the short form.
-        assert_eq!(read_tlv(&[0x04, 0x81, 0x01, 0xaa], "t").unwrap_err(), DerError("t"));
+        assert_eq!(
+            read_tlv(&[0x04, 0x81, 0x01, 0xaa], "t").unwrap_err().problem,
+            "non-minimal length (long form for a short length)"
+        );
         // Long form with a leading zero length byte (0x0081 for 129).
         let mut padded = vec![0x04, 0x82, 0x00, 0x81];
         padded.resize(4 + 0x81, 0xaa);
-        assert_eq!(read_tlv(&padded, "t").unwrap_err(), DerError("t"));
+        assert_eq!(
+            read_tlv(&padded, "t").unwrap_err().problem,
+            "non-minimal length (leading zero byte)"
+        );
         // The minimal long form of the same length is fine.
         let mut minimal = vec![0x04, 0x81, 0x81];
         minimal.resize(3 + 0x81, 0xaa);
@@ -249,7 +275,7 @@ mod tests {
         spki[at] = 1;
         assert_eq!(
             spki_parts(&spki).unwrap_err(),
-            DerError("SubjectPublicKeyInfo.subjectPublicKey")
+            DerError::new("SubjectPublicKeyInfo.subjectPublicKey", "BIT STRING with unused bits")
         );
     }
 
@@ -273,12 +299,21 @@ mod tests {
         };
         assert!(certificate_spki(&wrap(outer.content)).is_ok(), "the real structure");
         // No signature, a signature that is not a BIT STRING, or junk after it.
-        assert_eq!(certificate_spki(&wrap(tbs_and_alg)), Err(DerError("signatureValue")));
+        assert_eq!(
+            certificate_spki(&wrap(tbs_and_alg)),
+            Err(DerError::new("signatureValue", "missing (no bytes left)"))
+        );
         let mut octets = tbs_and_alg.to_vec();
         octets.extend_from_slice(&[0x04, 0x01, 0x00]);
-        assert_eq!(certificate_spki(&wrap(&octets)), Err(DerError("signatureValue")));
+        assert_eq!(
+            certificate_spki(&wrap(&octets)),
+            Err(DerError::new("signatureValue", "unexpected tag"))
+        );
         let mut junk = outer.content.to_vec();
         junk.extend_from_slice(&[0x05, 0x00]);
-        assert_eq!(certificate_spki(&wrap(&junk)), Err(DerError("signatureValue")));
+        assert_eq!(
+            certificate_spki(&wrap(&junk)),
+            Err(DerError::new("signatureValue", "followed by trailing bytes"))
+        );
     }
 }
