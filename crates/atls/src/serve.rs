@@ -255,26 +255,8 @@ where
     tokio::pin!(deadline);
     while a_open || b_open {
         tokio::select! {
-            r = ar.read(&mut abuf), if a_open => {
-                let n = r?;
-                if n == 0 {
-                    a_open = false;
-                    bw.shutdown().await?;
-                } else {
-                    bw.write_all(&abuf[..n]).await?;
-                    bw.flush().await?;
-                }
-            }
-            r = br.read(&mut bbuf), if b_open => {
-                let n = r?;
-                if n == 0 {
-                    b_open = false;
-                    aw.shutdown().await?;
-                } else {
-                    aw.write_all(&bbuf[..n]).await?;
-                    aw.flush().await?;
-                }
-            }
+            r = ar.read(&mut abuf), if a_open => a_open = pass_on(r?, &abuf, &mut bw).await?,
+            r = br.read(&mut bbuf), if b_open => b_open = pass_on(r?, &bbuf, &mut aw).await?,
             () = &mut deadline => {
                 return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"));
             }
@@ -284,6 +266,19 @@ where
         }
     }
     Ok(())
+}
+
+/// Writes what one direction read (`n` bytes of `buf`) to the other side,
+/// or passes its end of stream on as a write shutdown; whether the
+/// direction is still open.
+async fn pass_on<W: AsyncWrite + Unpin>(n: usize, buf: &[u8], w: &mut W) -> std::io::Result<bool> {
+    if n == 0 {
+        w.shutdown().await?;
+        return Ok(false);
+    }
+    w.write_all(&buf[..n]).await?;
+    w.flush().await?;
+    Ok(true)
 }
 
 /// Arguments of `atls connect`.

@@ -213,7 +213,7 @@ pub struct Finding {
 /// observed values (and the reasons quoting them) come from Evidence.
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let e = |t: &'_ str| escape_control(t).into_owned();
+        let e = escape_control;
         write!(f, "{}: {}", e(&self.claim), e(&self.reason))?;
         if let Some(o) = &self.observed {
             write!(f, " (observed {}", e(o))?;
