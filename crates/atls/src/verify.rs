@@ -23,9 +23,15 @@ pub struct VerifyArgs {
     /// (binary or hex).
     #[arg(long)]
     evidence: PathBuf,
-    /// SEV-SNP certificates (VCEK/VLEK, ASK, ARK): a PEM/DER file or a directory.
+    /// SEV-SNP certificates (VCEK/VLEK, ASK/ASVK): a PEM/DER file or a
+    /// directory. Never roots: a self-signed certificate here is ignored
+    /// (and reported) unless it is a built-in AMD ARK.
     #[arg(long)]
     certs: Vec<PathBuf>,
+    /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
+    /// built-in AMD roots, as the policy's `trusted_arks`. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    trust_ark: Vec<PathBuf>,
     /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
     #[arg(long)]
     collateral: Vec<PathBuf>,
@@ -154,6 +160,20 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
     };
     check_bundle_paths("--certs", &args.certs)?;
     check_bundle_paths("--collateral", &args.collateral)?;
+    check_bundle_paths("--trust-ark", &args.trust_ark)?;
+    if !args.trust_ark.is_empty() {
+        // Relative to the working directory, not to the policy file.
+        let arks = args
+            .trust_ark
+            .iter()
+            .map(std::path::absolute)
+            .collect::<Result<Vec<_>, _>>();
+        policy
+            .snp
+            .get_or_insert_with(Default::default)
+            .trusted_arks
+            .extend(arks.map_err(|e| Failure::input(format!("--trust-ark: {e}")))?);
+    }
     if !args.certs.is_empty() {
         policy
             .snp

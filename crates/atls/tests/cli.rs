@@ -13,6 +13,9 @@ fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
 }
 
+#[path = "../../attested-tls/tests/support/snp_synthetic.rs"]
+mod snp_synthetic;
+
 fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("atls runs");
     (
@@ -381,9 +384,13 @@ fn verify_snp_report_offline_with_certs() {
     let measurement =
         "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
     let rd = "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd";
+    // With a TCB floor the vector meets (as README's example): affirming.
     std::fs::write(
         &policy,
-        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n"),
+        format!(
+            "id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n\
+             min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\n"
+        ),
     )
     .unwrap();
     let verify_with = |vcek: &str| {
@@ -402,6 +409,83 @@ fn verify_snp_report_offline_with_certs() {
     // The Turin VCEK cannot vouch for the Milan report.
     let (code, out, _) = verify_with("vcek_turin.der");
     assert_eq!(code, 1, "{out}");
+    // Guards issue 8 point 4: without min_tcb any certified TCB is
+    // accepted, which is a warning naming the key (exit 3), not affirming.
+    std::fs::write(
+        &policy,
+        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n"),
+    )
+    .unwrap();
+    let (code, out, err) = verify_with("vcek_milan.der");
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains("[snp] warning") && out.contains("min_tcb not set"),
+        "{out}"
+    );
+}
+
+/// Guards issue 8 point 1 through the CLI: the usual workflow of dumping
+/// the host's certificate table (ARK, ASK, VCEK) into a folder and passing
+/// it with `--certs` let a host-made hierarchy sign a report with the
+/// expected measurement and report data and get exit 0. The folder's ARK
+/// is now ignored (and reported), the chain is refused with the reason
+/// named, exit 1; `--trust-ark` makes it a root, and the result names it
+/// by its SHA-256.
+#[test]
+fn verify_snp_refuses_a_forged_hierarchy_passed_with_certs() {
+    let measurement =
+        "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
+    let rd = "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd";
+    let (h, report) = snp_synthetic::forged_milan(&hex::decode(measurement).unwrap(), &hex::decode(rd).unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("host-certs");
+    std::fs::create_dir(&certs).unwrap();
+    for (n, d) in [("ark.der", &h.ark), ("ask.der", &h.intermediate), ("vcek.der", &h.leaf)] {
+        std::fs::write(certs.join(n), d).unwrap();
+    }
+    let evidence = tmp.path().join("report.hex");
+    std::fs::write(&evidence, hex_of(&report)).unwrap();
+    let policy = tmp.path().join("snp.toml");
+    std::fs::write(
+        &policy,
+        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\nmin_tcb = {{ snp = 8 }}\n"),
+    )
+    .unwrap();
+    let verify = |extra: &[&std::ffi::OsStr]| {
+        run(atls()
+            .args(["verify", "--evidence"])
+            .arg(&evidence)
+            .arg("--policy")
+            .arg(&policy)
+            .args(["--at", "2026-01-01T00:00:00Z", "--report-data", rd])
+            .args(extra))
+    };
+    let (code, out, err) = verify(&["--certs".as_ref(), certs.as_os_str()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("[snp] contraindicated"), "{out}");
+    assert!(
+        out.contains("endorsement_key") && out.contains("not a trusted AMD root"),
+        "{out}"
+    );
+    let ark_hash = hex_of(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &h.ark).as_ref());
+    assert!(out.contains("never a trust anchor") && out.contains(&ark_hash), "{out}");
+
+    // Trusted explicitly, the same files verify and the result names the root.
+    let ark = certs.join("ark.der");
+    let (code, out, err) = verify(&[
+        "--certs".as_ref(),
+        certs.join("ask.der").as_os_str(),
+        "--certs".as_ref(),
+        certs.join("vcek.der").as_os_str(),
+        "--trust-ark".as_ref(),
+        ark.as_os_str(),
+        "--json".as_ref(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let ear: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let key = &ear["submods"]["snp"]["attested_tls_claims"]["endorsement_key"];
+    assert_eq!(key["root_sha256"], ark_hash.as_str(), "{out}");
+    assert_eq!(key["root_origin"], "trusted_arks", "{out}");
 }
 
 fn hex_of(b: &[u8]) -> String {
@@ -758,7 +842,14 @@ fn verify_refuses_devices_fifos_and_oversized_inputs() {
     let quote = vectors().join("tdx/tdx_quote");
 
     for input in [zero, fifo.as_os_str()] {
-        for flag in ["--evidence", "--policy", "--certs", "--collateral", "--sign-ear"] {
+        for flag in [
+            "--evidence",
+            "--policy",
+            "--certs",
+            "--collateral",
+            "--sign-ear",
+            "--trust-ark",
+        ] {
             let mut extra = vec![os(flag), input];
             if flag != "--evidence" {
                 // Real Evidence, so that `--sign-ear` is reached.

@@ -7,9 +7,13 @@ use std::sync::Arc;
 use attested_tls::binder::ExpectedBinding;
 use attested_tls::cmw::{Cmw, CmwRecord};
 use attested_tls::ear::{Appraisal, Tier};
+use attested_tls::platform::snp::certs::sha256;
 use attested_tls::platform::snp::*;
 use attested_tls::policy::Policy;
 use attested_tls::verifier::{AppraisalContext, Verifier};
+
+#[path = "support/snp_synthetic.rs"]
+mod snp_synthetic;
 
 const MEASUREMENT: &str =
     "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
@@ -51,15 +55,48 @@ fn at(t: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(t).unwrap()
 }
 
+/// The certified TCB of the Milan vector, as a policy floor it meets.
+const MILAN_MIN_TCB: &str = "min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }";
+
 /// A verifier from a policy whose `[snp]` section is `extra` plus the
-/// vector's measurement; relative paths resolve against the vectors.
+/// vector's measurement and, unless `extra` sets one, the floor
+/// [`MILAN_MIN_TCB`] (an unset floor makes every result a warning, see
+/// `an_unset_min_tcb_is_a_warning_naming_it`); relative paths resolve
+/// against the vectors.
 fn verifier(extra: &str) -> SnpVerifier {
+    verifier_in(&dir(), extra)
+}
+
+fn verifier_in(base: &Path, extra: &str) -> SnpVerifier {
+    let floor = if extra.contains("min_tcb") { "" } else { MILAN_MIN_TCB };
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{extra}\n"),
-        &dir(),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{floor}\n{extra}\n"),
+        base,
     )
     .unwrap();
     SnpVerifier::new(p.snp.as_ref().unwrap(), &p).unwrap()
+}
+
+/// A verifier trusting only the AMD roots of `gens` (not all built-in
+/// ones), with the Milan VCEK: to check that a chain does not verify under
+/// another product line's root. Roots can only be narrowed this way, in
+/// code: a policy always trusts the built-in roots.
+fn verifier_with_roots_of(gens: &[&str]) -> SnpVerifier {
+    let mut store = TrustStore::empty();
+    for gen in gens {
+        let ark = &pem_certs(&format!("amd-roots/{gen}/ark.pem"))[0];
+        let ask = &pem_certs(&format!("amd-roots/{gen}/ask.pem"))[0];
+        store.add_root(ParsedCert::from_der(ark).unwrap()).unwrap();
+        store.add_intermediate(ParsedCert::from_der(ask).unwrap());
+    }
+    let cfg = SnpConfig::from_policy(&SnpPolicy {
+        measurements: vec![MEASUREMENT.into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut v = SnpVerifier::with_trust_store(cfg, store);
+    v.add_cert(&read("vcek_milan.der")).unwrap();
+    v
 }
 
 fn appraise_with(
@@ -118,6 +155,10 @@ fn milan_report_with_vcek_from_the_policy_is_affirming() {
     assert_eq!(a.claims["reported_tcb"], tcb);
     assert_eq!(a.claims["certified_tcb"], tcb);
     assert_eq!(a.claims["endorsement_key"]["root"], "ARK-Milan");
+    // The root is named by the hash of its DER, not only by its CN.
+    let ark = &pem_certs("amd-roots/milan/ark.pem")[0];
+    assert_eq!(a.claims["endorsement_key"]["root_sha256"], hex::encode(sha256(ark)));
+    assert_eq!(a.claims["endorsement_key"]["root_origin"], "built-in AMD root");
 }
 
 #[test]
@@ -129,7 +170,7 @@ fn milan_report_in_the_envelope_with_the_host_cert_table_is_affirming() {
 
     // Through the policy's appraiser and a CMW, as on a connection.
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n"),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{MILAN_MIN_TCB}\n"),
         &dir(),
     )
     .unwrap();
@@ -203,9 +244,7 @@ fn corrupted_signature_bytes_fail() {
 #[test]
 fn milan_vcek_against_genoa_or_turin_roots_fails() {
     for gen in ["genoa", "turin"] {
-        let v = verifier(&format!(
-            "certs = [\"vcek_milan.der\", \"amd-roots/{gen}/ark.pem\", \"amd-roots/{gen}/ask.pem\"]"
-        ));
+        let v = verifier_with_roots_of(&[gen]);
         let a = appraise_raw(&v, &report());
         assert_refused_for(&a, "endorsement_key");
     }
@@ -282,7 +321,7 @@ fn wrong_expected_report_data_fails() {
 fn measurement_not_in_the_policy_fails() {
     let p = Policy::from_toml(
         &format!(
-            "id = \"snp-test\"\n[snp]\nmeasurements = [\"{}\"]\ncerts = [\"vcek_milan.der\"]\n",
+            "id = \"snp-test\"\n[snp]\nmeasurements = [\"{}\"]\ncerts = [\"vcek_milan.der\"]\n{MILAN_MIN_TCB}\n",
             "00".repeat(48)
         ),
         &dir(),
@@ -353,6 +392,39 @@ fn min_tcb_is_compared_with_the_certified_tcb() {
     let v = verifier("certs = [\"vcek_milan.der\"]\nmin_tcb = { microcode = 116, fmc = 0 }");
     let a = appraise_raw(&v, &report());
     assert_eq!(claims(&a), ["min_tcb.microcode", "min_tcb.fmc"]);
+}
+
+/// Guards issue 8 point 4: without `min_tcb` any certified TCB, however
+/// old, used to be affirming. An unset floor is now a warning that names
+/// the key (the Milan vector is otherwise affirming); a floor that is set
+/// and met is affirming.
+#[test]
+fn an_unset_min_tcb_is_a_warning_naming_it() {
+    let p = Policy::from_toml(
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\"vcek_milan.der\"]\n"),
+        &dir(),
+    )
+    .unwrap();
+    let v = SnpVerifier::new(p.snp.as_ref().unwrap(), &p).unwrap();
+    let a = appraise_raw(&v, &report());
+    assert_eq!(a.status, Tier::Warning, "{:#?}", a.findings);
+    assert_eq!(claims(&a), ["min_tcb"]);
+    let f = &a.findings[0];
+    assert_eq!(f.tier, Tier::Warning);
+    assert!(f.reason.contains("min_tcb not set"), "{f}");
+    assert_eq!(f.observed.as_deref(), Some("bootloader=3 tee=0 snp=8 microcode=115"));
+    // Through an appraiser, the result is acceptable but not affirming.
+    let ear = p
+        .appraiser()
+        .unwrap()
+        .appraise_raw(MEDIA_TYPE_REPORT, &report(), &expected(), at(NOW));
+    assert!(ear.is_acceptable() && !ear.is_affirming(), "{}", ear.render());
+    // Any component set is a floor: no warning.
+    assert!(appraise_raw(
+        &verifier("certs = [\"vcek_milan.der\"]\nmin_tcb = { snp = 1 }"),
+        &report()
+    )
+    .is_affirming());
 }
 
 #[test]
@@ -439,15 +511,20 @@ fn turin_chain_verifies_with_turin_roots_only() {
     );
     assert!(leaf.valid_at(NOW));
     assert!(!leaf.valid_at(1_700_000_000)); // 2023, before notBefore
-                                            // The chain file from the policy (its ARK replaces the built-in roots).
+                                            // The chain file from the policy: its ARK is the built-in one, byte for
+                                            // byte, so it is not reported as ignored.
     let v = verifier("certs = [\"cert_chain_turin\"]");
     assert!(v.verify_endorsement_key(&turin, &[]).is_ok());
+    assert!(v.ignored_roots().is_empty(), "{:?}", v.ignored_roots());
     // Milan or Genoa roots only: refused.
+    let turin_ask = &pem_certs("cert_chain_turin")[0];
     for gen in ["milan", "genoa"] {
-        let v = verifier(&format!(
-            "certs = [\"amd-roots/{gen}/ark.pem\", \"amd-roots/{gen}/ask.pem\"]"
+        let v = verifier_with_roots_of(&[gen]);
+        assert!(matches!(
+            v.verify_endorsement_key(&turin, &[]),
+            Err(ChainError::NoIntermediate(i)) if i == "SEV-Turin"
         ));
-        let r = v.verify_endorsement_key(&turin, &[]);
+        let r = v.verify_endorsement_key(&turin, &[turin_ask]);
         assert!(
             matches!(&r, Err(ChainError::Untrusted { intermediate, .. }) if intermediate == "SEV-Turin"),
             "{gen}: {:?}",
@@ -460,13 +537,6 @@ fn turin_chain_verifies_with_turin_roots_only() {
             Err(ChainError::BadSignature { .. })
         ));
     }
-    // Turin ASK supplied with the Evidence, Milan root only: refused.
-    let v = verifier("certs = [\"amd-roots/milan/ark.pem\"]");
-    let turin_ask = &pem_certs("cert_chain_turin")[0];
-    assert!(matches!(
-        v.verify_endorsement_key(&turin, &[turin_ask]),
-        Err(ChainError::Untrusted { .. })
-    ));
 }
 
 #[test]
@@ -477,6 +547,8 @@ fn directory_of_certs_in_the_policy() {
     std::fs::write(tmp.path().join("README.txt"), "not a certificate").unwrap();
     let v = verifier(&format!("certs = [{:?}]", tmp.path().display().to_string()));
     assert!(appraise_raw(&v, &report()).is_affirming());
+    // The dumped chain's ARK is AMD's, byte for byte: not an ignored root.
+    assert!(v.ignored_roots().is_empty(), "{:?}", v.ignored_roots());
     // A file that is not a certificate is an error, named.
     std::fs::write(tmp.path().join("bad.pem"), "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
     let p = Policy::from_toml(
@@ -633,143 +705,10 @@ fn verifier_is_shareable() {
 /// report (FMC TCB layout, 8-byte hwID), the VLEK chain shape
 /// ARK -> ASVK -> VLEK, and certificates with wrong PSS parameters.
 mod synthetic {
+    use super::snp_synthetic::{cert, hierarchy, spl, Key};
     use super::*;
-    use aws_lc_rs::rand::SystemRandom;
     use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
-    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P384_SHA384_FIXED_SIGNING, RSA_PSS_SHA384};
-
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        let mut out = vec![tag];
-        let n = content.len();
-        if n < 0x80 {
-            out.push(n as u8);
-        } else if n < 0x100 {
-            out.extend_from_slice(&[0x81, n as u8]);
-        } else {
-            out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-        }
-        out.extend_from_slice(content);
-        out
-    }
-    fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
-        tlv(0x30, &parts.concat())
-    }
-    fn oid(s: &str) -> Vec<u8> {
-        let arcs: Vec<u64> = s.split('.').map(|a| a.parse().unwrap()).collect();
-        let mut body = vec![(arcs[0] * 40 + arcs[1]) as u8];
-        for &a in &arcs[2..] {
-            let mut chunk = vec![(a & 0x7f) as u8];
-            let mut v = a >> 7;
-            while v > 0 {
-                chunk.insert(0, 0x80 | (v & 0x7f) as u8);
-                v >>= 7;
-            }
-            body.extend(chunk);
-        }
-        tlv(0x06, &body)
-    }
-    fn int(v: u64) -> Vec<u8> {
-        let mut b: Vec<u8> = v.to_be_bytes().into_iter().skip_while(|x| *x == 0).collect();
-        if b.first().is_none_or(|x| x & 0x80 != 0) {
-            b.insert(0, 0);
-        }
-        tlv(0x02, &b)
-    }
-    fn name(cn: &str) -> Vec<u8> {
-        seq(&[
-            tlv(0x31, &seq(&[oid("2.5.4.11"), tlv(0x0c, b"Engineering")])),
-            tlv(0x31, &seq(&[oid("2.5.4.3"), tlv(0x0c, cn.as_bytes())])),
-        ])
-    }
-    fn pss(salt: u64) -> Vec<u8> {
-        let sha384 = seq(&[oid("2.16.840.1.101.3.4.2.2")]);
-        seq(&[
-            oid("1.2.840.113549.1.1.10"),
-            seq(&[
-                tlv(0xa0, &sha384),
-                tlv(0xa1, &seq(&[oid("1.2.840.113549.1.1.8"), sha384.clone()])),
-                tlv(0xa2, &int(salt)),
-            ]),
-        ])
-    }
-    fn bits(b: &[u8]) -> Vec<u8> {
-        let mut c = vec![0];
-        c.extend_from_slice(b);
-        tlv(0x03, &c)
-    }
-
-    enum Key<'a> {
-        Rsa(&'a RsaKeyPair),
-        P384(&'a EcdsaKeyPair),
-    }
-
-    fn spki(k: &Key<'_>) -> Vec<u8> {
-        match k {
-            Key::Rsa(r) => seq(&[
-                seq(&[oid("1.2.840.113549.1.1.1"), vec![0x05, 0x00]]),
-                bits(r.public_key().as_ref()),
-            ]),
-            Key::P384(e) => seq(&[
-                seq(&[oid("1.2.840.10045.2.1"), oid("1.3.132.0.34")]),
-                bits(e.public_key().as_ref()),
-            ]),
-        }
-    }
-
-    /// `(oid, DER value)` extensions.
-    fn cert(
-        subject: &str,
-        issuer: &str,
-        key: &Key<'_>,
-        signer: &RsaKeyPair,
-        exts: &[(&str, Vec<u8>)],
-        salt: u64,
-    ) -> Vec<u8> {
-        let mut tbs = vec![
-            tlv(0xa0, &int(2)),
-            int(0),
-            pss(salt),
-            name(issuer),
-            seq(&[tlv(0x17, b"240101000000Z"), tlv(0x17, b"300101000000Z")]),
-            name(subject),
-            spki(key),
-        ];
-        if !exts.is_empty() {
-            let list: Vec<Vec<u8>> = exts.iter().map(|(o, v)| seq(&[oid(o), tlv(0x04, v)])).collect();
-            tbs.push(tlv(0xa3, &seq(&list)));
-        }
-        let tbs = seq(&tbs);
-        let mut sig = vec![0u8; signer.public_modulus_len()];
-        signer
-            .sign(&RSA_PSS_SHA384, &SystemRandom::new(), &tbs, &mut sig)
-            .unwrap();
-        seq(&[tbs, pss(salt), bits(&sig)])
-    }
-
-    fn spl(v: u8) -> Vec<u8> {
-        vec![0x02, 0x01, v]
-    }
-
-    struct Hierarchy {
-        ark: Vec<u8>,
-        intermediate: Vec<u8>,
-        leaf: Vec<u8>,
-        leaf_key: EcdsaKeyPair,
-    }
-
-    /// ARK-`product` -> `intermediate_cn` -> `leaf_cn`, with `exts` on the leaf.
-    fn hierarchy(product: &str, intermediate_cn: &str, leaf_cn: &str, exts: &[(&str, Vec<u8>)]) -> Hierarchy {
-        let ark_key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-        let int_key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
-        let leaf_key = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
-        let ark_cn = format!("ARK-{product}");
-        Hierarchy {
-            ark: cert(&ark_cn, &ark_cn, &Key::Rsa(&ark_key), &ark_key, &[], 48),
-            intermediate: cert(intermediate_cn, &ark_cn, &Key::Rsa(&int_key), &ark_key, &[], 48),
-            leaf: cert(leaf_cn, intermediate_cn, &Key::P384(&leaf_key), &int_key, exts, 48),
-            leaf_key,
-        }
-    }
+    use aws_lc_rs::signature::EcdsaKeyPair;
 
     const HWID8: [u8; 8] = [0x1e, 0x55, 0x0a, 0x8e, 0xe5, 0xcf, 0x9f, 0x4d];
 
@@ -785,23 +724,11 @@ mod synthetic {
         ]
     }
 
-    /// A version 3 report signed with `key`.
+    /// A version 3 report with the vectors' measurement and report data,
+    /// signed with `key`.
     fn signed_report(key: &EcdsaKeyPair, f: impl FnOnce(&mut [u8])) -> Vec<u8> {
-        let mut r = vec![0u8; 1184];
-        r[0] = 3;
-        r[0x08..0x10].copy_from_slice(&0x30000u64.to_le_bytes());
-        r[0x34] = 1;
-        r[0x50..0x90].copy_from_slice(&hex::decode(REPORT_DATA).unwrap());
-        r[0x90..0xC0].copy_from_slice(&hex::decode(MEASUREMENT).unwrap());
-        f(&mut r);
-        let sig = key.sign(&SystemRandom::new(), &r[..0x2A0]).unwrap();
-        let sig = sig.as_ref();
-        for (i, off) in [0x2A0, 0x2E8].into_iter().enumerate() {
-            for (j, b) in sig[i * 48..(i + 1) * 48].iter().rev().enumerate() {
-                r[off + j] = *b;
-            }
-        }
-        r
+        let (m, rd) = (hex::decode(MEASUREMENT).unwrap(), hex::decode(REPORT_DATA).unwrap());
+        snp_synthetic::signed_report(key, &m, &rd, f)
     }
 
     fn turin_fields(r: &mut [u8]) {
@@ -811,16 +738,13 @@ mod synthetic {
         r[0x1A0..0x1A8].copy_from_slice(&HWID8);
     }
 
-    /// A verifier trusting `ark` (it replaces the built-in roots).
+    /// A verifier trusting `ark` through the policy's `trusted_arks`,
+    /// besides the built-in roots.
     fn verifier_trusting(ark: &[u8], extra: &str) -> (SnpVerifier, tempfile::TempDir) {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("ark.der"), ark).unwrap();
-        let p = Policy::from_toml(
-            &format!("id = \"synthetic\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\"ark.der\"]\n{extra}\n"),
-            tmp.path(),
-        )
-        .unwrap();
-        (SnpVerifier::new(p.snp.as_ref().unwrap(), &p).unwrap(), tmp)
+        let v = verifier_in(tmp.path(), &format!("trusted_arks = [\"ark.der\"]\n{extra}"));
+        (v, tmp)
     }
 
     fn envelope(r: &[u8], entries: &[([u8; 16], &[u8])]) -> Vec<u8> {
@@ -893,6 +817,102 @@ mod synthetic {
         assert_refused_for(&a, "endorsement_key");
     }
 
+    /// Guards issue 8 point 1: a self-signed certificate among `certs`
+    /// used to replace the built-in AMD roots, so a host that hands out its
+    /// own ARK -> ASK -> VCEK (as the usual "dump the certificate table into
+    /// a folder" workflow passes along) could sign a report with the
+    /// expected measurement and report data and be affirming. Now the ARK
+    /// is ignored, the result says so, and the chain is refused as not
+    /// rooted in a trusted AMD root; only `trusted_arks` makes it a root,
+    /// and the result then names that root by its hash.
+    #[test]
+    fn a_forged_hierarchy_in_certs_is_refused_naming_the_ignored_root() {
+        let (m, rd) = (hex::decode(MEASUREMENT).unwrap(), hex::decode(REPORT_DATA).unwrap());
+        let (h, r) = snp_synthetic::forged_milan(&m, &rd);
+        let tmp = tempfile::tempdir().unwrap();
+        for (n, d) in [("ark.der", &h.ark), ("ask.der", &h.intermediate), ("vcek.der", &h.leaf)] {
+            std::fs::write(tmp.path().join(n), d).unwrap();
+        }
+        let ark_hash = hex::encode(sha256(&h.ark));
+
+        let v = verifier_in(tmp.path(), "certs = [\".\"]");
+        assert_eq!(v.ignored_roots().len(), 1, "{:?}", v.ignored_roots());
+        assert_eq!(v.ignored_roots()[0].subject, "ARK-Milan");
+        let a = appraise_raw(&v, &r);
+        assert_refused_for(&a, "endorsement_key");
+        let chain = a.findings.iter().find(|f| f.claim == "endorsement_key").unwrap();
+        assert!(chain.reason.contains("not a trusted AMD root"), "{chain}");
+        let ignored = a.findings.iter().find(|f| f.claim == "certs").unwrap();
+        assert_eq!(ignored.tier, Tier::Warning);
+        assert!(ignored.observed.as_deref().unwrap().contains(&ark_hash), "{ignored}");
+        assert!(ignored.reason.contains("trusted_arks"), "{ignored}");
+
+        // The host's certificate table with its own ARK: refused too.
+        let table = [
+            (guid::VCEK, &h.leaf[..]),
+            (guid::ASK, &h.intermediate[..]),
+            (guid::ARK, &h.ark[..]),
+        ];
+        let a = appraise_with(
+            &verifier(""),
+            MEDIA_TYPE_ENVELOPE,
+            &envelope(&r, &table),
+            &expected(),
+            NOW,
+        );
+        assert_refused_for(&a, "endorsement_key");
+
+        // Through the library API as well.
+        let mut v = verifier("");
+        v.add_cert(&h.ark).unwrap();
+        v.add_cert(&h.intermediate).unwrap();
+        v.add_cert(&h.leaf).unwrap();
+        assert_refused_for(&appraise_raw(&v, &r), "endorsement_key");
+
+        // Named explicitly as a root, it is one, and the result says which.
+        let v = verifier_in(
+            tmp.path(),
+            "trusted_arks = [\"ark.der\"]\ncerts = [\"ask.der\", \"vcek.der\"]",
+        );
+        assert!(v.ignored_roots().is_empty());
+        let a = appraise_raw(&v, &r);
+        assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+        assert_eq!(a.claims["endorsement_key"]["root"], "ARK-Milan");
+        assert_eq!(a.claims["endorsement_key"]["root_sha256"], ark_hash);
+        assert_eq!(a.claims["endorsement_key"]["root_origin"], "trusted_arks");
+        let mut v = verifier("");
+        v.add_trusted_ark(&h.ark).unwrap();
+        v.add_cert(&h.intermediate).unwrap();
+        v.add_cert(&h.leaf).unwrap();
+        assert!(appraise_raw(&v, &r).is_affirming());
+    }
+
+    /// A `trusted_arks` entry must be a self-signed certificate: an ASK
+    /// there is refused when the policy loads, naming the key and file.
+    #[test]
+    fn trusted_arks_must_be_self_signed() {
+        let (m, rd) = (hex::decode(MEASUREMENT).unwrap(), hex::decode(REPORT_DATA).unwrap());
+        let (h, _) = snp_synthetic::forged_milan(&m, &rd);
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("ask.der"), &h.intermediate).unwrap();
+        let p = Policy::from_toml(
+            &format!("id = \"x\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ntrusted_arks = [\"ask.der\"]\n"),
+            tmp.path(),
+        )
+        .unwrap();
+        let e = SnpVerifier::new(p.snp.as_ref().unwrap(), &p).unwrap_err();
+        assert!(
+            matches!(&e, attested_tls::policy::PolicyError::Value { key, reason }
+                if key == "snp.trusted_arks" && reason.contains("ask.der") && reason.contains("not self-signed")),
+            "{e:?}"
+        );
+        let mut v = verifier("");
+        assert!(matches!(
+            v.add_trusted_ark(&h.intermediate),
+            Err(ChainError::NotSelfSigned(_))
+        ));
+    }
+
     fn vlek_exts() -> Vec<(&'static str, Vec<u8>)> {
         vec![
             ("1.3.6.1.4.1.3704.1.2", b"\x16\x08Milan-B0".to_vec()),
@@ -933,12 +953,10 @@ mod synthetic {
         ] {
             std::fs::write(tmp.path().join(n), d).unwrap();
         }
-        let p = Policy::from_toml(
-            &format!("id = \"s\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\".\"]\n"),
+        let v2 = verifier_in(
             tmp.path(),
-        )
-        .unwrap();
-        let v2 = SnpVerifier::new(p.snp.as_ref().unwrap(), &p).unwrap();
+            "trusted_arks = [\"ark.der\"]\ncerts = [\"asvk.der\", \"vlek.der\"]\nmin_tcb = { snp = 8 }",
+        );
         assert!(appraise_raw(&v2, &r).is_affirming());
 
         // Without the ASVK: refused, naming it (a fresh verifier: `v` has

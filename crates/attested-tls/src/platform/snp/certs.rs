@@ -450,6 +450,16 @@ pub enum CertRole {
     Vlek,
 }
 
+/// What [`TrustStore::add_der`] did with a certificate.
+#[derive(Clone, Debug)]
+pub enum Added {
+    /// Added as an intermediate or an endorsement key certificate.
+    Role(CertRole),
+    /// A self-signed certificate: not added (never a trust anchor from
+    /// [`TrustStore::add_der`]); here for the caller to report.
+    SelfSigned(ParsedCert),
+}
+
 /// Which endorsement key a report names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeafKind {
@@ -483,6 +493,7 @@ fn intermediate_product(cn: &str) -> Option<(Product, LeafKind)> {
 #[derive(Debug)]
 struct VerifiedIssuer {
     ark_cn: String,
+    ark_sha256: [u8; 32],
     cert: Arc<ParsedCert>,
     /// Intersection of the ARK's and the intermediate's validity.
     window: (i64, i64),
@@ -502,8 +513,11 @@ pub struct VerifiedLeaf {
     pub hw_id: Option<Vec<u8>>,
     /// `productName`.
     pub product_name: Option<String>,
-    /// Root CN (`ARK-Milan`).
+    /// Root CN (`ARK-Milan`): the name its maker chose, so not an
+    /// identity on its own (see [`VerifiedLeaf::root_sha256`]).
     pub root: String,
+    /// SHA-256 of the root's DER: which trust anchor vouched for the chain.
+    pub root_sha256: [u8; 32],
     /// Intermediate CN (`SEV-Milan`).
     pub intermediate: String,
     /// SHA-256 of the leaf DER, hex.
@@ -520,6 +534,7 @@ impl std::fmt::Debug for VerifiedLeaf {
             .field("product", &self.product)
             .field("tcb", &self.tcb)
             .field("root", &self.root)
+            .field("root_sha256", &hex::encode(self.root_sha256))
             .field("fingerprint", &self.fingerprint)
             .field("window", &self.window)
             .finish_non_exhaustive()
@@ -694,14 +709,24 @@ impl TrustStore {
         !self.arks.is_empty()
     }
 
-    /// Adds a certificate by its role: roots become trust anchors,
-    /// intermediates chain candidates, VCEK/VLEK endorsement keys to use
-    /// for raw reports.
-    pub fn add_der(&mut self, der: &[u8]) -> Result<CertRole, ChainError> {
+    /// Whether a root with this DER hash is trusted.
+    pub fn trusts_root(&self, sha256: &[u8; 32]) -> bool {
+        self.arks.iter().any(|a| a.sha256 == *sha256)
+    }
+
+    /// Adds a certificate that is *not* a trust anchor, by its role:
+    /// intermediates become chain candidates (used only once they verify
+    /// against a trusted root), VCEK/VLEK endorsement keys are kept to
+    /// check raw reports with. A self-signed certificate (an ARK) is
+    /// never trusted from here, since whoever supplied the file would
+    /// then choose the root: it is left out and returned as
+    /// [`Added::SelfSigned`] for the caller to report. Roots are added
+    /// only with [`TrustStore::add_root`].
+    pub fn add_der(&mut self, der: &[u8]) -> Result<Added, ChainError> {
         let c = ParsedCert::from_der(der)?;
         let role = c.role();
         match role {
-            CertRole::Ark => self.add_root(c)?,
+            CertRole::Ark => return Ok(Added::SelfSigned(c)),
             CertRole::Intermediate => self.add_intermediate(c),
             CertRole::Vcek | CertRole::Vlek => {
                 if !self.leaves.iter().any(|(l, _)| l.sha256 == c.sha256) {
@@ -709,7 +734,7 @@ impl TrustStore {
                 }
             }
         }
-        Ok(role)
+        Ok(Added::Role(role))
     }
 
     /// Endorsement key certificates of `kind` supplied out of band.
@@ -750,6 +775,7 @@ impl TrustStore {
                 Ok(()) => {
                     let v = Arc::new(VerifiedIssuer {
                         ark_cn: ark.subject_cn.clone(),
+                        ark_sha256: ark.sha256,
                         cert: inter.clone(),
                         window: (ark.not_before.max(inter.not_before), ark.not_after.min(inter.not_after)),
                     });
@@ -843,6 +869,7 @@ impl TrustStore {
                 hw_id: amd.hw_id.clone(),
                 product_name: amd.product_name.clone(),
                 root: issuer.ark_cn.clone(),
+                root_sha256: issuer.ark_sha256,
                 intermediate: issuer.cert.subject_cn.clone(),
                 fingerprint: hex::encode(cache_key),
                 window: (

@@ -6,13 +6,16 @@
 //! 1. the endorsement key chain ARK -> ASK -> VCEK (or ARK -> ASVK -> VLEK),
 //!    RSASSA-PSS/SHA-384 signatures, every certificate valid at the
 //!    appraisal time, the ARK a built-in AMD root (Milan, Genoa, Turin) or
-//!    one the policy supplies;
+//!    one the policy names explicitly in `trusted_arks`. A self-signed
+//!    certificate among `certs` (or in the Evidence) is never a root: whoever
+//!    hands out those files would otherwise choose the root;
 //! 2. the report's ECDSA P-384 signature with that key;
 //! 3. the TCB the certificate certifies equals the report's `reported_tcb`,
 //!    and the certificate's `hwID` is the report's `chip_id`;
-//! 4. the policy: minimum TCB (of the *certified* TCB), debug, VMPL,
-//!    measurement, host data, ID/author key digests, chip ids, guest SVN,
-//!    report version, and `report_data` equal to the connection binding.
+//! 4. the policy: minimum TCB (of the *certified* TCB; unset is a warning),
+//!    debug, migration agent, VMPL, measurement, host data, ID/author key
+//!    digests, chip ids, guest SVN, report version, and `report_data` equal
+//!    to the connection binding.
 //!
 //! Every failed check is a [`crate::ear::Finding`] naming the field. Verified
 //! chains are cached by the endorsement key's DER hash ([`ChainCache`]), so
@@ -28,12 +31,12 @@ use std::sync::{Arc, OnceLock};
 
 use serde::Deserialize;
 
-use crate::ear::{claim_value as cv, hex_join, Appraisal, TrustClaim};
+use crate::ear::{claim_value as cv, hex_join, Appraisal, Finding, Tier, TrustClaim};
 use crate::policy::{parse_hex_list, Policy, PolicyError};
 use crate::verifier::{AppraisalContext, Verifier};
 
 pub use certs::{
-    load_cert_paths, CertRole, ChainCache, ChainError, LeafKind, ParsedCert, TrustStore, VerifiedLeaf,
+    load_cert_paths, Added, CertRole, ChainCache, ChainError, LeafKind, ParsedCert, TrustStore, VerifiedLeaf,
     DEFAULT_CACHE_CAPACITY,
 };
 pub use evidence::{
@@ -45,6 +48,11 @@ pub use report::{AttestationReport, GuestPolicy, Product, ReportError, SigningKe
 /// AR4SI hardware value "unsupportable hardware" (a TCB below the policy's
 /// minimum).
 const UNSUPPORTABLE_HARDWARE: i8 = 96;
+
+/// Whether `sha256` is the DER hash of a built-in AMD ARK.
+fn is_builtin_ark(sha256: &[u8; 32]) -> bool {
+    builtin_certs().iter().any(|(ark, _)| ark.sha256 == *sha256)
+}
 
 /// The built-in AMD roots: `(product, ARK PEM, ASK PEM)`.
 pub const BUILTIN_ROOTS: [(Product, &str, &str); 3] = [
@@ -83,20 +91,14 @@ fn builtin_certs() -> &'static [(ParsedCert, ParsedCert)] {
     })
 }
 
-/// The TrustStore of the built-in AMD roots alone.
+/// The TrustStore of the built-in AMD roots (ARKs) and their ASKs.
 pub fn builtin_trust_store() -> TrustStore {
     let mut t = TrustStore::empty();
-    add_builtins(&mut t, true);
-    t
-}
-
-fn add_builtins(t: &mut TrustStore, roots: bool) {
     for (ark, ask) in builtin_certs() {
-        if roots {
-            t.add_root(ark.clone()).expect("built-in ARKs are self-issued");
-        }
+        t.add_root(ark.clone()).expect("built-in ARKs are self-issued");
         t.add_intermediate(ask.clone());
     }
+    t
 }
 
 /// Minimum TCB components (`min_tcb = { bootloader = 3, snp = 8 }`),
@@ -126,10 +128,13 @@ pub struct MinTcb {
 /// author_key_digests = ["..."]         # optional allow-list (48-byte hex)
 /// chip_ids = ["d495..."]               # optional allow-list (64-byte hex; 8 bytes: a Turin hwID, Turin only)
 /// allow_debug = false                  # default false
+/// allow_migration_agent = false        # default false (guest policy bit 18)
+/// report_id_ma = "ffff..."             # optional pin (32-byte hex)
 /// vmpls = [0]                          # allowed VMPLs, default [0]
-/// min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }
+/// min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }   # unset: a warning
 /// min_guest_svn = 0                    # optional
-/// certs = ["amd/"]                     # PEM/DER files or directories: VCEK/VLEK, ASK/ASVK, ARK
+/// certs = ["amd/"]                     # PEM/DER files or directories: VCEK/VLEK, ASK/ASVK (never roots)
+/// trusted_arks = ["test-ark.pem"]      # optional extra roots, besides the built-in AMD ARKs
 /// product = "milan"                    # optional pin: milan | genoa | turin
 /// max_report_version = 5               # default 5
 /// ```
@@ -155,20 +160,38 @@ pub struct SnpPolicy {
     /// Accept guests whose policy allows debugging (result: warning).
     #[serde(default)]
     pub allow_debug: bool,
+    /// Accept guests whose policy allows a migration agent (guest policy
+    /// bit 18, MIGRATE_MA; result: warning). Refused by default: the
+    /// migration agent can export the guest's memory.
+    #[serde(default)]
+    pub allow_migration_agent: bool,
+    /// Required `REPORT_ID_MA` (hex, 32 bytes): the report ID of the
+    /// guest's migration agent (all `ff` when it has none). Unset: not
+    /// checked.
+    #[serde(default)]
+    pub report_id_ma: Option<String>,
     /// Allowed VMPLs the report may have been requested from (default `[0]`).
     #[serde(default, alias = "vmpl")]
     pub vmpls: Option<Vec<u32>>,
-    /// Minimum certified TCB.
+    /// Minimum certified TCB. Unset (no component given): any certified
+    /// TCB is accepted and the result is a warning that says so.
     #[serde(default)]
     pub min_tcb: MinTcb,
     /// Minimum `guest_svn`.
     #[serde(default)]
     pub min_guest_svn: Option<u32>,
     /// Certificate files or directories (PEM or DER): VCEK/VLEK for raw
-    /// reports, ASK/ASVK intermediates, and ARKs, which then replace the
-    /// built-in roots. Relative paths resolve against the policy file.
+    /// reports and ASK/ASVK intermediates. Never roots: a self-signed
+    /// certificate here is ignored (with a warning in every result) unless
+    /// it already is a trusted root. Relative paths resolve against the
+    /// policy file.
     #[serde(default)]
     pub certs: Vec<PathBuf>,
+    /// ARK files or directories (PEM or DER) trusted as roots besides the
+    /// built-in AMD roots (tests, a product line not built in). Relative
+    /// paths resolve against the policy file.
+    #[serde(default)]
+    pub trusted_arks: Vec<PathBuf>,
     /// Only accept this product line.
     #[serde(default)]
     pub product: Option<Product>,
@@ -199,6 +222,10 @@ pub struct SnpConfig {
     pub chip_ids: Vec<Vec<u8>>,
     /// Debug allowed (with a warning).
     pub allow_debug: bool,
+    /// Migration agent allowed (with a warning).
+    pub allow_migration_agent: bool,
+    /// Required `REPORT_ID_MA` (unset: not checked).
+    pub report_id_ma: Option<[u8; 32]>,
     /// Allowed VMPLs.
     pub vmpls: Vec<u32>,
     /// Minimum certified TCB.
@@ -257,6 +284,8 @@ impl SnpConfig {
             author_key_digests: fixed::<48>("snp.author_key_digests", &p.author_key_digests)?,
             chip_ids,
             allow_debug: p.allow_debug,
+            allow_migration_agent: p.allow_migration_agent,
+            report_id_ma: fixed::<32>("snp.report_id_ma", p.report_id_ma.as_slice())?.pop(),
             vmpls,
             min_tcb: p.min_tcb.clone(),
             min_guest_svn: p.min_guest_svn,
@@ -266,11 +295,25 @@ impl SnpConfig {
     }
 }
 
+/// A self-signed certificate that was offered as a certificate (policy
+/// `certs`, `atls verify --certs`, [`SnpVerifier::add_cert`]) and left out
+/// because it is not a trusted root. Every appraisal reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IgnoredRoot {
+    /// Where it came from (a file, or `added certificate`).
+    pub source: String,
+    /// Its subject CN.
+    pub subject: String,
+    /// SHA-256 of its DER.
+    pub sha256: [u8; 32],
+}
+
 /// The SEV-SNP verifier.
 pub struct SnpVerifier {
     cfg: SnpConfig,
     trust: TrustStore,
     cache: ChainCache,
+    ignored_roots: Vec<IgnoredRoot>,
 }
 
 impl std::fmt::Debug for SnpVerifier {
@@ -278,28 +321,31 @@ impl std::fmt::Debug for SnpVerifier {
         f.debug_struct("SnpVerifier")
             .field("cfg", &self.cfg)
             .field("cache", &self.cache)
+            .field("ignored_roots", &self.ignored_roots)
             .finish_non_exhaustive()
     }
 }
 
 impl SnpVerifier {
-    /// Builds the verifier of a policy section: loads `certs` (relative to
-    /// the policy file) and, unless they include an ARK, trusts the
-    /// built-in AMD roots.
+    /// Builds the verifier of a policy section: trusts the built-in AMD
+    /// roots and the `trusted_arks`, and loads `certs` as intermediates
+    /// and endorsement keys (paths relative to the policy file).
     pub fn new(section: &SnpPolicy, policy: &Policy) -> Result<Self, PolicyError> {
         let cfg = SnpConfig::from_policy(section)?;
-        let paths: Vec<PathBuf> = section.certs.iter().map(|p| policy.resolve(p)).collect();
-        let loaded = load_cert_paths(&paths)
-            .map_err(|(p, e)| PolicyError::value("snp.certs", format!("{}: {e}", p.display())))?;
-        let mut trust = TrustStore::empty();
-        for (path, der) in &loaded {
-            trust
-                .add_der(der)
+        let load = |key: &str, paths: &[PathBuf]| {
+            let paths: Vec<PathBuf> = paths.iter().map(|p| policy.resolve(p)).collect();
+            load_cert_paths(&paths).map_err(|(p, e)| PolicyError::value(key, format!("{}: {e}", p.display())))
+        };
+        let mut v = Self::with_trust_store(cfg, builtin_trust_store());
+        for (path, der) in load("snp.trusted_arks", &section.trusted_arks)? {
+            v.trust_ark_der(&der)
+                .map_err(|e| PolicyError::value("snp.trusted_arks", format!("{}: {e}", path.display())))?;
+        }
+        for (path, der) in load("snp.certs", &section.certs)? {
+            v.add_cert_der(&der, &path.display().to_string())
                 .map_err(|e| PolicyError::value("snp.certs", format!("{}: {e}", path.display())))?;
         }
-        let policy_roots = trust.has_roots();
-        add_builtins(&mut trust, !policy_roots);
-        Ok(Self::with_trust_store(cfg, trust))
+        Ok(v)
     }
 
     /// A verifier with an explicit trust store (see [`builtin_trust_store`]).
@@ -308,16 +354,60 @@ impl SnpVerifier {
             cfg,
             trust,
             cache: ChainCache::default(),
+            ignored_roots: Vec::new(),
         }
     }
 
-    /// Adds a certificate (PEM or DER): a VCEK/VLEK to check raw reports
-    /// with, an intermediate, or a root to trust.
+    /// Adds certificates (PEM or DER) that are not trust anchors: a
+    /// VCEK/VLEK to check raw reports with, or an intermediate. A
+    /// self-signed certificate is not trusted (unless it already is a
+    /// trusted root): it is recorded in [`SnpVerifier::ignored_roots`] and
+    /// every appraisal reports it. Roots: [`SnpVerifier::add_trusted_ark`].
     pub fn add_cert(&mut self, pem_or_der: &[u8]) -> Result<(), ChainError> {
         for der in certs::certs_from_bytes(pem_or_der, "added certificate")? {
-            self.trust.add_der(&der)?;
+            self.add_cert_der(&der, "added certificate")?;
         }
         Ok(())
+    }
+
+    /// Trusts ARKs (PEM or DER, self-signed) as roots besides the ones
+    /// already trusted: the library form of the policy's `trusted_arks`.
+    pub fn add_trusted_ark(&mut self, pem_or_der: &[u8]) -> Result<(), ChainError> {
+        for der in certs::certs_from_bytes(pem_or_der, "trusted ARK")? {
+            self.trust_ark_der(&der)?;
+        }
+        Ok(())
+    }
+
+    fn trust_ark_der(&mut self, der: &[u8]) -> Result<(), ChainError> {
+        let ark = ParsedCert::from_der(der)?;
+        // Checked now so that a wrong file is named when the policy loads,
+        // not as an untrusted chain later.
+        ark.verify_issued_by(&ark).map_err(|e| match e {
+            ChainError::BadSignature { .. } => ChainError::NotSelfSigned(ark.subject_cn.clone()),
+            other => other,
+        })?;
+        self.trust.add_root(ark)
+    }
+
+    fn add_cert_der(&mut self, der: &[u8], source: &str) -> Result<(), ChainError> {
+        if let Added::SelfSigned(c) = self.trust.add_der(der)? {
+            // Byte-identical to a trusted root (the AMD ARK of a dumped
+            // host certificate table): nothing is ignored.
+            if !self.trust.trusts_root(&c.sha256) && !self.ignored_roots.iter().any(|r| r.sha256 == c.sha256) {
+                self.ignored_roots.push(IgnoredRoot {
+                    source: source.to_string(),
+                    subject: c.subject_cn,
+                    sha256: c.sha256,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Self-signed certificates offered as certificates and left out.
+    pub fn ignored_roots(&self) -> &[IgnoredRoot] {
+        &self.ignored_roots
     }
 
     /// The parsed policy.
@@ -352,6 +442,19 @@ impl SnpVerifier {
         record_report_claims(&report, &mut a);
         let product = self.check_endorsement(&report, ev, ctx, &mut a);
         check_report_policy(&report, &self.cfg, product, &ctx.expected.report_data(), &mut a);
+        for r in &self.ignored_roots {
+            // Not a trust-vector claim: nothing about the Evidence, but the
+            // policy (or command line) asked for something that was not done.
+            a.findings.push(Finding {
+                claim: "certs".into(),
+                observed: Some(format!("{} sha256:{} ({})", r.subject, hex::encode(r.sha256), r.source)),
+                expected: None,
+                reason: "a self-signed certificate among the certs is never a trust anchor and was ignored \
+                         (it is not a built-in AMD ARK); list it in trusted_arks to trust it"
+                    .into(),
+                tier: Tier::Warning,
+            });
+        }
         a.finish()
     }
 
@@ -456,6 +559,8 @@ impl SnpVerifier {
                 "kind": leaf.kind.name(),
                 "sha256": leaf.fingerprint,
                 "root": leaf.root,
+                "root_sha256": hex::encode(leaf.root_sha256),
+                "root_origin": if is_builtin_ark(&leaf.root_sha256) { "built-in AMD root" } else { "trusted_arks" },
                 "intermediate": leaf.intermediate,
                 "product_name": leaf.product_name,
                 "not_before": fmt_time(leaf.window.0),
@@ -561,6 +666,21 @@ impl SnpVerifier {
         if a.findings.len() == failures_before {
             a.set(Hardware, cv::GENUINE_HARDWARE);
         }
+        if *m == MinTcb::default() {
+            // No floor: the chain is genuine but nothing says its TCB is
+            // not one with known vulnerabilities.
+            a.warn(
+                Hardware,
+                cv::VULNERABLE_HARDWARE,
+                "min_tcb",
+                Some(tcb_string(&leaf.tcb)),
+                format!(
+                    "min_tcb not set in policy {}: any certified TCB accepted, however old \
+                     (set snp.min_tcb to the oldest TCB you accept)",
+                    ctx.policy_id
+                ),
+            );
+        }
         Some(leaf.product)
     }
 }
@@ -609,6 +729,7 @@ fn record_report_claims(r: &AttestationReport, a: &mut Appraisal) {
     a.claim("image_id", hex::encode(r.image_id));
     a.claim("chip_id", hex::encode(r.chip_id));
     a.claim("report_id", hex::encode(r.report_id));
+    a.claim("report_id_ma", hex::encode(r.report_id_ma));
     a.claim("platform_info", format!("0x{:x}", r.platform_info));
     a.claim("reported_tcb_raw", hex::encode(r.reported_tcb));
     if let Some((f, m, s)) = r.cpuid {
@@ -695,6 +816,38 @@ pub fn check_report_policy(
     } else {
         a.set(RuntimeOpaque, cv::ENCRYPTED_MEMORY);
     }
+    let policy_id = a.policy_ids.first().cloned().unwrap_or_default();
+    if r.policy.migrate_ma() {
+        let what = "the guest policy allows a migration agent (bit 18, MIGRATE_MA): it can export the guest's memory";
+        if cfg.allow_migration_agent {
+            a.warn(
+                Configuration,
+                cv::UNSAFE_CONFIG,
+                "migrate_ma",
+                Some(format!("{:#x}", r.policy.0)),
+                format!("{what}; allowed by policy {policy_id} (allow_migration_agent = true)"),
+            );
+        } else {
+            a.fail(
+                Configuration,
+                cv::UNSUPPORTABLE_CONFIG,
+                "migrate_ma",
+                Some(format!("{:#x}", r.policy.0)),
+                Some("bit 18 clear".into()),
+                format!("{what}, and policy {policy_id} does not allow it (allow_migration_agent)"),
+            );
+        }
+    }
+    if let Some(pin) = cfg.report_id_ma.filter(|p| *p != r.report_id_ma) {
+        a.fail(
+            Configuration,
+            cv::UNSUPPORTABLE_CONFIG,
+            "report_id_ma",
+            Some(hex::encode(r.report_id_ma)),
+            Some(hex::encode(pin)),
+            "REPORT_ID_MA is not the migration agent the policy's report_id_ma pins",
+        );
+    }
     if !cfg.vmpls.contains(&r.vmpl) {
         a.fail(
             Configuration,
@@ -715,7 +868,8 @@ pub fn check_report_policy(
             "host_data is not in the policy's host_data",
         );
     }
-    if a.findings[config_before..].iter().all(|f| f.claim == "debug") {
+    // Warnings (debug, migration agent allowed) keep their unsafe value.
+    if a.findings[config_before..].iter().all(|f| f.tier == Tier::Warning) {
         a.set(Configuration, cv::APPROVED_CONFIG);
     }
 
@@ -865,6 +1019,89 @@ mod tests {
         assert_eq!(a.status, Tier::Warning, "{:?}", a.findings);
         assert_eq!(a.findings[0].tier, Tier::Warning);
         assert!(!a.trust_vector.contains_key(&TrustClaim::RuntimeOpaque));
+    }
+
+    /// `report(false, 0)` with guest policy bit 18 (MIGRATE_MA) set and
+    /// REPORT_ID_MA `id_ma`.
+    fn migratable(id_ma: [u8; 32]) -> AttestationReport {
+        let mut b = report(false, 0).as_bytes().to_vec();
+        b[0x08..0x10].copy_from_slice(&(0x30000u64 | 1 << 18).to_le_bytes());
+        b[0x160..0x180].copy_from_slice(&id_ma);
+        AttestationReport::parse(&b).unwrap()
+    }
+
+    /// Guards issue 8 point 3: guest policy bit 18 (a migration agent may
+    /// export the guest's memory) was reported but never checked, so such
+    /// a guest was affirming. Refused by default; allowed, a warning that
+    /// says so; `report_id_ma` pins the agent.
+    #[test]
+    fn migration_agent_is_refused_unless_allowed_then_warned() {
+        let r = migratable([0xff; 32]);
+        assert!(r.policy.migrate_ma());
+        let a = run(&r, &cfg());
+        assert_eq!(a.status, Tier::Contraindicated, "{:?}", a.findings);
+        assert_eq!(claims(&a), ["migrate_ma"]);
+        assert!(
+            a.findings[0].reason.contains("allow_migration_agent"),
+            "{}",
+            a.findings[0]
+        );
+        assert_eq!(a.trust_vector[&TrustClaim::Configuration], cv::UNSUPPORTABLE_CONFIG);
+
+        let mut c = cfg();
+        c.allow_migration_agent = true;
+        let a = run(&r, &c);
+        assert_eq!(a.status, Tier::Warning, "{:?}", a.findings);
+        assert_eq!(claims(&a), ["migrate_ma"]);
+        assert_eq!(a.findings[0].tier, Tier::Warning);
+        assert!(
+            a.findings[0]
+                .reason
+                .contains("allowed by policy p (allow_migration_agent = true)"),
+            "{}",
+            a.findings[0]
+        );
+        assert_eq!(a.trust_vector[&TrustClaim::Configuration], cv::UNSAFE_CONFIG);
+
+        // Without bit 18 nothing is said.
+        assert!(run(&report(false, 0), &cfg()).is_affirming());
+    }
+
+    #[test]
+    fn report_id_ma_pin() {
+        let mut c = cfg();
+        c.allow_migration_agent = true;
+        c.report_id_ma = Some([0xab; 32]);
+        let a = run(&migratable([0xab; 32]), &c);
+        assert_eq!(claims(&a), ["migrate_ma"]);
+        assert_eq!(a.status, Tier::Warning);
+        let a = run(&migratable([0xac; 32]), &c);
+        assert_eq!(a.status, Tier::Contraindicated);
+        assert_eq!(claims(&a), ["migrate_ma", "report_id_ma"]);
+        assert_eq!(a.findings[1].expected.as_deref(), Some(&*"ab".repeat(32)));
+        // The pin applies whether or not bit 18 is set (the report's field
+        // is all ff without an agent).
+        let mut c = cfg();
+        c.report_id_ma = Some([0xff; 32]);
+        assert_eq!(claims(&run(&report(false, 0), &c)), ["report_id_ma"]);
+        let p = SnpPolicy {
+            measurements: vec![MEASUREMENT.into()],
+            report_id_ma: Some("ff".repeat(32)),
+            allow_migration_agent: true,
+            ..Default::default()
+        };
+        let parsed = SnpConfig::from_policy(&p).unwrap();
+        assert_eq!(parsed.report_id_ma, Some([0xff; 32]));
+        assert!(parsed.allow_migration_agent);
+        let e = SnpConfig::from_policy(&SnpPolicy {
+            report_id_ma: Some("ff".repeat(31)),
+            ..p
+        })
+        .unwrap_err();
+        assert!(
+            matches!(&e, crate::policy::PolicyError::Value { key, .. } if key == "snp.report_id_ma"),
+            "{e:?}"
+        );
     }
 
     #[test]
