@@ -27,8 +27,8 @@ use attested_tls::platform::dcap::{
     pki, SgxPolicy, SgxVerifier, TdxPolicy, TdxVerifier, SGX_MEDIA_TYPE, TDX_MEDIA_TYPE,
 };
 use attested_tls::platform::snp::{
-    builtin_trust_store, decode_envelope, parse_cert_table, AttestationReport, SnpConfig, SnpPolicy, SnpVerifier,
-    MEDIA_TYPE_ENVELOPE, MEDIA_TYPE_REPORT,
+    builtin_trust_store, decode_envelope, parse_cert_table, AttestationReport, MinTcb, SnpConfig, SnpPolicy,
+    SnpVerifier, MEDIA_TYPE_ENVELOPE, MEDIA_TYPE_REPORT,
 };
 use attested_tls::verifier::{AppraisalContext, Verifier};
 use proptest::prelude::*;
@@ -61,6 +61,15 @@ static SNP_REPORT: LazyLock<Vec<u8>> =
 static SNP: LazyLock<SnpVerifier> = LazyLock::new(|| {
     let section = SnpPolicy {
         measurements: vec![SNP_MEASUREMENT.to_string()],
+        // The vector's certified TCB: an unset floor would make even the
+        // unmodified vector a warning, not affirming.
+        min_tcb: MinTcb {
+            bootloader: Some(3),
+            tee: Some(0),
+            snp: Some(8),
+            microcode: Some(115),
+            fmc: None,
+        },
         ..Default::default()
     };
     let mut v = SnpVerifier::with_trust_store(SnpConfig::from_policy(&section).unwrap(), builtin_trust_store());
