@@ -1072,6 +1072,7 @@ fn policy_and_instance_files_are_read_bounded() {
     // sections name.
     for (name, section) in [
         ("snp", "[snp]\nmeasurements = [\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\"]\ncerts = [\"/dev/zero\"]\n"),
+        ("snp-arks", "[snp]\nmeasurements = [\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\"]\ntrusted_arks = [\"/dev/zero\"]\n"),
         ("tdx", "[tdx]\nmrtd = [\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\"]\ncollateral = [\"/dev/zero\"]\n"),
         ("cca", "[cca]\ntrust_anchors = [\"/dev/zero\"]\nrealm_initial_measurements = [\"0000000000000000000000000000000000000000000000000000000000000000\"]\n"),
     ] {
