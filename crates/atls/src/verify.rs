@@ -93,6 +93,14 @@ fn check_bundle_paths(flag: &str, paths: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// `paths` made absolute against the working directory.
+fn absolute_paths(flag: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
+    paths
+        .iter()
+        .map(|p| std::path::absolute(p).map_err(|e| Failure::input(format!("{flag} {}: {e}", p.display()))))
+        .collect()
+}
+
 /// Reads a file, decoding ASCII hex if that is what it holds.
 pub fn read_evidence(path: &Path) -> Result<Vec<u8>, Failure> {
     let raw = read_input(path, MAX_EVIDENCE_FILE_LEN)?;
@@ -161,37 +169,32 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
     check_bundle_paths("--certs", &args.certs)?;
     check_bundle_paths("--collateral", &args.collateral)?;
     check_bundle_paths("--trust-ark", &args.trust_ark)?;
-    if !args.trust_ark.is_empty() {
-        // Relative to the working directory, not to the policy file.
-        let arks = args
-            .trust_ark
-            .iter()
-            .map(std::path::absolute)
-            .collect::<Result<Vec<_>, _>>();
+    // The policy resolves relative paths against its own directory; the
+    // command line's are relative to the working directory.
+    let certs = absolute_paths("--certs", &args.certs)?;
+    let collateral = absolute_paths("--collateral", &args.collateral)?;
+    let trust_arks = absolute_paths("--trust-ark", &args.trust_ark)?;
+    if !trust_arks.is_empty() {
         policy
             .snp
             .get_or_insert_with(Default::default)
             .trusted_arks
-            .extend(arks.map_err(|e| Failure::input(format!("--trust-ark: {e}")))?);
+            .extend(trust_arks);
     }
-    if !args.certs.is_empty() {
-        policy
-            .snp
-            .get_or_insert_with(Default::default)
-            .certs
-            .extend(args.certs.iter().cloned());
+    if !certs.is_empty() {
+        policy.snp.get_or_insert_with(Default::default).certs.extend(certs);
     }
-    if !args.collateral.is_empty() {
+    if !collateral.is_empty() {
         policy
             .tdx
             .get_or_insert_with(Default::default)
             .collateral
-            .extend(args.collateral.iter().cloned());
+            .extend(collateral.iter().cloned());
         policy
             .sgx
             .get_or_insert_with(Default::default)
             .collateral
-            .extend(args.collateral.iter().cloned());
+            .extend(collateral);
     }
     let appraiser = policy.appraiser().map_err(Failure::input)?;
     let bytes = read_evidence(&args.evidence)?;

@@ -406,6 +406,22 @@ fn verify_snp_report_offline_with_certs() {
     let (code, out, err) = verify_with("vcek_milan.der");
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("[snp] affirming"), "{out}");
+    // README's example: `--certs` relative to the working directory, the
+    // policy elsewhere. The path used to be resolved against the policy's
+    // directory (exit 2, no such file).
+    let (code, out, err) = run(atls()
+        .current_dir(&v)
+        .args([
+            "verify",
+            "--evidence",
+            "report_milan.hex",
+            "--certs",
+            "vcek_milan.der",
+            "--policy",
+        ])
+        .arg(&policy)
+        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", rd]));
+    assert_eq!(code, 0, "{out}{err}");
     // The Turin VCEK cannot vouch for the Milan report.
     let (code, out, _) = verify_with("vcek_turin.der");
     assert_eq!(code, 1, "{out}");
