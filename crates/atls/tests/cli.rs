@@ -483,7 +483,7 @@ fn verify_snp_refuses_a_forged_hierarchy_passed_with_certs() {
         out.contains("endorsement_key") && out.contains("not a trusted AMD root"),
         "{out}"
     );
-    let ark_hash = hex_of(&aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &h.ark).as_ref());
+    let ark_hash = hex_of(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &h.ark).as_ref());
     assert!(out.contains("never a trust anchor") && out.contains(&ark_hash), "{out}");
 
     // Trusted explicitly, the same files verify and the result names the root.

@@ -457,7 +457,7 @@ pub enum Added {
     Role(CertRole),
     /// A self-signed certificate: not added (never a trust anchor from
     /// [`TrustStore::add_der`]); here for the caller to report.
-    SelfSigned(ParsedCert),
+    SelfSigned(Box<ParsedCert>),
 }
 
 /// Which endorsement key a report names.
@@ -726,7 +726,7 @@ impl TrustStore {
         let c = ParsedCert::from_der(der)?;
         let role = c.role();
         match role {
-            CertRole::Ark => return Ok(Added::SelfSigned(c)),
+            CertRole::Ark => return Ok(Added::SelfSigned(Box::new(c))),
             CertRole::Intermediate => self.add_intermediate(c),
             CertRole::Vcek | CertRole::Vlek => {
                 if !self.leaves.iter().any(|(l, _)| l.sha256 == c.sha256) {

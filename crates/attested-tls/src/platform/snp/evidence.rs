@@ -210,8 +210,8 @@ pub struct EvidenceCerts<'a> {
     pub vlek: Option<&'a [u8]>,
     /// ASK, or the ASVK for VLEK-signed reports (DER).
     pub ask: Option<&'a [u8]>,
-    /// ARK (DER). Never a trust anchor: roots come from the policy or the
-    /// built-in set.
+    /// ARK (DER). Never a trust anchor: roots are the built-in AMD ARKs
+    /// and the policy's `trusted_arks`.
     pub ark: Option<&'a [u8]>,
 }
 
