@@ -433,9 +433,9 @@ impl Default for VerifierId {
 /// [`Ear::consistent_status`] gives it, never more trusted than the worst
 /// submodule), `ear_raw_evidence` (a record CMW, only when set with
 /// [`Ear::with_raw_evidence`]), `submods` and `eat_nonce`. Deserializing
-/// with serde reads these names without any of the checks of
-/// [`crate::ear_jwt::ear_from_json`], which is the way to read an EAR from
-/// elsewhere.
+/// with serde reads these names (all but `ear_raw_evidence`) without any of
+/// the checks of [`crate::ear_jwt::ear_from_json`], which is the way to read
+/// an EAR from elsewhere.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Ear {
     /// `eat_profile`.
