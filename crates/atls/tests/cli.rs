@@ -38,7 +38,7 @@ fn demo_attests_echoes_and_refuses() {
     let (code, out, _) = run(atls().args(["demo", "--mutual", "--json"]));
     assert_eq!(code, 0);
     assert!(
-        out.matches("\"status\": \"affirming\"").count() >= 2,
+        out.matches("\n  \"ear_status\": \"affirming\"").count() >= 2,
         "both directions appraised: {out}"
     );
 }
@@ -192,7 +192,7 @@ fn serve_and_connect_in_two_processes() {
     assert!(out.is_empty(), "no application data after a refusal");
     assert!(err.contains("simulation root not trusted"), "{err}");
     assert!(
-        err.contains("\"status\": \"contraindicated\""),
+        err.contains("\n  \"ear_status\": \"contraindicated\""),
         "the EAR is printed with --json: {err}"
     );
 }

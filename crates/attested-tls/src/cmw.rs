@@ -1,4 +1,4 @@
-//! Conceptual Message Wrappers (draft-ietf-rats-msg-wrap-23), CBOR and JSON.
+//! Conceptual Message Wrappers (RFC 9999), CBOR and JSON.
 //!
 //! A CMW carries attestation Evidence (or results) with its media type. It
 //! is either a record `[type, value, ?ind]` or a collection mapping labels to
@@ -116,6 +116,41 @@ impl CmwRecord {
         match &self.typ {
             CmwType::MediaType(m) => Some(m),
             CmwType::ContentFormat(_) => None,
+        }
+    }
+
+    /// The JSON record `[type, value, ?ind]` (RFC 9999), `value` in
+    /// unpadded base64url, as a JSON value: the form a record takes inside
+    /// another JSON document, such as the `ear_raw_evidence` claim of an
+    /// EAR (draft-ietf-rats-ear-04). A record typed by a CoAP
+    /// Content-Format has no JSON form and is refused.
+    pub fn to_json_value(&self) -> Result<serde_json::Value, CmwError> {
+        use serde_json::Value as J;
+        let t = match &self.typ {
+            CmwType::MediaType(m) => m.clone(),
+            CmwType::ContentFormat(_) => {
+                return Err(invalid("type", "content-format records have no JSON serialization"))
+            }
+        };
+        let mut items = vec![J::String(t), J::String(b64url(&self.value))];
+        if let Some(i) = self.ind {
+            items.push(J::from(i));
+        }
+        Ok(J::Array(items))
+    }
+
+    /// Decodes a JSON record from a parsed JSON value, with the checks of
+    /// [`Cmw::from_json`]; a collection (an object) is refused, since the
+    /// place this is read from holds one record. The value is already
+    /// bounded by the document it came from, which is why no
+    /// [`MAX_CMW_LEN`] applies here.
+    pub fn from_json_value(value: serde_json::Value) -> Result<Self, CmwError> {
+        use serde::Deserialize as _;
+        let node = JsonNode::deserialize(value).map_err(|e| CmwError::Json(e.to_string()))?;
+        match node {
+            JsonNode::Array(items) => record_from_json_items(items),
+            JsonNode::Object(_) => Err(invalid("record", "is a CMW collection (an object), not a record")),
+            _ => Err(invalid("record", "must be a JSON array [type, value, ?ind]")),
         }
     }
 }
@@ -358,9 +393,8 @@ impl Cmw {
 
     // ----- JSON -----
 
-    /// Encodes as JSON (content-format records have no JSON form and are
-    /// written with the media type `application/cbor; cf=N`... never: they
-    /// are refused by [`Cmw::to_json`] returning an error).
+    /// Encodes as JSON. Records typed by a CoAP Content-Format and
+    /// integer labels have no JSON form: they are refused with an error.
     pub fn to_json(&self) -> Result<String, CmwError> {
         Ok(self.to_json_value()?.to_string())
     }
@@ -368,19 +402,7 @@ impl Cmw {
     fn to_json_value(&self) -> Result<serde_json::Value, CmwError> {
         use serde_json::Value as J;
         Ok(match self {
-            Cmw::Record(r) => {
-                let t = match &r.typ {
-                    CmwType::MediaType(m) => m.clone(),
-                    CmwType::ContentFormat(_) => {
-                        return Err(invalid("type", "content-format records have no JSON serialization"))
-                    }
-                };
-                let mut items = vec![J::String(t), J::String(b64url(&r.value))];
-                if let Some(i) = r.ind {
-                    items.push(J::from(i));
-                }
-                J::Array(items)
-            }
+            Cmw::Record(r) => r.to_json_value()?,
             Cmw::Collection { ctype, members } => {
                 let mut map = serde_json::Map::new();
                 if let Some(t) = ctype {
@@ -416,28 +438,7 @@ impl Cmw {
             return Err(CmwError::TooDeep);
         }
         match v {
-            J::Array(items) => {
-                if !(2..=3).contains(&items.len()) {
-                    return Err(invalid("record", format!("has {} items, expected 2 or 3", items.len())));
-                }
-                let mut it = items.into_iter();
-                let typ = match it.next() {
-                    Some(J::String(t)) => CmwType::MediaType(t),
-                    _ => return Err(invalid("type", "must be a media type string")),
-                };
-                let value = match it.next() {
-                    Some(J::String(s)) => base64::engine::general_purpose::URL_SAFE_NO_PAD
-                        .decode(s.as_bytes())
-                        .map_err(|e| invalid("value", format!("is not unpadded base64url: {e}")))?,
-                    _ => return Err(invalid("value", "must be a base64url string")),
-                };
-                let ind = match it.next() {
-                    None => None,
-                    Some(J::Uint(n)) => Some(parse_ind(Integer::from(n))?),
-                    Some(_) => return Err(invalid("ind", "must be an unsigned integer")),
-                };
-                Ok(Cmw::Record(CmwRecord { typ, value, ind }))
-            }
+            J::Array(items) => Ok(Cmw::Record(record_from_json_items(items)?)),
             J::Object(entries) => {
                 let mut ctype = None;
                 let mut members = BTreeMap::new();
@@ -535,6 +536,30 @@ impl<'de> serde::Deserialize<'de> for JsonNode {
     }
 }
 
+/// The items of a JSON record `[type, value, ?ind]`.
+fn record_from_json_items(items: Vec<JsonNode>) -> Result<CmwRecord, CmwError> {
+    if !(2..=3).contains(&items.len()) {
+        return Err(invalid("record", format!("has {} items, expected 2 or 3", items.len())));
+    }
+    let mut it = items.into_iter();
+    let typ = match it.next() {
+        Some(JsonNode::String(t)) => CmwType::MediaType(t),
+        _ => return Err(invalid("type", "must be a media type string")),
+    };
+    let value = match it.next() {
+        Some(JsonNode::String(s)) => base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s.as_bytes())
+            .map_err(|e| invalid("value", format!("is not unpadded base64url: {e}")))?,
+        _ => return Err(invalid("value", "must be a base64url string")),
+    };
+    let ind = match it.next() {
+        None => None,
+        Some(JsonNode::Uint(n)) => Some(parse_ind(Integer::from(n))?),
+        Some(_) => return Err(invalid("ind", "must be an unsigned integer")),
+    };
+    Ok(CmwRecord { typ, value, ind })
+}
+
 fn parse_ind(i: Integer) -> Result<u8, CmwError> {
     let n = i128::from(i);
     if !(1..=31).contains(&n) {
@@ -552,7 +577,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn draft_examples_decode() {
+    fn rfc9999_examples_decode() {
         // CBOR [64999, h'2347da55']
         let c = Cmw::decode(&hex::decode("8219fde7442347da55").unwrap()).unwrap();
         assert_eq!(

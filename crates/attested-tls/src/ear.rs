@@ -1,4 +1,8 @@
-//! Appraisal results as EAT Attestation Results (draft-ietf-rats-ear-03).
+//! Appraisal results as EAT Attestation Results (draft-ietf-rats-ear-04).
+//!
+//! [`Ear`] serializes as the JSON claims-set of the `-04` profile
+//! ([`EAR_PROFILE`]); [`crate::ear_jwt`] signs it and reads `-04`, `-03`
+//! and Veraison EARs. docs/ear.md describes both.
 //!
 //! A verifier produces one [`Appraisal`] per attesting environment (an EAR
 //! "submodule": `sim`, `snp`, `tdx`, `sgx`, `cca`); an [`Ear`] collects them.
@@ -12,6 +16,8 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::cmw::{CmwError, CmwRecord};
 
 /// `text` with control characters (line breaks, terminal escape sequences)
 /// line/paragraph separators and Unicode bidirectional controls escaped (`\n`, `\u{1b}`,
@@ -49,8 +55,11 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The EAR profile this crate emits.
-pub const EAR_PROFILE: &str = "tag:ietf.org,2026:rats/ear#03";
+/// The EAR profile this crate emits (draft-ietf-rats-ear-04, Section 3).
+pub const EAR_PROFILE: &str = "tag:ietf.org,2026:rats/ear#04";
+/// The draft-ietf-rats-ear-03 profile, accepted when reading (it is what
+/// this crate emitted before -04).
+pub const EAR_PROFILE_03: &str = "tag:ietf.org,2026:rats/ear#03";
 /// The older Veraison profile, accepted when reading.
 pub const EAR_PROFILE_VERAISON: &str = "tag:github.com,2023:veraison/ear";
 
@@ -100,6 +109,27 @@ impl Tier {
             (_, false) => Tier::None,
             (true, true) => Tier::Contraindicated,
             (false, true) => worst.unwrap_or(Tier::None),
+        }
+    }
+
+    /// This tier as a statement that may be no more trusted than `worst`,
+    /// the worst tier of what it summarizes: `contraindicated` if `worst`
+    /// is; otherwise the worse of the two, except that `none` (no
+    /// statement) stays `none`, since the worse of `none` and anything
+    /// else would raise it to an acceptable tier.
+    ///
+    /// ```
+    /// use attested_tls::ear::Tier;
+    /// assert_eq!(Tier::Affirming.capped_by(Tier::Warning), Tier::Warning);
+    /// assert_eq!(Tier::Warning.capped_by(Tier::Affirming), Tier::Warning);
+    /// assert_eq!(Tier::None.capped_by(Tier::Warning), Tier::None);
+    /// assert_eq!(Tier::None.capped_by(Tier::Contraindicated), Tier::Contraindicated);
+    /// ```
+    pub fn capped_by(self, worst: Tier) -> Tier {
+        match (self, worst) {
+            (_, Tier::Contraindicated) => Tier::Contraindicated,
+            (Tier::None, _) => Tier::None,
+            (s, w) => s.max(w),
         }
     }
 
@@ -396,7 +426,17 @@ impl Default for VerifierId {
 }
 
 /// An EAT Attestation Result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// It serializes as the JSON claims-set of its `eat_profile` ([`EAR_PROFILE`]
+/// for every result [`Ear::new`] makes): `eat_profile`, `iat`,
+/// `ear_verifier_id`, `ear_status` (the overall status, as
+/// [`Ear::consistent_status`] gives it, never more trusted than the worst
+/// submodule), `ear_raw_evidence` (a record CMW, only when set with
+/// [`Ear::with_raw_evidence`]), `submods` and `eat_nonce`. Deserializing
+/// with serde reads these names (all but `ear_raw_evidence`) without any of
+/// the checks of [`crate::ear_jwt::ear_from_json`], which is the way to read
+/// an EAR from elsewhere.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Ear {
     /// `eat_profile`.
     pub eat_profile: String,
@@ -404,15 +444,55 @@ pub struct Ear {
     pub iat: i64,
     /// `ear_verifier_id`.
     pub ear_verifier_id: VerifierId,
-    /// Overall status (`status`), as [`Tier::overall`] computes it: the
+    /// Overall status (`ear_status`), as [`Tier::overall`] computes it: the
     /// worst submodule; `none` if there is none or all are `none`;
-    /// `contraindicated` if some but not all are `none`.
+    /// `contraindicated` if some but not all are `none`. What is
+    /// serialized is [`Ear::consistent_status`], so that a value set here
+    /// by hand can make the emitted status worse, never better.
+    #[serde(rename = "ear_status")]
     pub status: Tier,
+    /// `ear_raw_evidence`: the Evidence that was appraised, as a record CMW
+    /// (draft-ietf-rats-ear-04, Section 3; RFC 9999). Private so that
+    /// only a record with a JSON form gets here ([`Ear::with_raw_evidence`]).
+    #[serde(skip)]
+    pub(crate) raw_evidence: Option<CmwRecord>,
     /// `submods`, one per attesting environment.
     pub submods: BTreeMap<String, Appraisal>,
     /// `eat_nonce`: the binder the appraisal compared, hex.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub eat_nonce: Option<String>,
+}
+
+/// The JSON claims-set, in the order of draft-ietf-rats-ear-04's CDDL.
+impl Serialize for Ear {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Claims<'a> {
+            eat_profile: &'a str,
+            ear_status: Tier,
+            iat: i64,
+            ear_verifier_id: &'a VerifierId,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            ear_raw_evidence: Option<serde_json::Value>,
+            submods: &'a BTreeMap<String, Appraisal>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            eat_nonce: Option<&'a str>,
+        }
+        let ear_raw_evidence = match &self.raw_evidence {
+            None => None,
+            // Cannot fail: `with_raw_evidence` checked the JSON form.
+            Some(r) => Some(r.to_json_value().map_err(serde::ser::Error::custom)?),
+        };
+        Claims {
+            eat_profile: &self.eat_profile,
+            ear_status: self.consistent_status(),
+            iat: self.iat,
+            ear_verifier_id: &self.ear_verifier_id,
+            ear_raw_evidence,
+            submods: &self.submods,
+            eat_nonce: self.eat_nonce.as_deref(),
+        }
+        .serialize(serializer)
+    }
 }
 
 impl Ear {
@@ -424,8 +504,43 @@ impl Ear {
             iat,
             ear_verifier_id: VerifierId::default(),
             status,
+            raw_evidence: None,
             submods,
             eat_nonce,
+        }
+    }
+
+    /// Adds the Evidence that was appraised, emitted as `ear_raw_evidence`:
+    /// a JSON record CMW `[type, value, ?ind]` (draft-ietf-rats-ear-04,
+    /// Section 3; RFC 9999). Off unless asked for, since the Evidence may
+    /// identify the attester (the draft's privacy considerations) and a
+    /// relying party that appraised it has it already. A record typed by a
+    /// CoAP Content-Format has no JSON form and is refused.
+    pub fn with_raw_evidence(mut self, record: CmwRecord) -> Result<Self, CmwError> {
+        record.to_json_value()?;
+        self.raw_evidence = Some(record);
+        Ok(self)
+    }
+
+    /// The Evidence carried as `ear_raw_evidence`, if any (only a `-04`
+    /// EAR carries it as a record; see [`crate::ear_jwt::ear_from_json`]).
+    pub fn raw_evidence(&self) -> Option<&CmwRecord> {
+        self.raw_evidence.as_ref()
+    }
+
+    /// The overall status as it is emitted: [`Ear::status`] made no more
+    /// trusted than [`Tier::overall`] of the submodules (see
+    /// [`Tier::capped_by`]), and `none` when no submodule was appraised.
+    /// draft-ietf-rats-ear-04 (Section 3) requires the overall status to be
+    /// "a tier of no higher trust than the tier corresponding to the worst
+    /// status claim across all EAR appraisal submods"; for [`Ear::new`]'s
+    /// results this is [`Ear::status`] itself.
+    pub fn consistent_status(&self) -> Tier {
+        let overall = Tier::overall(self.submods.values().map(|a| a.status));
+        if overall == Tier::None {
+            Tier::None
+        } else {
+            self.status.capped_by(overall)
         }
     }
 
@@ -674,6 +789,122 @@ mod tests {
         ear.status = Tier::Affirming;
         assert!(!ear.is_affirming());
         assert!(!ear.is_acceptable());
+    }
+}
+
+#[cfg(test)]
+mod formats {
+    //! What an EAR looks like on the wire (draft-ietf-rats-ear-04).
+
+    use super::*;
+    use crate::cmw::{Cmw, CmwType};
+
+    fn affirming(name: &str) -> BTreeMap<String, Appraisal> {
+        let mut a = Appraisal::new("p");
+        a.set(TrustClaim::Hardware, claim_value::GENUINE_HARDWARE);
+        BTreeMap::from([(name.to_string(), a.finish())])
+    }
+
+    /// Guards the profile we emit: every EAR this crate makes carries the
+    /// -04 profile, and the overall status under -04's name `ear_status`
+    /// (it was `status`, no EAR claim, under -03).
+    #[test]
+    fn an_ear_we_emit_carries_the_04_profile_and_its_claim_names() {
+        assert_eq!(EAR_PROFILE, "tag:ietf.org,2026:rats/ear#04");
+        let ear = Ear::new(1, affirming("sim"), Some("ab".into()));
+        let j: serde_json::Value = serde_json::from_str(&ear.to_json_pretty()).unwrap();
+        assert_eq!(j["eat_profile"], "tag:ietf.org,2026:rats/ear#04");
+        assert_eq!(j["ear_status"], "affirming");
+        assert_eq!(j["submods"]["sim"]["ear_status"], "affirming");
+        assert!(j.get("status").is_none(), "{j}");
+        // Not emitted unless asked for.
+        assert!(j.get("ear_raw_evidence").is_none(), "{j}");
+        let keys: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+            [
+                "eat_nonce",
+                "eat_profile",
+                "ear_status",
+                "ear_verifier_id",
+                "iat",
+                "submods"
+            ]
+            .into()
+        );
+    }
+
+    /// Guards -04, Section 3: the overall status we emit is never more
+    /// trusted than the worst submodule, whatever `status` was set to by
+    /// hand (it used to be serialized as it stood).
+    #[test]
+    fn the_status_we_emit_is_never_more_trusted_than_the_worst_submodule() {
+        let tiers = [Tier::None, Tier::Affirming, Tier::Warning, Tier::Contraindicated];
+        let mut checked = 0;
+        for n in 1..=3u32 {
+            for combo in 0..4usize.pow(n) {
+                let submods: BTreeMap<String, Appraisal> = (0..n)
+                    .map(|i| {
+                        let mut a = Appraisal::new("p");
+                        a.status = tiers[combo / 4usize.pow(i) % 4];
+                        (format!("s{i}"), a)
+                    })
+                    .collect();
+                for set in tiers {
+                    let mut ear = Ear::new(0, submods.clone(), None);
+                    ear.status = set;
+                    let j = serde_json::to_value(&ear).unwrap();
+                    let emitted: Tier = serde_json::from_value(j["ear_status"].clone()).unwrap();
+                    for a in submods.values() {
+                        assert!(
+                            emitted == Tier::None || emitted >= a.status,
+                            "emitted {emitted} beside a {} submodule (status set to {set})",
+                            a.status
+                        );
+                    }
+                    // A `none` submodule beside appraised ones is never acceptable.
+                    let appraised = submods.values().filter(|a| a.status != Tier::None).count();
+                    if appraised > 0 && appraised < submods.len() {
+                        assert_eq!(emitted, Tier::Contraindicated);
+                    }
+                    // Worse by hand stays worse.
+                    if set != Tier::None && Tier::overall(submods.values().map(|a| a.status)) != Tier::None {
+                        assert!(emitted >= set);
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 4 * (4 + 16 + 64));
+    }
+
+    /// Guards -04's `ear_raw_evidence` form: a JSON record CMW (RFC 9999)
+    /// that the CMW decoder reads back as the same record.
+    #[test]
+    fn raw_evidence_is_a_record_cmw_that_round_trips_through_the_cmw_decoder() {
+        let record = CmwRecord::evidence(crate::sim::SIM_MEDIA_TYPE, vec![0x84, 0x43, 0xa1, 0x01, 0x26, 0xff]);
+        let ear = Ear::new(1, affirming("sim"), None)
+            .with_raw_evidence(record.clone())
+            .unwrap();
+        assert_eq!(ear.raw_evidence(), Some(&record));
+        let j = serde_json::to_value(&ear).unwrap();
+        let raw = &j["ear_raw_evidence"];
+        assert_eq!(
+            raw,
+            &serde_json::json!([crate::sim::SIM_MEDIA_TYPE, "hEOhASb_", crate::cmw::ind::EVIDENCE])
+        );
+        assert_eq!(Cmw::decode(raw.to_string().as_bytes()), Ok(Cmw::Record(record.clone())));
+        assert_eq!(CmwRecord::from_json_value(raw.clone()), Ok(record));
+        // A record typed by a Content-Format has no JSON form.
+        let cf = CmwRecord {
+            typ: CmwType::ContentFormat(10_000),
+            value: vec![1],
+            ind: None,
+        };
+        assert!(matches!(
+            Ear::new(1, affirming("sim"), None).with_raw_evidence(cf),
+            Err(CmwError::Invalid { field: "type", .. })
+        ));
     }
 }
 

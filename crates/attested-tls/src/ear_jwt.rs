@@ -7,29 +7,36 @@
 //! for verifying.
 //!
 //! Reading refuses `alg: none`, an `alg` that is not the key's, a `crit`
-//! header, bad signatures and malformed base64 or JSON, and accepts both
-//! the draft-ietf-rats-ear claim names and the older Veraison dotted ones
-//! (`ear.status`, `ear.trustworthiness-vector`, `ear.appraisal-policy-id`,
-//! `ear.verifier-id`), but never both names of one claim, and never a JSON
-//! object that repeats a key (a generic JSON reader keeps only one of the
-//! values, so the two could be read differently by two relying parties).
+//! header, bad signatures and malformed base64 or JSON. It reads the
+//! profiles of draft-ietf-rats-ear-04 (what [`sign_ear_jwt`] emits) and -03
+//! and the older Veraison one, and refuses any other. It accepts both the
+//! draft claim names and the Veraison dotted ones (`ear.status`,
+//! `ear.trustworthiness-vector`, `ear.appraisal-policy-id`,
+//! `ear.verifier-id`, `ear.raw-evidence`), but never both names of one
+//! claim, and never a JSON object that repeats a key (a generic JSON reader
+//! keeps only one of the values, so the two could be read differently by
+//! two relying parties).
 //!
 //! A signed EAR is only as current as its time claims say: reading takes
 //! the verification time and an optional maximum age in an
 //! [`EarJwtValidation`], requires `iat` and enforces `exp` and `nbf` when
 //! present (see [`EarJwtValidation`] for the rules).
 //!
-//! An imported submodule is never more trusted than its own claims: its
-//! status is lowered to the worst tier of its trustworthiness vector and
-//! findings, and the overall status to [`Tier::overall`] of the submodules.
+//! An imported EAR whose overall status is more trusted than one of its
+//! appraised submodules is refused (draft-ietf-rats-ear-04, Section 3,
+//! forbids it). An imported submodule is never more trusted than its own
+//! claims: its status is lowered to the worst tier of its trustworthiness
+//! vector and findings, and the overall status to [`Tier::overall`] of the
+//! submodules.
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use base64::Engine;
 
+use crate::cmw::CmwRecord;
 use crate::corim::VerificationKey;
-use crate::ear::{Ear, Tier, EAR_PROFILE, EAR_PROFILE_VERAISON};
+use crate::ear::{escape_control, Ear, Tier, EAR_PROFILE, EAR_PROFILE_03, EAR_PROFILE_VERAISON};
 
 /// Largest token accepted by [`verify_ear_jwt`], checked before decoding.
 pub const MAX_JWT_LEN: usize = 1024 * 1024;
@@ -65,14 +72,52 @@ pub enum EarJwtError {
         /// Which key, and where.
         detail: String,
     },
-    /// A claim is given under both its draft-ietf-rats-ear name and its
-    /// Veraison dotted name.
-    #[error("the EAR gives both {draft:?} and {veraison:?}, two names of one claim")]
+    /// A claim is given under both its draft-ietf-rats-ear name and an
+    /// older name of it.
+    #[error("the EAR gives both {draft:?} and {legacy:?}, two names of one claim")]
     ConflictingClaimNames {
         /// The draft-ietf-rats-ear (or this crate's) name.
         draft: &'static str,
-        /// The Veraison dotted name.
-        veraison: &'static str,
+        /// The older name: the Veraison dotted one, or `status`, which this
+        /// crate wrote for the overall status under the -03 profile.
+        legacy: &'static str,
+    },
+    /// `eat_profile` is absent, not a string, or none of [`EAR_PROFILE`],
+    /// [`EAR_PROFILE_03`] and [`EAR_PROFILE_VERAISON`]: the claims of an
+    /// unknown profile cannot be read with known meanings.
+    #[error(
+        "unknown eat_profile {}: an EAR must have {EAR_PROFILE:?}, {EAR_PROFILE_03:?} or {EAR_PROFILE_VERAISON:?}",
+        .profile.as_deref().map_or_else(|| "(absent or not a string)".to_string(), |p| format!("\"{p}\""))
+    )]
+    UnknownProfile {
+        /// The profile given (control characters escaped), if it is a string.
+        profile: Option<String>,
+    },
+    /// `ear_raw_evidence` is not in the form its profile requires: a record
+    /// CMW (RFC 9999) under -04, base64url bytes under -03 and the
+    /// Veraison profile.
+    #[error("ear_raw_evidence is invalid under profile {profile:?}: {reason}")]
+    RawEvidence {
+        /// The EAR's profile.
+        profile: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The overall status is more trusted than an appraised submodule's,
+    /// which draft-ietf-rats-ear-04 (Section 3; -03 says the same) forbids:
+    /// the issuer contradicts itself, and a relying party reading only the
+    /// overall status would be misled.
+    #[error(
+        "the EAR's overall status {status} is more trusted than submodule \"{submod}\"'s {submod_status}; \
+         draft-ietf-rats-ear-04 requires it to be no more trusted than the worst submodule"
+    )]
+    StatusAboveSubmodule {
+        /// The overall status the issuer gave.
+        status: Tier,
+        /// The submodule (control characters escaped).
+        submod: String,
+        /// Its status as the issuer gave it.
+        submod_status: Tier,
     },
     /// The EAR has no `iat`, which draft-ietf-rats-ear requires.
     #[error("the EAR has no iat (issued-at) claim")]
@@ -294,7 +339,7 @@ pub fn sign_ear_jwt(ear: &Ear, key: &SigningKeyPem) -> Result<String, EarJwtErro
     let header = serde_json::json!({"alg": key.alg(), "typ": "JWT"});
     let payload = serde_json::to_vec(ear).map_err(|e| {
         // serde quotes unknown variants and fields, which the signer chose.
-        EarJwtError::Claims(crate::ear::escape_control(&e.to_string()).into_owned())
+        EarJwtError::Claims(escape_control(&e.to_string()).into_owned())
     })?;
     let mut signing_input = B64.encode(header.to_string());
     signing_input.push('.');
@@ -460,7 +505,7 @@ fn refuse_both(
     if obj.contains_key(to) && obj.contains_key(from) {
         return Err(EarJwtError::ConflictingClaimNames {
             draft: to,
-            veraison: from,
+            legacy: from,
         });
     }
     Ok(())
@@ -480,15 +525,91 @@ fn rename(
     Ok(())
 }
 
-/// `status` lowered to `worst`, the worst tier its own evidence implies: a
-/// contraindicated claim makes it contraindicated; otherwise it becomes
-/// the worse of the two, except that `none` (no statement) stays `none`,
-/// since `max` would raise it to an acceptable tier.
-fn cap(status: Tier, worst: Tier) -> Tier {
-    match (status, worst) {
-        (_, Tier::Contraindicated) => Tier::Contraindicated,
-        (Tier::None, _) => Tier::None,
-        (s, w) => s.max(w),
+/// The EAR profiles [`ear_from_json`] reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Profile {
+    /// [`EAR_PROFILE`], draft-ietf-rats-ear-04.
+    Ear04,
+    /// [`EAR_PROFILE_03`], draft-ietf-rats-ear-03.
+    Ear03,
+    /// [`EAR_PROFILE_VERAISON`].
+    Veraison,
+}
+
+impl Profile {
+    fn of(obj: &serde_json::Map<String, serde_json::Value>) -> Result<Self, EarJwtError> {
+        match obj.get("eat_profile").and_then(|p| p.as_str()) {
+            Some(EAR_PROFILE) => Ok(Self::Ear04),
+            Some(EAR_PROFILE_03) => Ok(Self::Ear03),
+            Some(EAR_PROFILE_VERAISON) => Ok(Self::Veraison),
+            other => Err(EarJwtError::UnknownProfile {
+                profile: other.map(|p| escape_control(p).into_owned()),
+            }),
+        }
+    }
+
+    const fn tag(self) -> &'static str {
+        match self {
+            Self::Ear04 => EAR_PROFILE,
+            Self::Ear03 => EAR_PROFILE_03,
+            Self::Veraison => EAR_PROFILE_VERAISON,
+        }
+    }
+}
+
+/// Base64url with or without padding: the JSON form of `ear_raw_evidence`
+/// bytes before -04 (`ear-bytes` in the draft's JSON labels allows `=`).
+const B64_BYTES: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Reads `ear_raw_evidence` as `profile` defines it. Under -04 it is a
+/// record CMW ("wrapped in a Record CMW", draft-ietf-rats-ear-04,
+/// Section 3), kept. Before, it was bare bytes without a media type: they
+/// are checked to be base64url and not kept, since [`Ear::raw_evidence`]
+/// holds a record, which needs a type nobody gave.
+fn read_raw_evidence(profile: Profile, value: serde_json::Value) -> Result<Option<CmwRecord>, EarJwtError> {
+    let refuse = |reason: String| EarJwtError::RawEvidence {
+        profile: profile.tag(),
+        reason,
+    };
+    match profile {
+        Profile::Ear04 => CmwRecord::from_json_value(value)
+            .map(Some)
+            .map_err(|e| refuse(escape_control(&e.to_string()).into_owned())),
+        Profile::Ear03 | Profile::Veraison => match value.as_str().map(|s| B64_BYTES.decode(s)) {
+            Some(Ok(_)) => Ok(None),
+            Some(Err(e)) => Err(refuse(format!("the bytes are not base64url: {e}"))),
+            None => Err(refuse("must be base64url bytes (a JSON string)".into())),
+        },
+    }
+}
+
+/// Refuses an overall status more trusted than the worst submodule status
+/// the issuer gave (draft-ietf-rats-ear-04, Section 3: "a tier of no higher
+/// trust than the tier corresponding to the worst status claim across all
+/// EAR appraisal submods"). A `none` on either side is no statement and is
+/// not compared here: where the overall status is `none` nothing is
+/// claimed, and a `none` submodule makes the result contraindicated anyway
+/// ([`Tier::overall`]).
+fn refuse_status_above_submods(ear: &Ear) -> Result<(), EarJwtError> {
+    if ear.status == Tier::None {
+        return Ok(());
+    }
+    let worst = ear
+        .submods
+        .iter()
+        .filter(|(_, a)| a.status != Tier::None)
+        .max_by_key(|(_, a)| a.status);
+    match worst {
+        Some((name, a)) if ear.status < a.status => Err(EarJwtError::StatusAboveSubmodule {
+            status: ear.status,
+            submod: escape_control(name).into_owned(),
+            submod_status: a.status,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -496,11 +617,21 @@ fn cap(status: Tier, worst: Tier) -> Tier {
 /// names, and checks its time claims against `validation` (see
 /// [`EarJwtValidation`]).
 ///
-/// - The profile must be [`EAR_PROFILE`] or [`EAR_PROFILE_VERAISON`].
-/// - A claim given under both its names is refused
-///   ([`EarJwtError::ConflictingClaimNames`]). Repeated JSON keys cannot be
-///   seen in a `serde_json::Value` (it keeps the last one):
+/// - The profile must be [`EAR_PROFILE`] (-04), [`EAR_PROFILE_03`] or
+///   [`EAR_PROFILE_VERAISON`] ([`EarJwtError::UnknownProfile`]).
+/// - A claim given under two of its names is refused
+///   ([`EarJwtError::ConflictingClaimNames`]). The overall status is
+///   `ear_status` (the drafts' name), `ear.status` (Veraison's) or, under
+///   -03 only, `status` (what this crate wrote before -04). Repeated JSON
+///   keys cannot be seen in a `serde_json::Value` (it keeps the last one):
 ///   [`verify_ear_jwt`] refuses them in the raw payload.
+/// - `ear_raw_evidence` (or `ear.raw-evidence`) must be a JSON record CMW
+///   under -04, which [`Ear::raw_evidence`] returns, and base64url bytes
+///   otherwise, which are not kept ([`EarJwtError::RawEvidence`]).
+/// - An overall status more trusted than the worst status the issuer gave
+///   an appraised submodule is refused
+///   ([`EarJwtError::StatusAboveSubmodule`], draft-ietf-rats-ear-04,
+///   Section 3).
 /// - Each submodule's status is lowered to the worst tier of its
 ///   trustworthiness vector (AR4SI values: 2..=31 affirming, 32..=95
 ///   warning, 96..=127 contraindicated) and of its findings, as
@@ -509,21 +640,28 @@ fn cap(status: Tier, worst: Tier) -> Tier {
 /// - The overall status is [`Tier::overall`] of the submodules, or the
 ///   issuer's overall status where that is worse (or `none`); `none` when
 ///   no submodule was appraised, whatever the issuer says.
+/// - Other claims, such as -04's `ear_device_topology`, are ignored, as
+///   the draft requires of unknown claims.
 pub fn ear_from_json(value: serde_json::Value, validation: &EarJwtValidation) -> Result<Ear, EarJwtError> {
     use serde_json::{json, Value};
     let Value::Object(mut obj) = value else {
         return Err(EarJwtError::Claims("not a JSON object".into()));
     };
-    match obj.get("eat_profile").and_then(|p| p.as_str()) {
-        Some(EAR_PROFILE) | Some(EAR_PROFILE_VERAISON) => {}
-        other => return Err(EarJwtError::Claims(format!("unknown eat_profile {other:?}"))),
-    }
+    let profile = Profile::of(&obj)?;
     validation.check(&obj)?;
     rename(&mut obj, "ear.verifier-id", "ear_verifier_id")?;
-    rename(&mut obj, "ear.status", "status")?;
-    let status_given = obj.contains_key("status");
+    rename(&mut obj, "ear.status", "ear_status")?;
+    if profile == Profile::Ear03 {
+        rename(&mut obj, "status", "ear_status")?;
+    }
+    rename(&mut obj, "ear.raw-evidence", "ear_raw_evidence")?;
+    let raw_evidence = match obj.remove("ear_raw_evidence") {
+        Some(v) => read_raw_evidence(profile, v)?,
+        None => None,
+    };
+    let status_given = obj.contains_key("ear_status");
     if !status_given {
-        obj.insert("status".into(), json!("none"));
+        obj.insert("ear_status".into(), json!("none"));
     }
     let Some(Value::Object(submods)) = obj.get_mut("submods") else {
         return Err(EarJwtError::Claims("no submods object".into()));
@@ -550,24 +688,26 @@ pub fn ear_from_json(value: serde_json::Value, validation: &EarJwtValidation) ->
     }
     let mut ear: Ear = serde_json::from_value(Value::Object(obj)).map_err(|e| {
         // serde quotes unknown variants and fields, which the signer chose.
-        EarJwtError::Claims(crate::ear::escape_control(&e.to_string()).into_owned())
+        EarJwtError::Claims(escape_control(&e.to_string()).into_owned())
     })?;
+    ear.raw_evidence = raw_evidence;
+    // Against the statuses as the issuer gave them, before any is lowered.
+    refuse_status_above_submods(&ear)?;
     for a in ear.submods.values_mut() {
         // The issuer's `ear_status` is a summary of the vector and findings
         // it sent along; where they disagree, the worse one is believed.
         let vector = a.trust_vector.values().map(|v| Tier::of_claim_value(*v));
         let worst = vector.chain(a.findings.iter().map(|f| f.tier)).max();
-        a.status = cap(a.status, worst.unwrap_or(Tier::None));
+        a.status = a.status.capped_by(worst.unwrap_or(Tier::None));
     }
     // The same combination as `Ear::new`: a `none` submodule beside
-    // appraised ones makes the result contraindicated, not affirming.
-    let overall = Tier::overall(ear.submods.values().map(|a| a.status));
-    // An issuer's overall status counts only where it is worse than the
+    // appraised ones makes the result contraindicated, not affirming. An
+    // issuer's overall status counts only where it is worse than the
     // submodules' (or `none`); with nothing appraised the result is `none`.
-    ear.status = if status_given && overall != Tier::None {
-        cap(ear.status, overall)
+    ear.status = if status_given {
+        ear.consistent_status()
     } else {
-        overall
+        Tier::overall(ear.submods.values().map(|a| a.status))
     };
     Ok(ear)
 }
@@ -584,7 +724,7 @@ mod tests {
         format!("-----BEGIN {label}-----\n{b64}\n-----END {label}-----\n")
     }
 
-    fn key(alg: &str) -> SigningKeyPem {
+    pub(super) fn key(alg: &str) -> SigningKeyPem {
         let rng = SystemRandom::new();
         let doc = match alg {
             "ES256" => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
@@ -726,10 +866,12 @@ mod tests {
         let input = format!("{h}.{p}");
         let sig = k.sign(input.as_bytes()).unwrap();
         let t = format!("{input}.{}", B64.encode(sig));
-        assert!(matches!(
+        assert_eq!(
             verify_ear_jwt_with(&t, &pk, &v()),
-            Err(EarJwtError::Claims(_))
-        ));
+            Err(EarJwtError::UnknownProfile {
+                profile: Some("tag:example.com,2024:other".into())
+            })
+        );
         let e = SigningKeyPem::from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
             .err()
             .unwrap();
@@ -814,19 +956,19 @@ mod tests {
         assert!(!ear.is_affirming() && !ear.is_acceptable());
     }
 
-    const NOW: i64 = 1_700_000_100;
+    pub(super) const NOW: i64 = 1_700_000_100;
 
     fn at(now: i64) -> EarJwtValidation {
         EarJwtValidation::at(time::OffsetDateTime::from_unix_timestamp(now).unwrap())
     }
 
     /// Validation at [`NOW`], 100 s after [`ear`]'s `iat`.
-    fn v() -> EarJwtValidation {
+    pub(super) fn v() -> EarJwtValidation {
         at(NOW)
     }
 
     /// A token signed by `k` over exactly `header` and `payload`.
-    fn sign_raw(k: &SigningKeyPem, header: &str, payload: &str) -> String {
+    pub(super) fn sign_raw(k: &SigningKeyPem, header: &str, payload: &str) -> String {
         let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
         let sig = k.sign(input.as_bytes()).unwrap();
         format!("{input}.{}", B64.encode(sig))
@@ -1030,7 +1172,7 @@ mod tests {
             verify_ear_jwt_with(&t, &pk, &v()),
             Err(EarJwtError::ConflictingClaimNames {
                 draft: "ear_status",
-                veraison: "ear.status"
+                legacy: "ear.status"
             })
         );
         for (sm, draft) in [
@@ -1064,7 +1206,7 @@ mod tests {
                 serde_json::json!({"build": "b", "developer": "d"}),
                 "ear_verifier_id",
             ),
-            ("status", serde_json::json!("affirming"), "status"),
+            ("ear_status", serde_json::json!("affirming"), "ear_status"),
         ] {
             let mut j = serde_json::json!({
                 "eat_profile": EAR_PROFILE_VERAISON, "iat": 1, "ear.status": "contraindicated",
@@ -1142,6 +1284,272 @@ mod tests {
         let h = B64.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let e = verify_ear_jwt_with(&format!("{h}.{}.", B64.encode(&payload)), &k.public_key(), &v()).unwrap_err();
         assert!(e.to_string().contains("never accepted"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod profiles {
+    //! Reading the -04, -03 and Veraison profiles (draft-ietf-rats-ear-04).
+
+    use std::collections::BTreeMap;
+
+    use super::tests::{key, sign_raw, v, NOW};
+    use super::*;
+    use crate::cmw::{Cmw, CmwRecord};
+    use crate::ear::{Appraisal, TrustClaim};
+
+    fn affirming_ear() -> Ear {
+        let mut a = Appraisal::new("prod");
+        a.set(TrustClaim::Hardware, 2);
+        Ear::new(NOW - 10, BTreeMap::from([("snp".to_string(), a.finish())]), None)
+    }
+
+    /// An EAR claims-set with `extra` claims over a minimal one of `profile`.
+    fn claims(profile: &str, extra: serde_json::Value) -> serde_json::Value {
+        let mut j = serde_json::json!({
+            "eat_profile": profile, "iat": NOW - 10,
+            "ear_verifier_id": {"build": "b", "developer": "d"},
+            "submods": {"a": {"ear_status": "affirming", "ear_trustworthiness_vector": {"hardware": 2}}}
+        });
+        for (k, val) in extra.as_object().unwrap() {
+            j[k] = val.clone();
+        }
+        j
+    }
+
+    /// Guards reading -03: a JWT as this crate signed it before -04
+    /// (profile #03, overall status under `status`, bare base64url
+    /// `ear_raw_evidence`) still verifies with its statuses, as does a
+    /// draft-style -03 one (`ear_status`).
+    #[test]
+    fn an_03_ear_jwt_still_verifies() {
+        let k = key("EdDSA");
+        let pk = k.public_key();
+        let header = r#"{"alg":"EdDSA","typ":"JWT"}"#;
+        let ours = format!(
+            r#"{{"eat_profile":"{EAR_PROFILE_03}","iat":{},"ear_verifier_id":{{"developer":"attested-tls","build":"attested-tls 0.1.0"}},"status":"warning","submods":{{"snp":{{"ear_status":"warning","ear_trustworthiness_vector":{{"configuration":32}},"ear_appraisal_policy_ids":["p"],"attested_tls_claims":{{}},"attested_tls_findings":[]}}}},"eat_nonce":"abab"}}"#,
+            NOW - 10
+        );
+        let ear = verify_ear_jwt_with(&sign_raw(&k, header, &ours), &pk, &v()).unwrap();
+        assert_eq!(ear.eat_profile, EAR_PROFILE_03);
+        assert_eq!((ear.status, ear.submods["snp"].status), (Tier::Warning, Tier::Warning));
+        assert!(ear.is_acceptable());
+        let draft_style = claims(
+            EAR_PROFILE_03,
+            serde_json::json!({"ear_status": "affirming", "ear_raw_evidence": "NzQ3MjY5NzM2NTYzNzQK"}),
+        );
+        let t = sign_raw(&k, header, &draft_style.to_string());
+        let ear = verify_ear_jwt_with(&t, &pk, &v()).unwrap();
+        assert!(ear.is_affirming());
+        // -03 raw evidence is bytes without a type: checked, not kept.
+        assert_eq!(ear.raw_evidence(), None);
+        // Two names of the overall status under -03 are refused.
+        let both = claims(
+            EAR_PROFILE_03,
+            serde_json::json!({"ear_status": "affirming", "status": "affirming"}),
+        );
+        assert_eq!(
+            ear_from_json(both, &v()),
+            Err(EarJwtError::ConflictingClaimNames {
+                draft: "ear_status",
+                legacy: "status"
+            })
+        );
+        // Under -04 `status` is no EAR claim: ignored, never read as the status.
+        let ignored = claims(EAR_PROFILE, serde_json::json!({"status": "contraindicated"}));
+        assert_eq!(ear_from_json(ignored, &v()).unwrap().status, Tier::Affirming);
+    }
+
+    /// Guards the emitted side end to end: what `sign_ear_jwt` signs is
+    /// -04 and reads back the same, raw evidence included.
+    #[test]
+    fn an_04_ear_jwt_round_trips_with_its_raw_evidence() {
+        let k = key("ES256");
+        let record = CmwRecord::evidence("application/vnd.amd.sev-snp.attestation-report", vec![7; 40]);
+        let ear = affirming_ear().with_raw_evidence(record.clone()).unwrap();
+        let jwt = sign_ear_jwt(&ear, &k).unwrap();
+        let payload: serde_json::Value =
+            serde_json::from_slice(&B64.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(payload["eat_profile"], EAR_PROFILE);
+        assert_eq!(
+            Cmw::decode(payload["ear_raw_evidence"].to_string().as_bytes()),
+            Ok(Cmw::Record(record.clone()))
+        );
+        let read = verify_ear_jwt_with(&jwt, &k.public_key(), &v()).unwrap();
+        assert_eq!(read.raw_evidence(), Some(&record));
+        assert_eq!(read, ear);
+    }
+
+    /// Guards the profile check: any profile but -04, -03 and Veraison's
+    /// is refused with `UnknownProfile`, naming it (escaped).
+    #[test]
+    fn an_unknown_profile_is_refused_with_its_own_error() {
+        for (profile, named) in [
+            (
+                serde_json::json!("tag:ietf.org,2026:rats/ear#05"),
+                Some("tag:ietf.org,2026:rats/ear#05"),
+            ),
+            (
+                serde_json::json!("tag:ietf.org,2026:rats/ear#04 "),
+                Some("tag:ietf.org,2026:rats/ear#04 "),
+            ),
+            (
+                serde_json::json!("tag:ietf.org,2023:rats/ear"),
+                Some("tag:ietf.org,2023:rats/ear"),
+            ),
+            (serde_json::json!("x\n"), Some("x\\n")),
+            (serde_json::json!(4), None),
+            (serde_json::Value::Null, None),
+        ] {
+            let mut j = claims(EAR_PROFILE, serde_json::json!({}));
+            match profile {
+                serde_json::Value::Null => j.as_object_mut().unwrap().remove("eat_profile"),
+                p => j.as_object_mut().unwrap().insert("eat_profile".into(), p),
+            };
+            let e = ear_from_json(j, &v()).unwrap_err();
+            assert_eq!(
+                e,
+                EarJwtError::UnknownProfile {
+                    profile: named.map(str::to_string)
+                }
+            );
+            assert!(!e.to_string().chars().any(char::is_control), "{e}");
+        }
+        // Signed, it is refused for the same reason.
+        let k = key("EdDSA");
+        let t = sign_raw(
+            &k,
+            r#"{"alg":"EdDSA","typ":"JWT"}"#,
+            &claims("tag:ietf.org,2026:rats/ear#05", serde_json::json!({})).to_string(),
+        );
+        assert!(matches!(
+            verify_ear_jwt_with(&t, &k.public_key(), &v()),
+            Err(EarJwtError::UnknownProfile { .. })
+        ));
+    }
+
+    fn two_submods(overall: &str, a: &str, b: &str) -> serde_json::Value {
+        serde_json::json!({
+            "eat_profile": EAR_PROFILE, "iat": NOW - 10, "ear_status": overall,
+            "ear_verifier_id": {"build": "b", "developer": "d"},
+            "submods": {"a": {"ear_status": a}, "b": {"ear_status": b}}
+        })
+    }
+
+    /// Guards -04, Section 3 on import: an overall status more trusted
+    /// than the worst appraised submodule is refused (it was lowered to
+    /// the submodules' and accepted). Worse or equal is kept; `none`
+    /// statements are not compared (a `none` submodule is corrected to a
+    /// contraindicated result instead).
+    #[test]
+    fn an_overall_status_more_trusted_than_a_submodule_is_refused() {
+        use Tier::*;
+        for (overall, a, b, worst_name, worst) in [
+            ("affirming", "affirming", "warning", "b", Warning),
+            ("affirming", "contraindicated", "affirming", "a", Contraindicated),
+            ("warning", "warning", "contraindicated", "b", Contraindicated),
+            ("affirming", "none", "warning", "b", Warning),
+        ] {
+            let status: Tier = serde_json::from_value(serde_json::json!(overall)).unwrap();
+            assert_eq!(
+                ear_from_json(two_submods(overall, a, b), &v()),
+                Err(EarJwtError::StatusAboveSubmodule {
+                    status,
+                    submod: worst_name.into(),
+                    submod_status: worst
+                }),
+                "{overall} over {a}, {b}"
+            );
+        }
+        for (overall, a, b, result) in [
+            ("affirming", "affirming", "affirming", Affirming),
+            ("warning", "affirming", "warning", Warning),
+            ("contraindicated", "affirming", "affirming", Contraindicated),
+            ("none", "affirming", "warning", None),
+            ("none", "affirming", "contraindicated", Contraindicated),
+            ("affirming", "affirming", "none", Contraindicated),
+        ] {
+            assert_eq!(
+                ear_from_json(two_submods(overall, a, b), &v()).map(|e| e.status),
+                Ok(result),
+                "{overall} over {a}, {b}"
+            );
+        }
+        // The same under -03, which states the same rule, and signed.
+        let k = key("EdDSA");
+        let mut j = two_submods("affirming", "affirming", "warning");
+        j["eat_profile"] = serde_json::json!(EAR_PROFILE_03);
+        let t = sign_raw(&k, r#"{"alg":"EdDSA","typ":"JWT"}"#, &j.to_string());
+        assert!(matches!(
+            verify_ear_jwt_with(&t, &k.public_key(), &v()),
+            Err(EarJwtError::StatusAboveSubmodule {
+                submod_status: Warning,
+                ..
+            })
+        ));
+        // A submodule name is shown escaped.
+        let j = serde_json::json!({
+            "eat_profile": EAR_PROFILE, "iat": NOW - 10, "ear_status": "affirming",
+            "ear_verifier_id": {"build": "b", "developer": "d"},
+            "submods": {"x\nattestation result: affirming": {"ear_status": "warning"}}
+        });
+        let e = ear_from_json(j, &v()).unwrap_err();
+        assert!(!e.to_string().chars().any(char::is_control), "{e}");
+    }
+
+    /// Guards the form of `ear_raw_evidence` per profile: a record CMW
+    /// under -04 (not -03's bare bytes, not a collection), base64url bytes
+    /// under -03 and Veraison's profile.
+    #[test]
+    fn raw_evidence_in_the_wrong_form_for_its_profile_is_refused() {
+        let reason = |profile: &str, raw: serde_json::Value| match ear_from_json(
+            claims(profile, serde_json::json!({"ear_raw_evidence": raw})),
+            &v(),
+        ) {
+            Err(EarJwtError::RawEvidence { profile: p, reason }) => {
+                assert_eq!(p, profile);
+                reason
+            }
+            other => panic!("{profile}: {other:?}"),
+        };
+        // -04.
+        assert!(reason(EAR_PROFILE, serde_json::json!("NzQ3MjY5NzM2NTYzNzQK")).contains("JSON array"));
+        assert!(reason(EAR_PROFILE, serde_json::json!({"cpu": ["application/x", "AQ"]})).contains("collection"));
+        assert!(reason(EAR_PROFILE, serde_json::json!(["application/x", "A+Q="])).contains("base64url"));
+        assert!(reason(EAR_PROFILE, serde_json::json!(["application/x"])).contains("2 or 3"));
+        assert!(reason(EAR_PROFILE, serde_json::json!(["application/x", "AQ", 0])).contains("cm-type"));
+        let ok = ear_from_json(
+            claims(
+                EAR_PROFILE,
+                serde_json::json!({"ear_raw_evidence": ["application/x", "AQ"]}),
+            ),
+            &v(),
+        )
+        .unwrap();
+        assert_eq!(ok.raw_evidence().map(|r| r.value.as_slice()), Some(&[1u8][..]));
+        // -03 and Veraison.
+        assert!(reason(EAR_PROFILE_03, serde_json::json!(["application/x", "AQ"])).contains("a JSON string"));
+        assert!(reason(EAR_PROFILE_03, serde_json::json!("not base64!")).contains("not base64url"));
+        for profile in [EAR_PROFILE_03, EAR_PROFILE_VERAISON] {
+            for bytes in ["NzQ3MjY5NzM2NTYzNzQK", "AQ==", "AQ"] {
+                let j = claims(profile, serde_json::json!({"ear_raw_evidence": bytes}));
+                assert_eq!(
+                    ear_from_json(j, &v()).unwrap().raw_evidence(),
+                    None,
+                    "{profile} {bytes}"
+                );
+            }
+        }
+        let mut j = claims(EAR_PROFILE_VERAISON, serde_json::json!({"ear.raw-evidence": "AQ"}));
+        assert!(ear_from_json(j.clone(), &v()).is_ok());
+        j["ear_raw_evidence"] = serde_json::json!("AQ");
+        assert_eq!(
+            ear_from_json(j, &v()),
+            Err(EarJwtError::ConflictingClaimNames {
+                draft: "ear_raw_evidence",
+                legacy: "ear.raw-evidence"
+            })
+        );
     }
 }
 
