@@ -292,7 +292,11 @@ fn rim_not_in_policy_is_refused() {
         a.trust_vector[&TrustClaim::Executables],
         claim_value::UNRECOGNIZED_RUNTIME
     );
-    let f = a.findings.iter().find(|f| f.claim == "realm.initial_measurement").unwrap();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.claim == "realm.initial_measurement")
+        .unwrap();
     assert!(f.reason.contains("not in the reference values of policy test"), "{f}");
 }
 
@@ -305,7 +309,11 @@ fn no_reference_values_fails_the_measurement_check() {
     };
     let a = appraise(&policy, &read(vector!("cca-token-01.cbor")), TOKEN_01_CHALLENGE);
     assert_eq!(failed_claims(&a), ["realm.initial_measurement"]);
-    let f = a.findings.iter().find(|f| f.claim == "realm.initial_measurement").unwrap();
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.claim == "realm.initial_measurement")
+        .unwrap();
     assert!(f.reason.contains("has no realm initial measurements"), "{f}");
 }
 
