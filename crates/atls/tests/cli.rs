@@ -1156,3 +1156,36 @@ fn verify_exits_3_when_a_floor_is_unset() {
         "{out}"
     );
 }
+
+/// `--certs` / `--collateral` paths are the user's, relative to the working
+/// directory; they were joined to the policy file's directory (as the
+/// policy's own paths are), so README's example (`--certs
+/// ../shared/...` with `--policy /tmp/snp.toml`) failed with "No such file".
+#[test]
+fn verify_resolves_command_line_paths_against_the_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("snp.toml");
+    std::fs::write(
+        &policy,
+        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{SNP_MEASUREMENT}\"]\nmin_tcb = {{ bootloader = 3 }}\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(atls()
+        .current_dir(vectors())
+        .args([
+            "verify",
+            "--evidence",
+            "sev-snp/report_milan.hex",
+            "--certs",
+            "sev-snp/vcek_milan.der",
+            "--at",
+            "2026-01-01T00:00:00Z",
+            "--report-data",
+            SNP_REPORT_DATA,
+            "--policy",
+        ])
+        .arg(&policy));
+    assert!(!err.contains("No such file"), "{err}");
+    assert_ne!(code, 2, "{out}{err}");
+    assert!(out.contains("endorsement_key"), "the VCEK was found: {out}");
+}
