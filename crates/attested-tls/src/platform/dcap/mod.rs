@@ -921,16 +921,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn sgx_policy_rules() {
+    /// The enclave report of the SGX test vector.
+    fn sgx_report() -> EnclaveReport {
         let raw = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../../shared/vectors/sgx/sgx_quote"
         ))
         .unwrap();
-        let Body::Sgx(r) = Quote::parse(&raw).unwrap().body else {
-            panic!("not SGX")
-        };
+        match Quote::parse(&raw).unwrap().body {
+            Body::Sgx(r) => r,
+            Body::Td(_) => panic!("not SGX"),
+        }
+    }
+
+    #[test]
+    fn sgx_policy_rules() {
+        let r = sgx_report();
         let eval = |rules: &SgxRules, r: &EnclaveReport| {
             let mut a = Appraisal::new("p");
             evaluate_sgx(r, rules, "p", &mut a);
@@ -971,14 +977,7 @@ mod tests {
     /// key; an explicit 0 affirms.
     #[test]
     fn unset_min_isv_svn_is_a_warning_naming_the_key() {
-        let raw = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/sgx/sgx_quote"
-        ))
-        .unwrap();
-        let Body::Sgx(r) = Quote::parse(&raw).unwrap().body else {
-            panic!("not SGX")
-        };
+        let r = sgx_report();
         let rules = |min_isv_svn| {
             SgxPolicy {
                 mrenclave: vec![hex::encode(r.mrenclave)],
