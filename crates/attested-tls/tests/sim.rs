@@ -125,8 +125,11 @@ fn root_not_trusted_is_refused_naming_the_root() {
     let f = a.findings.iter().find(|f| f.claim == "root").unwrap();
     assert!(f.observed.as_deref().unwrap().contains("ephemeral"), "{f}");
     assert!(f.expected.as_deref().unwrap().contains("some other lab"), "{f}");
-    // Nothing the unverified Evidence says is reported as a claim.
-    assert!(!a.claims.contains_key("measurement"));
+    // What the unverified Evidence says is shown for diagnosis, as for the
+    // other platforms (so that `atls verify` without a trusted root prints
+    // the claims, issue 8), under a refused result.
+    assert_eq!(a.claims["measurement"], hex::encode(&inst.config().measurement));
+    assert!(!a.is_affirming());
 
     // No trusted root at all.
     let v = SimVerifier::new(policy_for(&inst), vec![]).unwrap();
