@@ -54,7 +54,7 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| {
         measurements: vec![hex::encode(&instance.config().measurement)],
         instance_ids: Some(ids),
         allow_debug: true,
-        min_security_version: 0,
+        min_security_version: Some(0),
         max_evidence_age: None,
     };
     Fixed {

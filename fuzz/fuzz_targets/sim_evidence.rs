@@ -42,7 +42,7 @@ static FIXED: LazyLock<Fixed> = LazyLock::new(|| {
         measurements: vec![hex::encode(&instance.config().measurement)],
         instance_ids: Some(vec![hex::encode(&instance.config().instance_id)]),
         allow_debug: false,
-        min_security_version: 0,
+        min_security_version: Some(0),
         max_evidence_age: None,
     };
     let verifier = std::sync::Arc::new(SimVerifier::new(policy, vec![root.to_vec()]).expect("verifier"));

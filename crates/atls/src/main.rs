@@ -8,6 +8,7 @@
 
 mod bench;
 mod demo;
+mod policy_init;
 mod serve;
 mod verify;
 
@@ -46,6 +47,11 @@ enum Command {
     },
     /// Appraise one piece of Evidence offline.
     Verify(verify::VerifyArgs),
+    /// Appraisal policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Measure attested vs plain TLS 1.3 and authenticate+validate cost.
     Bench(bench::BenchArgs),
     /// Reference values from a CoRIM.
@@ -53,6 +59,14 @@ enum Command {
         #[command(subcommand)]
         command: CorimCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Write a policy pinning what one piece of Evidence shows (its
+    /// measurements, platform identity and versions as floors, strict
+    /// defaults), after verifying its signatures and chain; for review.
+    Init(policy_init::PolicyInitArgs),
 }
 
 #[derive(Subcommand)]
@@ -176,6 +190,9 @@ fn main() -> ExitCode {
                 command: VectorsCommand::Check { files, json },
             } => vectors_check(&files, json),
             Command::Verify(a) => verify::run(a),
+            Command::Policy {
+                command: PolicyCommand::Init(a),
+            } => policy_init::run(a),
             Command::Bench(a) => bench::run(a).await,
             Command::Corim {
                 command: CorimCommand::Import { file, key, platform },

@@ -4,6 +4,10 @@
 //! raw Evidence (an SEV-SNP report, a TDX or SGX quote, a CCA token,
 //! simulated Evidence). Files may be binary or ASCII hex (with or without a
 //! `0x` prefix). The binding is never skipped: `--report-data` is required.
+//!
+//! Without `--policy` every platform is treated alike: the Evidence is
+//! verified (signatures, chains, collateral, binding) and its claims are
+//! printed, but the result is never affirming (see [`crate::policy_init`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,9 +27,9 @@ pub struct VerifyArgs {
     /// (binary or hex).
     #[arg(long)]
     evidence: PathBuf,
-    /// SEV-SNP certificates (VCEK/VLEK, ASK/ASVK): a PEM/DER file or a
-    /// directory. Never roots: a self-signed certificate here is ignored
-    /// (and reported) unless it is a built-in AMD ARK.
+    /// SEV-SNP certificates (VCEK/VLEK, ASK): a PEM/DER file or a
+    /// directory. Intermediates and leaves only: a self-signed certificate
+    /// here is ignored (and reported) unless it is a built-in AMD ARK.
     #[arg(long)]
     certs: Vec<PathBuf>,
     /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
@@ -35,8 +39,8 @@ pub struct VerifyArgs {
     /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
     #[arg(long)]
     collateral: Vec<PathBuf>,
-    /// Appraisal policy (TOML). Without one, every platform is appraised
-    /// with its strictest default (no reference values: never affirming).
+    /// Appraisal policy (TOML). Without one, the Evidence is verified and
+    /// its claims are printed, but nothing is affirming (exit 1).
     #[arg(long)]
     policy: Option<PathBuf>,
     /// Expected report data / binder-derived value (64 bytes, hex).
@@ -52,6 +56,104 @@ pub struct VerifyArgs {
     /// P-384 or Ed25519), for the passport model.
     #[arg(long)]
     sign_ear: Option<PathBuf>,
+    /// Simulation root certificate (PEM) to trust for simulated Evidence;
+    /// added to `[sim] trusted_roots`.
+    #[arg(long)]
+    sim_root: Vec<PathBuf>,
+    /// Arm CCA trust anchors (JSON list of instance id, implementation id
+    /// and CPAK); added to `[cca] trust_anchors`.
+    #[arg(long)]
+    cca_trust_anchors: Vec<PathBuf>,
+}
+
+/// What comes with Evidence besides the policy: certificates, collateral
+/// and trust anchors (`atls verify` and `atls policy init` take the same).
+pub struct EvidenceInputs<'a> {
+    /// `--certs`: SEV-SNP certificates (intermediates and leaves).
+    pub certs: &'a [PathBuf],
+    /// `--trust-ark`: SEV-SNP roots to trust besides the built-in AMD roots.
+    pub trust_arks: &'a [PathBuf],
+    /// `--collateral`: Intel DCAP collateral.
+    pub collateral: &'a [PathBuf],
+    /// `--sim-root`: simulation roots.
+    pub sim_roots: &'a [PathBuf],
+    /// `--cca-trust-anchors`: CCA trust-anchor files.
+    pub cca_trust_anchors: &'a [PathBuf],
+}
+
+impl EvidenceInputs<'_> {
+    /// Checks every named file up front (see [`check_bundle_paths`]).
+    pub fn check_paths(&self) -> Result<(), Failure> {
+        check_bundle_paths("--certs", self.certs)?;
+        check_bundle_paths("--trust-ark", self.trust_arks)?;
+        check_bundle_paths("--collateral", self.collateral)?;
+        check_bundle_paths("--sim-root", self.sim_roots)?;
+        check_bundle_paths("--cca-trust-anchors", self.cca_trust_anchors)
+    }
+
+    /// Adds the inputs to the policy's sections (creating a section that is
+    /// absent, which then has no reference values of its own). Paths from
+    /// the command line are relative to the working directory, not to the
+    /// policy file, so they are made absolute first.
+    pub fn add_to(&self, policy: &mut Policy) -> Result<(), Failure> {
+        let abs = |paths: &[PathBuf]| -> Result<Vec<PathBuf>, Failure> { paths.iter().map(|p| absolute(p)).collect() };
+        if !self.certs.is_empty() {
+            policy
+                .snp
+                .get_or_insert_with(Default::default)
+                .certs
+                .extend(abs(self.certs)?);
+        }
+        if !self.trust_arks.is_empty() {
+            policy
+                .snp
+                .get_or_insert_with(Default::default)
+                .trusted_arks
+                .extend(abs(self.trust_arks)?);
+        }
+        if !self.collateral.is_empty() {
+            let collateral = abs(self.collateral)?;
+            policy
+                .tdx
+                .get_or_insert_with(Default::default)
+                .collateral
+                .extend(collateral.iter().cloned());
+            policy
+                .sgx
+                .get_or_insert_with(Default::default)
+                .collateral
+                .extend(collateral);
+        }
+        if !self.sim_roots.is_empty() {
+            policy
+                .sim
+                .get_or_insert_with(Default::default)
+                .trusted_roots
+                .extend(abs(self.sim_roots)?);
+        }
+        if !self.cca_trust_anchors.is_empty() {
+            policy
+                .cca
+                .get_or_insert_with(Default::default)
+                .trust_anchors
+                .extend(abs(self.cca_trust_anchors)?);
+        }
+        Ok(())
+    }
+}
+
+/// `path` made absolute against the working directory.
+pub fn absolute(path: &Path) -> Result<PathBuf, Failure> {
+    std::path::absolute(path).map_err(|e| Failure::input(format!("{}: {e}", path.display())))
+}
+
+/// Parses `--at` (RFC 3339); none: now.
+pub fn parse_at(at: Option<&str>) -> Result<time::OffsetDateTime, Failure> {
+    match at {
+        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| Failure::input(format!("--at {t:?} is not an RFC 3339 time: {e}"))),
+        None => Ok(time::OffsetDateTime::now_utc()),
+    }
 }
 
 /// The configfs-tsm attester, for `serve`/`connect --attester configfs`.
@@ -93,14 +195,6 @@ fn check_bundle_paths(flag: &str, paths: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `paths` made absolute against the working directory.
-fn absolute_paths(flag: &str, paths: &[PathBuf]) -> Result<Vec<PathBuf>, Failure> {
-    paths
-        .iter()
-        .map(|p| std::path::absolute(p).map_err(|e| Failure::input(format!("{flag} {}: {e}", p.display()))))
-        .collect()
-}
-
 /// Reads a file, decoding ASCII hex if that is what it holds.
 pub fn read_evidence(path: &Path) -> Result<Vec<u8>, Failure> {
     let raw = read_input(path, MAX_EVIDENCE_FILE_LEN)?;
@@ -113,26 +207,6 @@ pub fn read_evidence(path: &Path) -> Result<Vec<u8>, Failure> {
         }
     }
     Ok(raw)
-}
-
-/// Without `--policy`: every platform section at its strictest default (no
-/// reference values, so never affirming), keeping only the sections that can
-/// be built that way (`[snp]` insists on measurements and needs a policy).
-fn default_policy() -> Policy {
-    let mut p = Policy {
-        id: "atls-verify-strict-default".into(),
-        ..Default::default()
-    };
-    let try_section = |p: &Policy| p.appraiser().is_ok();
-    p.tdx = Some(Default::default());
-    p.sgx = Some(Default::default());
-    p.cca = Some(Default::default());
-    let mut with_snp = p.clone();
-    with_snp.snp = Some(Default::default());
-    if try_section(&with_snp) {
-        p = with_snp;
-    }
-    p
 }
 
 /// Media type of raw Evidence recognized by the verifier of `platform`.
@@ -157,66 +231,41 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
             ))
         }
     };
-    let now = match &args.at {
-        Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-            .map_err(|e| Failure::input(format!("--at {t:?} is not an RFC 3339 time: {e}")))?,
-        None => time::OffsetDateTime::now_utc(),
+    let now = parse_at(args.at.as_deref())?;
+    let inputs = EvidenceInputs {
+        certs: &args.certs,
+        trust_arks: &args.trust_ark,
+        collateral: &args.collateral,
+        sim_roots: &args.sim_root,
+        cca_trust_anchors: &args.cca_trust_anchors,
     };
-    let mut policy = match &args.policy {
-        Some(p) => Policy::load(p).map_err(Failure::input)?,
-        None => default_policy(),
+    let policy = match &args.policy {
+        Some(p) => Some(Policy::load(p).map_err(Failure::input)?),
+        None => None,
     };
-    check_bundle_paths("--certs", &args.certs)?;
-    check_bundle_paths("--collateral", &args.collateral)?;
-    check_bundle_paths("--trust-ark", &args.trust_ark)?;
-    // The policy resolves relative paths against its own directory; the
-    // command line's are relative to the working directory.
-    let certs = absolute_paths("--certs", &args.certs)?;
-    let collateral = absolute_paths("--collateral", &args.collateral)?;
-    let trust_arks = absolute_paths("--trust-ark", &args.trust_ark)?;
-    if !trust_arks.is_empty() {
-        policy
-            .snp
-            .get_or_insert_with(Default::default)
-            .trusted_arks
-            .extend(trust_arks);
-    }
-    if !certs.is_empty() {
-        policy.snp.get_or_insert_with(Default::default).certs.extend(certs);
-    }
-    if !collateral.is_empty() {
-        policy
-            .tdx
-            .get_or_insert_with(Default::default)
-            .collateral
-            .extend(collateral.iter().cloned());
-        policy
-            .sgx
-            .get_or_insert_with(Default::default)
-            .collateral
-            .extend(collateral);
-    }
-    let appraiser = policy.appraiser().map_err(Failure::input)?;
+    inputs.check_paths()?;
     let bytes = read_evidence(&args.evidence)?;
-
-    let ear: Ear = match Cmw::decode(&bytes) {
-        Ok(cmw) if !looks_raw(&appraiser, &bytes) => appraiser.appraise_cmw(&cmw, &expected, now),
-        _ => {
-            let v = appraiser.detect(&bytes).ok_or_else(|| {
-                Failure::input(format!(
-                    "{}: not a CMW, and no verifier of policy {} recognizes the bytes",
-                    args.evidence.display(),
-                    policy.id
-                ))
-            })?;
-            let mt = raw_media_type(v.platform()).ok_or_else(|| Failure::input("unknown platform"))?;
-            appraiser.appraise_raw(mt, &bytes, &expected, now)
+    let (ear, no_policy_hint) = match policy {
+        Some(mut policy) => {
+            inputs.add_to(&mut policy)?;
+            (
+                appraise_evidence(&policy, &bytes, &args.evidence, &expected, now)?,
+                None,
+            )
+        }
+        None => {
+            let (ear, hint) =
+                crate::policy_init::appraise_without_policy(&inputs, &bytes, &args.evidence, &expected, now)?;
+            (ear, Some(hint))
         }
     };
     if args.json {
         println!("{}", ear.to_json_pretty());
     } else {
         print!("{}", ear.render());
+        if let Some(h) = &no_policy_hint {
+            println!("{h}");
+        }
     }
     if let Some(k) = &args.sign_ear {
         let pem = read_input(k, attested_tls::fsutil::MAX_CONFIG_FILE_LEN)?;
@@ -226,10 +275,40 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
             attested_tls::ear_jwt::sign_ear_jwt(&ear, &key).map_err(Failure::input)?
         );
     }
+    if no_policy_hint.is_some() {
+        // Never affirming without a policy, whatever the EAR says.
+        return Ok(1);
+    }
     Ok(match ear.status {
         Tier::Affirming if ear.is_affirming() => 0,
         Tier::Warning if ear.is_acceptable() => 3,
         _ => 1,
+    })
+}
+
+/// Appraises Evidence (a CMW, or raw Evidence of a platform the policy has
+/// a section for) under `policy`.
+pub fn appraise_evidence(
+    policy: &Policy,
+    bytes: &[u8],
+    path: &Path,
+    expected: &ExpectedBinding,
+    now: time::OffsetDateTime,
+) -> Result<Ear, Failure> {
+    let appraiser = policy.appraiser().map_err(Failure::input)?;
+    Ok(match Cmw::decode(bytes) {
+        Ok(cmw) if !looks_raw(&appraiser, bytes) => appraiser.appraise_cmw(&cmw, expected, now),
+        _ => {
+            let v = appraiser.detect(bytes).ok_or_else(|| {
+                Failure::input(format!(
+                    "{}: not a CMW, and no verifier of policy {} recognizes the bytes",
+                    path.display(),
+                    policy.id
+                ))
+            })?;
+            let mt = raw_media_type(v.platform()).ok_or_else(|| Failure::input("unknown platform"))?;
+            appraiser.appraise_raw(mt, bytes, expected, now)
+        }
     })
 }
 

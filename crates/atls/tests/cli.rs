@@ -919,3 +919,380 @@ fn vectors_check_output_escapes_the_files_keys_and_values() {
         "the file wrote a line of its own: {out:?}"
     );
 }
+
+const SNP_REPORT_DATA: &str = "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd";
+const SNP_MEASUREMENT: &str =
+    "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
+const SGX_MRENCLAVE: &str = "33d8736db756ed4997e04ba358d27833188f1932ff7b1d156904d3f560452fbb";
+const TDX15_REPORT_DATA: &str = "2945321c99222c3622a14cf7feaab073e799be14b5f3e73cd2e6cad64e5f062463ad204f33f0a39e47d098330db88ca5b5d0a7afce540dfe4c4fe4a377190731";
+
+fn sgx_report_data() -> String {
+    format!("{}{}", hex_of(b"Hello, world!"), "00".repeat(64 - 13))
+}
+
+/// Simulated Evidence from a fresh `sim init` world in `dir`: the Evidence
+/// file, its report data, the root and the instance's measurement.
+fn sim_evidence(dir: &Path) -> (PathBuf, String, PathBuf, String) {
+    use attested_tls::binder::BindingClaims;
+    use attested_tls::crypto::HashAlgorithm;
+    let world = attested_tls::sim::init(&dir.join("sim"), 1, None, false).unwrap();
+    let inst = world.instances[0].clone();
+    let binding = BindingClaims::from_exported_value(HashAlgorithm::Sha256, b"spki", &[7; 32]);
+    let evidence = attested_tls::sim::SimAttester::new(inst.clone())
+        .evidence(&binding)
+        .unwrap();
+    let file = dir.join("sim-evidence.cbor");
+    std::fs::write(&file, evidence).unwrap();
+    (
+        file,
+        hex_of(&binding.report_data()),
+        dir.join("sim/root.pem"),
+        hex_of(&inst.config().measurement),
+    )
+}
+
+/// One platform's Evidence as `atls verify` / `atls policy init` take it.
+struct Case {
+    name: &'static str,
+    /// Evidence and inputs (`--evidence`/`--from-evidence` added per command).
+    evidence: PathBuf,
+    inputs: Vec<std::ffi::OsString>,
+    report_data: String,
+    /// A claim value the output must show.
+    shows: String,
+    /// `atls verify` exit code under the policy `policy init` wrote.
+    round_trip_exit: i32,
+}
+
+fn cases(tmp: &Path) -> Vec<Case> {
+    let v = vectors();
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let path = |p: PathBuf| p.into_os_string();
+    let (sim_ev, sim_rd, sim_root, sim_m) = sim_evidence(tmp);
+    vec![
+        Case {
+            name: "snp",
+            evidence: v.join("sev-snp/report_milan.hex"),
+            inputs: vec![
+                os("--certs"),
+                path(v.join("sev-snp/vcek_milan.der")),
+                os("--at"),
+                os("2026-01-01T00:00:00Z"),
+            ],
+            report_data: SNP_REPORT_DATA.into(),
+            shows: SNP_MEASUREMENT.into(),
+            round_trip_exit: 0,
+        },
+        Case {
+            name: "tdx",
+            evidence: v.join("tdx/tdx_quote"),
+            inputs: vec![
+                os("--collateral"),
+                path(v.join("tdx/tdx_quote_collateral.json")),
+                os("--at"),
+                os("2025-07-01T00:00:00Z"),
+            ],
+            report_data: TDX_REPORT_DATA.into(),
+            shows: TDX_MRTD.into(),
+            round_trip_exit: 0,
+        },
+        Case {
+            name: "tdx 1.5",
+            evidence: v.join("tdx/tdx_quote_td15ex"),
+            inputs: vec![
+                os("--collateral"),
+                path(v.join("tdx/tdx_quote_td15ex_collateral.json")),
+                os("--at"),
+                os("2026-10-20T00:00:00Z"),
+            ],
+            report_data: TDX15_REPORT_DATA.into(),
+            shows: "2a674327c50218dba880066b349b8d559d749ed68dce33fd651c184a877d084b07a9e583767a7ad5da13ed91deec2b70"
+                .into(),
+            round_trip_exit: 0,
+        },
+        Case {
+            // TCB status ConfigurationAndSWHardeningNeeded: the best any
+            // policy can give is a warning naming it.
+            name: "sgx",
+            evidence: v.join("sgx/sgx_quote"),
+            inputs: vec![
+                os("--collateral"),
+                path(v.join("sgx/sgx_quote_collateral.json")),
+                os("--at"),
+                os("2025-07-01T00:00:00Z"),
+            ],
+            report_data: sgx_report_data(),
+            shows: SGX_MRENCLAVE.into(),
+            round_trip_exit: 3,
+        },
+        Case {
+            name: "cca",
+            evidence: v.join("cca/cca-token-02.cbor"),
+            inputs: vec![os("--cca-trust-anchors"), path(v.join("cca/ta-02-ok.json"))],
+            report_data: cca_token_02_challenge(),
+            shows: "43".repeat(64),
+            round_trip_exit: 0,
+        },
+        Case {
+            name: "sim",
+            evidence: sim_ev,
+            inputs: vec![os("--sim-root"), path(sim_root)],
+            report_data: sim_rd,
+            shows: sim_m,
+            round_trip_exit: 0,
+        },
+    ]
+}
+
+/// The realm challenge of `cca-token-02.cbor` (its report data): "AB" x 32.
+fn cca_token_02_challenge() -> String {
+    "4142".repeat(32)
+}
+
+/// Guards the issue-8 finding: without `--policy`, SEV-SNP failed with a
+/// policy-load error ("snp.measurements is invalid") while TDX printed its
+/// claims. Every platform now prints its claims, says that nothing is
+/// affirming without a policy, and exits 1.
+#[test]
+fn verify_without_policy_prints_the_claims_of_every_platform_and_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    for c in cases(tmp.path()) {
+        let (code, out, err) = run(atls()
+            .args(["verify", "--evidence"])
+            .arg(&c.evidence)
+            .args(&c.inputs)
+            .args(["--report-data", &c.report_data]));
+        assert_eq!(code, 1, "{}: {out}{err}", c.name);
+        assert!(!err.contains("is invalid"), "{}: a policy error: {err}", c.name);
+        assert!(out.contains(&c.shows), "{}: the claims are printed: {out}", c.name);
+        assert!(
+            out.starts_with("attestation result: contraindicated"),
+            "{}: {out}",
+            c.name
+        );
+        assert!(
+            out.contains("no policy given: the claims are shown but compared with no reference values"),
+            "{}: {out}",
+            c.name
+        );
+        assert!(out.contains("atls policy init --from-evidence"), "{}: {out}", c.name);
+        // The only refusal is the missing policy: the rest verified.
+        let refusals = out
+            .lines()
+            .filter(|l| l.trim_start().starts_with("contraindicated:"))
+            .count();
+        let expected = if c.name == "sgx" { 2 } else { 1 }; // + the TCB status, not UpToDate
+        assert_eq!(refusals, expected, "{}: {out}", c.name);
+
+        // Checks that need no reference values still run: a wrong binding is named.
+        let (code, out, _) = run(atls()
+            .args(["verify", "--json", "--evidence"])
+            .arg(&c.evidence)
+            .args(&c.inputs)
+            .args(["--report-data", &"00".repeat(64)]));
+        assert_eq!(code, 1, "{}", c.name);
+        let ear: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(ear["ear_status"], "contraindicated", "{}", c.name);
+        let findings = ear["submods"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|s| s["attested_tls_findings"].as_array().unwrap().clone())
+            .map(|f| f["claim"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>();
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.contains("report_data") || f.contains("challenge")),
+            "{}: {findings:?}",
+            c.name
+        );
+        assert!(findings.contains(&"policy".to_string()), "{}: {findings:?}", c.name);
+    }
+    // Without the simulation root the claims are still shown (they used to
+    // be read only after the chain verified), with the refusal and a hint.
+    let (evidence, rd, _, m) = sim_evidence(&tmp.path().join("again"));
+    let (code, out, err) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(&evidence)
+        .args(["--report-data", &rd]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(&m), "{out}");
+    assert!(out.contains("simulation root not trusted"), "{out}");
+    assert!(out.contains("--sim-root"), "{out}");
+}
+
+/// `atls policy init --from-evidence` writes a policy that loads and
+/// accepts the Evidence it was made from (affirming; a warning for the SGX
+/// quote, whose platform TCB is not UpToDate), refuses to overwrite
+/// without --force, and writes nothing for Evidence that does not verify.
+#[test]
+fn policy_init_writes_a_policy_that_affirms_the_same_evidence() {
+    let tmp = tempfile::tempdir().unwrap();
+    for c in cases(tmp.path()) {
+        let out_file = tmp.path().join(format!("{}.toml", c.name.replace(' ', "-")));
+        let init = || {
+            let mut cmd = atls();
+            cmd.args(["policy", "init", "--from-evidence"])
+                .arg(&c.evidence)
+                .args(&c.inputs)
+                .arg("--out")
+                .arg(&out_file);
+            cmd
+        };
+        let (code, out, err) = run(&mut init());
+        assert_eq!(code, 0, "{}: {out}{err}", c.name);
+        assert!(out.contains("review"), "{}: {out}", c.name);
+        let text = std::fs::read_to_string(&out_file).unwrap();
+        assert!(text.contains(&c.shows), "{}: {text}", c.name);
+        assert!(text.contains("allow_debug = false"), "{}: {text}", c.name);
+        assert!(text.contains("REVIEW"), "{}: {text}", c.name);
+
+        // The round trip: `verify --policy` with the written file alone
+        // (no --certs / --collateral / trust anchors: the policy names them).
+        let at: Vec<&std::ffi::OsString> = c.inputs.iter().skip_while(|a| *a != "--at").take(2).collect();
+        let (code, vout, verr) = run(atls()
+            .args(["verify", "--evidence"])
+            .arg(&c.evidence)
+            .arg("--policy")
+            .arg(&out_file)
+            .args(at)
+            .args(["--report-data", &c.report_data]));
+        assert_eq!(code, c.round_trip_exit, "{}: {vout}{verr}\n{text}", c.name);
+        if c.round_trip_exit == 0 {
+            assert!(vout.starts_with("attestation result: affirming"), "{}: {vout}", c.name);
+        } else {
+            assert!(vout.contains("ConfigurationAndSWHardeningNeeded"), "{}: {vout}", c.name);
+            assert!(!vout.contains("not set"), "every floor is written: {vout}");
+        }
+
+        // Never overwritten without --force.
+        let (code, _, err) = run(&mut init());
+        assert_eq!(code, 2, "{}: {err}", c.name);
+        assert!(err.contains("already exists") && err.contains("--force"), "{err}");
+        assert_eq!(std::fs::read_to_string(&out_file).unwrap(), text);
+        let (code, _, err) = run(init().arg("--force"));
+        assert_eq!(code, 0, "{}: {err}", c.name);
+    }
+}
+
+#[test]
+fn policy_init_writes_nothing_for_evidence_that_does_not_verify() {
+    let v = vectors();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_file = tmp.path().join("p.toml");
+    let init = |args: &[&std::ffi::OsStr]| {
+        let r = run(atls().args(["policy", "init", "--out"]).arg(&out_file).args(args));
+        assert!(!out_file.exists(), "{args:?}: a policy was written");
+        r
+    };
+    let os = std::ffi::OsStr::new;
+    // TCB below every level of the collateral.
+    let (code, _, err) = init(&[
+        os("--from-evidence"),
+        v.join("tdx/tdx_quote_outdated").as_os_str(),
+        os("--collateral"),
+        v.join("tdx/tdx_quote_outdated_collateral.json").as_os_str(),
+        os("--at"),
+        os("2026-03-01T00:00:00Z"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("tcb_level") && err.contains("no policy written"), "{err}");
+    // A signed byte changed: the report signature fails.
+    let mut report = std::fs::read_to_string(v.join("sev-snp/report_milan.hex")).unwrap();
+    report.replace_range(42..44, "ff");
+    let bad = tmp.path().join("bad.hex");
+    std::fs::write(&bad, report).unwrap();
+    let (code, _, err) = init(&[
+        os("--from-evidence"),
+        bad.as_os_str(),
+        os("--certs"),
+        v.join("sev-snp/vcek_milan.der").as_os_str(),
+        os("--at"),
+        os("2026-01-01T00:00:00Z"),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("signature"), "{err}");
+    // No trust anchor: the platform signature cannot be checked; the
+    // message says which input is missing.
+    let (code, _, err) = init(&[os("--from-evidence"), v.join("cca/cca-token-02.cbor").as_os_str()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--cca-trust-anchors"), "{err}");
+    let (sim_ev, ..) = sim_evidence(tmp.path());
+    let (code, _, err) = init(&[os("--from-evidence"), sim_ev.as_os_str()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("simulation root not trusted") && err.contains("--sim-root"),
+        "{err}"
+    );
+}
+
+/// Guards issue 8 point 4 at the CLI: a policy without
+/// `min_security_version` gives a warning naming the key (exit 3), and the
+/// policy `atls sim init` writes sets it (so its results affirm).
+#[test]
+fn verify_exits_3_when_a_floor_is_unset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (evidence, rd, root, m) = sim_evidence(tmp.path());
+    let written = std::fs::read_to_string(tmp.path().join("sim/policy.toml")).unwrap();
+    assert!(written.contains("min_security_version = 1"), "{written}");
+    let verify = |policy: &Path| {
+        run(atls()
+            .args(["verify", "--evidence"])
+            .arg(&evidence)
+            .arg("--policy")
+            .arg(policy)
+            .args(["--report-data", &rd]))
+    };
+    let (code, out, err) = verify(&tmp.path().join("sim/policy.toml"));
+    assert_eq!(code, 0, "{out}{err}");
+    let unset = tmp.path().join("unset.toml");
+    std::fs::write(
+        &unset,
+        format!(
+            "id = \"no-floor\"\n[sim]\ntrusted_roots = [{:?}]\nmeasurements = [\"{m}\"]\n",
+            root.display().to_string()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = verify(&unset);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.starts_with("attestation result: warning"), "{out}");
+    assert!(
+        out.contains("sim.min_security_version not set in policy no-floor: any security version accepted"),
+        "{out}"
+    );
+}
+
+/// `--certs` / `--collateral` paths are the user's, relative to the working
+/// directory; they were joined to the policy file's directory (as the
+/// policy's own paths are), so README's example (`--certs
+/// ../shared/...` with `--policy /tmp/snp.toml`) failed with "No such file".
+#[test]
+fn verify_resolves_command_line_paths_against_the_working_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("snp.toml");
+    std::fs::write(
+        &policy,
+        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{SNP_MEASUREMENT}\"]\nmin_tcb = {{ bootloader = 3 }}\n"),
+    )
+    .unwrap();
+    let (code, out, err) = run(atls()
+        .current_dir(vectors())
+        .args([
+            "verify",
+            "--evidence",
+            "sev-snp/report_milan.hex",
+            "--certs",
+            "sev-snp/vcek_milan.der",
+            "--at",
+            "2026-01-01T00:00:00Z",
+            "--report-data",
+            SNP_REPORT_DATA,
+            "--policy",
+        ])
+        .arg(&policy));
+    assert!(!err.contains("No such file"), "{err}");
+    assert_ne!(code, 2, "{out}{err}");
+    assert!(out.contains("endorsement_key"), "the VCEK was found: {out}");
+}

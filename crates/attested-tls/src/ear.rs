@@ -202,6 +202,9 @@ pub mod claim_value {
     pub const UNSUPPORTABLE_CONFIG: i8 = 96;
     /// executables: approved at boot and run time.
     pub const APPROVED_RUNTIME: i8 = 2;
+    /// executables: genuine and approved, but the verifier cannot vouch
+    /// that none of them is a vulnerable version (e.g. no version floor set).
+    pub const UNSAFE_RUNTIME: i8 = 32;
     /// executables: unrecognized.
     pub const UNRECOGNIZED_RUNTIME: i8 = 33;
     /// executables: contraindicated.
@@ -324,8 +327,10 @@ impl Appraisal {
         });
     }
 
-    /// Records a condition the policy explicitly allowed: the submodule
-    /// becomes at best a warning and the result says why.
+    /// Records a condition the policy allowed, explicitly (debug allowed, an
+    /// allowed TCB status) or by leaving a floor unset (any version
+    /// accepted): the submodule becomes at best a warning and the result
+    /// says why.
     pub fn warn(
         &mut self,
         trust: TrustClaim,
@@ -554,9 +559,9 @@ impl Ear {
     }
 
     /// True when the result may be relied on: affirming, or a warning that
-    /// by contract only arises from conditions the policy explicitly allowed
-    /// (debug allowed, an allowed non-current TCB status). Every warning is
-    /// listed in the findings.
+    /// by contract only arises from conditions the policy allowed (debug
+    /// allowed, an allowed non-current TCB status, a version floor left
+    /// unset). Every warning is listed in the findings.
     /// As for [`Ear::is_affirming`], every submodule must itself be
     /// affirming or a warning: one that was not appraised (`none`) or was
     /// refused makes the whole result unacceptable.

@@ -8,7 +8,7 @@
 //! measurements = ["3f2a..."]          # allowed measurements (hex); an empty list refuses all
 //! instance_ids = ["01ab..."]          # optional allow-list of platform instances
 //! allow_debug = false                 # default false
-//! min_security_version = 2            # default 0
+//! min_security_version = 2            # floor; unset: a warning naming the key
 //! ```
 //!
 //! Every section is optional, but Evidence of a platform whose section is

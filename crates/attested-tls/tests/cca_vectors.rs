@@ -292,9 +292,12 @@ fn rim_not_in_policy_is_refused() {
         a.trust_vector[&TrustClaim::Executables],
         claim_value::UNRECOGNIZED_RUNTIME
     );
-    assert!(a.findings[0]
-        .reason
-        .contains("not in the reference values of policy test"));
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.claim == "realm.initial_measurement")
+        .unwrap();
+    assert!(f.reason.contains("not in the reference values of policy test"), "{f}");
 }
 
 #[test]
@@ -306,7 +309,12 @@ fn no_reference_values_fails_the_measurement_check() {
     };
     let a = appraise(&policy, &read(vector!("cca-token-01.cbor")), TOKEN_01_CHALLENGE);
     assert_eq!(failed_claims(&a), ["realm.initial_measurement"]);
-    assert!(a.findings[0].reason.contains("has no realm initial measurements"));
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.claim == "realm.initial_measurement")
+        .unwrap();
+    assert!(f.reason.contains("has no realm initial measurements"), "{f}");
 }
 
 #[test]
@@ -581,11 +589,41 @@ fn id_allow_lists_are_enforced() {
 
 // --- token 02 ---------------------------------------------------------------
 
+/// Token 02 verifies with `ta-02-ok.json`. Without platform reference
+/// values its platform software is not checked: a warning saying so (issue
+/// 8 point 5; this test expected affirming before); with its components
+/// listed in `platform_sw_components` it is affirming.
 #[test]
-fn token_02_with_ta_02_ok_is_affirming() {
+fn token_02_with_ta_02_ok_is_affirming_once_its_platform_software_is_listed() {
     let t = CcaToken::decode(&read(vector!("cca-token-02.cbor"))).unwrap();
     assert_eq!(t.realm.public_key_hash_algo_id, "sha-512");
     let a = appraise_decoded(config_02(), &t, token_02_challenge());
+    assert_eq!(a.status, Tier::Warning, "{:#?}", a.findings);
+    assert!(failed_claims(&a).is_empty(), "{:#?}", a.findings);
+    assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
+    assert_eq!(a.findings[0].claim, "platform.sw_components");
+    assert!(a.findings[0].reason.contains("platform's software is not checked"));
+
+    let components = t
+        .platform
+        .sw_components
+        .iter()
+        .map(|c| attested_tls::platform::cca::SwComponentReference {
+            component_type: c.component_type.clone(),
+            measurement: hex::encode(&c.measurement_value),
+            signer_id: c.signer_id.as_ref().map(hex::encode),
+            version: None,
+        })
+        .collect();
+    let cfg = CcaPolicy {
+        trust_anchors: vec![vector!("ta-02-ok.json").into()],
+        realm_initial_measurements: vec!["43".repeat(64)],
+        platform_sw_components: components,
+        ..Default::default()
+    }
+    .config(&Policy::default())
+    .unwrap();
+    let a = appraise_decoded(cfg, &t, token_02_challenge());
     assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
 }
 

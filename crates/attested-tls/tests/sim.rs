@@ -24,9 +24,12 @@ fn binding(hash: HashAlgorithm, seed: u8) -> BindingClaims {
     BindingClaims::from_exported_value(hash, b"authenticator spki", &[seed; 32])
 }
 
+/// A policy allowing `inst`'s measurement, with its security version as
+/// the floor (an unset floor makes every result a warning).
 fn policy_for(inst: &SimInstance) -> SimPolicy {
     SimPolicy {
         measurements: vec![hex::encode(&inst.config().measurement)],
+        min_security_version: Some(inst.config().security_version),
         ..SimPolicy::default()
     }
 }
@@ -122,8 +125,11 @@ fn root_not_trusted_is_refused_naming_the_root() {
     let f = a.findings.iter().find(|f| f.claim == "root").unwrap();
     assert!(f.observed.as_deref().unwrap().contains("ephemeral"), "{f}");
     assert!(f.expected.as_deref().unwrap().contains("some other lab"), "{f}");
-    // Nothing the unverified Evidence says is reported as a claim.
-    assert!(!a.claims.contains_key("measurement"));
+    // What the unverified Evidence says is shown for diagnosis, as for the
+    // other platforms (so that `atls verify` without a trusted root prints
+    // the claims, issue 8), under a refused result.
+    assert_eq!(a.claims["measurement"], hex::encode(&inst.config().measurement));
+    assert!(!a.is_affirming());
 
     // No trusted root at all.
     let v = SimVerifier::new(policy_for(&inst), vec![]).unwrap();
@@ -230,7 +236,7 @@ fn security_version_below_minimum_is_refused() {
     let at_min = verifier(
         &world,
         SimPolicy {
-            min_security_version: 1,
+            min_security_version: Some(1),
             ..policy_for(&inst)
         },
     );
@@ -238,7 +244,7 @@ fn security_version_below_minimum_is_refused() {
     let v = verifier(
         &world,
         SimPolicy {
-            min_security_version: 2,
+            min_security_version: Some(2),
             ..policy_for(&inst)
         },
     );
@@ -246,6 +252,57 @@ fn security_version_below_minimum_is_refused() {
     assert_refused(&a, "security_version", "below the minimum");
     let f = a.findings.iter().find(|f| f.claim == "security_version").unwrap();
     assert_eq!(f.observed.as_deref(), Some("1"));
+}
+
+/// Guards issue 8 point 4: an unset `min_security_version` used to mean
+/// "0, any version" and gave an affirming result. Unset is now a warning
+/// naming the key (acceptable, exit 3 in `atls verify`); an explicit 0 is a
+/// deliberate choice and affirms.
+#[test]
+fn unset_security_version_floor_is_a_warning_naming_the_key() {
+    let (world, inst) = one();
+    let b = binding(HashAlgorithm::Sha256, 1);
+    let ev = SimAttester::new(inst.clone()).evidence(&b).unwrap();
+    let unset = verifier(
+        &world,
+        SimPolicy {
+            min_security_version: None,
+            ..policy_for(&inst)
+        },
+    );
+    let a = appraise(&unset, &ev, &b);
+    assert_eq!(a.status, Tier::Warning, "{:#?}", a.findings);
+    let f = a.findings.iter().find(|f| f.tier == Tier::Warning).expect("a warning");
+    assert_eq!(f.claim, "security_version");
+    assert_eq!(f.observed.as_deref(), Some("1"));
+    assert!(
+        f.reason.contains("sim.min_security_version not set") && f.reason.contains("any security version accepted"),
+        "{f}"
+    );
+    assert_eq!(
+        a.trust_vector[&attested_tls::ear::TrustClaim::Configuration],
+        attested_tls::ear::claim_value::UNSAFE_CONFIG
+    );
+    let zero = verifier(
+        &world,
+        SimPolicy {
+            min_security_version: Some(0),
+            ..policy_for(&inst)
+        },
+    );
+    let a = appraise(&zero, &ev, &b);
+    assert!(a.is_affirming(), "{:#?}", a.findings);
+    // Through a TOML policy: the key absent is the same warning.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("root.pem"), world.root.cert_pem()).unwrap();
+    let text = format!(
+        "id = \"p\"\n[sim]\ntrusted_roots = [\"root.pem\"]\nmeasurements = [\"{}\"]\n",
+        hex::encode(&inst.config().measurement)
+    );
+    let appraiser = Policy::from_toml(&text, dir.path()).unwrap().appraiser().unwrap();
+    let ear = appraiser.appraise_raw(SIM_MEDIA_TYPE, &ev, &ExpectedBinding::Claims(b.clone()), now());
+    assert_eq!(ear.status, Tier::Warning, "{}", ear.render());
+    assert!(ear.is_acceptable());
 }
 
 #[test]
@@ -622,6 +679,8 @@ fn init_writes_files_whose_policy_affirms_every_instance() {
     let sim = policy.sim.as_ref().unwrap();
     assert_eq!(sim.measurements.len(), 3, "distinct measurements");
     assert_eq!(sim.instance_ids.as_ref().unwrap().len(), 3);
+    // An explicit floor (issue 8): without it every result would be a warning.
+    assert_eq!(sim.min_security_version, Some(1));
     let appraiser = policy.appraiser().unwrap();
     for i in 0..3 {
         let inst = SimInstance::load(&dir.path().join(format!("instance-{i}.toml"))).unwrap();

@@ -42,6 +42,8 @@
 //! let instance = world.instances[0].clone();
 //! let policy = SimPolicy {
 //!     measurements: vec![hex::encode(&instance.config().measurement)],
+//!     // Without a floor the result would be a warning naming this key.
+//!     min_security_version: Some(instance.config().security_version),
 //!     ..SimPolicy::default()
 //! };
 //! let verifier = SimVerifier::new(policy, vec![world.root.cert_der().to_vec()]).unwrap();

@@ -26,6 +26,7 @@ fn evidence_round_trips_and_is_detected() {
     let inst = world.instances[0].clone();
     let policy = SimPolicy {
         measurements: vec![hex::encode(&inst.config().measurement)],
+        min_security_version: Some(1),
         ..SimPolicy::default()
     };
     let v = SimVerifier::new(policy, vec![world.root.cert_der().to_vec()]).unwrap();

@@ -28,7 +28,7 @@ use crate::verifier::{AppraisalContext, Verifier};
 /// measurements = ["3f2a..."]         # hex allow-list (empty: everything refused)
 /// instance_ids = ["01ab..."]         # optional hex allow-list of instances
 /// allow_debug = false                # default false
-/// min_security_version = 1           # default 0
+/// min_security_version = 1           # floor; unset: any version, with a warning naming the key
 /// max_evidence_age = 300             # optional, seconds: refuse older `iat`
 /// ```
 #[derive(Clone, Debug, Deserialize, Default)]
@@ -46,9 +46,12 @@ pub struct SimPolicy {
     /// Whether Evidence with debug enabled is acceptable (with a warning).
     #[serde(default)]
     pub allow_debug: bool,
-    /// Lowest acceptable security version.
+    /// Lowest acceptable security version. `None` (unset): any security
+    /// version is accepted and every result is at best a warning that
+    /// names `sim.min_security_version`; set it (0 included, a deliberate
+    /// "any version") to get an affirming result.
     #[serde(default)]
-    pub min_security_version: u32,
+    pub min_security_version: Option<u32>,
     /// Largest accepted age of the Evidence (`iat`), in seconds; Evidence
     /// from more than a minute in the future is refused too. `None`: `iat`
     /// is not checked (freshness then rests on the binder alone).
@@ -156,7 +159,7 @@ pub struct SimVerifier {
     measurements: Vec<Vec<u8>>,
     instance_ids: Option<Vec<Vec<u8>>>,
     allow_debug: bool,
-    min_security_version: u32,
+    min_security_version: Option<u32>,
     max_evidence_age: Option<u64>,
 }
 
@@ -283,6 +286,15 @@ impl SimVerifier {
                 return;
             }
         };
+        // The claims are shown (not trusted) even when a later check
+        // refuses, as the other platforms show a report's fields: so that
+        // `atls verify` without a trusted root still prints what the
+        // Evidence says. A claims set that does not decode is refused after
+        // the signature check, as before.
+        let claims = SimClaims::from_cbor(&env.payload);
+        if let Ok(c) = &claims {
+            record_claims(c, a);
+        }
         // 2. Instance certificate chained to a trusted root, valid now.
         let inst = match self.verified_instance(&env.cert_der) {
             Ok(v) => v,
@@ -348,7 +360,7 @@ impl SimVerifier {
             return;
         }
         // 4. Claims.
-        let claims = match SimClaims::from_cbor(&env.payload) {
+        let claims = match claims {
             Ok(c) => c,
             Err((claim, reason)) => {
                 a.fail(
@@ -362,14 +374,6 @@ impl SimVerifier {
                 return;
             }
         };
-        a.claim("measurement", hex::encode(&claims.measurement));
-        a.claim("instance_id", hex::encode(&claims.ueid));
-        a.claim("debug", claims.debug());
-        a.claim("security_version", claims.security_version);
-        a.claim("eat_nonce", hex::encode(&claims.eat_nonce));
-        a.claim("aik_pub_hash", hex::encode(&claims.aik_pub_hash));
-        a.claim("hash_alg", claims.hash.name());
-        a.claim("iat", claims.iat);
         if claims.ueid != certified_id {
             a.fail(
                 InstanceIdentity,
@@ -504,18 +508,40 @@ impl SimVerifier {
         if claims.debug() {
             a.debug_enabled(self.allow_debug, "true".into(), "debug is enabled (dbgstat)");
         }
-        if claims.security_version < u64::from(self.min_security_version) {
-            a.fail(
+        match self.min_security_version {
+            Some(min) if claims.security_version < u64::from(min) => a.fail(
                 Configuration,
                 cv::UNSUPPORTABLE_CONFIG,
                 "security_version",
                 Some(claims.security_version.to_string()),
-                Some(format!(">= {}", self.min_security_version)),
+                Some(format!(">= {min}")),
                 format!("security version is below the minimum of policy {policy_id}"),
-            );
+            ),
+            Some(_) => {}
+            // No floor: an old, vulnerable version would pass unnoticed, so
+            // the result says so rather than affirming.
+            None => a.warn(
+                Configuration,
+                cv::UNSAFE_CONFIG,
+                "security_version",
+                Some(claims.security_version.to_string()),
+                format!("sim.min_security_version not set in policy {policy_id}: any security version accepted"),
+            ),
         }
         a.set(Configuration, cv::APPROVED_CONFIG);
     }
+}
+
+/// Records the Evidence's claims in the appraisal (for display and audit).
+fn record_claims(claims: &SimClaims, a: &mut Appraisal) {
+    a.claim("measurement", hex::encode(&claims.measurement));
+    a.claim("instance_id", hex::encode(&claims.ueid));
+    a.claim("debug", claims.debug());
+    a.claim("security_version", claims.security_version);
+    a.claim("eat_nonce", hex::encode(&claims.eat_nonce));
+    a.claim("aik_pub_hash", hex::encode(&claims.aik_pub_hash));
+    a.claim("hash_alg", claims.hash.name());
+    a.claim("iat", claims.iat);
 }
 
 impl Verifier for SimVerifier {

@@ -172,7 +172,8 @@ fn toml_string_list(items: &[String]) -> String {
 /// - `DIR/root.pem` (root certificate) and `DIR/root.key` (root key, mode 0600),
 /// - `DIR/instance-<i>.toml` for `i` in `0..instances` (mode 0600: they hold the instance keys),
 /// - `DIR/policy.toml`: policy id `sim-default`, trusting `root.pem`,
-///   allowing the instances' measurements and listing their instance ids.
+///   allowing the instances' measurements, listing their instance ids and
+///   setting `min_security_version` to their security version (1).
 ///
 /// Every instance has `measurement` (default [`default_measurement`]);
 /// with `distinct_measurements`, instance `i > 0` gets
@@ -259,6 +260,7 @@ fn world_files(dir: &Path, world: &SimWorld) -> Vec<WorldFile> {
         }
         ids.push(hex::encode(&inst.config().instance_id));
     }
+    // An explicit floor: without one every result would be a warning.
     let policy = format!(
         "# written by `atls sim init`: trusts the simulation root in this directory\n\
          id = \"sim-default\"\n\
@@ -268,17 +270,29 @@ fn world_files(dir: &Path, world: &SimWorld) -> Vec<WorldFile> {
          measurements = {}\n\
          instance_ids = {}\n\
          allow_debug = false\n\
-         min_security_version = 1\n",
+         min_security_version = {}   # the instances' security version; raise it to refuse older ones\n",
         toml_string_list(&measurements),
         toml_string_list(&ids),
+        world.min_security_version(),
     );
     files.push(file("policy.toml", policy, false));
     files
 }
 
 impl SimWorld {
-    /// The policy section trusting this world: its instances' measurements
-    /// and, with `pin_instances`, their instance ids.
+    /// The lowest security version of this world's instances: the floor
+    /// its policies set.
+    pub fn min_security_version(&self) -> u32 {
+        self.instances
+            .iter()
+            .map(|i| i.config().security_version)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// The policy section trusting this world: its instances' measurements,
+    /// their lowest security version as `min_security_version` and, with
+    /// `pin_instances`, their instance ids.
     pub fn sim_policy(&self, pin_instances: bool) -> super::SimPolicy {
         let mut measurements: Vec<String> = Vec::new();
         for i in &self.instances {
@@ -297,7 +311,7 @@ impl SimWorld {
                     .collect()
             }),
             allow_debug: false,
-            min_security_version: 0,
+            min_security_version: Some(self.min_security_version()),
             max_evidence_age: None,
         }
     }

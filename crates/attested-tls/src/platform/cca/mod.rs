@@ -256,6 +256,7 @@ impl HashAlg {
 /// [cca]
 /// trust_anchors = ["cca/ta.json"]          # CPAKs by platform instance id
 /// realm_initial_measurements = ["00..."]   # allowed RIMs (hex)
+/// platform_sw_components = [{ component_type = "BL", measurement = "..." }]  # or in reference_values; none: a warning
 /// realm_personalization_values = []        # allowed RPVs (hex); empty: not compared
 /// rems = [["00..", "00..", "00..", "00.."]] # allowed REM quadruples; empty: not compared
 /// reference_values = ["cca/rv.json"]       # rv.json files or CoRIMs, merged with the above
@@ -284,7 +285,8 @@ pub struct CcaPolicy {
     pub rems: Vec<Vec<String>>,
     /// Allowed platform software components, for any implementation.
     /// Empty (and no platform entries from `reference_values`): platform
-    /// software is reported but not compared.
+    /// software is reported but not compared, and every result is at best a
+    /// warning that says so.
     #[serde(default)]
     pub platform_sw_components: Vec<SwComponentReference>,
     /// Reference-value files merged with the lists above: Veraison-style
@@ -954,6 +956,21 @@ impl CcaVerifier {
     fn check_platform_refs(&self, p: &PlatformClaims, ctx: &AppraisalContext<'_>, a: &mut Appraisal) {
         let refs = &self.cfg.reference_values.platforms;
         if refs.is_empty() {
+            // Nothing to compare the platform firmware with: any platform
+            // software, however old or vulnerable, would pass unnoticed.
+            // (Hardware, which covers the platform's firmware: the
+            // executables claim speaks for the realm's measurements.)
+            a.warn(
+                TrustClaim::Hardware,
+                claim_value::VULNERABLE_HARDWARE,
+                "platform.sw_components",
+                Some(format!("{} component(s)", p.sw_components.len())),
+                format!(
+                    "policy {} has no platform reference values (cca.platform_sw_components / \
+                     cca.reference_values): the platform's software is not checked",
+                    ctx.policy_id
+                ),
+            );
             return;
         }
         let applicable: Vec<&PlatformReference> = refs
@@ -1273,6 +1290,15 @@ mod tests {
                 }],
                 reference_values: CcaReferenceValues {
                     realm_initial_measurements: vec![vec![0x11; 32]],
+                    platforms: vec![PlatformReference {
+                        implementation_id: None,
+                        configuration: None,
+                        sw_components: vec![SwRef {
+                            component_type: Some("BL".into()),
+                            measurement: vec![0x22; 32],
+                            signer_id: Some(vec![0x33; 32]),
+                        }],
+                    }],
                     ..Default::default()
                 },
                 ..Default::default()
@@ -1303,6 +1329,27 @@ mod tests {
         let s = Synth::new();
         let a = run(s.config(), &s.token());
         assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+    }
+
+    /// Guards issue 8 point 5: with no platform reference values the
+    /// platform's software went unchecked and the result was affirming.
+    /// It is now a warning that says so (still acceptable).
+    #[test]
+    fn no_platform_reference_values_is_a_warning_naming_it() {
+        let s = Synth::new();
+        let mut cfg = s.config();
+        cfg.reference_values.platforms.clear();
+        let a = run(cfg, &s.token());
+        assert_eq!(a.status, Tier::Warning, "{:#?}", a.findings);
+        assert_eq!(a.findings.len(), 1, "{:#?}", a.findings);
+        let f = &a.findings[0];
+        assert_eq!((f.claim.as_str(), f.tier), ("platform.sw_components", Tier::Warning));
+        assert!(
+            f.reason.contains("no platform reference values") && f.reason.contains("not checked"),
+            "{f}"
+        );
+        assert_eq!(a.trust_vector[&TrustClaim::Hardware], claim_value::VULNERABLE_HARDWARE);
+        assert_eq!(a.trust_vector[&TrustClaim::Executables], claim_value::APPROVED_RUNTIME);
     }
 
     #[test]

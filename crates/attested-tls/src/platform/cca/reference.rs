@@ -114,7 +114,8 @@ pub struct PlatformReference {
 /// All CCA reference values a verifier compares with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CcaReferenceValues {
-    /// Platform reference values; empty: platform software not compared.
+    /// Platform reference values; empty: platform software not compared
+    /// (every result is then at best a warning saying so).
     pub platforms: Vec<PlatformReference>,
     /// Allowed realm initial measurements; empty: every token FAILS.
     pub realm_initial_measurements: Vec<Vec<u8>>,

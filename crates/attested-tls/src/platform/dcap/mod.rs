@@ -121,7 +121,9 @@ pub struct SgxPolicy {
     /// Required ISVPRODID, if set.
     #[serde(default)]
     pub isv_prod_id: Option<u16>,
-    /// Minimum ISVSVN, if set.
+    /// Minimum ISVSVN. Unset: any ISVSVN is accepted and every result is
+    /// at best a warning naming `sgx.min_isv_svn`; set it (0 included, a
+    /// deliberate "any version") to get an affirming result.
     #[serde(default)]
     pub min_isv_svn: Option<u16>,
     /// Accept enclaves with the DEBUG attribute; the result is then a
@@ -245,7 +247,7 @@ pub struct SgxRules {
     pub mrsigner: Vec<Vec<u8>>,
     /// Required ISVPRODID.
     pub isv_prod_id: Option<u16>,
-    /// Minimum ISVSVN.
+    /// Minimum ISVSVN (`None`: not set, a warning).
     pub min_isv_svn: Option<u16>,
     /// Debug allowed.
     pub allow_debug: bool,
@@ -743,8 +745,8 @@ pub fn evaluate_sgx(r: &EnclaveReport, rules: &SgxRules, policy_id: &str, a: &mu
             );
         }
     }
-    if let Some(min) = rules.min_isv_svn {
-        if r.isv_svn < min {
+    match rules.min_isv_svn {
+        Some(min) if r.isv_svn < min => {
             ok = false;
             a.fail(
                 TrustClaim::Executables,
@@ -755,6 +757,16 @@ pub fn evaluate_sgx(r: &EnclaveReport, rules: &SgxRules, policy_id: &str, a: &mu
                 format!("ISVSVN is below the minimum of policy {policy_id}"),
             );
         }
+        Some(_) => {}
+        // No floor: an older, vulnerable enclave version of the same signer
+        // (or of the same MRENCLAVE, re-signed) would pass unnoticed.
+        None => a.warn(
+            TrustClaim::Executables,
+            claim_value::UNSAFE_RUNTIME,
+            "isv_svn",
+            Some(r.isv_svn.to_string()),
+            format!("sgx.min_isv_svn not set in policy {policy_id}: any ISV SVN accepted"),
+        ),
     }
     if ok {
         a.set(TrustClaim::Executables, claim_value::APPROVED_RUNTIME);
@@ -909,16 +921,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn sgx_policy_rules() {
+    /// The enclave report of the SGX test vector.
+    fn sgx_report() -> EnclaveReport {
         let raw = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../../shared/vectors/sgx/sgx_quote"
         ))
         .unwrap();
-        let Body::Sgx(r) = Quote::parse(&raw).unwrap().body else {
-            panic!("not SGX")
-        };
+        match Quote::parse(&raw).unwrap().body {
+            Body::Sgx(r) => r,
+            Body::Td(_) => panic!("not SGX"),
+        }
+    }
+
+    #[test]
+    fn sgx_policy_rules() {
+        let r = sgx_report();
         let eval = |rules: &SgxRules, r: &EnclaveReport| {
             let mut a = Appraisal::new("p");
             evaluate_sgx(r, rules, "p", &mut a);
@@ -952,6 +970,39 @@ mod tests {
         let mut allow = ok.clone();
         allow.allow_debug = true;
         assert_eq!(eval(&allow, &dbg).status, Tier::Warning);
+    }
+
+    /// Guards issue 8 point 4: with `min_isv_svn` unset any ISVSVN used to
+    /// be accepted silently (affirming). Unset is now a warning naming the
+    /// key; an explicit 0 affirms.
+    #[test]
+    fn unset_min_isv_svn_is_a_warning_naming_the_key() {
+        let r = sgx_report();
+        let rules = |min_isv_svn| {
+            SgxPolicy {
+                mrenclave: vec![hex::encode(r.mrenclave)],
+                min_isv_svn,
+                ..Default::default()
+            }
+            .rules()
+            .unwrap()
+        };
+        let mut a = Appraisal::new("p");
+        evaluate_sgx(&r, &rules(None), "p", &mut a);
+        let a = a.finish();
+        assert_eq!(a.status, Tier::Warning, "{:?}", a.findings);
+        assert_eq!(a.findings.len(), 1, "{:?}", a.findings);
+        let f = &a.findings[0];
+        assert_eq!((f.claim.as_str(), f.tier), ("isv_svn", Tier::Warning));
+        assert_eq!(f.observed.as_deref(), Some("0"));
+        assert!(
+            f.reason.contains("sgx.min_isv_svn not set") && f.reason.contains("any ISV SVN accepted"),
+            "{f}"
+        );
+        assert_eq!(a.trust_vector[&TrustClaim::Executables], claim_value::UNSAFE_RUNTIME);
+        let mut a = Appraisal::new("p");
+        evaluate_sgx(&r, &rules(Some(0)), "p", &mut a);
+        assert_eq!(a.finish().status, Tier::Affirming);
     }
 
     #[test]
