@@ -135,6 +135,9 @@ pub mod error_code {
     pub const TIMEOUT: u16 = 6;
     /// Local failure (attester error etc.).
     pub const INTERNAL: u16 = 7;
+    /// The attester is busy: as many attester calls as this side allows
+    /// are running; the request was refused, not queued. Try again later.
+    pub const BUSY: u16 = 8;
 }
 
 impl Frame {
