@@ -235,9 +235,11 @@ fn serve_refuses_max_connections_0_and_serves_with_1() {
     assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
     let instance = sim.join("instance-0.toml");
     // 0 would never serve anyone: a usage error, not a silent 1.
-    let (code, _, err) = run(atls().args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "0"]));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--max-connections"), "{err}");
+    for flag in ["--max-connections", "--max-attester-calls"] {
+        let (code, _, err) = run(atls().args(["serve", "--listen", "127.0.0.1:0", flag, "0"]));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(flag), "{err}");
+    }
     let mut server = serve(&[
         "--attester",
         "sim",
@@ -245,12 +247,52 @@ fn serve_refuses_max_connections_0_and_serves_with_1() {
         instance.to_str().unwrap(),
         "--max-connections",
         "1",
+        "--max-attester-calls",
+        "1",
         "--once",
     ]);
     let (code, out, err) = connect(&server.1, &sim.join("policy.toml"), b"not starved\n", &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "not starved\n");
     assert_eq!(wait_exit(&mut server, 10), Some(0));
+}
+
+#[test]
+fn serve_closes_an_idle_connection_with_error_6_and_close_notify() {
+    // Guards issue 8: an idle connection was dropped without a word (no
+    // ERROR frame, no close_notify); the client saw a truncated TLS stream.
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let mut server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--idle-timeout",
+        "1",
+        "--once",
+    ]);
+    // stdin stays open and silent: the connection is idle.
+    let mut c = atls()
+        .args(["connect", &server.1, "--policy"])
+        .arg(sim.join("policy.toml"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = c.stdin.take().unwrap();
+    let out = c.wait_with_output().unwrap();
+    drop(stdin);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("the peer reported error 6: idle timeout: no byte in either direction for 1 s"),
+        "{err}"
+    );
+    assert_eq!(wait_exit(&mut server, 10), Some(4));
 }
 
 #[test]

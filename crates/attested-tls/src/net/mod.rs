@@ -757,6 +757,24 @@ impl<S: TlsStreamExt> AttestedStream<S> {
         }
     }
 
+    /// Ends the connection for a reason of the application (say, an idle
+    /// timeout: ERROR 6): sends ERROR `code` (see
+    /// [`crate::transport::frame::error_code`]) with `reason` after what is
+    /// queued, then the TLS close_notify, as every failed connection does
+    /// (giving up after 1 s on a peer that does not read). The stream is
+    /// failed from then on; after a failure it does nothing.
+    pub async fn close_with_error(&mut self, code: u16, reason: &str) {
+        if self.failed {
+            return;
+        }
+        let frame = Frame::Error {
+            code,
+            reason: reason.to_string(),
+        };
+        self.start_closing(Some(frame), None);
+        std::future::poll_fn(|cx| self.poll_close(cx)).await;
+    }
+
     /// The latest attestation result of the peer (if this side appraises it).
     pub fn peer_attestation(&self) -> Option<&Ear> {
         self.peer_ear.as_ref()
