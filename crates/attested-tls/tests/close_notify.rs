@@ -162,3 +162,13 @@ async fn the_context_over_the_connection_limit_gets_an_error_and_close_notify() 
     c.send(&[RawClient::request(last, last.to_be_bytes().repeat(8))]).await;
     assert_error_then_close_notify(&mut c, error_code::PROTOCOL_VIOLATION, "10 001st context", 0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_data_frame_after_ready_carries_nothing() {
+    // docs/transport.md: an empty DATA frame is allowed once ready; it is
+    // neither delivered nor an end of stream.
+    let addr = echo_server(1).await;
+    let mut c = ready_client(addr).await;
+    c.send(&[Frame::Data(Vec::new()), Frame::Data(b"after".to_vec())]).await;
+    assert_eq!(c.next_frame().await.ok(), Some(Frame::Data(b"after".to_vec())));
+}

@@ -452,6 +452,31 @@ mod tests {
     }
 
     #[test]
+    fn the_length_is_checked_before_the_frame_type() {
+        // docs/transport.md orders the checks: an unknown type announcing
+        // more than the limit is "too large" from its header; within the
+        // limit it is a decode error once its payload has arrived.
+        let mut d = FrameDecoder::new(1024);
+        d.push(&[0x77, 0, 0, 4, 1]);
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { typ: 0x77, .. })));
+        let mut d = FrameDecoder::new(1024);
+        d.push(&[0x77, 0, 0, 0, 2, 0]);
+        assert_eq!(d.next_frame(), Ok(None), "waits for the whole payload");
+        d.push(&[0]);
+        let e = d.next_frame().unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                FrameError::Decode(DecodeError {
+                    field: "frame_type",
+                    ..
+                })
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn data_frames_over_the_chunk_size_are_refused() {
         let mut d = FrameDecoder::new(DEFAULT_MAX_FRAME);
         let mut bytes = Frame::Data(vec![0; MAX_DATA_CHUNK]).encode();
