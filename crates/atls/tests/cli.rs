@@ -110,16 +110,21 @@ fn wait_exit(server: &mut Server, secs: u64) -> Option<i32> {
     None
 }
 
-fn connect(addr: &str, policy: &Path, input: &[u8], extra: &[&str]) -> (i32, String, String) {
-    let mut c = atls()
+/// `atls connect ADDR --policy P EXTRA...` with stdin and stdout piped.
+fn spawn_connect(addr: &str, policy: &Path, extra: &[&str], stderr: Stdio) -> std::process::Child {
+    atls()
         .args(["connect", addr, "--policy"])
         .arg(policy)
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn connect(addr: &str, policy: &Path, input: &[u8], extra: &[&str]) -> (i32, String, String) {
+    let mut c = spawn_connect(addr, policy, extra, Stdio::piped());
     c.stdin.take().unwrap().write_all(input).unwrap();
     let out = c.wait_with_output().unwrap();
     (
@@ -275,14 +280,7 @@ fn serve_closes_an_idle_connection_with_error_6_and_close_notify() {
         "--once",
     ]);
     // stdin stays open and silent: the connection is idle.
-    let mut c = atls()
-        .args(["connect", &server.1, "--policy"])
-        .arg(sim.join("policy.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut c = spawn_connect(&server.1, &sim.join("policy.toml"), &[], Stdio::piped());
     let stdin = c.stdin.take().unwrap();
     let out = c.wait_with_output().unwrap();
     drop(stdin);
@@ -631,14 +629,7 @@ fn connect_returns_when_the_server_side_ends_even_if_stdin_stays_open() {
         &up_addr,
         "--once",
     ]);
-    let mut c = atls()
-        .args(["connect", &server.1, "--policy"])
-        .arg(sim.join("policy.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = spawn_connect(&server.1, &sim.join("policy.toml"), &[], Stdio::null());
     let _stdin_kept_open = c.stdin.take();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let status = loop {

@@ -121,18 +121,12 @@ async fn an_outcome_before_the_answer_is_refused_and_starts_no_second_call() {
     // OUTCOME(0) before AUTHENTICATOR(0), then a new request.
     c.send(&[RawClient::accepted(0), RawClient::request(1, vec![2; 32])])
         .await;
-    let (frames, end) = c.read_to_end().await;
-    match frames.as_slice() {
-        [Frame::Hello(_), Frame::Error { code, reason }] => {
-            assert_eq!(*code, error_code::PROTOCOL_VIOLATION, "{reason}");
-            assert!(
-                reason.contains("OUTCOME for request id 0, which we have not answered yet"),
-                "{reason}"
-            );
-        }
-        other => panic!("expected HELLO and ERROR, got {other:?}"),
-    }
-    assert!(matches!(end, TlsEnd::CloseNotify), "{end:?}");
+    let (code, reason) = c.error_then_close_notify("OUTCOME before AUTHENTICATOR").await;
+    assert_eq!(code, error_code::PROTOCOL_VIOLATION, "{reason}");
+    assert!(
+        reason.contains("OUTCOME for request id 0, which we have not answered yet"),
+        "{reason}"
+    );
     match results.recv().await.unwrap() {
         Err(NetError::Attestation(SessionError::Protocol(m))) => assert!(m.contains("not answered yet"), "{m}"),
         other => panic!("{other:?}"),
@@ -169,18 +163,12 @@ async fn requests_over_the_server_wide_bound_are_refused_as_busy() {
     // close_notify.
     let mut b = RawClient::connect(addr).await;
     b.send(&[RawClient::hello(), RawClient::request(0, vec![1; 32])]).await;
-    let (frames, end) = b.read_to_end().await;
-    match frames.as_slice() {
-        [Frame::Hello(_), Frame::Error { code, reason }] => {
-            assert_eq!(*code, error_code::BUSY, "{reason}");
-            assert!(
-                reason.contains("all 1 attester calls allowed on this side are running"),
-                "{reason}"
-            );
-        }
-        other => panic!("expected HELLO and ERROR, got {other:?}"),
-    }
-    assert!(matches!(end, TlsEnd::CloseNotify), "{end:?}");
+    let (code, reason) = b.error_then_close_notify("a request over the bound").await;
+    assert_eq!(code, error_code::BUSY, "{reason}");
+    assert!(
+        reason.contains("all 1 attester calls allowed on this side are running"),
+        "{reason}"
+    );
     assert!(matches!(
         results.recv().await.unwrap(),
         Err(NetError::AttesterBusy { max: 1 })

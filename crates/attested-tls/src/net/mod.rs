@@ -8,7 +8,11 @@
 //! stall the runtime and a hung one fails the connection at the
 //! attestation deadline; appraisal runs inline (verifiers do no I/O).
 //! After any failure the stream stays failed: nothing the peer sent is
-//! delivered any more and nothing more is sent but the ERROR frame.
+//! delivered any more and nothing more is sent but the ERROR frame,
+//! followed by the TLS close_notify; the failure is reported once both are
+//! out (or after 1 s with a peer that does not read). Attester calls are
+//! bounded: one per connection at a time, and [`AttesterCallLimit`] for all
+//! connections of a configuration together.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), attested_tls::net::NetError> {

@@ -192,6 +192,25 @@ impl RawClient {
         }
     }
 
+    /// Reads until the server ends the connection and asserts how: one
+    /// ERROR frame (after the server's HELLO, if that was not read yet),
+    /// then close_notify. Returns the ERROR's code and reason.
+    pub async fn error_then_close_notify(&mut self, case: &str) -> (u16, String) {
+        use attested_tls::transport::Frame;
+        let (frames, end) = self.read_to_end().await;
+        let (code, reason) = match frames.as_slice() {
+            [Frame::Error { code, reason }] | [Frame::Hello(_), Frame::Error { code, reason }] => {
+                (*code, reason.clone())
+            }
+            other => panic!("{case}: expected one ERROR frame, got {other:?}"),
+        };
+        assert!(
+            matches!(end, TlsEnd::CloseNotify),
+            "{case}: after ERROR {code} ({reason}) the server ended with {end:?}, not close_notify"
+        );
+        (code, reason)
+    }
+
     /// Reads until the server ends the connection (within 10 s): the frames
     /// it sent and how it ended.
     pub async fn read_to_end(&mut self) -> (Vec<attested_tls::transport::Frame>, TlsEnd) {
