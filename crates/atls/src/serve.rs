@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attested_tls::attester::Attester;
-use attested_tls::net::{self, AttestationConfig, NetError};
+use attested_tls::net::{self, AttestationConfig, AttestedStream, NetError, TlsStreamExt};
 use attested_tls::policy::Policy;
+use attested_tls::transport::frame::error_code;
 use attested_tls::transport::SessionError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -85,10 +86,18 @@ pub struct ServeArgs {
     /// direction (0: never).
     #[arg(long, default_value_t = 300)]
     idle_timeout: u64,
+    /// Attester calls running at the same time, all connections together
+    /// (at least 1; for attesters that may block, e.g. configfs). A request
+    /// beyond it is refused with ERROR 8 (busy).
+    #[arg(long, default_value_t = net::AttesterCallLimit::DEFAULT_MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    max_attester_calls: u32,
 }
 
 /// Deadline for reaching the `--forward` service or the server.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deadline for closing an attested connection (close_notify) whose peer
+/// does not read.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The exit code and message of a connection that failed: a refusal of
 /// attestation (either side) is 1, everything else (I/O, timeouts,
@@ -131,7 +140,9 @@ fn tls_identity(args: &ServeArgs) -> Result<Arc<rustls::ServerConfig>, Failure> 
 }
 
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
-    let mut cfg = AttestationConfig::default();
+    let mut cfg = AttestationConfig::default()
+        .with_max_attester_calls(args.max_attester_calls as usize)
+        .map_err(Failure::input)?;
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
@@ -180,10 +191,14 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
                 Some(e) => eprintln!("atls: {peer}: client attested: {}", e.status),
                 None => eprintln!("atls: {peer}: attested to client"),
             }
+            let mut stream = stream;
             let r = match forward {
-                Some(addr) => forward_to(stream, &addr, idle_timeout).await,
-                None => echo(stream, idle_timeout).await,
+                Some(addr) => forward_to(&mut stream, &addr, idle_timeout).await,
+                None => echo(&mut stream, idle_timeout).await,
             };
+            if let Err(e) = &r {
+                close_after(&mut stream, e).await;
+            }
             r.map_err(|e| {
                 eprintln!("atls: {peer}: {e}");
                 Failure::network(format!("{peer}: {e}"))
@@ -199,7 +214,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     }
 }
 
-/// Reads into `buf`, failing with `TimedOut` after `idle` without a byte.
+/// Reads into `buf`, failing with [`idle_timeout`] after `idle` without a byte.
 async fn read_within<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut [u8],
@@ -209,7 +224,27 @@ async fn read_within<R: AsyncRead + Unpin>(
         None => r.read(buf).await,
         Some(d) => tokio::time::timeout(d, r.read(buf))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"))?,
+            .map_err(|_| idle_timeout(d))?,
+    }
+}
+
+/// The error of a connection closed for lack of traffic.
+fn idle_timeout(d: Duration) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("idle timeout: no byte in either direction for {} s", d.as_secs()),
+    )
+}
+
+/// Closes an attested connection that ended with `e` as every attested
+/// connection closes: an idle one with ERROR 6 (timeout) and close_notify,
+/// one whose other end (the forwarded service) failed with close_notify
+/// alone. A connection that failed by itself has already closed.
+async fn close_after<S: TlsStreamExt>(stream: &mut AttestedStream<S>, e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        stream.close_with_error(error_code::TIMEOUT, &e.to_string()).await;
+    } else {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
     }
 }
 
@@ -257,9 +292,7 @@ where
         tokio::select! {
             r = ar.read(&mut abuf), if a_open => a_open = pass_on(r?, &abuf, &mut bw).await?,
             r = br.read(&mut bbuf), if b_open => b_open = pass_on(r?, &bbuf, &mut aw).await?,
-            () = &mut deadline => {
-                return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "idle timeout"));
-            }
+            () = &mut deadline => return Err(idle_timeout(idle.unwrap_or(far))),
         }
         if let Some(d) = idle {
             deadline.as_mut().reset(tokio::time::Instant::now() + d);

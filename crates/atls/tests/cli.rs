@@ -113,16 +113,21 @@ fn wait_exit(server: &mut Server, secs: u64) -> Option<i32> {
     None
 }
 
-fn connect(addr: &str, policy: &Path, input: &[u8], extra: &[&str]) -> (i32, String, String) {
-    let mut c = atls()
+/// `atls connect ADDR --policy P EXTRA...` with stdin and stdout piped.
+fn spawn_connect(addr: &str, policy: &Path, extra: &[&str], stderr: Stdio) -> std::process::Child {
+    atls()
         .args(["connect", addr, "--policy"])
         .arg(policy)
         .args(extra)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn connect(addr: &str, policy: &Path, input: &[u8], extra: &[&str]) -> (i32, String, String) {
+    let mut c = spawn_connect(addr, policy, extra, Stdio::piped());
     c.stdin.take().unwrap().write_all(input).unwrap();
     let out = c.wait_with_output().unwrap();
     (
@@ -238,9 +243,11 @@ fn serve_refuses_max_connections_0_and_serves_with_1() {
     assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
     let instance = sim.join("instance-0.toml");
     // 0 would never serve anyone: a usage error, not a silent 1.
-    let (code, _, err) = run(atls().args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "0"]));
-    assert_eq!(code, 2, "{err}");
-    assert!(err.contains("--max-connections"), "{err}");
+    for flag in ["--max-connections", "--max-attester-calls"] {
+        let (code, _, err) = run(atls().args(["serve", "--listen", "127.0.0.1:0", flag, "0"]));
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(flag), "{err}");
+    }
     let mut server = serve(&[
         "--attester",
         "sim",
@@ -248,12 +255,45 @@ fn serve_refuses_max_connections_0_and_serves_with_1() {
         instance.to_str().unwrap(),
         "--max-connections",
         "1",
+        "--max-attester-calls",
+        "1",
         "--once",
     ]);
     let (code, out, err) = connect(&server.1, &sim.join("policy.toml"), b"not starved\n", &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, "not starved\n");
     assert_eq!(wait_exit(&mut server, 10), Some(0));
+}
+
+#[test]
+fn serve_closes_an_idle_connection_with_error_6_and_close_notify() {
+    // Guards issue 8: an idle connection was dropped without a word (no
+    // ERROR frame, no close_notify); the client saw a truncated TLS stream.
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let mut server = serve(&[
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--idle-timeout",
+        "1",
+        "--once",
+    ]);
+    // stdin stays open and silent: the connection is idle.
+    let mut c = spawn_connect(&server.1, &sim.join("policy.toml"), &[], Stdio::piped());
+    let stdin = c.stdin.take().unwrap();
+    let out = c.wait_with_output().unwrap();
+    drop(stdin);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(
+        err.contains("the peer reported error 6: idle timeout: no byte in either direction for 1 s"),
+        "{err}"
+    );
+    assert_eq!(wait_exit(&mut server, 10), Some(4));
 }
 
 #[test]
@@ -689,14 +729,7 @@ fn connect_returns_when_the_server_side_ends_even_if_stdin_stays_open() {
         &up_addr,
         "--once",
     ]);
-    let mut c = atls()
-        .args(["connect", &server.1, "--policy"])
-        .arg(sim.join("policy.toml"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut c = spawn_connect(&server.1, &sim.join("policy.toml"), &[], Stdio::null());
     let _stdin_kept_open = c.stdin.take();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let status = loop {

@@ -30,7 +30,7 @@ pub use signature::{verify_signature, SignatureError, TLS13_SIGNATURE_SCHEMES};
 use crate::binder::{BindingClaims, EXPORTER_LABEL_CMW_ATTESTATION};
 use crate::codec::{
     find_extension, AuthenticatorParts, AuthenticatorRequest, CertificateEntry, CertificateMsg, CertificateVerify,
-    DecodeError, Extension, Finished, HandshakeType, EXT_CMW_ATTESTATION_DEFAULT, EXT_SIGNATURE_ALGORITHMS,
+    DecodeError, Extension, Finished, HandshakeType, Problem, EXT_CMW_ATTESTATION_DEFAULT, EXT_SIGNATURE_ALGORITHMS,
 };
 use crate::crypto::{constant_time_eq, random_bytes, HashAlgorithm};
 use crate::exporter::{Exporter, ExporterError};
@@ -148,6 +148,11 @@ pub enum EaError {
     /// Evidence was supplied but the request did not ask for it.
     #[error("Evidence supplied for a request that did not ask for attestation")]
     EvidenceNotRequested,
+    /// The request has no `cmw_attestation` extension (of the profile's
+    /// code point): a plain RFC 9261 request, which does not ask for
+    /// Evidence. See [`check_attestation_request`].
+    #[error("the request does not ask for attestation: it has no cmw_attestation extension ({0:#06x})")]
+    AttestationNotRequested(u16),
     /// Evidence larger than the extension can carry.
     #[error("Evidence CMW is {0} bytes; the cmw_attestation extension holds at most {max}", max = crate::cmw::MAX_CMW_LEN)]
     TooLarge(usize),
@@ -416,6 +421,79 @@ fn sender_of(request: &AuthenticatorRequest, sender: Role) -> Result<(), EaError
     Ok(())
 }
 
+/// The signer for the scheme `identity` uses among those the request
+/// offers (TLS 1.3 schemes only).
+fn signer_for(
+    request: &AuthenticatorRequest,
+    identity: &AuthenticatorIdentity,
+) -> Result<Box<dyn rustls::sign::Signer>, EaError> {
+    let offered = match find_extension(&request.extensions, EXT_SIGNATURE_ALGORITHMS) {
+        Some(e) => Extension::parse_signature_algorithms(&e.data)?,
+        None => return Err(EaError::MissingSignatureAlgorithms),
+    };
+    let usable: Vec<rustls::SignatureScheme> = offered
+        .iter()
+        .filter(|s| TLS13_SIGNATURE_SCHEMES.contains(s))
+        .map(|s| rustls::SignatureScheme::from(*s))
+        .collect();
+    identity
+        .key
+        .choose_scheme(&usable)
+        .ok_or_else(|| EaError::NoCommonScheme {
+            offered: offered
+                .iter()
+                .map(|s| format!("{s:#06x}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        })
+}
+
+/// Whether the request asks for Evidence: it carries the profile's
+/// `cmw_attestation` extension, which must then be empty
+/// (draft-fossati-seat-expat: its presence is the request; there is
+/// nothing to negotiate in it).
+fn requests_evidence(profile: &EaProfile, request: &AuthenticatorRequest) -> Result<bool, EaError> {
+    match find_extension(&request.extensions, profile.cmw_ext_type) {
+        None => Ok(false),
+        Some(e) if e.data.is_empty() => Ok(true),
+        Some(e) => Err(EaError::Decode(DecodeError {
+            field: "AuthenticatorRequest.cmw_attestation",
+            problem: Problem::Invalid(format!(
+                "is {} bytes; in a request it must be empty (its presence asks for Evidence)",
+                e.data.len()
+            )),
+        })),
+    }
+}
+
+/// Checks, before any Evidence is produced for it, that an attester can
+/// answer `request` with Evidence: the request type matches `sender`, it
+/// offers a signature scheme usable with `identity`'s key (when given) and
+/// it asks for attestation with an empty `cmw_attestation` extension. These
+/// are the checks [`authenticate`] makes on the request; making them first
+/// means a request that would be refused costs no attester call.
+pub fn check_attestation_request(
+    sender: Role,
+    profile: &EaProfile,
+    request: &AuthenticatorRequest,
+    identity: Option<&AuthenticatorIdentity>,
+) -> Result<(), EaError> {
+    sender_of(request, sender)?;
+    match identity {
+        Some(identity) => {
+            signer_for(request, identity)?;
+        }
+        None if find_extension(&request.extensions, EXT_SIGNATURE_ALGORITHMS).is_none() => {
+            return Err(EaError::MissingSignatureAlgorithms)
+        }
+        None => {}
+    }
+    if !requests_evidence(profile, request)? {
+        return Err(EaError::AttestationNotRequested(profile.cmw_ext_type));
+    }
+    Ok(())
+}
+
 /// Answers `request_bytes` with an authenticator carrying `cmw` (the
 /// Evidence) in the end-entity entry's `cmw_attestation` extension.
 ///
@@ -431,26 +509,8 @@ pub fn authenticate(
     let request = AuthenticatorRequest::decode(request_bytes)?;
     sender_of(&request, sender)?;
     let hash = exporter.hash()?;
-    let offered = match find_extension(&request.extensions, EXT_SIGNATURE_ALGORITHMS) {
-        Some(e) => Extension::parse_signature_algorithms(&e.data)?,
-        None => return Err(EaError::MissingSignatureAlgorithms),
-    };
-    let usable: Vec<rustls::SignatureScheme> = offered
-        .iter()
-        .filter(|s| TLS13_SIGNATURE_SCHEMES.contains(s))
-        .map(|s| rustls::SignatureScheme::from(*s))
-        .collect();
-    let signer = identity
-        .key
-        .choose_scheme(&usable)
-        .ok_or_else(|| EaError::NoCommonScheme {
-            offered: offered
-                .iter()
-                .map(|s| format!("{s:#06x}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        })?;
-    let wants_cmw = find_extension(&request.extensions, profile.cmw_ext_type).is_some();
+    let signer = signer_for(&request, identity)?;
+    let wants_cmw = requests_evidence(profile, &request)?;
     let mut leaf_exts = Vec::new();
     match (wants_cmw, cmw) {
         (true, Some(c)) => {

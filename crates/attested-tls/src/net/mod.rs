@@ -8,7 +8,11 @@
 //! stall the runtime and a hung one fails the connection at the
 //! attestation deadline; appraisal runs inline (verifiers do no I/O).
 //! After any failure the stream stays failed: nothing the peer sent is
-//! delivered any more and nothing more is sent but the ERROR frame.
+//! delivered any more and nothing more is sent but the ERROR frame,
+//! followed by the TLS close_notify; the failure is reported once both are
+//! out (or after 1 s with a peer that does not read). Attester calls are
+//! bounded: one per connection at a time, and [`AttesterCallLimit`] for all
+//! connections of a configuration together.
 //!
 //! ```no_run
 //! # async fn f() -> Result<(), attested_tls::net::NetError> {
@@ -73,6 +77,14 @@ pub enum NetError {
     /// carries nothing more; open a new one.
     #[error("the attested connection has failed; open a new one")]
     Failed,
+    /// The peer asked for Evidence while every attester call this side
+    /// allows ([`AttesterCallLimit`]) was running: the request is refused
+    /// (ERROR 8, busy), not queued.
+    #[error("refused the peer's attestation request: all {max} attester calls allowed on this side are running; try again later")]
+    AttesterBusy {
+        /// The configured bound.
+        max: usize,
+    },
 }
 
 impl NetError {
@@ -83,6 +95,82 @@ impl NetError {
             Self::Attestation(SessionError::PeerNotTrusted { ear, .. }) => Some(ear),
             _ => None,
         }
+    }
+}
+
+/// A bound on the attester calls running at the same time, shared by every
+/// connection made with one [`AttestationConfig`] and its clones (for a
+/// server: all its connections).
+///
+/// An attester that [may block](Attester::may_block) runs on tokio's
+/// blocking pool, and a call its connection gave up on (deadline, failure,
+/// close) cannot be interrupted: it runs until the platform answers. A call
+/// holds its place in the bound until it returns, not until its connection
+/// ends, so neither many connections nor hung platform calls occupy more
+/// than `max` threads. When all places are taken, a peer's request is
+/// refused at once with ERROR 8 (busy) rather than queued. Attesters that
+/// never block run inline, within their connection's task, and are not
+/// counted. Each connection runs at most one attester call at a time (the
+/// transport allows one outstanding request per direction).
+#[derive(Clone)]
+pub struct AttesterCallLimit {
+    max: usize,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl AttesterCallLimit {
+    /// The default bound: far more than a configfs-tsm guest completes at
+    /// once (the kernel produces one report at a time), few enough threads
+    /// that a hung platform cannot exhaust the blocking pool (512).
+    pub const DEFAULT_MAX: usize = 16;
+
+    /// A new bound of `max` concurrent calls (at least 1), not shared with
+    /// any other.
+    pub fn new(max: usize) -> Result<Self, NetError> {
+        if max == 0 || max > tokio::sync::Semaphore::MAX_PERMITS {
+            return Err(NetError::Config(format!(
+                "the attester call bound must be 1..={}, not {max}",
+                tokio::sync::Semaphore::MAX_PERMITS
+            )));
+        }
+        Ok(Self {
+            max,
+            permits: Arc::new(tokio::sync::Semaphore::new(max)),
+        })
+    }
+
+    /// The bound.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Attester calls running now (including calls whose connection has
+    /// ended but whose platform has not answered yet).
+    pub fn in_flight(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+
+    /// A place for one call, held until the permit is dropped.
+    fn try_acquire(&self) -> Result<tokio::sync::OwnedSemaphorePermit, NetError> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| NetError::AttesterBusy { max: self.max })
+    }
+}
+
+impl Default for AttesterCallLimit {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_MAX).expect("the default bound is valid")
+    }
+}
+
+impl std::fmt::Debug for AttesterCallLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttesterCallLimit")
+            .field("max", &self.max)
+            .field("in_flight", &self.in_flight())
+            .finish()
     }
 }
 
@@ -106,6 +194,10 @@ pub struct AttestationConfig {
     pub max_frame: usize,
     /// Verification time source.
     pub clock: crate::transport::session::Clock,
+    /// Bound on concurrent calls of an attester that may block, shared by
+    /// the clones of this configuration (default
+    /// [`AttesterCallLimit::DEFAULT_MAX`]).
+    pub attester_calls: AttesterCallLimit,
 }
 
 impl std::fmt::Debug for AttestationConfig {
@@ -116,6 +208,7 @@ impl std::fmt::Debug for AttestationConfig {
             .field("appraiser", &self.appraiser)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("attestation_timeout", &self.attestation_timeout)
+            .field("attester_calls", &self.attester_calls)
             .finish_non_exhaustive()
     }
 }
@@ -131,6 +224,7 @@ impl Default for AttestationConfig {
             attestation_timeout: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
             clock: Arc::new(time::OffsetDateTime::now_utc),
+            attester_calls: AttesterCallLimit::default(),
         }
     }
 }
@@ -165,6 +259,14 @@ impl AttestationConfig {
     pub fn with_appraiser(mut self, appraiser: Appraiser) -> Self {
         self.appraiser = Some(appraiser);
         self
+    }
+
+    /// Bounds the concurrent calls of an attester that may block to `max`
+    /// (at least 1) for every connection made with this configuration and
+    /// its clones.
+    pub fn with_max_attester_calls(mut self, max: usize) -> Result<Self, NetError> {
+        self.attester_calls = AttesterCallLimit::new(max)?;
+        Ok(self)
     }
 
     /// Refuses a configuration that cannot work (bad profile).
@@ -266,7 +368,7 @@ where
             return Err(NetError::Session("0-RTT early data was accepted".into()));
         }
     }
-    AttestedStream::establish(stream, session, att.attestation_timeout).await
+    AttestedStream::establish(stream, session, att).await
 }
 
 /// Accepts an attested connection as TLS server over `io`.
@@ -288,7 +390,7 @@ where
         let conn = stream.get_ref().1;
         check_session(conn.protocol_version(), conn.handshake_kind())?;
     }
-    AttestedStream::establish(stream, Session::new(att.session(Role::Server)), att.attestation_timeout).await
+    AttestedStream::establish(stream, Session::new(att.session(Role::Server)), att).await
 }
 
 /// Largest amount of application data buffered while waiting for a
@@ -316,6 +418,10 @@ fn error_frame_for(e: &NetError) -> Option<Frame> {
         NetError::Timeout(step) => Some(Frame::Error {
             code: error_code::TIMEOUT,
             reason: format!("timed out during {step}"),
+        }),
+        NetError::AttesterBusy { .. } => Some(Frame::Error {
+            code: error_code::BUSY,
+            reason: e.to_string(),
         }),
         _ => None,
     }
@@ -345,6 +451,12 @@ pub struct AttestedStream<S> {
     failed: bool,
     /// Evidence being produced on the blocking pool for a peer's request.
     evidence_job: Option<EvidenceJob>,
+    /// The bound on attester calls this connection's calls count against.
+    attester_calls: AttesterCallLimit,
+    /// Set when the connection failed: the ERROR frame and the TLS
+    /// close_notify are being sent; the poll methods report the error once
+    /// they are out.
+    closing: Option<Closing>,
     /// The last `poll_read` returned Pending: a reader is waiting and will
     /// handle incoming frames, so writes do not read (they would replace
     /// its waker).
@@ -356,10 +468,39 @@ pub struct AttestedStream<S> {
 const MAX_BUFFERED_WHILE_WRITING: usize = 64 * 1024;
 
 /// An attester call running on tokio's blocking pool, with its deadline.
+/// The call holds its [`AttesterCallLimit`] permit itself, so the permit is
+/// released when the call returns, even after the job is dropped.
 struct EvidenceJob {
     request_id: u32,
     handle: tokio::task::JoinHandle<Result<crate::cmw::Cmw, crate::attester::AttestError>>,
     deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Drop for EvidenceJob {
+    fn drop(&mut self) {
+        // A call still waiting for a blocking thread is cancelled (it has
+        // not touched the platform yet); a running one cannot be and
+        // finishes on its own thread, its result dropped.
+        self.handle.abort();
+    }
+}
+
+/// How long a failing connection tries to deliver its ERROR frame and TLS
+/// close_notify to a peer that does not read.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The close of a failed connection.
+struct Closing {
+    /// Gives up on a peer that does not read.
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    /// The ERROR frame and the close_notify are out, or could not be sent.
+    done: bool,
+    /// What the poll method that failed reports, once the close is done.
+    error: Option<io::Error>,
+}
+
+fn failed_error() -> io::Error {
+    io::Error::other("attested session failed")
 }
 
 impl<S> std::fmt::Debug for AttestedStream<S> {
@@ -371,8 +512,9 @@ impl<S> std::fmt::Debug for AttestedStream<S> {
 }
 
 impl<S: TlsStreamExt> AttestedStream<S> {
-    async fn establish(inner: S, session: Session, timeout: Duration) -> Result<(Self, Option<Ear>), NetError> {
+    async fn establish(inner: S, session: Session, att: &AttestationConfig) -> Result<(Self, Option<Ear>), NetError> {
         let max_frame = session.config().max_frame;
+        let timeout = att.attestation_timeout;
         let mut s = Self {
             inner,
             session,
@@ -385,6 +527,8 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             eof: false,
             failed: false,
             evidence_job: None,
+            attester_calls: att.attester_calls.clone(),
+            closing: None,
             reader_waiting: false,
         };
         let r = tokio::time::timeout(timeout, s.drive(|s| s.session.is_ready(), "attestation")).await;
@@ -500,9 +644,20 @@ impl<S: TlsStreamExt> AttestedStream<S> {
                         let Some(attester) = self.session.config().attester.clone() else {
                             return Err(NetError::Attestation(SessionError::State("no attester")));
                         };
+                        // The session asks for one at a time; replacing a
+                        // running job would orphan its call.
+                        if self.evidence_job.is_some() {
+                            return Err(NetError::Attestation(SessionError::State(
+                                "Evidence requested while an attester call is running on this connection",
+                            )));
+                        }
+                        let permit = self.attester_calls.try_acquire()?;
                         self.evidence_job = Some(EvidenceJob {
                             request_id,
-                            handle: tokio::task::spawn_blocking(move || attester.attest(&binding)),
+                            handle: tokio::task::spawn_blocking(move || {
+                                let _permit = permit;
+                                attester.attest(&binding)
+                            }),
                             deadline: Box::pin(tokio::time::sleep(self.attestation_timeout)),
                         });
                     }
@@ -521,22 +676,67 @@ impl<S: TlsStreamExt> AttestedStream<S> {
         self.app_pos = 0;
     }
 
-    /// Tells the peer why we stop (best effort) and returns the error.
+    /// Tells the peer why we stop and closes (best effort, see
+    /// [`AttestedStream::poll_close`]), then returns the error.
     async fn fail(&mut self, e: NetError) -> NetError {
-        self.mark_failed();
-        let mut bytes = std::mem::take(&mut self.out);
-        bytes.extend(self.session.take_outgoing());
-        if let Some(f) = error_frame_for(&e) {
-            f.encode_into(&mut bytes);
-        }
-        if !self.eof {
-            let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                let _ = self.inner.write_all(&bytes).await;
-                let _ = self.inner.shutdown().await;
-            })
-            .await;
-        }
+        self.start_closing(error_frame_for(&e), None);
+        std::future::poll_fn(|cx| self.poll_close(cx)).await;
         e
+    }
+
+    /// Marks the stream failed and queues, after what is already queued,
+    /// the ERROR frame that tells the peer why (if any); the close itself
+    /// is [`AttestedStream::poll_close`]. `error` is what the poll method
+    /// that failed reports once the close is done.
+    fn start_closing(&mut self, frame: Option<Frame>, error: Option<io::Error>) {
+        self.mark_failed();
+        // The connection is dead: its Evidence is not needed any more.
+        self.evidence_job = None;
+        self.out.extend(self.session.take_outgoing());
+        if let Some(f) = frame {
+            f.encode_into(&mut self.out);
+        }
+        self.closing = Some(Closing {
+            deadline: Box::pin(tokio::time::sleep(CLOSE_TIMEOUT)),
+            done: false,
+            error,
+        });
+    }
+
+    /// Closes a failed connection: writes the queued frames (the ERROR
+    /// frame last), then the TLS close_notify, flushed, and shuts down the
+    /// socket's write side, so that the peer reads the ERROR frame followed
+    /// by an orderly TLS close (RFC 8446 §6.1), never a bare TCP end. Ready
+    /// when that is done, when sending failed, or at the close deadline (a
+    /// peer that does not read cannot hold the connection open).
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &self.closing {
+            Some(c) if !c.done => {}
+            _ => return Poll::Ready(()),
+        }
+        let sent = match self.poll_flush_out(cx) {
+            Poll::Ready(Ok(())) => Pin::new(&mut self.inner).poll_shutdown(cx).map(|_| ()),
+            Poll::Ready(Err(_)) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        };
+        let closing = self.closing.as_mut().expect("checked above");
+        if sent.is_pending() && closing.deadline.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        closing.done = true;
+        Poll::Ready(())
+    }
+
+    /// For the poll methods of a failed connection: completes the close,
+    /// then yields the error (the one that failed it, the first time).
+    fn poll_closed_error(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        ready!(self.poll_close(cx));
+        Poll::Ready(
+            self.closing
+                .as_mut()
+                .and_then(|c| c.error.take())
+                .unwrap_or_else(failed_error),
+        )
     }
 
     /// Re-attests the peer on this live connection (a new request with a
@@ -561,6 +761,24 @@ impl<S: TlsStreamExt> AttestedStream<S> {
         }
     }
 
+    /// Ends the connection for a reason of the application (say, an idle
+    /// timeout: ERROR 6): sends ERROR `code` (see
+    /// [`crate::transport::frame::error_code`]) with `reason` after what is
+    /// queued, then the TLS close_notify, as every failed connection does
+    /// (giving up after 1 s on a peer that does not read). The stream is
+    /// failed from then on; after a failure it does nothing.
+    pub async fn close_with_error(&mut self, code: u16, reason: &str) {
+        if self.failed {
+            return;
+        }
+        let frame = Frame::Error {
+            code,
+            reason: reason.to_string(),
+        };
+        self.start_closing(Some(frame), None);
+        std::future::poll_fn(|cx| self.poll_close(cx)).await;
+    }
+
     /// The latest attestation result of the peer (if this side appraises it).
     pub fn peer_attestation(&self) -> Option<&Ear> {
         self.peer_ear.as_ref()
@@ -580,10 +798,13 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         this.reader_waiting = false;
+        if this.closing.is_some() {
+            return this.poll_closed_error(cx).map(Err);
+        }
         // Checked before anything buffered is handed out.
         if this.failed || this.session.has_failed() {
             this.mark_failed();
-            return Poll::Ready(Err(io::Error::other("attested session failed")));
+            return Poll::Ready(Err(failed_error()));
         }
         loop {
             if this.app_pos < this.app.len() {
@@ -613,13 +834,14 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
             // Evidence for a re-attestation request of the peer.
             match this.poll_evidence(cx) {
                 Poll::Ready(Ok(true)) => continue,
-                Poll::Ready(Err(e)) => return Poll::Ready(Err(this.fail_now(cx, e))),
+                Poll::Ready(Err(e)) => return this.fail_now(cx, e).map(Err),
                 Poll::Ready(Ok(false)) | Poll::Pending => {}
             }
             if this.eof {
                 if !this.decoder.is_empty() {
-                    this.mark_failed();
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated frame")));
+                    let e = io::Error::new(io::ErrorKind::UnexpectedEof, "truncated frame");
+                    this.start_closing(None, Some(e));
+                    return this.poll_closed_error(cx).map(Err);
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -635,7 +857,7 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
                 Poll::Ready(Ok(0)) => {} // end of stream: handled on the next turn of the loop
                 Poll::Ready(Ok(_)) => {
                     if let Err(e) = this.process_frames() {
-                        return Poll::Ready(Err(this.fail_now(cx, e)));
+                        return this.fail_now(cx, e).map(Err);
                     }
                 }
             }
@@ -645,15 +867,12 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
 
 impl<S: TlsStreamExt> AttestedStream<S> {
     /// `fail` for the poll methods: marks the stream failed, queues the
-    /// ERROR frame and sends what it can without waiting.
-    fn fail_now(&mut self, cx: &mut Context<'_>, e: NetError) -> io::Error {
-        self.mark_failed();
-        self.out.extend(self.session.take_outgoing());
-        if let Some(f) = error_frame_for(&e) {
-            f.encode_into(&mut self.out);
-        }
-        let _ = self.poll_flush_out(cx);
-        io_err(e)
+    /// ERROR frame and closes; the error is ready once the ERROR frame and
+    /// the close_notify are out (an application that drops the stream on
+    /// the error has then closed it properly).
+    fn fail_now(&mut self, cx: &mut Context<'_>, e: NetError) -> Poll<io::Error> {
+        self.start_closing(error_frame_for(&e), Some(io_err(e)));
+        self.poll_closed_error(cx)
     }
 
     /// For writes: handles whatever the peer has sent, without waiting for
@@ -701,11 +920,14 @@ impl<S: TlsStreamExt> AttestedStream<S> {
 impl<S: TlsStreamExt> AsyncWrite for AttestedStream<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if this.closing.is_some() {
+            return this.poll_closed_error(cx).map(Err);
+        }
         if this.failed {
-            return Poll::Ready(Err(io::Error::other("attested session failed")));
+            return Poll::Ready(Err(failed_error()));
         }
         if let Err(e) = this.poll_incoming(cx) {
-            return Poll::Ready(Err(this.fail_now(cx, e)));
+            return this.fail_now(cx, e).map(Err);
         }
         ready!(this.poll_flush_out(cx))?;
         let n = buf.len().min(crate::transport::frame::MAX_DATA_CHUNK);
@@ -716,9 +938,12 @@ impl<S: TlsStreamExt> AsyncWrite for AttestedStream<S> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.closing.is_some() {
+            return this.poll_closed_error(cx).map(Err);
+        }
         if !this.failed {
             if let Err(e) = this.poll_incoming(cx) {
-                return Poll::Ready(Err(this.fail_now(cx, e)));
+                return this.fail_now(cx, e).map(Err);
             }
         }
         ready!(this.poll_flush_out(cx))?;
@@ -727,6 +952,15 @@ impl<S: TlsStreamExt> AsyncWrite for AttestedStream<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if this.closing.is_some() {
+            // A failed connection closes itself; its error is reported if
+            // no other call has reported it yet.
+            ready!(this.poll_close(cx));
+            return Poll::Ready(match this.closing.as_mut().and_then(|c| c.error.take()) {
+                Some(e) => Err(e),
+                None => Ok(()),
+            });
+        }
         ready!(this.poll_flush_out(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }

@@ -135,6 +135,9 @@ pub mod error_code {
     pub const TIMEOUT: u16 = 6;
     /// Local failure (attester error etc.).
     pub const INTERNAL: u16 = 7;
+    /// The attester is busy: as many attester calls as this side allows
+    /// are running; the request was refused, not queued. Try again later.
+    pub const BUSY: u16 = 8;
 }
 
 impl Frame {
@@ -445,6 +448,31 @@ mod tests {
                 len: 1025,
                 max: 1024
             })
+        );
+    }
+
+    #[test]
+    fn the_length_is_checked_before_the_frame_type() {
+        // docs/transport.md orders the checks: an unknown type announcing
+        // more than the limit is "too large" from its header; within the
+        // limit it is a decode error once its payload has arrived.
+        let mut d = FrameDecoder::new(1024);
+        d.push(&[0x77, 0, 0, 4, 1]);
+        assert!(matches!(d.next_frame(), Err(FrameError::TooLarge { typ: 0x77, .. })));
+        let mut d = FrameDecoder::new(1024);
+        d.push(&[0x77, 0, 0, 0, 2, 0]);
+        assert_eq!(d.next_frame(), Ok(None), "waits for the whole payload");
+        d.push(&[0]);
+        let e = d.next_frame().unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                FrameError::Decode(DecodeError {
+                    field: "frame_type",
+                    ..
+                })
+            ),
+            "{e}"
         );
     }
 

@@ -19,7 +19,7 @@
 //! initial request (if the peer requires attestation). DATA before that is
 //! a protocol violation: no application byte before attestation.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use super::frame::{
@@ -198,10 +198,14 @@ impl SessionError {
                 | EaError::WrongRequestType { .. }
                 | EaError::ContextLimit(_),
             ) => error_code::PROTOCOL_VIOLATION,
-            // Nothing in the request that we can sign with.
-            Self::Request(EaError::MissingSignatureAlgorithms | EaError::NoCommonScheme { .. }) => {
-                error_code::UNSUPPORTED
-            }
+            // Nothing in the request that we can sign with, or a plain
+            // RFC 9261 request that does not ask for attestation (this
+            // transport only attests).
+            Self::Request(
+                EaError::MissingSignatureAlgorithms
+                | EaError::NoCommonScheme { .. }
+                | EaError::AttestationNotRequested(_),
+            ) => error_code::UNSUPPORTED,
             Self::Request(_) | Self::Attester(_) | Self::State(_) => error_code::INTERNAL,
             Self::PeerDeclined(_) | Self::Authenticator(_) | Self::PeerNotTrusted { .. } => return None,
             Self::RefusedByPeer(_) | Self::PeerError { .. } => return None,
@@ -234,13 +238,17 @@ pub struct Session {
     initial_accepted: bool,
     peer_initial_request: Option<u32>,
     peer_initial_accepted: bool,
-    awaiting_outcome: HashSet<u32>,
+    /// The peer's request we answered and whose OUTCOME we wait for. With
+    /// `evidence_wanted` it is the one-request-at-a-time guard: the peer
+    /// may send a new request only when both are empty.
+    awaiting_outcome: Option<u32>,
     ready: bool,
     failed: bool,
     hello_sent: bool,
     exporter_values: ExporterCache,
-    /// A peer request waiting for [`Session::provide_evidence`]: its id
-    /// and bytes.
+    /// A peer request waiting for [`Session::provide_evidence`] (its
+    /// Evidence is being produced): its id and bytes. Not yet answered, so
+    /// no OUTCOME may concern it.
     evidence_wanted: Option<(u32, Vec<u8>)>,
 }
 
@@ -267,7 +275,7 @@ impl Session {
             initial_accepted: false,
             peer_initial_request: None,
             peer_initial_accepted: false,
-            awaiting_outcome: HashSet::new(),
+            awaiting_outcome: None,
             ready: false,
             failed: false,
             hello_sent: false,
@@ -574,17 +582,34 @@ impl Session {
         }
         // One request at a time per direction: every request makes us
         // produce Evidence and sign, so a peer must not be able to queue
-        // them without reading our answers.
-        if let Some(waiting) = self.awaiting_outcome.iter().next() {
+        // them without reading our answers. A request is outstanding from
+        // its arrival until its OUTCOME, which may only come once we
+        // answered (see on_outcome): so at most one attester call per
+        // connection is ever in flight.
+        if let Some((producing, _)) = &self.evidence_wanted {
+            return Err(SessionError::Protocol(format!(
+                "AUTH_REQUEST {request_id} while our Evidence for request {producing} is being produced; one request at a time"
+            )));
+        }
+        if let Some(waiting) = self.awaiting_outcome {
             return Err(SessionError::Protocol(format!(
                 "AUTH_REQUEST {request_id} while our answer to request {waiting} awaits its OUTCOME; one request at a time"
             )));
         }
-        self.awaiting_outcome.insert(request_id);
         let parsed = AuthenticatorRequest::decode(request).map_err(|e| SessionError::Request(e.into()))?;
         self.contexts
             .accept_request(&parsed.context)
             .map_err(SessionError::Request)?;
+        // Everything that would make us refuse the request is checked
+        // before the attester is called: a refused request costs no
+        // Evidence.
+        ea::check_attestation_request(
+            self.cfg.tls_role,
+            &self.cfg.profile,
+            &parsed,
+            self.cfg.identity.as_ref().filter(|_| self.cfg.attester.is_some()),
+        )
+        .map_err(SessionError::Request)?;
         let sender = self.cfg.tls_role;
         let authenticator = match (&self.cfg.attester, &self.cfg.identity) {
             (Some(attester), Some(identity)) => {
@@ -685,6 +710,7 @@ impl Session {
         if self.peer_initial_request.is_none() {
             self.peer_initial_request = Some(request_id);
         }
+        self.awaiting_outcome = Some(request_id);
         Frame::Authenticator {
             request_id,
             authenticator,
@@ -780,11 +806,16 @@ impl Session {
     }
 
     fn on_outcome(&mut self, request_id: u32, status: OutcomeStatus, reason: String) -> Result<(), SessionError> {
-        if !self.awaiting_outcome.remove(&request_id) {
+        if self.awaiting_outcome != Some(request_id) {
+            let why = match &self.evidence_wanted {
+                Some((producing, _)) if *producing == request_id => "we have not answered yet",
+                _ => "we did not answer",
+            };
             return Err(SessionError::Protocol(format!(
-                "OUTCOME for request id {request_id} we did not answer"
+                "OUTCOME for request id {request_id}, which {why}; an OUTCOME may only follow our AUTHENTICATOR"
             )));
         }
+        self.awaiting_outcome = None;
         match status {
             OutcomeStatus::Refused => Err(SessionError::RefusedByPeer(escape_control(&reason).into_owned())),
             OutcomeStatus::Accepted => {
@@ -1272,6 +1303,205 @@ mod tests {
         let e = s.handle_frame(Frame::Hello(h), &ex).unwrap_err();
         assert!(
             matches!(&e, SessionError::Incompatible(m) if m.contains("transport version")),
+            "{e}"
+        );
+    }
+    /// Counts its calls; answers as the simulated TEE.
+    struct CountingAttester {
+        inner: SimAttester,
+        calls: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Attester for CountingAttester {
+        fn platform(&self) -> &str {
+            "counting"
+        }
+        fn attest(&self, binding: &crate::binder::BindingClaims) -> Result<crate::cmw::Cmw, AttestError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.attest(binding)
+        }
+    }
+
+    /// A server session attesting with a [`CountingAttester`] (deferred:
+    /// the session asks for Evidence with an event instead of calling it),
+    /// after the peer's HELLO.
+    fn counting_server(world: &crate::sim::SimWorld, defer: bool) -> (Session, Arc<CountingAttester>) {
+        let attester = Arc::new(CountingAttester {
+            inner: SimAttester::new(world.instances[0].clone()),
+            calls: Default::default(),
+        });
+        let mut cfg = SessionConfig::new(Role::Server);
+        cfg.attester = Some(attester.clone());
+        cfg.identity = Some(AuthenticatorIdentity::generate_self_signed("counting").unwrap());
+        cfg.defer_attestation = defer;
+        let mut s = Session::new(cfg);
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap();
+        (s, attester)
+    }
+
+    fn evidence_requests(s: &mut Session) -> usize {
+        std::iter::from_fn(|| s.poll_event())
+            .filter(|e| matches!(e, Event::EvidenceRequested { .. }))
+            .count()
+    }
+
+    fn outcome(id: u32) -> Frame {
+        Frame::Outcome {
+            request_id: id,
+            status: OutcomeStatus::Accepted,
+            reason: "accepted".into(),
+            ear_json: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_outcome_for_a_request_whose_evidence_is_being_produced_is_a_violation() {
+        // Guards issue 8 point 2: the request was recorded as awaiting its
+        // OUTCOME when it arrived, so OUTCOME(0) before our answer cleared
+        // the one-at-a-time guard and REQ(1) started a second attester
+        // call; pairs of REQ(n) + OUTCOME(n) queued any number of them.
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let (mut s, _) = counting_server(&world, true);
+        s.handle_frame(request_frame(0, 1), &ex).unwrap();
+        assert_eq!(evidence_requests(&mut s), 1);
+        let e = s.handle_frame(outcome(0), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("OUTCOME for request id 0, which we have not answered yet")),
+            "{e}"
+        );
+        assert!(matches!(
+            e.error_frame(),
+            Some(Frame::Error {
+                code: error_code::PROTOCOL_VIOLATION,
+                ..
+            })
+        ));
+        assert!(s.has_failed());
+        assert!(matches!(
+            s.handle_frame(request_frame(1, 2), &ex),
+            Err(SessionError::State(_))
+        ));
+        assert_eq!(evidence_requests(&mut s), 0, "no second attester call");
+    }
+
+    #[test]
+    fn a_request_while_evidence_is_being_produced_is_a_violation() {
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let (mut s, _) = counting_server(&world, true);
+        s.handle_frame(request_frame(0, 1), &ex).unwrap();
+        let e = s.handle_frame(request_frame(1, 2), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("while our Evidence for request 0 is being produced")),
+            "{e}"
+        );
+        assert!(matches!(
+            e.error_frame(),
+            Some(Frame::Error {
+                code: error_code::PROTOCOL_VIOLATION,
+                ..
+            })
+        ));
+        assert_eq!(evidence_requests(&mut s), 1, "one attester call");
+    }
+
+    #[test]
+    fn the_next_request_is_accepted_once_the_answer_has_its_outcome() {
+        // The guard clears only through the right path: answer, OUTCOME.
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let (mut s, attester) = counting_server(&world, true);
+        for id in 0..3 {
+            s.handle_frame(request_frame(id, id as u8 + 1), &ex).unwrap();
+            let requested = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+                Event::EvidenceRequested { request_id, binding } => Some((request_id, binding)),
+                _ => None,
+            });
+            let Some((request_id, binding)) = requested else {
+                panic!("expected EvidenceRequested");
+            };
+            assert_eq!(request_id, id);
+            s.provide_evidence(id, attester.attest(&binding), &ex).unwrap();
+            s.handle_frame(outcome(id), &ex).unwrap();
+        }
+        // An OUTCOME repeated for an answer already closed is refused.
+        let e = s.handle_frame(outcome(2), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("which we did not answer")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn requests_that_cannot_be_answered_with_evidence_are_refused_before_the_attester_runs() {
+        // Guards issue 8 (independent client): a plain RFC 9261 request,
+        // without cmw_attestation, got ERROR 7 "internal error" after our
+        // attester had run; it is the peer's input, refused with the code
+        // docs/transport.md gives, and it costs no Evidence.
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let profile = EaProfile::default();
+        let request = |extensions| Frame::AuthRequest {
+            request_id: 0,
+            request: AuthenticatorRequest {
+                msg_type: crate::codec::HandshakeType::ClientCertificateRequest,
+                context: vec![1; 32],
+                extensions,
+            }
+            .encode(),
+        };
+        let sigalgs = crate::codec::Extension::signature_algorithms(&profile.signature_schemes);
+        let cmw = crate::codec::Extension::cmw_attestation_request(profile.cmw_ext_type);
+        let non_empty_cmw = crate::codec::Extension {
+            typ: profile.cmw_ext_type,
+            data: vec![0, 1, 0x80],
+        };
+        let cases = [
+            (
+                vec![sigalgs.clone()],
+                error_code::UNSUPPORTED,
+                "does not ask for attestation",
+            ),
+            (vec![cmw.clone()], error_code::UNSUPPORTED, "no signature_algorithms"),
+            (
+                vec![sigalgs.clone(), non_empty_cmw],
+                error_code::DECODE_ERROR,
+                "AuthenticatorRequest.cmw_attestation: is 3 bytes; in a request it must be empty",
+            ),
+            (
+                vec![crate::codec::Extension::signature_algorithms(&[0x0201]), cmw],
+                error_code::UNSUPPORTED,
+                "no signature scheme offered",
+            ),
+        ];
+        for defer in [false, true] {
+            for (extensions, code, reason) in cases.clone() {
+                let (mut s, attester) = counting_server(&world, defer);
+                let e = s.handle_frame(request(extensions), &ex).unwrap_err();
+                match e.error_frame() {
+                    Some(Frame::Error { code: c, reason: r }) => {
+                        assert_eq!(c, code, "{r}");
+                        assert!(r.contains(reason), "{r}");
+                    }
+                    other => panic!("{other:?}"),
+                }
+                assert_eq!(attester.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+                assert_eq!(evidence_requests(&mut s), 0);
+            }
+        }
+        // A side without an attester refuses the same requests instead of
+        // declining them with the empty authenticator.
+        let mut cfg = SessionConfig::new(Role::Server);
+        cfg.identity = Some(AuthenticatorIdentity::generate_self_signed("none").unwrap());
+        let mut s = Session::new(cfg);
+        s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
+            .unwrap();
+        let e = s.handle_frame(request(vec![sigalgs]), &ex).unwrap_err();
+        assert!(
+            matches!(e, SessionError::Request(EaError::AttestationNotRequested(0xff00))),
             "{e}"
         );
     }
