@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use attested_tls::ear::{Appraisal, Ear};
+use attested_tls::ear::{Appraisal, Ear, EatNonce};
 use attested_tls::ear_jwt::{sign_ear_jwt, SigningKeyPem};
 use attested_tls::platform::snp::{build_cert_table, encode_envelope, guid};
 use aws_lc_rs::signature::Ed25519KeyPair;
@@ -182,7 +182,7 @@ fn main() {
     let mut a = Appraisal::new("fuzz-policy");
     a.claim("measurement", "00".repeat(48));
     submods.insert("snp".to_string(), a.finish());
-    let ear = Ear::new(1_735_689_600, submods, Some("ab".repeat(32)));
+    let ear = Ear::new(1_735_689_600, submods, EatNonce::new(vec![0xab; 32]).ok());
     for (k, n) in [("ed25519", "ear-ed25519.jwt"), ("p256", "ear-p256.jwt")] {
         let key =
             SigningKeyPem::from_pem(&std::fs::read(root().join(format!("fixtures/platform/{k}-key.pem"))).unwrap())

@@ -107,7 +107,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         println!(
             "re-attestation on the same connection: {} (new binder {}...)",
             again.status,
-            &again.eat_nonce.clone().unwrap_or_default()[..16]
+            &again.eat_nonce.as_ref().map(ToString::to_string).unwrap_or_default()[..16]
         );
     }
     c.shutdown().await.map_err(Failure::input)?;

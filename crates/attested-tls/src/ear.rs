@@ -15,6 +15,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::cmw::{CmwError, CmwRecord};
@@ -430,6 +431,197 @@ impl Default for VerifierId {
     }
 }
 
+/// Base64url (RFC 4648, Section 5) without padding: how an [`EatNonce`] is
+/// written, as JWTs (RFC 7515) and RFC 9711's `base64-url-text` write bytes.
+const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Base64url with or without padding, refusing non-zero trailing bits (so
+/// that one nonce has one encoding up to padding): how an [`EatNonce`] is
+/// read. draft-ietf-rats-ear-04 counts the padded length ("a string
+/// between 12 and 88 bytes long"), so padding is accepted.
+const B64URL_READ: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// An EAR's `eat_nonce`: 8 to 64 bytes (RFC 9711, Section 4.1;
+/// draft-ietf-rats-ear-04, Section 3), written in JSON as their unpadded
+/// base64url ([`EatNonce::to_base64url`]).
+///
+/// An EAR carries one nonce: the EAR claims-set's `eat_nonce` is
+/// `eat.nonce-type`, not RFC 9711's `nonce-type / [2* nonce-type]`, in
+/// every profile this crate reads (-04, -03, Veraison's).
+///
+/// ```
+/// use attested_tls::ear::{EatNonce, EatNonceError};
+/// let n = EatNonce::new(vec![0xfb; 32]).unwrap();
+/// assert_eq!(n.to_base64url(), "-_v7".repeat(10) + "-_s");
+/// assert_eq!(EatNonce::from_base64url(&n.to_base64url()), Ok(n));
+/// assert_eq!(EatNonce::new(vec![1; 7]), Err(EatNonceError::Length { len: 7 }));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EatNonce(Vec<u8>);
+
+/// Why bytes or a JSON value are not an [`EatNonce`]. Shown after
+/// "eat_nonce is invalid ...: ".
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EatNonceError {
+    /// The nonce is not 8 to 64 bytes long.
+    #[error("it is {len} bytes; RFC 9711 (Section 4.1) allows 8 to 64")]
+    Length {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The JSON string is empty.
+    #[error("it is empty; a nonce is 8 to 64 bytes (RFC 9711, Section 4.1)")]
+    Empty,
+    /// The JSON string is longer than the encoding of any 64-byte nonce.
+    #[error("it is {len} characters, more than the {max} of the largest nonce (64 bytes) encoded")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The most its encoding allows: 88 for base64url (padded), 128
+        /// for the hex of -03 EARs made by attested-tls.
+        max: usize,
+    },
+    /// The JSON string is lower-case hex, as attested-tls wrote `eat_nonce`
+    /// before draft-ietf-rats-ear-04: read so only under the -03 profile.
+    #[error(
+        "it is {digits} lower-case hex digits, as attested-tls wrote eat_nonce before \
+         draft-ietf-rats-ear-04; this profile requires base64url"
+    )]
+    LegacyHex {
+        /// The number of hex digits.
+        digits: usize,
+    },
+    /// The JSON string is not base64url.
+    #[error("it is not base64url: {0}")]
+    NotBase64Url(String),
+    /// The JSON value is an array of nonces, which RFC 9711 allows in an
+    /// EAT but the EAR claims-set does not.
+    #[error(
+        "it is an array of {len} values; an EAR carries one nonce (draft-ietf-rats-ear-04, Section 3: \
+         eat.nonce-type, without RFC 9711's array form)"
+    )]
+    Array {
+        /// The number of elements.
+        len: usize,
+    },
+    /// The JSON value is neither a string nor an array.
+    #[error("it is not a JSON string")]
+    NotAString,
+}
+
+impl EatNonce {
+    /// The fewest bytes in a nonce (RFC 9711, Section 4.1: 64 bits).
+    pub const MIN_LEN: usize = 8;
+    /// The most bytes in a nonce (RFC 9711, Section 4.1).
+    pub const MAX_LEN: usize = 64;
+    /// The longest base64url string read: the padded encoding of
+    /// [`EatNonce::MAX_LEN`] bytes (draft-ietf-rats-ear-04: "between 12
+    /// and 88 bytes long").
+    pub const MAX_BASE64URL_LEN: usize = 88;
+    /// The fewest lower-case hex digits taken for the pre-04 hex form
+    /// ([`EatNonceError::LegacyHex`]). attested-tls wrote binders of 32 to
+    /// 64 bytes (64 to 128 digits); a base64url nonce of this length or
+    /// more is all hex digits with probability 4^-32 = 2^-64.
+    const LEGACY_HEX_MIN_DIGITS: usize = 32;
+
+    /// A nonce of 8 to 64 bytes ([`EatNonceError::Length`] otherwise).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, EatNonceError> {
+        let bytes = bytes.into();
+        if (Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
+            Ok(Self(bytes))
+        } else {
+            Err(EatNonceError::Length { len: bytes.len() })
+        }
+    }
+
+    /// The nonce's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The JSON form: unpadded base64url, 11 to 86 characters (43, 64 or
+    /// 86 for the 32-, 48- and 64-byte binders this crate's verifiers
+    /// emit).
+    pub fn to_base64url(&self) -> String {
+        B64URL.encode(&self.0)
+    }
+
+    /// Reads the JSON form of draft-ietf-rats-ear-04 (and of Veraison's
+    /// profile): base64url, padded or not, of 8 to 64 bytes. Refused, each
+    /// with its own [`EatNonceError`]: an empty string, lower-case hex of
+    /// 32 digits or more (the pre-04 form, see
+    /// [`EatNonceError::LegacyHex`]), more than 88 characters (checked
+    /// before decoding), anything but base64url, and a decoded length
+    /// outside 8..=64.
+    pub fn from_base64url(text: &str) -> Result<Self, EatNonceError> {
+        if text.is_empty() {
+            return Err(EatNonceError::Empty);
+        }
+        if Self::is_legacy_hex(text) {
+            return Err(EatNonceError::LegacyHex { digits: text.len() });
+        }
+        if text.len() > Self::MAX_BASE64URL_LEN {
+            return Err(EatNonceError::TooLong {
+                len: text.len(),
+                max: Self::MAX_BASE64URL_LEN,
+            });
+        }
+        let bytes = B64URL_READ
+            .decode(text)
+            .map_err(|e| EatNonceError::NotBase64Url(escape_control(&e.to_string()).into_owned()))?;
+        Self::new(bytes)
+    }
+
+    /// True for the form attested-tls wrote before draft-ietf-rats-ear-04:
+    /// an even number (at least 32) of lower-case hex digits.
+    pub(crate) fn is_legacy_hex(text: &str) -> bool {
+        text.len() >= Self::LEGACY_HEX_MIN_DIGITS
+            && text.len() % 2 == 0
+            && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    }
+
+    /// Reads `eat_nonce` as a -03 EAR carries it: the pre-04 hex form
+    /// ([`EatNonce::is_legacy_hex`], at most 128 digits, checked before
+    /// decoding) where the text is one, else [`EatNonce::from_base64url`]
+    /// (the -03 draft's own rule, the same as -04's).
+    pub(crate) fn from_03_text(text: &str) -> Result<Self, EatNonceError> {
+        if !Self::is_legacy_hex(text) {
+            return Self::from_base64url(text);
+        }
+        let max = 2 * Self::MAX_LEN;
+        if text.len() > max {
+            return Err(EatNonceError::TooLong { len: text.len(), max });
+        }
+        // Cannot fail: `is_legacy_hex` admitted an even number of hex digits.
+        hex::decode(text).map_or_else(|_| Self::from_base64url(text), Self::new)
+    }
+}
+
+/// The JSON form, [`EatNonce::to_base64url`].
+impl std::fmt::Display for EatNonce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_base64url())
+    }
+}
+
+impl Serialize for EatNonce {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_base64url())
+    }
+}
+
+/// Reads [`EatNonce::from_base64url`]'s form (draft-ietf-rats-ear-04).
+impl<'de> Deserialize<'de> for EatNonce {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::from_base64url(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 /// An EAT Attestation Result.
 ///
 /// It serializes as the JSON claims-set of its `eat_profile` ([`EAR_PROFILE`]
@@ -437,10 +629,11 @@ impl Default for VerifierId {
 /// `ear_verifier_id`, `ear_status` (the overall status, as
 /// [`Ear::consistent_status`] gives it, never more trusted than the worst
 /// submodule), `ear_raw_evidence` (a record CMW, only when set with
-/// [`Ear::with_raw_evidence`]), `submods` and `eat_nonce`. Deserializing
-/// with serde reads these names (all but `ear_raw_evidence`) without any of
-/// the checks of [`crate::ear_jwt::ear_from_json`], which is the way to read
-/// an EAR from elsewhere.
+/// [`Ear::with_raw_evidence`]), `submods` and `eat_nonce` (base64url,
+/// [`EatNonce`]). Deserializing with serde reads these names (all but
+/// `ear_raw_evidence`; `eat_nonce` as -04 writes it) without any of the
+/// other checks of [`crate::ear_jwt::ear_from_json`], which is the way to
+/// read an EAR from elsewhere.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 pub struct Ear {
     /// `eat_profile`.
@@ -463,8 +656,10 @@ pub struct Ear {
     pub(crate) raw_evidence: Option<CmwRecord>,
     /// `submods`, one per attesting environment.
     pub submods: BTreeMap<String, Appraisal>,
-    /// `eat_nonce`: the binder the appraisal compared, hex.
-    pub eat_nonce: Option<String>,
+    /// `eat_nonce`: the binding the appraisal compared the Evidence with
+    /// (the seat-expat binder, or the expected report data), emitted as
+    /// base64url ([`EatNonce`]).
+    pub eat_nonce: Option<EatNonce>,
 }
 
 /// The JSON claims-set, in the order of draft-ietf-rats-ear-04's CDDL.
@@ -480,7 +675,7 @@ impl Serialize for Ear {
             ear_raw_evidence: Option<serde_json::Value>,
             submods: &'a BTreeMap<String, Appraisal>,
             #[serde(skip_serializing_if = "Option::is_none")]
-            eat_nonce: Option<&'a str>,
+            eat_nonce: Option<&'a EatNonce>,
         }
         let ear_raw_evidence = match &self.raw_evidence {
             None => None,
@@ -494,15 +689,16 @@ impl Serialize for Ear {
             ear_verifier_id: &self.ear_verifier_id,
             ear_raw_evidence,
             submods: &self.submods,
-            eat_nonce: self.eat_nonce.as_deref(),
+            eat_nonce: self.eat_nonce.as_ref(),
         }
         .serialize(serializer)
     }
 }
 
 impl Ear {
-    /// Builds a result from submodule appraisals, computing the overall tier.
-    pub fn new(iat: i64, submods: BTreeMap<String, Appraisal>, eat_nonce: Option<String>) -> Self {
+    /// Builds a result from submodule appraisals, computing the overall
+    /// tier; `eat_nonce` is the binding the appraisal compared against.
+    pub fn new(iat: i64, submods: BTreeMap<String, Appraisal>, eat_nonce: Option<EatNonce>) -> Self {
         let status = Tier::overall(submods.values().map(|a| a.status));
         Self {
             eat_profile: EAR_PROFILE.into(),
@@ -816,7 +1012,7 @@ mod formats {
     #[test]
     fn an_ear_we_emit_carries_the_04_profile_and_its_claim_names() {
         assert_eq!(EAR_PROFILE, "tag:ietf.org,2026:rats/ear#04");
-        let ear = Ear::new(1, affirming("sim"), Some("ab".into()));
+        let ear = Ear::new(1, affirming("sim"), Some(EatNonce::new([0xab; 32]).unwrap()));
         let j: serde_json::Value = serde_json::from_str(&ear.to_json_pretty()).unwrap();
         assert_eq!(j["eat_profile"], "tag:ietf.org,2026:rats/ear#04");
         assert_eq!(j["ear_status"], "affirming");
@@ -910,6 +1106,140 @@ mod formats {
             Ear::new(1, affirming("sim"), None).with_raw_evidence(cf),
             Err(CmwError::Invalid { field: "type", .. })
         ));
+    }
+}
+
+#[cfg(test)]
+mod eat_nonce {
+    //! `eat_nonce`: one nonce of 8 to 64 bytes (RFC 9711, Section 4.1),
+    //! "base64 encoded, resulting in a string between 12 and 88 bytes
+    //! long" in a JWT (draft-ietf-rats-ear-04, Section 3).
+
+    use super::*;
+    use crate::binder::{BindingClaims, ExpectedBinding};
+    use crate::cmw::Cmw;
+    use crate::crypto::HashAlgorithm;
+    use crate::verifier::Appraiser;
+
+    /// Guards the emitted form: the `eat_nonce` of an appraisal's EAR is
+    /// the unpadded base64url of the binding it compared (the binder, or
+    /// the expected report data), 12 to 88 characters. It was lower-case
+    /// hex, up to 128 characters.
+    #[test]
+    fn the_eat_nonce_we_emit_is_base64url_of_the_binding_within_04_bounds() {
+        let claims =
+            |hash: HashAlgorithm| ExpectedBinding::Claims(BindingClaims::from_exported_value(hash, b"spki", &[9; 32]));
+        let record = Cmw::Record(CmwRecord::evidence("application/x-unknown", vec![1, 2, 3]));
+        let now = time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        for (expected, len, chars) in [
+            (claims(HashAlgorithm::Sha256), 32, 43),
+            (claims(HashAlgorithm::Sha384), 48, 64),
+            (ExpectedBinding::ReportData([0xfb; 64]), 64, 86),
+        ] {
+            let binding: Vec<u8> = match &expected {
+                ExpectedBinding::Claims(c) => c.binder.clone(),
+                ExpectedBinding::ReportData(r) => r.to_vec(),
+            };
+            assert_eq!(binding.len(), len);
+            let ear = Appraiser::new("p").appraise_cmw(&record, &expected, now);
+            let j = serde_json::to_value(&ear).unwrap();
+            let text = j["eat_nonce"].as_str().unwrap();
+            assert_eq!(text, B64URL.encode(&binding));
+            assert_eq!(text.len(), chars);
+            assert!((12..=88).contains(&text.len()), "{text}");
+            assert!(
+                text.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{text}"
+            );
+            assert_eq!(ear.eat_nonce.as_ref().map(EatNonce::as_bytes), Some(&binding[..]));
+            // serde reads back what it wrote.
+            assert_eq!(serde_json::from_value::<Ear>(j).unwrap(), ear);
+            // Raw Evidence, and Evidence that cannot be read, get the same
+            // nonce (they had none).
+            let appraiser = Appraiser::new("p");
+            for other in [
+                appraiser.appraise_raw("application/x-unknown", &[1, 2, 3], &expected, now),
+                appraiser.appraise_cmw_bytes(b"not a CMW", &expected, now),
+            ] {
+                assert_eq!(other.eat_nonce, ear.eat_nonce);
+            }
+        }
+    }
+
+    /// Guards the byte bounds of RFC 9711, Section 4.1 on the nonce we
+    /// make, and the encoded lengths at both ends.
+    #[test]
+    fn a_nonce_is_8_to_64_bytes() {
+        for len in [0, 1, 7, 65, 128] {
+            assert_eq!(EatNonce::new(vec![1; len]), Err(EatNonceError::Length { len }));
+        }
+        for (len, chars) in [(8, 11), (9, 12), (63, 84), (64, 86)] {
+            let n = EatNonce::new(vec![0xff; len]).unwrap();
+            assert_eq!(n.as_bytes().len(), len);
+            assert_eq!(n.to_base64url().len(), chars);
+            assert_eq!(n.to_string(), n.to_base64url());
+            assert_eq!(EatNonce::from_base64url(&n.to_base64url()), Ok(n));
+        }
+    }
+
+    /// Guards each refusal of the -04 form, with its own error: an empty
+    /// string, the pre-04 hex, more than 88 characters (before decoding),
+    /// anything but base64url, a decoded length outside 8..=64.
+    #[test]
+    fn the_04_form_refuses_empty_hex_over_long_and_non_base64url_text() {
+        let refused = |text: &str| EatNonce::from_base64url(text).unwrap_err();
+        assert_eq!(refused(""), EatNonceError::Empty);
+        // What this crate emitted before: hex of a 32-, 48- and 64-byte binding.
+        for len in [32, 48, 64] {
+            assert_eq!(
+                refused(&hex::encode(vec![0xab; len])),
+                EatNonceError::LegacyHex { digits: 2 * len }
+            );
+        }
+        assert_eq!(refused(&"A".repeat(89)), EatNonceError::TooLong { len: 89, max: 88 });
+        // 65 bytes: 87 characters, not too long to decode, too long a nonce.
+        assert_eq!(refused(&B64URL.encode([1; 65])), EatNonceError::Length { len: 65 });
+        assert_eq!(refused(&B64URL.encode([1; 7])), EatNonceError::Length { len: 7 });
+        for text in [
+            "AAAAAAAAAAA+",
+            "AAAAAAAAAAA/",
+            "AAAA AAAAAAA",
+            "AAAAAAAAAAB",
+            "AAAAAAAAA\n",
+        ] {
+            assert!(matches!(refused(text), EatNonceError::NotBase64Url(_)), "{text}");
+        }
+        // Hex shorter than any binding this crate wrote is read as base64url.
+        assert_eq!(
+            EatNonce::from_base64url("abababababababab").map(|n| n.as_bytes().len()),
+            Ok(12)
+        );
+        // Padded base64url of the same bytes is the same nonce.
+        let n = EatNonce::new([7; 32]).unwrap();
+        assert_eq!(EatNonce::from_base64url(&format!("{n}=")), Ok(n));
+        // Every refusal is shown without control characters.
+        assert!(!refused("AAAA\nAAAAAAA").to_string().chars().any(char::is_control));
+    }
+
+    /// Guards the -03 reading: hex where the text is the pre-04 hex, at
+    /// most 128 digits; base64url otherwise.
+    #[test]
+    fn the_03_form_reads_the_hex_we_wrote_and_base64url() {
+        let binder = [0x5c; 48];
+        assert_eq!(
+            EatNonce::from_03_text(&hex::encode(binder)),
+            Ok(EatNonce::new(binder).unwrap())
+        );
+        assert_eq!(
+            EatNonce::from_03_text(&B64URL.encode(binder)),
+            Ok(EatNonce::new(binder).unwrap())
+        );
+        assert_eq!(
+            EatNonce::from_03_text(&"ab".repeat(65)),
+            Err(EatNonceError::TooLong { len: 130, max: 128 })
+        );
+        assert_eq!(EatNonce::from_03_text(""), Err(EatNonceError::Empty));
     }
 }
 

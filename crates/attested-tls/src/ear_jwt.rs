@@ -22,6 +22,10 @@
 //! [`EarJwtValidation`], requires `iat` and enforces `exp` and `nbf` when
 //! present (see [`EarJwtValidation`] for the rules).
 //!
+//! `eat_nonce` is read as its profile writes it (base64url; under -03
+//! also the lower-case hex this crate wrote before -04) into the nonce's
+//! bytes ([`crate::ear::EatNonce`]), and refused in any other form.
+//!
 //! An imported EAR whose overall status is more trusted than one of its
 //! appraised submodules is refused (draft-ietf-rats-ear-04, Section 3,
 //! forbids it). An imported submodule is never more trusted than its own
@@ -36,7 +40,9 @@ use base64::Engine;
 
 use crate::cmw::CmwRecord;
 use crate::corim::VerificationKey;
-use crate::ear::{escape_control, Ear, Tier, EAR_PROFILE, EAR_PROFILE_03, EAR_PROFILE_VERAISON};
+use crate::ear::{
+    escape_control, Ear, EatNonce, EatNonceError, Tier, EAR_PROFILE, EAR_PROFILE_03, EAR_PROFILE_VERAISON,
+};
 
 /// Largest token accepted by [`verify_ear_jwt`], checked before decoding.
 pub const MAX_JWT_LEN: usize = 1024 * 1024;
@@ -102,6 +108,16 @@ pub enum EarJwtError {
         profile: &'static str,
         /// What is wrong with it.
         reason: String,
+    },
+    /// `eat_nonce` is not in the form its profile requires: base64url of 8
+    /// to 64 bytes under -04 and Veraison's profile; under -03 also the
+    /// lower-case hex attested-tls wrote before -04. Never an array.
+    #[error("eat_nonce is invalid under profile {profile:?}: {reason}")]
+    EatNonce {
+        /// The EAR's profile.
+        profile: &'static str,
+        /// What is wrong with it.
+        reason: EatNonceError,
     },
     /// The overall status is more trusted than an appraised submodule's,
     /// which draft-ietf-rats-ear-04 (Section 3; -03 says the same) forbids:
@@ -587,6 +603,30 @@ fn read_raw_evidence(profile: Profile, value: serde_json::Value) -> Result<Optio
     }
 }
 
+/// Reads `eat_nonce` as `profile` defines it: one nonce of 8 to 64 bytes
+/// (RFC 9711, Section 4.1), never an array (the EAR claims-set has
+/// `eat.nonce-type`, not RFC 9711's array form), in base64url
+/// ([`EatNonce::from_base64url`]: -04, Section 3, "MUST be base64
+/// encoded"). Under -03 only, lower-case hex is read as hex: it is what
+/// attested-tls wrote before -04, in EARs that may still verify.
+fn read_eat_nonce(profile: Profile, value: serde_json::Value) -> Result<EatNonce, EarJwtError> {
+    use serde_json::Value;
+    let refuse = |reason: EatNonceError| EarJwtError::EatNonce {
+        profile: profile.tag(),
+        reason,
+    };
+    let text = match value {
+        Value::String(s) => s,
+        Value::Array(a) => return Err(refuse(EatNonceError::Array { len: a.len() })),
+        _ => return Err(refuse(EatNonceError::NotAString)),
+    };
+    match profile {
+        Profile::Ear03 => EatNonce::from_03_text(&text),
+        Profile::Ear04 | Profile::Veraison => EatNonce::from_base64url(&text),
+    }
+    .map_err(refuse)
+}
+
 /// Refuses an overall status more trusted than the worst submodule status
 /// the issuer gave (draft-ietf-rats-ear-04, Section 3: "a tier of no higher
 /// trust than the tier corresponding to the worst status claim across all
@@ -628,6 +668,9 @@ fn refuse_status_above_submods(ear: &Ear) -> Result<(), EarJwtError> {
 /// - `ear_raw_evidence` (or `ear.raw-evidence`) must be a JSON record CMW
 ///   under -04, which [`Ear::raw_evidence`] returns, and base64url bytes
 ///   otherwise, which are not kept ([`EarJwtError::RawEvidence`]).
+/// - `eat_nonce`, if present, must be one string: base64url of 8 to 64
+///   bytes, and under -03 also lower-case hex, what attested-tls wrote
+///   before -04 ([`EarJwtError::EatNonce`]; see [`EatNonce`]).
 /// - An overall status more trusted than the worst status the issuer gave
 ///   an appraised submodule is refused
 ///   ([`EarJwtError::StatusAboveSubmodule`], draft-ietf-rats-ear-04,
@@ -657,6 +700,10 @@ pub fn ear_from_json(value: serde_json::Value, validation: &EarJwtValidation) ->
     rename(&mut obj, "ear.raw-evidence", "ear_raw_evidence")?;
     let raw_evidence = match obj.remove("ear_raw_evidence") {
         Some(v) => read_raw_evidence(profile, v)?,
+        None => None,
+    };
+    let eat_nonce = match obj.remove("eat_nonce") {
+        Some(v) => Some(read_eat_nonce(profile, v)?),
         None => None,
     };
     let status_given = obj.contains_key("ear_status");
@@ -691,6 +738,7 @@ pub fn ear_from_json(value: serde_json::Value, validation: &EarJwtValidation) ->
         EarJwtError::Claims(escape_control(&e.to_string()).into_owned())
     })?;
     ear.raw_evidence = raw_evidence;
+    ear.eat_nonce = eat_nonce;
     // Against the statuses as the issuer gave them, before any is lowered.
     refuse_status_above_submods(&ear)?;
     for a in ear.submods.values_mut() {
@@ -747,7 +795,7 @@ mod tests {
         Ear::new(
             1_700_000_000,
             BTreeMap::from([("cca".to_string(), a.finish())]),
-            Some("ab".into()),
+            Some(EatNonce::new([0xab; 32]).unwrap()),
         )
     }
 
@@ -1317,21 +1365,28 @@ mod profiles {
         j
     }
 
+    /// A 48-byte seat-expat binder (SHA-384), as `eat_nonce` carries it.
+    const BINDER: [u8; 48] = [0x3c; 48];
+
     /// Guards reading -03: a JWT as this crate signed it before -04
     /// (profile #03, overall status under `status`, bare base64url
-    /// `ear_raw_evidence`) still verifies with its statuses, as does a
-    /// draft-style -03 one (`ear_status`).
+    /// `ear_raw_evidence`, `eat_nonce` in lower-case hex) still verifies
+    /// with its statuses and its nonce, as does a draft-style -03 one
+    /// (`ear_status`).
     #[test]
     fn an_03_ear_jwt_still_verifies() {
         let k = key("EdDSA");
         let pk = k.public_key();
         let header = r#"{"alg":"EdDSA","typ":"JWT"}"#;
         let ours = format!(
-            r#"{{"eat_profile":"{EAR_PROFILE_03}","iat":{},"ear_verifier_id":{{"developer":"attested-tls","build":"attested-tls 0.1.0"}},"status":"warning","submods":{{"snp":{{"ear_status":"warning","ear_trustworthiness_vector":{{"configuration":32}},"ear_appraisal_policy_ids":["p"],"attested_tls_claims":{{}},"attested_tls_findings":[]}}}},"eat_nonce":"abab"}}"#,
-            NOW - 10
+            r#"{{"eat_profile":"{EAR_PROFILE_03}","iat":{},"ear_verifier_id":{{"developer":"attested-tls","build":"attested-tls 0.1.0"}},"status":"warning","submods":{{"snp":{{"ear_status":"warning","ear_trustworthiness_vector":{{"configuration":32}},"ear_appraisal_policy_ids":["p"],"attested_tls_claims":{{}},"attested_tls_findings":[]}}}},"eat_nonce":"{}"}}"#,
+            NOW - 10,
+            hex::encode(BINDER)
         );
         let ear = verify_ear_jwt_with(&sign_raw(&k, header, &ours), &pk, &v()).unwrap();
         assert_eq!(ear.eat_profile, EAR_PROFILE_03);
+        // The hex nonce is read as the binder it was written from.
+        assert_eq!(ear.eat_nonce.as_ref().map(EatNonce::as_bytes), Some(&BINDER[..]));
         assert_eq!((ear.status, ear.submods["snp"].status), (Tier::Warning, Tier::Warning));
         assert!(ear.is_acceptable());
         let draft_style = claims(
@@ -1366,11 +1421,13 @@ mod profiles {
     fn an_04_ear_jwt_round_trips_with_its_raw_evidence() {
         let k = key("ES256");
         let record = CmwRecord::evidence("application/vnd.amd.sev-snp.attestation-report", vec![7; 40]);
-        let ear = affirming_ear().with_raw_evidence(record.clone()).unwrap();
+        let mut ear = affirming_ear().with_raw_evidence(record.clone()).unwrap();
+        ear.eat_nonce = Some(EatNonce::new(BINDER).unwrap());
         let jwt = sign_ear_jwt(&ear, &k).unwrap();
         let payload: serde_json::Value =
             serde_json::from_slice(&B64.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap();
         assert_eq!(payload["eat_profile"], EAR_PROFILE);
+        assert_eq!(payload["eat_nonce"], B64.encode(BINDER));
         assert_eq!(
             Cmw::decode(payload["ear_raw_evidence"].to_string().as_bytes()),
             Ok(Cmw::Record(record.clone()))
@@ -1378,6 +1435,101 @@ mod profiles {
         let read = verify_ear_jwt_with(&jwt, &k.public_key(), &v()).unwrap();
         assert_eq!(read.raw_evidence(), Some(&record));
         assert_eq!(read, ear);
+    }
+
+    /// Guards the -04 rule on import: `eat_nonce` is one base64url string
+    /// of 8 to 64 bytes. Hex (what this crate wrote before, including
+    /// under -04 until this check), an over-long or empty string, an array
+    /// and a non-string are each refused with their own reason; so is hex
+    /// under Veraison's profile. A valid one is kept as its bytes.
+    #[test]
+    fn an_04_ear_jwt_with_a_hex_over_long_or_empty_nonce_is_refused() {
+        let k = key("EdDSA");
+        let signed = |profile: &str, nonce: serde_json::Value| {
+            let j = claims(profile, serde_json::json!({ "eat_nonce": nonce }));
+            verify_ear_jwt_with(
+                &sign_raw(&k, r#"{"alg":"EdDSA","typ":"JWT"}"#, &j.to_string()),
+                &k.public_key(),
+                &v(),
+            )
+        };
+        let refused = |profile: &'static str, nonce: serde_json::Value, reason: EatNonceError| {
+            assert_eq!(
+                signed(profile, nonce.clone()),
+                Err(EarJwtError::EatNonce { profile, reason }),
+                "{profile} {nonce}"
+            );
+        };
+        let b64 = |b: &[u8]| B64.encode(b);
+        for profile in [EAR_PROFILE, EAR_PROFILE_VERAISON] {
+            refused(
+                profile,
+                hex::encode(BINDER).into(),
+                EatNonceError::LegacyHex { digits: 96 },
+            );
+        }
+        refused(
+            EAR_PROFILE,
+            hex::encode([7; 32]).into(),
+            EatNonceError::LegacyHex { digits: 64 },
+        );
+        refused(
+            EAR_PROFILE,
+            hex::encode([7; 64]).into(),
+            EatNonceError::LegacyHex { digits: 128 },
+        );
+        refused(
+            EAR_PROFILE,
+            format!("{}A", b64(&[0xf0; 66])).into(),
+            EatNonceError::TooLong { len: 89, max: 88 },
+        );
+        refused(EAR_PROFILE, "".into(), EatNonceError::Empty);
+        refused(EAR_PROFILE, b64(&[1; 65]).into(), EatNonceError::Length { len: 65 });
+        refused(EAR_PROFILE, b64(&[1; 7]).into(), EatNonceError::Length { len: 7 });
+        refused(
+            EAR_PROFILE,
+            serde_json::json!([b64(&BINDER), b64(&[2; 32])]),
+            EatNonceError::Array { len: 2 },
+        );
+        refused(
+            EAR_PROFILE_03,
+            serde_json::json!([b64(&BINDER)]),
+            EatNonceError::Array { len: 1 },
+        );
+        refused(EAR_PROFILE, serde_json::json!(12345678), EatNonceError::NotAString);
+        assert!(matches!(
+            signed(EAR_PROFILE, "+/+/+/+/+/+/".into()),
+            Err(EarJwtError::EatNonce {
+                reason: EatNonceError::NotBase64Url(_),
+                ..
+            })
+        ));
+        for profile in [EAR_PROFILE, EAR_PROFILE_03, EAR_PROFILE_VERAISON] {
+            let ear = signed(profile, b64(&BINDER).into()).unwrap();
+            assert_eq!(
+                ear.eat_nonce.as_ref().map(EatNonce::as_bytes),
+                Some(&BINDER[..]),
+                "{profile}"
+            );
+        }
+        let shown = signed(EAR_PROFILE, hex::encode(BINDER).into()).unwrap_err().to_string();
+        assert!(shown.contains("eat_nonce") && shown.contains("hex"), "{shown}");
+    }
+
+    /// Guards the fuzz seeds of `ear_jwt_verify`: the committed tokens
+    /// (-03, hex `eat_nonce`, signed before -04) still verify with the
+    /// fixture keys, so the fuzzer starts from EARs that pass every check.
+    #[test]
+    fn the_committed_fuzz_seed_jwts_still_verify() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+        let after = EarJwtValidation::at(time::OffsetDateTime::from_unix_timestamp(4_102_444_800).unwrap());
+        for (key, seed) in [("ed25519", "ear-ed25519.jwt"), ("p256", "ear-p256.jwt")] {
+            let pem = std::fs::read(fuzz.join(format!("fixtures/platform/{key}-pub.pem"))).unwrap();
+            let token = std::fs::read_to_string(fuzz.join(format!("seeds/ear_jwt_verify/{seed}"))).unwrap();
+            let ear = verify_ear_jwt(&token, &pem, &after).unwrap();
+            assert_eq!(ear.eat_profile, EAR_PROFILE_03, "{seed}");
+            assert_eq!(ear.eat_nonce, Some(EatNonce::new([0xab; 32]).unwrap()), "{seed}");
+        }
     }
 
     /// Guards the profile check: any profile but -04, -03 and Veraison's

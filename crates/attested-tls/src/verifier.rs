@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::binder::ExpectedBinding;
 use crate::cmw::Cmw;
-use crate::ear::{Appraisal, Ear};
+use crate::ear::{Appraisal, Ear, EatNonce};
 
 /// Inputs of one appraisal besides the Evidence itself.
 #[derive(Clone, Debug)]
@@ -98,6 +98,7 @@ impl Appraiser {
             Err(e) => self.single(
                 "cmw",
                 Appraisal::malfunction(&self.policy_id, "cmw", e.to_string()),
+                expected,
                 now,
             ),
         }
@@ -136,7 +137,7 @@ impl Appraiser {
             appraised.push((key, appraisal));
         }
         let submods = self.collect_submods(appraised, records.len());
-        Ear::new(now.unix_timestamp(), submods, binder_hex(expected))
+        Ear::new(now.unix_timestamp(), submods, binding_nonce(expected))
     }
 
     /// Builds the submodule map, failing closed if it does not hold exactly
@@ -198,7 +199,7 @@ impl Appraiser {
             policy_id: &self.policy_id,
         };
         match self.verifier_for(media_type) {
-            Some(v) => self.single(v.platform(), v.appraise(media_type, evidence, &ctx), now),
+            Some(v) => self.single(v.platform(), v.appraise(media_type, evidence, &ctx), expected, now),
             None => self.single(
                 "unknown",
                 Appraisal::malfunction(
@@ -206,20 +207,28 @@ impl Appraiser {
                     "media_type",
                     format!("no verifier accepts {media_type:?}"),
                 ),
+                expected,
                 now,
             ),
         }
     }
 
-    fn single(&self, name: &str, a: Appraisal, now: time::OffsetDateTime) -> Ear {
-        Ear::new(now.unix_timestamp(), BTreeMap::from([(name.to_string(), a)]), None)
+    fn single(&self, name: &str, a: Appraisal, expected: &ExpectedBinding, now: time::OffsetDateTime) -> Ear {
+        let submods = BTreeMap::from([(name.to_string(), a)]);
+        Ear::new(now.unix_timestamp(), submods, binding_nonce(expected))
     }
 }
 
-fn binder_hex(expected: &ExpectedBinding) -> Option<String> {
+/// The EAR's `eat_nonce`: the binding the relying party expects, which the
+/// Evidence was compared with (if it could be read at all), echoed in every
+/// result of an [`Appraiser`] so that the EAR says what it answers. A
+/// binder is a hash (32 to 64 bytes) and report data 64 bytes, so this is
+/// `None` only for a hand-made binder outside RFC 9711's 8..=64 bytes, which
+/// no `eat_nonce` can carry.
+fn binding_nonce(expected: &ExpectedBinding) -> Option<EatNonce> {
     match expected {
-        ExpectedBinding::Claims(c) => Some(hex::encode(&c.binder)),
-        ExpectedBinding::ReportData(r) => Some(hex::encode(r)),
+        ExpectedBinding::Claims(c) => EatNonce::new(c.binder.as_slice()).ok(),
+        ExpectedBinding::ReportData(r) => EatNonce::new(r.as_slice()).ok(),
     }
 }
 
