@@ -1,18 +1,12 @@
-//! The only unsafe code of the crate: the two OpenSSL functions the
-//! `openssl` crate does not wrap.
-//!
-//! - `SSL_CTX_set_msg_callback`: OpenSSL calls it with every handshake
-//!   message it sends or receives, exactly as it enters its own transcript
-//!   (4-byte header included). Mode `early` needs
-//!   `Transcript-Hash(ClientHello..ServerHello)`, and the draft's editors ask
-//!   that it come from the TLS stack's own view of the handshake.
-//! - `SSL_client_hello_get0_ext`: whether the ClientHello carries an
-//!   extension, from the ClientHello callback (which runs before extensions
-//!   are parsed, and is the only place a server can refuse a ClientHello
-//!   that lacks one with an alert of its choice).
+//! The only unsafe code of the crate: `SSL_CTX_set_msg_callback`, which
+//! the `openssl` crate does not wrap. OpenSSL calls it with every handshake
+//! message it sends or receives, exactly as it enters its own transcript
+//! (4-byte header included). Mode `early` needs
+//! `Transcript-Hash(ClientHello..ServerHello)`, and the draft's editors ask
+//! that it come from the TLS stack's own view of the handshake.
 #![allow(unsafe_code)]
 
-use std::os::raw::{c_int, c_uchar, c_void};
+use std::os::raw::{c_int, c_void};
 
 use foreign_types::ForeignTypeRef;
 use openssl::ssl::{SslContextBuilder, SslRef};
@@ -70,17 +64,4 @@ unsafe extern "C" fn on_message(
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::on_handshake_message(ssl, bytes);
     }));
-}
-
-/// Whether the ClientHello being processed carries extension `ext_type`.
-/// Only meaningful inside the ClientHello callback.
-pub(crate) fn client_hello_has_extension(ssl: &SslRef, ext_type: u16) -> bool {
-    let mut data: *const c_uchar = std::ptr::null();
-    let mut len: libc::size_t = 0;
-    // SAFETY: `ssl.as_ptr()` is the live connection inside its ClientHello
-    // callback, where SSL_client_hello_get0_ext is defined; it only writes
-    // the two out-pointers, which point to valid locals. We do not read the
-    // returned buffer.
-    let found = unsafe { openssl_sys::SSL_client_hello_get0_ext(ssl.as_ptr(), ext_type.into(), &mut data, &mut len) };
-    found == 1
 }

@@ -46,7 +46,7 @@ use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
-    ClientHelloResponse, ExtensionContext, Ssl, SslAlert, SslContext, SslContextBuilder, SslMethod, SslRef,
+    ExtensionContext, SniError, Ssl, SslAlert, SslContext, SslContextBuilder, SslMethod, SslRef,
     SslVerifyMode, SslVersion,
 };
 use openssl::x509::{X509Ref, X509StoreContextRef, X509VerifyResult, X509};
@@ -287,7 +287,9 @@ struct ConnState {
     server_scheme: Option<AttestationScheme>,
     /// The scheme the client attests in.
     client_scheme: Option<AttestationScheme>,
-    /// The client listed server schemes in its ClientHello.
+    /// Server: the current ClientHello carried `remoteAttestation`.
+    peer_extension_seen: bool,
+    /// The peer's accepted attestation result.
     peer_ear: Option<Ear>,
     /// The first refusal; reported by the adapter instead of OpenSSL's
     /// generic error.
@@ -335,18 +337,31 @@ fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
 pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
     if let Some(conn) = conn_of(ssl) {
         let mut st = conn.lock();
+        if conn.role == Role::Server && message.first() == Some(&1) {
+            // A new ClientHello (the second one after a HelloRetryRequest):
+            // its own extension must be there.
+            st.peer_extension_seen = false;
+        }
         // Errors poison the transcript; the binder computation reports them.
         let _ = st.transcript.push(message);
     }
 }
 
-/// A server context for mode `early`: TLS 1.3 only, `certificate` chain
-/// (end-entity first) and its key, the extension and callbacks installed.
-pub fn server_context(
+/// A server context for mode `early`: TLS 1.3 only, `chain` (end-entity
+/// first) and its key, the extension and callbacks installed.
+pub fn server_context(cfg: &EarlyConfig, chain: &[X509], key: &PKey<Private>) -> Result<SslContext, EarlyError> {
+    Ok(server_context_builder(cfg, chain, key)?.build())
+}
+
+/// [`server_context`] before `build()`, for further OpenSSL settings
+/// (groups, cipher suites). Do not replace the callbacks it installs
+/// (message, ClientHello, verify) or register another extension of the
+/// same type.
+pub fn server_context_builder(
     cfg: &EarlyConfig,
     chain: &[X509],
     key: &PKey<Private>,
-) -> Result<SslContext, EarlyError> {
+) -> Result<SslContextBuilder, EarlyError> {
     cfg.check()?;
     let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
     common(&mut b, cfg)?;
@@ -361,16 +376,22 @@ pub fn server_context(
     b.check_private_key()?;
     let ext_type = cfg.extension_type;
     let require = cfg.require_extension;
-    b.set_client_hello_callback(move |ssl, alert| {
+    // The server-name callback runs after every ClientHello extension was
+    // parsed and, unlike the ClientHello callback, after the version was
+    // negotiated: only then does OpenSSL send TLS 1.3's missing_extension
+    // (before, it turns it into handshake_failure). It runs whether or not
+    // the client sent a server name.
+    b.set_servername_callback(move |ssl, alert| {
         let Some(conn) = conn_of(ssl) else {
             *alert = SslAlert::INTERNAL_ERROR;
-            return Err(ErrorStack::get());
+            return Err(SniError::ALERT_FATAL);
         };
-        if require && !ffi::client_hello_has_extension(ssl, ext_type) {
+        let seen = conn.lock().peer_extension_seen;
+        if require && !seen {
             *alert = conn.refuse(Refusal::NoExtension(ext_type));
-            return Err(ErrorStack::get());
+            return Err(SniError::ALERT_FATAL);
         }
-        Ok(ClientHelloResponse::SUCCESS)
+        Ok(())
     });
     if cfg.appraiser.is_some() {
         // Ask for the client's certificate; trust comes from its Evidence.
@@ -381,15 +402,21 @@ pub fn server_context(
     } else {
         b.set_verify(SslVerifyMode::NONE);
     }
-    Ok(b.build())
+    Ok(b)
 }
 
 /// A client context for mode `early`; `identity` (certificate chain and
 /// key) is needed only when the client attests.
-pub fn client_context(
+pub fn client_context(cfg: &EarlyConfig, identity: Option<(&[X509], &PKey<Private>)>) -> Result<SslContext, EarlyError> {
+    Ok(client_context_builder(cfg, identity)?.build())
+}
+
+/// [`client_context`] before `build()` (same caveats as
+/// [`server_context_builder`]).
+pub fn client_context_builder(
     cfg: &EarlyConfig,
     identity: Option<(&[X509], &PKey<Private>)>,
-) -> Result<SslContext, EarlyError> {
+) -> Result<SslContextBuilder, EarlyError> {
     cfg.check()?;
     let mut b = SslContextBuilder::new(SslMethod::tls_client())?;
     common(&mut b, cfg)?;
@@ -413,7 +440,7 @@ pub fn client_context(
     } else {
         b.set_verify(SslVerifyMode::NONE);
     }
-    Ok(b.build())
+    Ok(b)
 }
 
 /// Settings and callbacks both roles share.
@@ -599,6 +626,7 @@ fn on_client_hello(
     }
     // After a HelloRetryRequest the second ClientHello replaces the first's choice.
     let mut st = conn.lock();
+    st.peer_extension_seen = true;
     st.server_scheme = server_scheme;
     st.client_scheme = client_scheme;
     Ok(())
