@@ -199,6 +199,10 @@ pub struct EarlyConfig {
     /// first (only to test that peers refuse it).
     #[doc(hidden)]
     pub evidence_entry: usize,
+    /// Test hook: keep every handshake message the message callback sees
+    /// (returned by [`details`]), to check them against OpenSSL's keys.
+    #[doc(hidden)]
+    pub record_handshake: bool,
 }
 
 impl std::fmt::Debug for EarlyConfig {
@@ -222,6 +226,7 @@ impl Default for EarlyConfig {
             handshake_timeout: Duration::from_secs(10),
             clock: Arc::new(time::OffsetDateTime::now_utc),
             evidence_entry: 0,
+            record_handshake: false,
         }
     }
 }
@@ -291,6 +296,8 @@ struct ConnState {
     peer_extension_seen: bool,
     /// The peer's accepted attestation result.
     peer_ear: Option<Ear>,
+    /// Every handshake message, when `record_handshake` is set.
+    recorded: Vec<Vec<u8>>,
     /// The first refusal; reported by the adapter instead of OpenSSL's
     /// generic error.
     refusal: Option<Refusal>,
@@ -341,6 +348,9 @@ pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
             // A new ClientHello (the second one after a HelloRetryRequest):
             // its own extension must be there.
             st.peer_extension_seen = false;
+        }
+        if conn.cfg.record_handshake {
+            st.recorded.push(message.to_vec());
         }
         // Errors poison the transcript; the binder computation reports them.
         let _ = st.transcript.push(message);
@@ -726,6 +736,9 @@ pub struct EarlyDetails {
     pub client_scheme: Option<AttestationScheme>,
     /// Whether the handshake went through a HelloRetryRequest.
     pub hello_retry_request: bool,
+    /// Every handshake message, if [`EarlyConfig`]'s test hook asked for them.
+    #[doc(hidden)]
+    pub handshake_messages: Vec<Vec<u8>>,
 }
 
 /// The details of a connection made by [`connect`] / [`accept`].
@@ -736,6 +749,7 @@ pub fn details(ssl: &SslRef) -> Option<EarlyDetails> {
         server_scheme: st.server_scheme.clone(),
         client_scheme: st.client_scheme.clone(),
         hello_retry_request: st.transcript.had_hello_retry_request(),
+        handshake_messages: st.recorded.clone(),
     })
 }
 

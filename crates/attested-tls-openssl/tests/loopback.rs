@@ -452,3 +452,73 @@ fn code_points_openssl_handles_itself_are_refused() {
     cfg.extension_type = 0xffa1;
     cfg.check().unwrap();
 }
+
+/// Guards "the transcript is the TLS stack's own": the messages OpenSSL's
+/// message callback hands us, hashed with the HelloRetryRequest rule, give
+/// the server Finished that OpenSSL actually sent (RFC 8446 §4.4.4:
+/// HMAC(finished_key, Transcript-Hash(ClientHello..CertificateVerify)),
+/// finished_key from the server handshake traffic secret OpenSSL logs).
+/// Checked with and without a HelloRetryRequest, so the message_hash
+/// construction is checked against OpenSSL's real key schedule.
+#[tokio::test]
+async fn transcript_from_the_message_callback_is_openssls_own() {
+    for hrr in [false, true] {
+        let sim = Sim::new();
+        let (chain, key) = self_signed("server.test");
+        let scfg = sim.server_cfg(sim.attester());
+        let mut ccfg = sim.client_cfg();
+        ccfg.record_handshake = true;
+        let secret = Arc::new(Mutex::new(None::<Vec<u8>>));
+        let mut sb = server_context_builder(&scfg, &chain, &key).unwrap();
+        let mut cb = client_context_builder(&ccfg, None).unwrap();
+        let s2 = secret.clone();
+        cb.set_keylog_callback(move |_, line| {
+            if let Some(hex_secret) = line.strip_prefix("SERVER_HANDSHAKE_TRAFFIC_SECRET ") {
+                let v = hex_secret.split(' ').nth(1).unwrap();
+                *s2.lock().unwrap() = Some(hex::decode(v).unwrap());
+            }
+        });
+        if hrr {
+            sb.set_groups_list("P-256").unwrap();
+            cb.set_groups_list("X25519:P-256").unwrap();
+        }
+        sb.set_ciphersuites("TLS_AES_256_GCM_SHA384").unwrap();
+        let (s, c) = pair(sb.build(), scfg, cb.build(), ccfg).await;
+        s.unwrap();
+        let (c, _) = c.unwrap();
+        let d = details(c.ssl()).unwrap();
+        assert_eq!(d.hello_retry_request, hrr);
+        let msgs = d.handshake_messages;
+        let fin = msgs.iter().position(|m| m[0] == 20).expect("server Finished");
+        let h = attested_tls::crypto::HashAlgorithm::Sha384;
+        let mut th = h.context();
+        for (i, m) in msgs[..fin].iter().enumerate() {
+            if hrr && i == 0 {
+                // message_hash, built here from RFC 8446 §4.4.1.
+                th.update(&[254, 0, 0, 48]);
+                th.update(&h.digest(m));
+            } else {
+                th.update(m);
+            }
+        }
+        // The binder's transcript (HelloTranscript over the same messages)
+        // is this running hash at the ServerHello.
+        let sh = if hrr { 3 } else { 1 };
+        let mut hello = attested_tls::modes::early::HelloTranscript::default();
+        let mut manual = h.context();
+        for (i, m) in msgs[..=sh].iter().enumerate() {
+            hello.push(m).unwrap();
+            if hrr && i == 0 {
+                manual.update(&[254, 0, 0, 48]);
+                manual.update(&h.digest(m));
+            } else {
+                manual.update(m);
+            }
+        }
+        assert_eq!(hello.finish().unwrap(), (h, manual.current()));
+        let secret = secret.lock().unwrap().clone().expect("keylog line");
+        let finished_key = h.hkdf_expand_label(&secret, b"finished", b"", 48);
+        let verify_data = h.hmac(&finished_key, &th.current());
+        assert_eq!(&msgs[fin][4..], &verify_data[..], "hrr = {hrr}");
+    }
+}
