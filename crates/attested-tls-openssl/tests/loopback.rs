@@ -522,3 +522,70 @@ async fn transcript_from_the_message_callback_is_openssls_own() {
         assert_eq!(&msgs[fin][4..], &verify_data[..], "hrr = {hrr}");
     }
 }
+
+#[tokio::test]
+async fn client_attests_to_the_server() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let (cchain, ckey) = self_signed("client.test");
+    let scfg = EarlyConfig::verifier(sim.appraiser(), vec![sim_scheme()]);
+    let ccfg = EarlyConfig::attester(sim.attester(), vec![sim_scheme()]);
+    let (s, c) = pair(
+        server_context(&scfg, &chain, &key).unwrap(),
+        scfg,
+        client_context(&ccfg, Some((&cchain, &ckey))).unwrap(),
+        ccfg,
+    )
+    .await;
+    let (mut s, ear) = s.unwrap();
+    let (mut c, client_ear) = c.unwrap();
+    assert!(client_ear.is_none());
+    let ear = ear.expect("the server appraised the client");
+    assert!(ear.is_affirming(), "{}", ear.render());
+    assert_eq!(details(s.ssl()).unwrap().client_scheme, Some(sim_scheme()));
+    echo(&mut s, &mut c).await;
+}
+
+#[tokio::test]
+async fn mutual_attestation() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let (cchain, ckey) = self_signed("client.test");
+    let scfg = sim
+        .server_cfg(sim.attester())
+        .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let ccfg = EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let (s, c) = pair(
+        server_context(&scfg, &chain, &key).unwrap(),
+        scfg,
+        client_context(&ccfg, Some((&cchain, &ckey))).unwrap(),
+        ccfg,
+    )
+    .await;
+    let (mut s, sear) = s.unwrap();
+    let (mut c, cear) = c.unwrap();
+    assert!(sear.unwrap().is_affirming());
+    assert!(cear.unwrap().is_affirming());
+    echo(&mut s, &mut c).await;
+}
+
+/// A client that could present a certificate but offers no attester
+/// scheme, to a server that requires client attestation.
+#[tokio::test]
+async fn server_requiring_client_attestation_refuses_a_client_that_declines() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let scfg = sim
+        .server_cfg(sim.attester())
+        .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let ccfg = sim.client_cfg();
+    let (s, c) = pair(
+        server_context(&scfg, &chain, &key).unwrap(),
+        scfg,
+        client_context(&ccfg, None).unwrap(),
+        ccfg,
+    )
+    .await;
+    assert!(matches!(refusal(s), Refusal::PeerDeclined(why) if why.contains("no client attester scheme")));
+    assert_eq!(peer_alert(c), 109);
+}
