@@ -105,6 +105,11 @@ pub enum Refusal {
     /// another key, untrusted platform, ...): the result says which check.
     #[error("{}", .0.refusal_summary())]
     NotTrusted(Box<Ear>),
+    /// The peer's end-entity key is our own: with the draft's shared
+    /// "attestation" label, our own Evidence reflected back would carry a
+    /// valid binder for it.
+    #[error("the peer's end-entity key is this side's own key (reflected Evidence would verify)")]
+    ReflectedKey,
     /// `Hash(ClientHello..ServerHello)` could not be computed.
     #[error("handshake transcript: {0}")]
     Transcript(#[from] TranscriptError),
@@ -124,7 +129,9 @@ impl Refusal {
             Self::NoCommonScheme { .. } => EarlyAlert::UnsupportedAttestationSchemes,
             Self::Malformed(_) => EarlyAlert::DecodeError,
             Self::NotFirstEntry(_) | Self::Unsolicited(_) => EarlyAlert::IllegalParameter,
-            Self::MalformedCmw(_) | Self::NotTrusted(_) | Self::Transcript(_) => EarlyAlert::AttestationFailed,
+            Self::MalformedCmw(_) | Self::NotTrusted(_) | Self::Transcript(_) | Self::ReflectedKey => {
+                EarlyAlert::AttestationFailed
+            }
             Self::Attester(_) | Self::Internal(_) => EarlyAlert::AttestationFailed,
         }
     }
@@ -596,9 +603,26 @@ fn parse_extension(
         RemoteAttestation::EncryptedExtensions(s) => on_chosen(&conn, s, Role::Server),
         RemoteAttestation::CertificateRequest(s) => on_chosen(&conn, s, Role::Client),
         RemoteAttestation::Certificate(cmw) => match cert {
-            Some((_, x509)) => on_evidence(&conn, &cmw, x509),
+            Some((_, x509)) => {
+                refuse_our_own_key(&conn, ssl, x509)?;
+                on_evidence(&conn, &cmw, x509)
+            }
             None => Err(conn.refuse(Refusal::Internal("Evidence without its certificate".into()))),
         },
+    }
+}
+
+/// The draft's binders share one label, so they differ only by SPKI: a
+/// peer presenting our own key could reflect our Evidence. Refused.
+fn refuse_our_own_key(conn: &Conn, ssl: &SslRef, peer: &X509Ref) -> Result<(), SslAlert> {
+    let Some(ours) = ssl.certificate() else {
+        return Ok(());
+    };
+    let spki = |c: &X509Ref| c.public_key().and_then(|k| k.public_key_to_der()).ok();
+    match (spki(ours), spki(peer)) {
+        (Some(a), Some(b)) if a == b => Err(conn.refuse(Refusal::ReflectedKey)),
+        (Some(_), Some(_)) => Ok(()),
+        _ => Err(conn.refuse(Refusal::Internal("reading an end-entity key".into()))),
     }
 }
 

@@ -589,3 +589,26 @@ async fn server_requiring_client_attestation_refuses_a_client_that_declines() {
     assert!(matches!(refusal(s), Refusal::PeerDeclined(why) if why.contains("no client attester scheme")));
     assert_eq!(peer_alert(c), 109);
 }
+
+/// Guards the mitigation of the draft's shared binder label: in mutual
+/// attestation, a peer whose end-entity key is our own is refused before
+/// its Evidence is looked at (reflected Evidence would carry a valid
+/// binder, since both binders differ only by SPKI).
+#[tokio::test]
+async fn mutual_attestation_with_the_same_key_on_both_sides_is_refused() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("shared.test");
+    let scfg = sim
+        .server_cfg(sim.attester())
+        .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let ccfg = EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let (s, c) = pair(
+        server_context(&scfg, &chain, &key).unwrap(),
+        scfg,
+        client_context(&ccfg, Some((&chain, &key))).unwrap(),
+        ccfg,
+    )
+    .await;
+    assert!(matches!(refusal(c), Refusal::ReflectedKey));
+    assert_eq!(peer_alert(s), 42);
+}
