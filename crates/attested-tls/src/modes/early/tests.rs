@@ -441,3 +441,25 @@ proptest! {
         }
     }
 }
+
+/// docs/early-attestation.md's worked example is the one tested above.
+#[test]
+fn worked_example_in_the_docs_is_the_tested_one() {
+    let doc = include_str!("../../../../../docs/early-attestation.md");
+    let example = &doc[doc.find("### Worked example").expect("the worked example section")..];
+    let value = |name: &str| {
+        example
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim_start().strip_prefix('=').map(str::trim))
+            .unwrap_or_else(|| panic!("{name} not in the worked example"))
+            .to_string()
+    };
+    assert_eq!(value("attest_base "), ATTEST_BASE);
+    assert_eq!(value("TIK_pub_hash "), TIK_PUB_HASH);
+    assert_eq!(value("binder "), BINDER);
+    assert_eq!(value("report_data "), REPORT_DATA);
+    assert!(doc.contains(SPKI));
+    // The layouts the docs show.
+    assert!(doc.contains("`000b 00010003612f62 00001234 0004 010001aa`"));
+    assert!(doc.contains("`000002dead`"));
+}
