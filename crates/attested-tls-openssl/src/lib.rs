@@ -46,8 +46,8 @@ use openssl::error::ErrorStack;
 use openssl::ex_data::Index;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::{
-    ExtensionContext, SniError, Ssl, SslAlert, SslContext, SslContextBuilder, SslMethod, SslRef,
-    SslVerifyMode, SslVersion,
+    ExtensionContext, SniError, Ssl, SslAlert, SslContext, SslContextBuilder, SslMethod, SslRef, SslVerifyMode,
+    SslVersion,
 };
 use openssl::x509::{X509Ref, X509StoreContextRef, X509VerifyResult, X509};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -216,7 +216,10 @@ impl std::fmt::Debug for EarlyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EarlyConfig")
             .field("extension_type", &format_args!("{:#06x}", self.extension_type))
-            .field("attester", &self.attester.as_ref().map(|(a, s)| (a.platform().to_string(), s)))
+            .field(
+                "attester",
+                &self.attester.as_ref().map(|(a, s)| (a.platform().to_string(), s)),
+            )
             .field("appraiser", &self.appraiser)
             .field("require_extension", &self.require_extension)
             .finish_non_exhaustive()
@@ -424,7 +427,10 @@ pub fn server_context_builder(
 
 /// A client context for mode `early`; `identity` (certificate chain and
 /// key) is needed only when the client attests.
-pub fn client_context(cfg: &EarlyConfig, identity: Option<(&[X509], &PKey<Private>)>) -> Result<SslContext, EarlyError> {
+pub fn client_context(
+    cfg: &EarlyConfig,
+    identity: Option<(&[X509], &PKey<Private>)>,
+) -> Result<SslContext, EarlyError> {
     Ok(client_context_builder(cfg, identity)?.build())
 }
 
@@ -739,7 +745,9 @@ fn verify_peer_attested(_preverify_ok: bool, store: &mut X509StoreContextRef) ->
     };
     let attested = conn.lock().peer_ear.is_some();
     if !attested {
-        conn.refuse(Refusal::PeerDeclined("no Evidence in the peer's first CertificateEntry"));
+        conn.refuse(Refusal::PeerDeclined(
+            "no Evidence in the peer's first CertificateEntry",
+        ));
         store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
     }
     attested

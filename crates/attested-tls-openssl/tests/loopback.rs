@@ -43,10 +43,7 @@ fn with_ca(name: &str) -> Identity {
         .signed_by(&leaf_key, &ca)
         .unwrap();
     (
-        vec![
-            X509::from_der(leaf.der()).unwrap(),
-            X509::from_der(ca.der()).unwrap(),
-        ],
+        vec![X509::from_der(leaf.der()).unwrap(), X509::from_der(ca.der()).unwrap()],
         PKey::private_key_from_der(&leaf_key.serialize_der()).unwrap(),
     )
 }
@@ -82,7 +79,12 @@ impl Sim {
 
 type Side = Result<(SslStream<TcpStream>, Option<Ear>), EarlyError>;
 
-async fn pair(server_ctx: SslContext, server: EarlyConfig, client_ctx: SslContext, client: EarlyConfig) -> (Side, Side) {
+async fn pair(
+    server_ctx: SslContext,
+    server: EarlyConfig,
+    client_ctx: SslContext,
+    client: EarlyConfig,
+) -> (Side, Side) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let srv = tokio::spawn(async move {
@@ -389,7 +391,10 @@ async fn plain_openssl_client_is_refused_with_missing_extension() {
         .ssl_error()
         .map(|s| s.errors().iter().map(|e| e.reason_code()).collect())
         .unwrap_or_default();
-    assert!(reasons.contains(&(1000 + 109)), "no missing_extension alert: {e} {reasons:?}");
+    assert!(
+        reasons.contains(&(1000 + 109)),
+        "no missing_extension alert: {e} {reasons:?}"
+    );
     let mut buf = [0u8; 16];
     assert!(
         !matches!(stream.read(&mut buf).await, Ok(n) if n > 0),
@@ -422,7 +427,14 @@ async fn openssl_s_client_is_refused() {
     });
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new("openssl")
-            .args(["s_client", "-tls1_3", "-connect", &addr.to_string(), "-servername", "server.test"])
+            .args([
+                "s_client",
+                "-tls1_3",
+                "-connect",
+                &addr.to_string(),
+                "-servername",
+                "server.test",
+            ])
             .stdin(std::process::Stdio::null())
             .output()
             .unwrap()
@@ -554,7 +566,8 @@ async fn mutual_attestation() {
     let scfg = sim
         .server_cfg(sim.attester())
         .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
-    let ccfg = EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let ccfg =
+        EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
     let (s, c) = pair(
         server_context(&scfg, &chain, &key).unwrap(),
         scfg,
@@ -601,7 +614,8 @@ async fn mutual_attestation_with_the_same_key_on_both_sides_is_refused() {
     let scfg = sim
         .server_cfg(sim.attester())
         .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
-    let ccfg = EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let ccfg =
+        EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
     let (s, c) = pair(
         server_context(&scfg, &chain, &key).unwrap(),
         scfg,

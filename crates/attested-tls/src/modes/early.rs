@@ -591,7 +591,12 @@ pub fn c_attest_binder(hash: HashAlgorithm, attest_base: &[u8], client_spki_der:
 }
 
 fn attest_binder(hash: HashAlgorithm, attest_base: &[u8], spki_der: &[u8]) -> Vec<u8> {
-    hash.hkdf_expand_label(attest_base, LABEL_ATTESTATION, &hash.digest(spki_der), hash.output_len())
+    hash.hkdf_expand_label(
+        attest_base,
+        LABEL_ATTESTATION,
+        &hash.digest(spki_der),
+        hash.output_len(),
+    )
 }
 
 /// What Evidence of this mode must carry in its signed part, for one

@@ -96,7 +96,7 @@ fn client_hello_body_layout() {
     // server list: 11 bytes = [00 01 0003 "a/b"] [00 00 1234]; client list: [01 0001 aa]
     assert_eq!(
         hex::encode(&bytes),
-        "000b" .to_owned() + "00010003612f62" + "00001234" + "0004" + "010001aa"
+        "000b".to_owned() + "00010003612f62" + "00001234" + "0004" + "010001aa"
     );
     assert_eq!(
         RemoteAttestation::decode(ExtensionContext::ClientHello, &bytes).unwrap(),
@@ -206,7 +206,9 @@ fn encoder_refuses_what_does_not_fit() {
             max: MAX_CMW_PAYLOAD
         })
     );
-    assert!(RemoteAttestation::Certificate(vec![0; MAX_CMW_PAYLOAD]).encode().is_ok());
+    assert!(RemoteAttestation::Certificate(vec![0; MAX_CMW_PAYLOAD])
+        .encode()
+        .is_ok());
     assert_eq!(
         RemoteAttestation::ClientHello {
             server_attester_schemes: vec![],
@@ -224,7 +226,10 @@ fn encoder_refuses_what_does_not_fit() {
             client_attester_schemes: vec![big],
         }
         .encode(),
-        Err(EncodeError::TooLarge { what: "the scheme lists", .. })
+        Err(EncodeError::TooLarge {
+            what: "the scheme lists",
+            ..
+        })
     ));
 }
 
@@ -233,8 +238,11 @@ fn scheme_choice_follows_the_peers_preference() {
     let a = AttestationScheme::evidence_media_type("a");
     let b = AttestationScheme::evidence_media_type("b");
     let c = AttestationScheme::evidence_media_type("c");
-    assert_eq!(choose_scheme(&[b.clone(), a.clone()], &[a.clone(), b.clone()]), Some(b.clone()));
-    assert_eq!(choose_scheme(&[c.clone()], &[a.clone(), b]), None);
+    assert_eq!(
+        choose_scheme(&[b.clone(), a.clone()], &[a.clone(), b.clone()]),
+        Some(b.clone())
+    );
+    assert_eq!(choose_scheme(std::slice::from_ref(&c), &[a.clone(), b]), None);
     assert_eq!(choose_scheme(&[], &[a]), None);
     assert!(c.matches_media_type("c") && !c.matches_media_type("a"));
 }
@@ -365,7 +373,10 @@ fn transcript_refuses_disorder_and_unknown_suites_for_good() {
     }
     assert_eq!(
         t.push(&server_hello([3; 32], 0x1302)),
-        Err(TranscriptError::CipherSuiteChanged { hrr: 0x1301, sh: 0x1302 })
+        Err(TranscriptError::CipherSuiteChanged {
+            hrr: 0x1301,
+            sh: 0x1302
+        })
     );
 
     let mut t = HelloTranscript::default();
@@ -390,8 +401,7 @@ fn scheme() -> impl Strategy<Value = AttestationScheme> {
     prop_oneof![
         any::<u16>().prop_map(|c| AttestationScheme::Evidence(EvidenceType::ContentFormat(c))),
         "[ -~]{0,40}".prop_map(|m| AttestationScheme::evidence_media_type(&m)),
-        proptest::collection::vec(any::<u8>(), 0..40)
-            .prop_map(|v| AttestationScheme::Result { verifier_identity: v }),
+        proptest::collection::vec(any::<u8>(), 0..40).prop_map(|v| AttestationScheme::Result { verifier_identity: v }),
     ]
 }
 
