@@ -36,9 +36,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use attested_tls::cmw::Cmw;
+use attested_tls::corim::VerificationKey;
 use attested_tls::ear::{Appraisal, Ear};
+use attested_tls::ear_jwt::EarJwtValidation;
 use attested_tls::modes::early::{
-    choose_scheme, AttestationScheme, EarlyAlert, EarlyAttester, EarlyBinding, ExtensionContext as Ctx,
+    check_passport, choose_scheme, AttestationScheme, EarlyAlert, EarlyAttester, EarlyBinding, ExtensionContext as Ctx,
     HelloTranscript, RemoteAttestation, TranscriptError, DEFAULT_EXTENSION_TYPE,
 };
 use attested_tls::verifier::Appraiser;
@@ -113,6 +115,9 @@ pub enum Refusal {
     /// `Hash(ClientHello..ServerHello)` could not be computed.
     #[error("handshake transcript: {0}")]
     Transcript(#[from] TranscriptError),
+    /// The peer's passport (signed EAR) was refused.
+    #[error("passport refused: {0}")]
+    Passport(String),
     /// Our attester could not produce Evidence.
     #[error("our attester failed: {0}")]
     Attester(String),
@@ -129,9 +134,11 @@ impl Refusal {
             Self::NoCommonScheme { .. } => EarlyAlert::UnsupportedAttestationSchemes,
             Self::Malformed(_) => EarlyAlert::DecodeError,
             Self::NotFirstEntry(_) | Self::Unsolicited(_) => EarlyAlert::IllegalParameter,
-            Self::MalformedCmw(_) | Self::NotTrusted(_) | Self::Transcript(_) | Self::ReflectedKey => {
-                EarlyAlert::AttestationFailed
-            }
+            Self::MalformedCmw(_)
+            | Self::NotTrusted(_)
+            | Self::Passport(_)
+            | Self::Transcript(_)
+            | Self::ReflectedKey => EarlyAlert::AttestationFailed,
             Self::Attester(_) | Self::Internal(_) => EarlyAlert::AttestationFailed,
         }
     }
@@ -195,6 +202,10 @@ pub struct EarlyConfig {
     /// Appraiser of the peer's Evidence and the schemes we accept, in
     /// preference order (`None`: we do not require the peer to attest).
     pub appraiser: Option<(Appraiser, Vec<AttestationScheme>)>,
+    /// Passport scheme: the verifiers whose signed EARs we accept, by the
+    /// `verifier_identity` of their `result(1)` scheme, with their public
+    /// keys. List the matching schemes in the appraiser's schemes.
+    pub passport_verifiers: Vec<(Vec<u8>, VerificationKey)>,
     /// Server only: refuse a ClientHello without `remoteAttestation`
     /// (default `true`; an `early` server serves attested connections only).
     pub require_extension: bool,
@@ -232,6 +243,7 @@ impl Default for EarlyConfig {
             extension_type: DEFAULT_EXTENSION_TYPE,
             attester: None,
             appraiser: None,
+            passport_verifiers: Vec::new(),
             require_extension: true,
             handshake_timeout: Duration::from_secs(10),
             clock: Arc::new(time::OffsetDateTime::now_utc),
@@ -705,6 +717,9 @@ fn on_evidence(conn: &Conn, cmw_bytes: &[u8], x509: &X509Ref) -> Result<(), SslA
         )));
     };
     let cmw = Cmw::decode(cmw_bytes).map_err(|e| conn.refuse(Refusal::MalformedCmw(e.to_string())))?;
+    if let AttestationScheme::Result { verifier_identity } = &scheme {
+        return on_passport(conn, &cmw, verifier_identity, x509);
+    }
     if let AttestationScheme::Evidence(attested_tls::modes::early::EvidenceType::MediaType(_)) = &scheme {
         for (path, rec) in cmw.records() {
             let mt = rec.typ.to_string();
@@ -724,6 +739,34 @@ fn on_evidence(conn: &Conn, cmw_bytes: &[u8], x509: &X509Ref) -> Result<(), SslA
     }
     conn.lock().peer_ear = Some(ear);
     Ok(())
+}
+
+/// The passport scheme: a signed EAR from a verifier we trust, bound to
+/// this handshake and key by its `eat_nonce`.
+fn on_passport(conn: &Conn, cmw: &Cmw, verifier_identity: &[u8], x509: &X509Ref) -> Result<(), SslAlert> {
+    let Some((_, key)) = conn
+        .cfg
+        .passport_verifiers
+        .iter()
+        .find(|(id, _)| id == verifier_identity)
+    else {
+        return Err(conn.refuse(Refusal::Internal(format!(
+            "no key for verifier {:?}, whose scheme this side offered",
+            String::from_utf8_lossy(verifier_identity)
+        ))));
+    };
+    let binding = binding_for(conn, x509)?;
+    // The eat_nonce makes the EAR fresh; the leeway covers clocks that
+    // disagree about its iat.
+    let validation = EarJwtValidation::at((conn.cfg.clock)()).with_leeway(Duration::from_secs(60));
+    match check_passport(cmw, &binding, key, &validation) {
+        Ok(mut ear) => {
+            mark_mode(&mut ear);
+            conn.lock().peer_ear = Some(ear);
+            Ok(())
+        }
+        Err(e) => Err(conn.refuse(Refusal::Passport(e.to_string()))),
+    }
 }
 
 /// Records in every submodule that the result rests on mode `early`.

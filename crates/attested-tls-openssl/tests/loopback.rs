@@ -181,7 +181,7 @@ async fn hello_retry_request_path_attests() {
 
 /// Returns, on every call after the first, the Evidence of the first call.
 struct ReplayingAttester {
-    inner: Arc<SimAttester>,
+    inner: Arc<dyn EarlyAttester>,
     first: Mutex<Option<Cmw>>,
 }
 
@@ -624,5 +624,89 @@ async fn mutual_attestation_with_the_same_key_on_both_sides_is_refused() {
     )
     .await;
     assert!(matches!(refusal(c), Refusal::ReflectedKey));
+    assert_eq!(peer_alert(s), 42);
+}
+
+// --- passport scheme ---------------------------------------------------------
+
+fn verifier_key() -> attested_tls::ear_jwt::SigningKeyPem {
+    let pem = rcgen::KeyPair::generate().unwrap().serialize_pem();
+    attested_tls::ear_jwt::SigningKeyPem::from_pem(pem.as_bytes()).unwrap()
+}
+
+fn passport_scheme() -> AttestationScheme {
+    AttestationScheme::Result {
+        verifier_identity: b"test-verifier".to_vec(),
+    }
+}
+
+fn passport_attester(sim: &Sim, key: attested_tls::ear_jwt::SigningKeyPem) -> Arc<dyn EarlyAttester> {
+    Arc::new(attested_tls::modes::early::PassportAttester {
+        evidence: sim.attester(),
+        verifier: sim.appraiser(),
+        key,
+        clock: Arc::new(time::OffsetDateTime::now_utc),
+    })
+}
+
+fn passport_client(trusted: attested_tls::corim::VerificationKey) -> EarlyConfig {
+    let mut cfg = EarlyConfig::verifier(Appraiser::new("passport"), vec![passport_scheme()]);
+    cfg.passport_verifiers = vec![(b"test-verifier".to_vec(), trusted)];
+    cfg
+}
+
+async fn passport_pair(server_attester: Arc<dyn EarlyAttester>, client: EarlyConfig, times: usize) -> (Side, Side) {
+    let (chain, key) = self_signed("server.test");
+    let scfg = EarlyConfig::attester(server_attester, vec![passport_scheme()]);
+    let sctx = server_context(&scfg, &chain, &key).unwrap();
+    let cctx = client_context(&client, None).unwrap();
+    let mut last = None;
+    for _ in 0..times {
+        last = Some(pair(sctx.clone(), scfg.clone(), cctx.clone(), client.clone()).await);
+    }
+    last.unwrap()
+}
+
+#[tokio::test]
+async fn passport_scheme_server_presents_a_signed_ear_bound_to_the_handshake() {
+    let sim = Sim::new();
+    let key = verifier_key();
+    let client = passport_client(key.public_key());
+    let (s, c) = passport_pair(passport_attester(&sim, key), client, 1).await;
+    let (mut s, _) = s.unwrap();
+    let (mut c, ear) = c.unwrap();
+    let ear = ear.unwrap();
+    assert!(ear.is_affirming(), "{}", ear.render());
+    assert!(ear.submods.values().all(|a| a.claims[MODE_CLAIM] == MODE_EARLY));
+    assert_eq!(details(c.ssl()).unwrap().server_scheme, Some(passport_scheme()));
+    echo(&mut s, &mut c).await;
+}
+
+#[tokio::test]
+async fn passport_of_another_handshake_is_refused() {
+    let sim = Sim::new();
+    let key = verifier_key();
+    let client = passport_client(key.public_key());
+    let replaying = Arc::new(ReplayingAttester {
+        inner: passport_attester(&sim, key),
+        first: Mutex::new(None),
+    });
+    let (s, c) = passport_pair(replaying, client, 2).await;
+    assert!(
+        matches!(refusal(c), Refusal::Passport(why) if why.contains("eat_nonce")),
+        "wrong refusal"
+    );
+    assert_eq!(peer_alert(s), 42);
+}
+
+#[tokio::test]
+async fn passport_from_an_untrusted_verifier_is_refused() {
+    let sim = Sim::new();
+    let client = passport_client(verifier_key().public_key());
+    let (s, c) = passport_pair(passport_attester(&sim, verifier_key()), client, 1).await;
+    assert!(
+        matches!(refusal(c), Refusal::Passport(why) if why.contains("signature does not verify")),
+        "wrong refusal"
+    );
     assert_eq!(peer_alert(s), 42);
 }

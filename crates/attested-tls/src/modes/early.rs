@@ -695,6 +695,121 @@ impl EarlyAttester for crate::platform::configfs::ConfigfsAttester {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Passport scheme
+// ---------------------------------------------------------------------------
+
+/// Media type of the CMW record that carries a signed EAR in the passport
+/// scheme (`result(1)`): a JWT whose payload is an EAR of this crate's
+/// profile.
+pub const EAR_JWT_MEDIA_TYPE: &str = "application/eat+jwt; eat_profile=\"tag:ietf.org,2026:rats/ear#03\"";
+
+/// Why a passport (a signed EAR presented by the attester) was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PassportError {
+    /// The CMW is not one record holding a signed EAR.
+    #[error("the CMW is not one {EAR_JWT_MEDIA_TYPE} record: {0}")]
+    NotAnEarRecord(String),
+    /// The JWT does not verify, or its payload is not an EAR.
+    #[error("signed EAR refused: {0}")]
+    Jwt(#[from] crate::ear_jwt::EarJwtError),
+    /// The EAR is not bound to this handshake and key.
+    #[error("the EAR's eat_nonce {observed:?} is not this connection's binder {expected}")]
+    NonceMismatch {
+        /// What the EAR says (if anything).
+        observed: Option<String>,
+        /// The binder (hex) computed by the relying party.
+        expected: String,
+    },
+    /// The verifier's result is not acceptable.
+    #[error("{}", .0.refusal_summary())]
+    NotAcceptable(Box<crate::ear::Ear>),
+}
+
+/// Checks a passport: one CMW record of [`EAR_JWT_MEDIA_TYPE`], a JWT that
+/// verifies with the verifier's `key` under `validation`, whose EAR is
+/// acceptable and whose `eat_nonce` is this connection's binder (hex; or
+/// this mode's `report_data`, hex, when the verifier appraised hardware
+/// Evidence, see [`EarlyBinding::expected_for`]).
+pub fn check_passport(
+    cmw: &Cmw,
+    binding: &EarlyBinding,
+    key: &crate::corim::VerificationKey,
+    validation: &crate::ear_jwt::EarJwtValidation,
+) -> Result<crate::ear::Ear, PassportError> {
+    let Cmw::Record(rec) = cmw else {
+        return Err(PassportError::NotAnEarRecord("it is a collection".into()));
+    };
+    if rec.media_type() != Some(EAR_JWT_MEDIA_TYPE) {
+        return Err(PassportError::NotAnEarRecord(format!(
+            "the record's type is {}",
+            rec.typ
+        )));
+    }
+    let token =
+        std::str::from_utf8(&rec.value).map_err(|_| PassportError::NotAnEarRecord("the token is not UTF-8".into()))?;
+    let ear = crate::ear_jwt::verify_ear_jwt_with(token, key, validation)?;
+    let binder = hex::encode(&binding.binder);
+    let report_data = hex::encode(binding.report_data());
+    match &ear.eat_nonce {
+        Some(n)
+            if crypto::constant_time_eq(n.as_bytes(), binder.as_bytes())
+                || crypto::constant_time_eq(n.as_bytes(), report_data.as_bytes()) => {}
+        other => {
+            return Err(PassportError::NonceMismatch {
+                observed: other.clone(),
+                expected: binder,
+            })
+        }
+    }
+    if !ear.is_acceptable() {
+        return Err(PassportError::NotAcceptable(Box::new(ear)));
+    }
+    Ok(ear)
+}
+
+/// The attester's side of the passport scheme: Evidence from `evidence`,
+/// appraised by a verifier (`verifier`, in-process here; a remote verifier
+/// service fits the same trait) whose result is signed with `key` and
+/// presented instead of the Evidence.
+pub struct PassportAttester {
+    /// Produces the Evidence.
+    pub evidence: std::sync::Arc<dyn EarlyAttester>,
+    /// Appraises it, as the verifier the relying party trusts.
+    pub verifier: crate::verifier::Appraiser,
+    /// The verifier's signing key.
+    pub key: crate::ear_jwt::SigningKeyPem,
+    /// Verification time source.
+    pub clock: std::sync::Arc<dyn Fn() -> time::OffsetDateTime + Send + Sync>,
+}
+
+impl EarlyAttester for PassportAttester {
+    fn platform(&self) -> &str {
+        self.evidence.platform()
+    }
+    fn may_block(&self) -> bool {
+        self.evidence.may_block()
+    }
+    fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
+        let evidence = self.evidence.attest_early(binding)?;
+        let ear = self
+            .verifier
+            .appraise_cmw(&evidence, &binding.expected_for(&evidence), (self.clock)());
+        if !ear.is_acceptable() {
+            return Err(AttestError::Other(format!(
+                "the verifier refused our own Evidence: {}",
+                ear.refusal_summary()
+            )));
+        }
+        let token = crate::ear_jwt::sign_ear_jwt(&ear, &self.key).map_err(|e| AttestError::Other(e.to_string()))?;
+        Ok(Cmw::Record(crate::cmw::CmwRecord {
+            typ: crate::cmw::CmwType::MediaType(EAR_JWT_MEDIA_TYPE.into()),
+            value: token.into_bytes(),
+            ind: Some(crate::cmw::ind::ATTESTATION_RESULTS),
+        }))
+    }
+}
+
 /// A ClientHello and a ServerHello (TLS_AES_128_GCM_SHA256 unless `suite`
 /// says otherwise), for examples and tests.
 #[doc(hidden)]

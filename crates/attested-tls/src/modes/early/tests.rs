@@ -473,3 +473,73 @@ fn worked_example_in_the_docs_is_the_tested_one() {
     assert!(doc.contains("`000b 00010003612f62 00001234 0004 010001aa`"));
     assert!(doc.contains("`000002dead`"));
 }
+
+// --- passport ----------------------------------------------------------------
+
+fn signed_ear(nonce: Option<String>, affirming: bool) -> (Cmw, crate::corim::VerificationKey) {
+    use crate::ear::{claim_value, Appraisal, Ear, TrustClaim};
+    let key = crate::ear_jwt::SigningKeyPem::from_pem(rcgen::KeyPair::generate().unwrap().serialize_pem().as_bytes())
+        .unwrap();
+    let mut a = Appraisal::new("p");
+    if affirming {
+        a.set(TrustClaim::InstanceIdentity, claim_value::TRUSTWORTHY_INSTANCE);
+    } else {
+        a.fail(
+            TrustClaim::Executables,
+            claim_value::UNRECOGNIZED_RUNTIME,
+            "measurement",
+            None,
+            None,
+            "not allowed",
+        );
+    }
+    let ear = Ear::new(
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+        [("sim".to_string(), a.finish())].into(),
+        nonce,
+    );
+    let token = crate::ear_jwt::sign_ear_jwt(&ear, &key).unwrap();
+    let rec = crate::cmw::CmwRecord {
+        typ: crate::cmw::CmwType::MediaType(EAR_JWT_MEDIA_TYPE.into()),
+        value: token.into_bytes(),
+        ind: Some(crate::cmw::ind::ATTESTATION_RESULTS),
+    };
+    (Cmw::Record(rec), key.public_key())
+}
+
+#[test]
+fn passport_is_checked_for_binding_acceptability_and_form() {
+    let b = EarlyBinding::new(HashAlgorithm::Sha256, &TRANSCRIPT_HASH, &hx(SPKI));
+    let v = crate::ear_jwt::EarJwtValidation::at(time::OffsetDateTime::now_utc());
+    let (cmw, key) = signed_ear(Some(hex::encode(&b.binder)), true);
+    assert!(check_passport(&cmw, &b, &key, &v).unwrap().is_affirming());
+    let (cmw, key) = signed_ear(Some(hex::encode(b.report_data())), true);
+    assert!(check_passport(&cmw, &b, &key, &v).is_ok());
+    let (cmw, key) = signed_ear(Some("00".repeat(32)), true);
+    assert!(matches!(
+        check_passport(&cmw, &b, &key, &v),
+        Err(PassportError::NonceMismatch { observed: Some(_), .. })
+    ));
+    let (cmw, key) = signed_ear(None, true);
+    assert!(matches!(
+        check_passport(&cmw, &b, &key, &v),
+        Err(PassportError::NonceMismatch { observed: None, .. })
+    ));
+    let (cmw, key) = signed_ear(Some(hex::encode(&b.binder)), false);
+    assert!(matches!(
+        check_passport(&cmw, &b, &key, &v),
+        Err(PassportError::NotAcceptable(_))
+    ));
+    let (_, other_key) = signed_ear(None, true);
+    let (cmw, _) = signed_ear(Some(hex::encode(&b.binder)), true);
+    assert!(matches!(
+        check_passport(&cmw, &b, &other_key, &v),
+        Err(PassportError::Jwt(crate::ear_jwt::EarJwtError::Signature(_)))
+    ));
+    let evidence = Cmw::Record(crate::cmw::CmwRecord::evidence(crate::sim::SIM_MEDIA_TYPE, vec![1]));
+    assert!(matches!(
+        check_passport(&evidence, &b, &key, &v),
+        Err(PassportError::NotAnEarRecord(why)) if why.contains("record's type")
+    ));
+    assert!(EAR_JWT_MEDIA_TYPE.contains(crate::ear::EAR_PROFILE));
+}
