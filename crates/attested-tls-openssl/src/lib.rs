@@ -397,15 +397,7 @@ pub fn server_context_builder(
     cfg.check()?;
     let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
     common(&mut b, cfg)?;
-    let (leaf, rest) = chain
-        .split_first()
-        .ok_or_else(|| EarlyError::Config("the server needs a certificate".into()))?;
-    b.set_certificate(leaf)?;
-    for c in rest {
-        b.add_extra_chain_cert(c.clone())?;
-    }
-    b.set_private_key(key)?;
-    b.check_private_key()?;
+    set_identity(&mut b, chain, key, "server")?;
     let ext_type = cfg.extension_type;
     let require = cfg.require_extension;
     // The server-name callback runs after every ClientHello extension was
@@ -456,15 +448,7 @@ pub fn client_context_builder(
     let mut b = SslContextBuilder::new(SslMethod::tls_client())?;
     common(&mut b, cfg)?;
     if let Some((chain, key)) = identity {
-        let (leaf, rest) = chain
-            .split_first()
-            .ok_or_else(|| EarlyError::Config("the client identity has no certificate".into()))?;
-        b.set_certificate(leaf)?;
-        for c in rest {
-            b.add_extra_chain_cert(c.clone())?;
-        }
-        b.set_private_key(key)?;
-        b.check_private_key()?;
+        set_identity(&mut b, chain, key, "client")?;
     } else if cfg.attester.is_some() {
         return Err(EarlyError::Config(
             "a client that attests needs a certificate and key (its TIK)".into(),
@@ -476,6 +460,20 @@ pub fn client_context_builder(
         b.set_verify(SslVerifyMode::NONE);
     }
     Ok(b)
+}
+
+/// Our certificate chain (end-entity first: its key is the TIK) and key.
+fn set_identity(b: &mut SslContextBuilder, chain: &[X509], key: &PKey<Private>, who: &str) -> Result<(), EarlyError> {
+    let (leaf, rest) = chain
+        .split_first()
+        .ok_or_else(|| EarlyError::Config(format!("the {who} identity has no certificate")))?;
+    b.set_certificate(leaf)?;
+    for c in rest {
+        b.add_extra_chain_cert(c.clone())?;
+    }
+    b.set_private_key(key)?;
+    b.check_private_key()?;
+    Ok(())
 }
 
 /// Settings and callbacks both roles share.

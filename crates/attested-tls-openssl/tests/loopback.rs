@@ -96,6 +96,18 @@ async fn pair(
     (srv.await.unwrap(), cli)
 }
 
+/// [`pair`] with contexts made from the configurations.
+async fn run(
+    scfg: EarlyConfig,
+    (chain, key): (&[X509], &PKey<Private>),
+    ccfg: EarlyConfig,
+    client_identity: Option<(&[X509], &PKey<Private>)>,
+) -> (Side, Side) {
+    let sctx = server_context(&scfg, chain, key).unwrap();
+    let cctx = client_context(&ccfg, client_identity).unwrap();
+    pair(sctx, scfg, cctx, ccfg).await
+}
+
 async fn echo(server: &mut SslStream<TcpStream>, client: &mut SslStream<TcpStream>) {
     client.write_all(b"ping").await.unwrap();
     let mut buf = [0u8; 4];
@@ -247,13 +259,7 @@ async fn tik_pub_hash_of_another_key_is_refused() {
     let (chain, key) = self_signed("server.test");
     let scfg = sim.server_cfg(Arc::new(OtherTikAttester(sim.attester())));
     let ccfg = sim.client_cfg();
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, None).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, None).await;
     let r = refusal(c);
     assert_eq!(not_trusted_claims(&r), ["aik_pub_hash"], "{r}");
     assert_eq!(peer_alert(s), 42);
@@ -268,13 +274,7 @@ async fn evidence_missing_when_required_is_refused() {
     let mut scfg = sim.server_cfg(sim.attester());
     scfg.evidence_entry = 7;
     let ccfg = sim.client_cfg();
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, None).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, None).await;
     assert!(
         matches!(refusal(c), Refusal::PeerDeclined(why) if why.contains("no Evidence")),
         "wrong refusal"
@@ -293,13 +293,7 @@ async fn no_common_scheme_is_refused_with_handshake_failure() {
         sim.appraiser(),
         vec![AttestationScheme::evidence_media_type("application/x-something-else")],
     );
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, None).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, None).await;
     assert!(matches!(refusal(s), Refusal::NoCommonScheme { .. }));
     assert_eq!(peer_alert(c), 40);
 }
@@ -313,13 +307,7 @@ async fn extension_in_a_non_first_entry_is_illegal_parameter() {
     let mut scfg = sim.server_cfg(sim.attester());
     scfg.evidence_entry = 1;
     let ccfg = sim.client_cfg();
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, None).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, None).await;
     assert!(matches!(refusal(c), Refusal::NotFirstEntry(1)));
     assert_eq!(peer_alert(s), 47);
 }
@@ -346,13 +334,7 @@ async fn oversized_cmw_is_refused_by_the_sender() {
     let (chain, key) = self_signed("server.test");
     let scfg = sim.server_cfg(Arc::new(HugeAttester));
     let ccfg = sim.client_cfg();
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, None).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, None).await;
     assert!(
         matches!(refusal(s), Refusal::Internal(why) if why.contains("CMW payload is 70")),
         "wrong refusal"
@@ -542,13 +524,7 @@ async fn client_attests_to_the_server() {
     let (cchain, ckey) = self_signed("client.test");
     let scfg = EarlyConfig::verifier(sim.appraiser(), vec![sim_scheme()]);
     let ccfg = EarlyConfig::attester(sim.attester(), vec![sim_scheme()]);
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, Some((&cchain, &ckey))).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, Some((&cchain, &ckey))).await;
     let (mut s, ear) = s.unwrap();
     let (mut c, client_ear) = c.unwrap();
     assert!(client_ear.is_none());
@@ -568,13 +544,7 @@ async fn mutual_attestation() {
         .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
     let ccfg =
         EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, Some((&cchain, &ckey))).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, Some((&cchain, &ckey))).await;
     let (mut s, sear) = s.unwrap();
     let (mut c, cear) = c.unwrap();
     assert!(sear.unwrap().is_affirming());
@@ -592,13 +562,7 @@ async fn server_requiring_client_attestation_refuses_a_client_that_declines() {
         .server_cfg(sim.attester())
         .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
     let ccfg = sim.client_cfg();
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, None).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, None).await;
     assert!(matches!(refusal(s), Refusal::PeerDeclined(why) if why.contains("no client attester scheme")));
     assert_eq!(peer_alert(c), 109);
 }
@@ -616,13 +580,7 @@ async fn mutual_attestation_with_the_same_key_on_both_sides_is_refused() {
         .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
     let ccfg =
         EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
-    let (s, c) = pair(
-        server_context(&scfg, &chain, &key).unwrap(),
-        scfg,
-        client_context(&ccfg, Some((&chain, &key))).unwrap(),
-        ccfg,
-    )
-    .await;
+    let (s, c) = run(scfg, (&chain, &key), ccfg, Some((&chain, &key))).await;
     assert!(matches!(refusal(c), Refusal::ReflectedKey));
     assert_eq!(peer_alert(s), 42);
 }
