@@ -27,6 +27,9 @@
 //! ClientHello; `rust-openssl` keys callbacks by closure type, so exactly
 //! one add and one parse closure are registered; 0xFF01 and other types
 //! OpenSSL handles itself are refused by [`EarlyConfig::check`].
+// `deny`, not `forbid`: the one FFI module (`ffi`) allows unsafe code for
+// the single OpenSSL function the `openssl` crate does not wrap; every
+// other module refuses it.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -387,7 +390,7 @@ pub fn server_context(cfg: &EarlyConfig, chain: &[X509], key: &PKey<Private>) ->
 
 /// [`server_context`] before `build()`, for further OpenSSL settings
 /// (groups, cipher suites). Do not replace the callbacks it installs
-/// (message, ClientHello, verify) or register another extension of the
+/// (message, server name, verify) or register another extension of the
 /// same type.
 pub fn server_context_builder(
     cfg: &EarlyConfig,
@@ -570,9 +573,20 @@ fn evidence_for(conn: &Conn, x509: &X509Ref) -> Result<Vec<u8>, SslAlert> {
         return Err(conn.refuse(Refusal::Internal("a scheme was chosen but there is no attester".into())));
     };
     let binding = binding_for(conn, x509)?;
-    // The attester runs inside OpenSSL's callback: an attester that blocks
-    // (hardware) blocks this task until it answers.
-    match attester.attest_early(&binding) {
+    // The attester runs inside OpenSSL's callback, which cannot wait for a
+    // future. An attester that may block (hardware) is run with
+    // `block_in_place` on a multi-threaded runtime, so that the worker's
+    // other tasks move elsewhere meanwhile; it still cannot be interrupted
+    // by the handshake deadline.
+    let attest = || attester.attest_early(&binding);
+    let on_multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let result = if attester.may_block() && on_multi_thread {
+        tokio::task::block_in_place(attest)
+    } else {
+        attest()
+    };
+    match result {
         Ok(cmw) => Ok(cmw.to_cbor()),
         Err(e) => Err(conn.refuse(Refusal::Attester(e.to_string()))),
     }

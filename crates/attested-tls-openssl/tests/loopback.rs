@@ -668,3 +668,71 @@ async fn passport_from_an_untrusted_verifier_is_refused() {
     );
     assert_eq!(peer_alert(s), 42);
 }
+
+/// A plain TLS 1.3 server ignores the client's remoteAttestation and sends
+/// no Evidence: a client that requires attestation refuses it.
+#[tokio::test]
+async fn plain_openssl_server_is_refused_by_a_client_that_requires_attestation() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let mut b = openssl::ssl::SslAcceptor::mozilla_modern_v5(SslMethod::tls_server()).unwrap();
+    b.set_certificate(&chain[0]).unwrap();
+    b.set_private_key(&key).unwrap();
+    let acceptor = b.build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ssl = openssl::ssl::Ssl::new(acceptor.context()).unwrap();
+        let mut s = SslStream::new(ssl, tcp).unwrap();
+        std::pin::Pin::new(&mut s).accept().await
+    });
+    let ccfg = sim.client_cfg();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let c = connect(&client_context(&ccfg, None).unwrap(), "server.test", tcp, &ccfg).await;
+    assert!(matches!(refusal(c), Refusal::PeerDeclined(why) if why.contains("no Evidence")));
+    let e = srv.await.unwrap().unwrap_err();
+    let reasons: Vec<i32> = e
+        .ssl_error()
+        .map(|s| s.errors().iter().map(|e| e.reason_code()).collect())
+        .unwrap_or_default();
+    assert!(reasons.contains(&(1000 + 40)), "{e} {reasons:?}");
+}
+
+/// An attester that says it may block (like hardware ones).
+struct BlockingAttester(Arc<SimAttester>);
+
+impl EarlyAttester for BlockingAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn may_block(&self) -> bool {
+        true
+    }
+    fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
+        self.0.attest_early(binding)
+    }
+}
+
+/// Guards running a blocking attester inside OpenSSL's callback on a
+/// multi-threaded runtime (block_in_place) and on a current-thread one
+/// (called directly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocking_attester_runs_inside_the_handshake_on_a_multi_threaded_runtime() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let scfg = sim.server_cfg(Arc::new(BlockingAttester(sim.attester())));
+    let (s, c) = run(scfg, (&chain, &key), sim.client_cfg(), None).await;
+    s.unwrap();
+    assert!(c.unwrap().1.unwrap().is_affirming());
+}
+
+#[tokio::test]
+async fn a_blocking_attester_runs_inside_the_handshake_on_a_current_thread_runtime() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let scfg = sim.server_cfg(Arc::new(BlockingAttester(sim.attester())));
+    let (s, c) = run(scfg, (&chain, &key), sim.client_cfg(), None).await;
+    s.unwrap();
+    assert!(c.unwrap().1.unwrap().is_affirming());
+}
