@@ -299,6 +299,16 @@ impl EarlyConfig {
         if self.appraiser.as_ref().is_some_and(|(_, s)| s.is_empty()) {
             return Err(EarlyError::Config("the appraiser accepts no scheme".into()));
         }
+        for scheme in self.appraiser.iter().flat_map(|(_, s)| s) {
+            if let AttestationScheme::Result { verifier_identity } = scheme {
+                if !self.passport_verifiers.iter().any(|(id, _)| id == verifier_identity) {
+                    return Err(EarlyError::Config(format!(
+                        "the passport scheme of verifier {:?} is accepted but no key is given for it (passport_verifiers)",
+                        String::from_utf8_lossy(verifier_identity)
+                    )));
+                }
+            }
+        }
         if self.attester.is_none() && self.appraiser.is_none() {
             return Err(EarlyError::Config(
                 "neither an attester nor an appraiser: nothing to attest".into(),

@@ -657,6 +657,14 @@ async fn passport_of_another_handshake_is_refused() {
     assert_eq!(peer_alert(s), 42);
 }
 
+#[test]
+fn an_accepted_passport_scheme_without_its_verifier_key_is_a_configuration_error() {
+    let mut cfg = passport_client(verifier_key().public_key());
+    cfg.check().unwrap();
+    cfg.passport_verifiers.clear();
+    assert!(matches!(cfg.check(), Err(EarlyError::Config(why)) if why.contains("no key is given")));
+}
+
 #[tokio::test]
 async fn passport_from_an_untrusted_verifier_is_refused() {
     let sim = Sim::new();
