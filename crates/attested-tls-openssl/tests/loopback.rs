@@ -744,3 +744,29 @@ async fn a_blocking_attester_runs_inside_the_handshake_on_a_current_thread_runti
     s.unwrap();
     assert!(c.unwrap().1.unwrap().is_affirming());
 }
+
+/// Both binders (server's and client's) over a transcript with a
+/// HelloRetryRequest and SHA-384.
+#[tokio::test]
+async fn mutual_attestation_after_a_hello_retry_request_with_sha384() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let (cchain, ckey) = self_signed("client.test");
+    let scfg = sim
+        .server_cfg(sim.attester())
+        .with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let ccfg =
+        EarlyConfig::attester(sim.attester(), vec![sim_scheme()]).with_appraiser(sim.appraiser(), vec![sim_scheme()]);
+    let mut sb = server_context_builder(&scfg, &chain, &key).unwrap();
+    sb.set_groups_list("P-256").unwrap();
+    sb.set_ciphersuites("TLS_AES_256_GCM_SHA384").unwrap();
+    let mut cb = client_context_builder(&ccfg, Some((&cchain, &ckey))).unwrap();
+    cb.set_groups_list("X25519:P-256").unwrap();
+    let (s, c) = pair(sb.build(), scfg, cb.build(), ccfg).await;
+    let (mut s, sear) = s.unwrap();
+    let (mut c, cear) = c.unwrap();
+    assert!(details(c.ssl()).unwrap().hello_retry_request);
+    assert!(sear.unwrap().is_affirming());
+    assert!(cear.unwrap().is_affirming());
+    echo(&mut s, &mut c).await;
+}
