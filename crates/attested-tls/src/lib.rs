@@ -45,6 +45,7 @@ pub mod ear;
 pub mod ear_jwt;
 pub mod exporter;
 pub mod fsutil;
+pub mod modes;
 pub mod net;
 pub mod platform;
 pub mod policy;

@@ -635,3 +635,24 @@ fn concurrent_attestations_use_separate_entries() {
     assert_eq!(fake.log.lock().unwrap().entries.len(), 4);
     fake.assert_no_entries();
 }
+
+/// Mode `early` writes its own `report_data` mapping (prefix
+/// "attested-tls early v1"), never the default mode's, so a report made for
+/// one mode never matches in the other.
+#[test]
+fn early_mode_writes_its_own_report_data_mapping() {
+    use attested_tls::modes::early::{EarlyAttester, EarlyBinding};
+    let fake = Fake::start(Spec::snp());
+    let a = fake.attester();
+    let b = EarlyBinding::new(HashAlgorithm::Sha256, &[0x33; 32], b"not really an SPKI");
+    let cmw = a.attest_early(&b).unwrap();
+    let (mt, value) = record(&cmw);
+    assert_eq!(mt, MEDIA_TYPE_ENVELOPE);
+    let env = decode_envelope(value).unwrap();
+    assert_eq!(&env.report[0x50..0x90], &b.report_data()[..]);
+    let log = fake.log.lock().unwrap();
+    assert_eq!(log.inblobs, vec![b.report_data().to_vec()]);
+    assert_ne!(b.report_data(), b.direct_claims().report_data());
+    // What the relying party expects for such a CMW: this mode's mapping.
+    assert_eq!(b.expected_for(&cmw), ExpectedBinding::ReportData(b.report_data()));
+}
