@@ -702,7 +702,11 @@ impl EarlyAttester for crate::platform::configfs::ConfigfsAttester {
 /// Media type of the CMW record that carries a signed EAR in the passport
 /// scheme (`result(1)`): a JWT whose payload is an EAR of this crate's
 /// profile.
-pub const EAR_JWT_MEDIA_TYPE: &str = "application/eat+jwt; eat_profile=\"tag:ietf.org,2026:rats/ear#03\"";
+pub const EAR_JWT_MEDIA_TYPE: &str = "application/eat+jwt; eat_profile=\"tag:ietf.org,2026:rats/ear#04\"";
+
+/// The media type of a passport signed as an EAR -03 (what attested-tls
+/// wrote before EAR -04); still read, never written.
+pub const EAR_JWT_MEDIA_TYPE_03: &str = "application/eat+jwt; eat_profile=\"tag:ietf.org,2026:rats/ear#03\"";
 
 /// Why a passport (a signed EAR presented by the attester) was refused.
 #[derive(Debug, thiserror::Error)]
@@ -716,9 +720,9 @@ pub enum PassportError {
     /// The EAR is not bound to this handshake and key.
     #[error("the EAR's eat_nonce {observed:?} is not this connection's binder {expected}")]
     NonceMismatch {
-        /// What the EAR says (if anything).
+        /// What the EAR says (base64url, if anything).
         observed: Option<String>,
-        /// The binder (hex) computed by the relying party.
+        /// The binder (base64url) computed by the relying party.
         expected: String,
     },
     /// The verifier's result is not acceptable.
@@ -728,8 +732,8 @@ pub enum PassportError {
 
 /// Checks a passport: one CMW record of [`EAR_JWT_MEDIA_TYPE`], a JWT that
 /// verifies with the verifier's `key` under `validation`, whose EAR is
-/// acceptable and whose `eat_nonce` is this connection's binder (hex; or
-/// this mode's `report_data`, hex, when the verifier appraised hardware
+/// acceptable and whose `eat_nonce` is this connection's binder (or
+/// this mode's `report_data`, when the verifier appraised hardware
 /// Evidence, see [`EarlyBinding::expected_for`]).
 pub fn check_passport(
     cmw: &Cmw,
@@ -740,7 +744,7 @@ pub fn check_passport(
     let Cmw::Record(rec) = cmw else {
         return Err(PassportError::NotAnEarRecord("it is a collection".into()));
     };
-    if rec.media_type() != Some(EAR_JWT_MEDIA_TYPE) {
+    if !matches!(rec.media_type(), Some(EAR_JWT_MEDIA_TYPE | EAR_JWT_MEDIA_TYPE_03)) {
         return Err(PassportError::NotAnEarRecord(format!(
             "the record's type is {}",
             rec.typ
@@ -749,16 +753,15 @@ pub fn check_passport(
     let token =
         std::str::from_utf8(&rec.value).map_err(|_| PassportError::NotAnEarRecord("the token is not UTF-8".into()))?;
     let ear = crate::ear_jwt::verify_ear_jwt_with(token, key, validation)?;
-    let binder = hex::encode(&binding.binder);
-    let report_data = hex::encode(binding.report_data());
+    let report_data = binding.report_data();
     match &ear.eat_nonce {
         Some(n)
-            if crypto::constant_time_eq(n.as_bytes(), binder.as_bytes())
-                || crypto::constant_time_eq(n.as_bytes(), report_data.as_bytes()) => {}
+            if crypto::constant_time_eq(n.as_bytes(), &binding.binder)
+                || crypto::constant_time_eq(n.as_bytes(), &report_data) => {}
         other => {
             return Err(PassportError::NonceMismatch {
-                observed: other.clone(),
-                expected: binder,
+                observed: other.as_ref().map(|n| n.to_base64url()),
+                expected: base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &binding.binder),
             })
         }
     }

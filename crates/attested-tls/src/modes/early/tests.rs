@@ -476,7 +476,7 @@ fn worked_example_in_the_docs_is_the_tested_one() {
 
 // --- passport ----------------------------------------------------------------
 
-fn signed_ear(nonce: Option<String>, affirming: bool) -> (Cmw, crate::corim::VerificationKey) {
+fn signed_ear(nonce: Option<Vec<u8>>, affirming: bool) -> (Cmw, crate::corim::VerificationKey) {
     use crate::ear::{claim_value, Appraisal, Ear, TrustClaim};
     let key = crate::ear_jwt::SigningKeyPem::from_pem(rcgen::KeyPair::generate().unwrap().serialize_pem().as_bytes())
         .unwrap();
@@ -496,7 +496,7 @@ fn signed_ear(nonce: Option<String>, affirming: bool) -> (Cmw, crate::corim::Ver
     let ear = Ear::new(
         time::OffsetDateTime::now_utc().unix_timestamp(),
         [("sim".to_string(), a.finish())].into(),
-        nonce,
+        nonce.map(|n| crate::ear::EatNonce::new(n).unwrap()),
     );
     let token = crate::ear_jwt::sign_ear_jwt(&ear, &key).unwrap();
     let rec = crate::cmw::CmwRecord {
@@ -511,11 +511,11 @@ fn signed_ear(nonce: Option<String>, affirming: bool) -> (Cmw, crate::corim::Ver
 fn passport_is_checked_for_binding_acceptability_and_form() {
     let b = EarlyBinding::new(HashAlgorithm::Sha256, &TRANSCRIPT_HASH, &hx(SPKI));
     let v = crate::ear_jwt::EarJwtValidation::at(time::OffsetDateTime::now_utc());
-    let (cmw, key) = signed_ear(Some(hex::encode(&b.binder)), true);
+    let (cmw, key) = signed_ear(Some(b.binder.clone()), true);
     assert!(check_passport(&cmw, &b, &key, &v).unwrap().is_affirming());
-    let (cmw, key) = signed_ear(Some(hex::encode(b.report_data())), true);
+    let (cmw, key) = signed_ear(Some(b.report_data().to_vec()), true);
     assert!(check_passport(&cmw, &b, &key, &v).is_ok());
-    let (cmw, key) = signed_ear(Some("00".repeat(32)), true);
+    let (cmw, key) = signed_ear(Some(vec![0; 32]), true);
     assert!(matches!(
         check_passport(&cmw, &b, &key, &v),
         Err(PassportError::NonceMismatch { observed: Some(_), .. })
@@ -525,13 +525,13 @@ fn passport_is_checked_for_binding_acceptability_and_form() {
         check_passport(&cmw, &b, &key, &v),
         Err(PassportError::NonceMismatch { observed: None, .. })
     ));
-    let (cmw, key) = signed_ear(Some(hex::encode(&b.binder)), false);
+    let (cmw, key) = signed_ear(Some(b.binder.clone()), false);
     assert!(matches!(
         check_passport(&cmw, &b, &key, &v),
         Err(PassportError::NotAcceptable(_))
     ));
     let (_, other_key) = signed_ear(None, true);
-    let (cmw, _) = signed_ear(Some(hex::encode(&b.binder)), true);
+    let (cmw, _) = signed_ear(Some(b.binder.clone()), true);
     assert!(matches!(
         check_passport(&cmw, &b, &other_key, &v),
         Err(PassportError::Jwt(crate::ear_jwt::EarJwtError::Signature(_)))
