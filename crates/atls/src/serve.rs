@@ -177,7 +177,14 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
     if let Some(p) = &args.policy {
-        cfg = cfg.with_appraiser(load_policy(p)?);
+        let appraiser = load_policy(p)?;
+        if appraiser.host_identity().is_some() {
+            return Err(Failure::input(format!(
+                "{}: [host_identity] (I1) checks the name a client dialled; a server cannot require it of its clients",
+                p.display()
+            )));
+        }
+        cfg = cfg.with_appraiser(appraiser);
     }
     if cfg.attester.is_none() && cfg.appraiser.is_none() {
         return Err(Failure::input("nothing to attest: give --attester and/or --policy"));

@@ -1406,6 +1406,27 @@ fn connect_host_ca_requires_the_attested_key_to_be_certified_for_the_dialled_nam
     assert!(err.contains("UnknownIssuer"), "{err}");
     assert_eq!(wait_exit(&mut server, 10), Some(1));
 
+    // The same requirement from the policy file ([host_identity]), with no
+    // flag: enforced for the dialled name.
+    let i1_policy = sim.join("i1-policy.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str(&format!("\n[host_identity]\nroots = [{:?}]\n", path("ca.pem")));
+    std::fs::write(&i1_policy, text).unwrap();
+    let mut server = serve(&args);
+    let (code, _, err) = connect(&server.1, &i1_policy, b"secret", &["--server-name", "svc.example"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("host identity (I1)") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert_eq!(wait_exit(&mut server, 10), Some(1));
+    // A server cannot require it of its clients: a usage error at start.
+    let (code, _, err) = run(atls()
+        .args(["serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(&i1_policy));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a server cannot require it"), "{err}");
+
     // Usage errors: a missing root file; the flag without --cert.
     let (code, _, err) = run(atls()
         .args(["connect", "127.0.0.1:9", "--policy"])

@@ -60,6 +60,14 @@ pub enum HostIdentityError {
     /// The verification time is before the Unix epoch.
     #[error("host identity (I1): verification time {0} is before 1970")]
     BadTime(time::OffsetDateTime),
+    /// Host identity is required (by the appraiser's policy) but this
+    /// connection has no server name to check it for (a server appraising
+    /// its client, or a session configured without one).
+    #[error("host identity (I1) is required by policy {policy_id} but no server name is known on this connection to check it for")]
+    NoServerName {
+        /// The policy that requires it.
+        policy_id: String,
+    },
     /// The authenticator carried no certificate.
     #[error("host identity (I1): the authenticator carries no certificate")]
     NoCertificate,
@@ -213,33 +221,43 @@ impl HostIdentityCheck {
     ) -> Result<(), HostIdentityError> {
         let name = self.server_name.to_str().into_owned();
         let result = self.identity.verify(cert_chain, &self.server_name, now);
-        for appraisal in ear.submods.values_mut() {
-            match &result {
-                Ok(()) => {
-                    appraisal.claim(
-                        CLAIM,
-                        format!("{name}: the attested key's certificate chains to a trusted root (I1 checked)"),
-                    );
-                    appraisal.set(TrustClaim::InstanceIdentity, claim_value::TRUSTWORTHY_INSTANCE);
-                }
-                Err(e) => appraisal.fail(
-                    TrustClaim::InstanceIdentity,
-                    claim_value::UNTRUSTWORTHY_INSTANCE,
-                    CLAIM,
-                    None,
-                    Some(format!(
-                        "a certificate for {name} chaining to one of the {} trusted roots",
-                        self.identity.roots
-                    )),
-                    e.to_string(),
-                ),
-            }
-            *appraisal = appraisal.clone().finish();
-        }
-        let overall = Tier::overall(ear.submods.values().map(|a| a.status));
-        ear.status = ear.status.capped_by(overall);
+        let expected = format!(
+            "a certificate for {name} chaining to one of the {} trusted roots",
+            self.identity.roots
+        );
+        record(ear, result.as_ref().map(|()| name.as_str()), expected);
         result
     }
+}
+
+/// Records a host identity outcome in every submodule of `ear`: `Ok(name)`
+/// as the `host_identity` claim, an error as a contraindicated
+/// `host_identity` finding (with `expected`, what a certificate had to
+/// be); then recomputes the statuses. See [`HostIdentityCheck::apply`];
+/// also used to refuse a peer when I1 is required but cannot be checked.
+pub fn record(ear: &mut Ear, outcome: Result<&str, &HostIdentityError>, expected: String) {
+    for appraisal in ear.submods.values_mut() {
+        match outcome {
+            Ok(name) => {
+                appraisal.claim(
+                    CLAIM,
+                    format!("{name}: the attested key's certificate chains to a trusted root (I1 checked)"),
+                );
+                appraisal.set(TrustClaim::InstanceIdentity, claim_value::TRUSTWORTHY_INSTANCE);
+            }
+            Err(e) => appraisal.fail(
+                TrustClaim::InstanceIdentity,
+                claim_value::UNTRUSTWORTHY_INSTANCE,
+                CLAIM,
+                None,
+                Some(expected.clone()),
+                e.to_string(),
+            ),
+        }
+        *appraisal = appraisal.clone().finish();
+    }
+    let overall = Tier::overall(ear.submods.values().map(|a| a.status));
+    ear.status = ear.status.capped_by(overall);
 }
 
 #[cfg(test)]

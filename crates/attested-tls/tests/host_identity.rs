@@ -251,6 +251,24 @@ async fn without_i1_the_old_behaviour_is_unchanged() {
     assert!(!ear.submods["sim"].claims.contains_key("host_identity"));
 }
 
+/// Guards the policy route: an appraiser that requires I1 (what a policy's
+/// `[host_identity]` section builds) is enforced by `connect` with the
+/// dialled name, without `with_host_identity` on the configuration.
+#[tokio::test]
+async fn an_appraiser_requiring_i1_is_enforced_without_the_config_option() {
+    let w = world(2);
+    let ca = Ca::new("I1 test CA");
+    let client = || AttestationConfig::verifier(w.test_appraiser().with_host_identity(ca.roots()));
+    let t1 = tee(&w.instances[0], Some(ca.identity("svc.example", None, &[])));
+    let (srv, cli) = dial(t1, client(), "svc.example").await;
+    srv.unwrap();
+    assert!(cli.unwrap().unwrap().submods["sim"]
+        .claims
+        .contains_key("host_identity"));
+    let (srv, cli) = dial(tee(&w.instances[1], None), client(), "svc.example").await;
+    assert_refused_by_i1(srv, cli, "UnknownIssuer");
+}
+
 /// Guards fail-closed configuration: I1 without an appraiser, and I1 on a
 /// server (which dialled no name), are configuration errors, not skipped.
 #[tokio::test]
@@ -265,6 +283,14 @@ async fn i1_without_an_appraiser_or_on_a_server_is_a_configuration_error() {
     );
 
     let server = AttestationConfig::verifier(w.test_appraiser()).with_host_identity(ca.roots());
+    let (srv, _cli) = dial(server, tee(&w.instances[0], None), "svc.example").await;
+    let e = srv.unwrap_err();
+    assert!(
+        matches!(&e, NetError::Config(m) if m.contains("a server cannot require it")),
+        "{e}"
+    );
+    // The same through the appraiser (a policy's [host_identity]).
+    let server = AttestationConfig::verifier(w.test_appraiser().with_host_identity(ca.roots()));
     let (srv, _cli) = dial(server, tee(&w.instances[0], None), "svc.example").await;
     let e = srv.unwrap_err();
     assert!(

@@ -314,10 +314,18 @@ impl AttestationConfig {
         Ok(())
     }
 
+    /// The host identity (I1) required of the peer: this configuration's,
+    /// else the appraiser's (a policy's `[host_identity]` section).
+    pub fn required_host_identity(&self) -> Option<&HostIdentity> {
+        self.host_identity
+            .as_ref()
+            .or_else(|| self.appraiser.as_ref().and_then(|a| a.host_identity()))
+    }
+
     /// The session configuration; `server_name` is the name a client
     /// dialled (`None` for a server).
     fn session(&self, tls_role: Role, server_name: Option<&ServerName<'static>>) -> SessionConfig {
-        let host_identity = match (&self.host_identity, server_name) {
+        let host_identity = match (self.required_host_identity(), server_name) {
             (Some(h), Some(name)) => Some(h.for_server(name.clone())),
             _ => None,
         };
@@ -427,7 +435,7 @@ where
 {
     tls::check_server_config(tls)?;
     att.check()?;
-    if att.host_identity.is_some() {
+    if att.required_host_identity().is_some() {
         // Fail closed rather than skip: a server dialled no name.
         return Err(NetError::Config(
             "host identity (I1) checks the name a client dialled; a server cannot require it of its clients".into(),

@@ -32,7 +32,7 @@ use crate::codec::AuthenticatorRequest;
 use crate::ea::{self, AuthenticatorIdentity, ContextRegistry, EaError, EaProfile, Role};
 use crate::ear::{escape_control, Ear};
 use crate::exporter::{Exporter, ExporterCache};
-use crate::host_identity::HostIdentityCheck;
+use crate::host_identity::{HostIdentityCheck, HostIdentityError};
 use crate::verifier::Appraiser;
 
 /// Source of the verification time.
@@ -794,18 +794,33 @@ impl Session {
         let appraiser = self.cfg.appraiser.as_ref().ok_or(SessionError::State("no appraiser"))?;
         let now = (self.cfg.clock)();
         let mut ear = appraiser.appraise_cmw_bytes(cmw, &ExpectedBinding::Claims(binding), now);
-        if let Some(check) = &self.cfg.host_identity {
-            // I1, after the Evidence: it concerns the key the Evidence
-            // committed to (validated.spki is the chain's end entity). Run
-            // even when the appraisal refused, so that the result shows
-            // every failed check; a failure is a contraindicated finding,
-            // which the acceptance test below turns into a refusal.
-            let chain: Vec<rustls::pki_types::CertificateDer<'_>> = validated
-                .cert_chain
-                .iter()
-                .map(|c| rustls::pki_types::CertificateDer::from(c.as_slice()))
-                .collect();
-            let _ = check.apply(&mut ear, &chain, now);
+        // I1, after the Evidence: it concerns the key the Evidence
+        // committed to (validated.spki is the chain's end entity). Run even
+        // when the appraisal refused, so that the result shows every failed
+        // check; a failure is a contraindicated finding, which the
+        // acceptance test below turns into a refusal.
+        match (&self.cfg.host_identity, appraiser.host_identity()) {
+            (Some(check), _) => {
+                let chain: Vec<rustls::pki_types::CertificateDer<'_>> = validated
+                    .cert_chain
+                    .iter()
+                    .map(|c| rustls::pki_types::CertificateDer::from(c.as_slice()))
+                    .collect();
+                let _ = check.apply(&mut ear, &chain, now);
+            }
+            // The policy asks for I1 and nothing tells us which name to
+            // check: refused, never skipped.
+            (None, Some(_)) => {
+                let e = HostIdentityError::NoServerName {
+                    policy_id: appraiser.policy_id().to_string(),
+                };
+                crate::host_identity::record(
+                    &mut ear,
+                    Err(&e),
+                    "a server name to check the attested key's certificate for".into(),
+                );
+            }
+            (None, None) => {}
         }
         if !ear.is_acceptable() {
             let summary = ear.refusal_summary();
@@ -988,6 +1003,39 @@ mod tests {
         Frame::AuthRequest {
             request_id: id,
             request: EaProfile::default().request(Role::Server, vec![context; 32]).encode(),
+        }
+    }
+
+    #[test]
+    fn a_policy_requiring_host_identity_without_a_server_name_refuses_the_peer() {
+        // Guards fail-closed I1: an appraiser whose policy requires host
+        // identity, in a session that knows no server name (here: none
+        // configured), must refuse the peer naming the check, not skip it.
+        let world = ephemeral_world(1).unwrap();
+        let root = rcgen::generate_simple_self_signed(vec!["root.test".into()]).unwrap();
+        let roots = crate::host_identity::HostIdentity::from_der([root.cert.der().clone()]).unwrap();
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(world.appraiser("needs-i1").with_host_identity(roots));
+        let (mut c, mut s) = (Session::new(client), attesting_server(&world));
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        deliver(&mut c, &mut s, &ex);
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&s.take_outgoing());
+        let mut result = Ok(());
+        while let Some(f) = d.next_frame().unwrap() {
+            result = c.handle_frame(f, &ex);
+        }
+        match result {
+            Err(SessionError::PeerNotTrusted { summary, ear }) => {
+                assert!(
+                    summary.contains(
+                        "host_identity: host identity (I1) is required by policy needs-i1 but no server name is known"
+                    ),
+                    "{summary}"
+                );
+                assert!(!ear.is_acceptable());
+            }
+            other => panic!("{other:?}"),
         }
     }
 
