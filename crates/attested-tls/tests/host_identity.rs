@@ -21,13 +21,20 @@ struct Ca {
     issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
 }
 
+/// A CA certificate's parameters: named, may sign certificates.
+fn ca_params(name: &str) -> rcgen::CertificateParams {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, name);
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    params
+}
+
 impl Ca {
+    /// A root CA (self-signed).
     fn new(name: &str) -> Self {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        let params = ca_params(name);
         let cert = params.self_signed(&key).unwrap().der().clone();
         Self {
             cert,
@@ -38,10 +45,7 @@ impl Ca {
     /// An intermediate CA certified by this one.
     fn intermediate(&self, name: &str) -> Self {
         let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+        let params = ca_params(name);
         let cert = params.signed_by(&key, &self.issuer).unwrap().der().clone();
         Self {
             cert,
@@ -173,7 +177,7 @@ async fn a_chain_through_an_intermediate_is_accepted() {
     let inter = root.intermediate("I1 test intermediate");
     let server = tee(
         &w.instances[0],
-        Some(inter.identity("svc.example", None, &[inter.cert.clone()])),
+        Some(inter.identity("svc.example", None, std::slice::from_ref(&inter.cert))),
     );
     let (srv, cli) = dial(server, requires_i1(&w, &root), "svc.example").await;
     srv.unwrap();
