@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attested_tls::attester::Attester;
+use attested_tls::ea::AuthenticatorIdentity;
+use attested_tls::host_identity::HostIdentity;
 use attested_tls::net::{self, AttestationConfig, AttestedStream, NetError, TlsStreamExt};
 use attested_tls::policy::Policy;
 use attested_tls::transport::frame::error_code;
@@ -71,6 +73,12 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
+    /// Attest with the --cert/--key identity: the authenticator (whose key
+    /// the Evidence commits to) carries that certificate chain and signs
+    /// with that key, instead of a generated self-signed key. Lets clients
+    /// require host identity (I1) with `connect --host-ca`.
+    #[arg(long, requires = "cert")]
+    attest_with_tls_cert: bool,
     /// Forward attested connections to this TCP address instead of echoing.
     #[arg(long)]
     forward: Option<String>,
@@ -125,17 +133,25 @@ fn load_policy(path: &std::path::Path) -> Result<attested_tls::verifier::Apprais
     p.appraiser().map_err(Failure::input)
 }
 
-fn tls_identity(args: &ServeArgs) -> Result<Arc<rustls::ServerConfig>, Failure> {
-    match (&args.cert, &args.key) {
-        (Some(c), Some(k)) => {
-            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(c)
-                .map_err(|e| Failure::input(format!("{}: {e}", c.display())))?
-                .collect::<Result<_, _>>()
-                .map_err(|e| Failure::input(format!("{}: {e}", c.display())))?;
-            let key = PrivateKeyDer::from_pem_file(k).map_err(|e| Failure::input(format!("{}: {e}", k.display())))?;
-            net::tls::server_config(chain, key).map_err(Failure::input)
-        }
-        _ => crate::demo::server_tls(),
+/// The `--cert`/`--key` chain and key, if given.
+fn cert_and_key(args: &ServeArgs) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
+    let (Some(c), Some(k)) = (&args.cert, &args.key) else {
+        return Ok(None);
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(c)
+        .map_err(|e| Failure::input(format!("{}: {e}", c.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::input(format!("{}: {e}", c.display())))?;
+    let key = PrivateKeyDer::from_pem_file(k).map_err(|e| Failure::input(format!("{}: {e}", k.display())))?;
+    Ok(Some((chain, key)))
+}
+
+fn tls_identity(
+    cert_and_key: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+) -> Result<Arc<rustls::ServerConfig>, Failure> {
+    match cert_and_key {
+        Some((chain, key)) => net::tls::server_config(chain, key).map_err(Failure::input),
+        None => crate::demo::server_tls(),
     }
 }
 
@@ -143,16 +159,37 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     let mut cfg = AttestationConfig::default()
         .with_max_attester_calls(args.max_attester_calls as usize)
         .map_err(Failure::input)?;
+    let cert_and_key = cert_and_key(&args)?;
+    if args.attest_with_tls_cert {
+        let Some((chain, key)) = &cert_and_key else {
+            return Err(Failure::input("--attest-with-tls-cert needs --cert and --key"));
+        };
+        if args.attester.attester == "none" {
+            return Err(Failure::input(
+                "--attest-with-tls-cert needs an attester (--attester): without one nothing is attested",
+            ));
+        }
+        let identity = AuthenticatorIdentity::new(chain.clone(), key)
+            .map_err(|e| Failure::input(format!("--attest-with-tls-cert: {e}")))?;
+        cfg = cfg.with_identity(identity);
+    }
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
     if let Some(p) = &args.policy {
-        cfg = cfg.with_appraiser(load_policy(p)?);
+        let appraiser = load_policy(p)?;
+        if appraiser.host_identity().is_some() {
+            return Err(Failure::input(format!(
+                "{}: [host_identity] (I1) checks the name a client dialled; a server cannot require it of its clients",
+                p.display()
+            )));
+        }
+        cfg = cfg.with_appraiser(appraiser);
     }
     if cfg.attester.is_none() && cfg.appraiser.is_none() {
         return Err(Failure::input("nothing to attest: give --attester and/or --policy"));
     }
-    let tls = tls_identity(&args)?;
+    let tls = tls_identity(cert_and_key)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Failure::input(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -322,9 +359,16 @@ pub struct ConnectArgs {
     /// Appraisal policy for the server's Evidence.
     #[arg(long)]
     policy: PathBuf,
-    /// TLS server name.
-    #[arg(long, default_value = "atls-server")]
-    server_name: String,
+    /// TLS server name: the name dialled (sent as SNI; with --host-ca the
+    /// name the server's attested key must be certified for). Default: the
+    /// host of ADDR with --host-ca, `atls-server` without.
+    #[arg(long)]
+    server_name: Option<String>,
+    /// Require host identity (I1): the server's attested key must have a
+    /// certificate for the dialled name (--server-name) chaining to a root
+    /// certificate in FILE (PEM). Repeatable; any of the roots will do.
+    #[arg(long = "host-ca", value_name = "FILE")]
+    host_ca: Vec<PathBuf>,
     #[command(flatten)]
     attester: AttesterArgs,
     /// Print the server's attestation result as EAR JSON (on stderr).
@@ -332,8 +376,24 @@ pub struct ConnectArgs {
     json: bool,
 }
 
+/// The host part of `host:port` (`[v6]:port` too).
+fn host_of(addr: &str) -> &str {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
+}
+
 pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     let mut cfg = AttestationConfig::verifier(load_policy(&args.policy)?);
+    let server_name = match (&args.server_name, args.host_ca.is_empty()) {
+        (Some(n), _) => n.clone(),
+        (None, false) => host_of(&args.addr).to_string(),
+        (None, true) => "atls-server".to_string(),
+    };
+    if !args.host_ca.is_empty() {
+        let roots =
+            HostIdentity::from_pem_files(&args.host_ca).map_err(|e| Failure::input(format!("--host-ca: {e}")))?;
+        cfg = cfg.with_host_identity(roots);
+    }
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
@@ -343,7 +403,7 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
         .map_err(|_| Failure::network(format!("connecting to {} timed out", args.addr)))?
         .map_err(|e| Failure::network(format!("cannot connect to {}: {e}", args.addr)))?;
     let _ = tcp.set_nodelay(true);
-    let (stream, ear) = match net::connect(&tls, &args.server_name, tcp, &cfg).await {
+    let (stream, ear) = match net::connect(&tls, &server_name, tcp, &cfg).await {
         Ok(x) => x,
         Err(e) => {
             if let (true, Some(ear)) = (args.json, e.peer_ear()) {

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use attested_tls::attester::Attester;
 use attested_tls::binder::ExpectedBinding;
 use attested_tls::cmw::Cmw;
-use attested_tls::ear::{Ear, Tier};
+use attested_tls::ear::{escape_control, Ear, Tier};
 use attested_tls::policy::Policy;
 
 use crate::Failure;
@@ -247,6 +247,14 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
     let bytes = read_evidence(&args.evidence)?;
     let (ear, no_policy_hint) = match policy {
         Some(mut policy) => {
+            if policy.host_identity.is_some() {
+                // Said, not silently dropped: I1 needs a connection.
+                eprintln!(
+                    "atls: note: policy {} requires host identity (I1); it concerns the attested key's \
+                     certificate on a connection and is not checked on Evidence alone",
+                    escape_control(&policy.id)
+                );
+            }
             inputs.add_to(&mut policy)?;
             (
                 appraise_evidence(&policy, &bytes, &args.evidence, &expected, now)?,

@@ -1329,3 +1329,112 @@ fn verify_resolves_command_line_paths_against_the_working_directory() {
     assert_ne!(code, 2, "{out}{err}");
     assert!(out.contains("endorsement_key"), "the VCEK was found: {out}");
 }
+
+/// Writes a test CA (`ca.pem`) and, for each `(stem, name)`, a certificate
+/// for `name` issued by it (`stem.pem`, `stem.key`) into `dir`.
+fn write_test_ca(dir: &Path, leaves: &[(&str, &str)]) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "atls cli test CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    std::fs::write(dir.join("ca.pem"), params.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let issuer = rcgen::Issuer::new(params, ca_key);
+    for (stem, name) in leaves {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
+        std::fs::write(dir.join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+    }
+}
+
+#[test]
+fn connect_host_ca_requires_the_attested_key_to_be_certified_for_the_dialled_name() {
+    // Guards the I1 flags: `serve --attest-with-tls-cert` makes the
+    // authenticator carry the --cert chain, and `connect --host-ca` accepts
+    // the server only if that (attested) key has a certificate for the
+    // dialled --server-name from the CA; the EAR shown says I1 was checked.
+    // The same genuine instance attesting with its default self-signed key
+    // (a diversion target: no certificate for the name) is refused, exit 1,
+    // naming the check and the WebPKI reason.
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    write_test_ca(tmp.path(), &[("svc", "svc.example")]);
+    let path = |f: &str| tmp.path().join(f).to_str().unwrap().to_string();
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    let tls_cert = ["--cert", &path("svc.pem"), "--key", &path("svc.key")];
+    let i1 = ["--server-name", "svc.example", "--host-ca", &path("ca.pem")];
+
+    let mut args = vec![
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ];
+    args.extend(tls_cert);
+    let mut with_cert = args.clone();
+    with_cert.push("--attest-with-tls-cert");
+    let mut server = serve(&with_cert);
+    let (code, out, err) = connect(&server.1, &policy, b"to svc.example\n", &i1);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "to svc.example\n");
+    assert!(err.contains("attestation result: affirming"), "{err}");
+    assert!(
+        err.contains("host_identity") && err.contains("svc.example: ") && err.contains("I1 checked"),
+        "{err}"
+    );
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+
+    // Without --attest-with-tls-cert the TLS certificate is the same, but
+    // the attested key is not the certified one: refused.
+    let mut server = serve(&args);
+    let (code, out, err) = connect(&server.1, &policy, b"secret", &i1);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty(), "no application data after a refusal");
+    assert!(
+        err.contains("host identity (I1): the attested key has no certificate for svc.example from the trusted roots"),
+        "{err}"
+    );
+    assert!(err.contains("UnknownIssuer"), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(1));
+
+    // The same requirement from the policy file ([host_identity]), with no
+    // flag: enforced for the dialled name.
+    let i1_policy = sim.join("i1-policy.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str(&format!("\n[host_identity]\nroots = [{:?}]\n", path("ca.pem")));
+    std::fs::write(&i1_policy, text).unwrap();
+    let mut server = serve(&args);
+    let (code, _, err) = connect(&server.1, &i1_policy, b"secret", &["--server-name", "svc.example"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("host identity (I1)") && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert_eq!(wait_exit(&mut server, 10), Some(1));
+    // A server cannot require it of its clients: a usage error at start.
+    let (code, _, err) = run(atls()
+        .args(["serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(&i1_policy));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a server cannot require it"), "{err}");
+
+    // Usage errors: a missing root file; the flag without --cert.
+    let (code, _, err) = run(atls()
+        .args(["connect", "127.0.0.1:9", "--policy"])
+        .arg(&policy)
+        .args(["--host-ca", &path("missing.pem")]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--host-ca") && err.contains("missing.pem"), "{err}");
+    let (code, _, err) = run(atls().args(["serve", "--attest-with-tls-cert"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--cert"), "{err}");
+}

@@ -23,6 +23,8 @@
 //!   verifiers and the TOML policy; [`sim`] (simulated TEE) and [`platform`]
 //!   (SEV-SNP, TDX, SGX, CCA verifiers; the configfs-tsm attester);
 //! - [`corim`]: reference values from CoRIM; [`ear_jwt`]: signed EARs;
+//! - [`host_identity`]: I1, the attested key's WebPKI certificate for the
+//!   dialled name (anti-diversion);
 //! - [`vectors`]: recomputing RFC 9261 / seat-expat worked vectors;
 //! - [`crypto`], [`der`]: the few primitives and DER walks the hot path needs;
 //! - [`transport`]: the framing that carries the messages in-band and the
@@ -45,6 +47,7 @@ pub mod ear;
 pub mod ear_jwt;
 pub mod exporter;
 pub mod fsutil;
+pub mod host_identity;
 pub mod modes;
 pub mod net;
 pub mod platform;

@@ -86,6 +86,10 @@ pub struct Policy {
     /// Arm CCA.
     #[serde(default)]
     pub cca: Option<crate::platform::cca::CcaPolicy>,
+    /// Host identity (I1): the attested key must also have a WebPKI
+    /// certificate for the server name the client dialled.
+    #[serde(default)]
+    pub host_identity: Option<HostIdentityPolicy>,
     /// Directory relative paths are resolved against (the policy file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -160,7 +164,41 @@ impl Policy {
         if let Some(s) = &self.cca {
             a = a.with_verifier(s.verifier(self)?);
         }
+        if let Some(h) = &self.host_identity {
+            a = a.with_host_identity(h.host_identity(self)?);
+        }
         Ok(a)
+    }
+}
+
+/// The `[host_identity]` section (I1; see `docs/host-identity.md`).
+///
+/// ```toml
+/// [host_identity]
+/// roots = ["service-ca.pem"]   # PEM root certificates; relative to the policy file
+/// ```
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HostIdentityPolicy {
+    /// Root certificate files (PEM, one or more certificates each) that the
+    /// attested key's certificate must chain to. Must not be empty.
+    pub roots: Vec<PathBuf>,
+}
+
+impl HostIdentityPolicy {
+    /// The requirement, with the roots read (relative paths resolved
+    /// against the policy's directory).
+    pub fn host_identity(&self, policy: &Policy) -> Result<crate::host_identity::HostIdentity, PolicyError> {
+        if self.roots.is_empty() {
+            return Err(PolicyError::value(
+                "host_identity.roots",
+                "lists no root certificate; host identity (I1) cannot be required without roots \
+                 (remove the [host_identity] section to not require it)",
+            ));
+        }
+        let files: Vec<PathBuf> = self.roots.iter().map(|r| policy.resolve(r)).collect();
+        crate::host_identity::HostIdentity::from_pem_files(&files)
+            .map_err(|e| PolicyError::value("host_identity.roots", e.to_string()))
     }
 }
 
@@ -217,6 +255,39 @@ mod tests {
             let shown = Policy::from_toml(text, Path::new(".")).unwrap_err().to_string();
             assert!(!shown.chars().any(char::is_control), "{shown:?}");
         }
+    }
+
+    #[test]
+    fn the_host_identity_section_needs_readable_roots() {
+        // Guards fail-closed I1 in the policy: an empty or unreadable root
+        // list is an error naming the key, not "I1 off"; a misspelt key is
+        // refused like any other.
+        let dir = tempfile::tempdir().unwrap();
+        let policy = |section: &str| Policy::from_toml(&format!("id = \"x\"\n[host_identity]\n{section}"), dir.path());
+        let e = policy("roots = []\n").unwrap().appraiser().unwrap_err();
+        assert!(
+            matches!(&e, PolicyError::Value { key, reason } if key == "host_identity.roots" && reason.contains("no root")),
+            "{e}"
+        );
+        let e = policy("roots = [\"missing.pem\"]\n").unwrap().appraiser().unwrap_err();
+        assert!(
+            matches!(&e, PolicyError::Value { key, reason } if key == "host_identity.roots" && reason.contains("missing.pem")),
+            "{e}"
+        );
+        assert!(policy("root = [\"ca.pem\"]\n")
+            .unwrap_err()
+            .to_string()
+            .contains("root"));
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".into()]).unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.cert.pem()).unwrap();
+        let a = policy("roots = [\"ca.pem\"]\n").unwrap().appraiser().unwrap();
+        assert_eq!(a.host_identity().map(|h| h.root_count()), Some(1));
+        assert!(Policy::from_toml("id = \"x\"", dir.path())
+            .unwrap()
+            .appraiser()
+            .unwrap()
+            .host_identity()
+            .is_none());
     }
 
     #[test]

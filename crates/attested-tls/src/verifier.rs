@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::binder::ExpectedBinding;
 use crate::cmw::Cmw;
 use crate::ear::{Appraisal, Ear, EatNonce};
+use crate::host_identity::HostIdentity;
 
 /// Inputs of one appraisal besides the Evidence itself.
 #[derive(Clone, Debug)]
@@ -47,6 +48,7 @@ pub trait Verifier: Send + Sync {
 pub struct Appraiser {
     policy_id: String,
     verifiers: Vec<Arc<dyn Verifier>>,
+    host_identity: Option<HostIdentity>,
 }
 
 impl std::fmt::Debug for Appraiser {
@@ -57,6 +59,7 @@ impl std::fmt::Debug for Appraiser {
                 "verifiers",
                 &self.verifiers.iter().map(|v| v.platform()).collect::<Vec<_>>(),
             )
+            .field("host_identity", &self.host_identity)
             .finish()
     }
 }
@@ -67,7 +70,25 @@ impl Appraiser {
         Self {
             policy_id: policy_id.into(),
             verifiers: Vec::new(),
+            host_identity: None,
         }
+    }
+
+    /// Requires host identity (I1) of every peer appraised on a
+    /// connection: the attested key must also have a certificate for the
+    /// dialled server name from these roots (a policy's `[host_identity]`
+    /// section). The Evidence appraisal itself does not use it; the
+    /// attestation session does, and refuses the peer when it cannot check
+    /// it (no server name), so a policy that asks for I1 never goes
+    /// unchecked on a connection. See [`crate::host_identity`].
+    pub fn with_host_identity(mut self, host_identity: HostIdentity) -> Self {
+        self.host_identity = Some(host_identity);
+        self
+    }
+
+    /// The host identity (I1) requirement, if any.
+    pub fn host_identity(&self) -> Option<&HostIdentity> {
+        self.host_identity.as_ref()
     }
 
     /// Adds a verifier.

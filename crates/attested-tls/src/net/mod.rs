@@ -42,6 +42,7 @@ use crate::attester::Attester;
 use crate::ea::{AuthenticatorIdentity, EaProfile, Role};
 use crate::ear::Ear;
 use crate::exporter::Exporter;
+use crate::host_identity::HostIdentity;
 use crate::transport::frame::DEFAULT_MAX_FRAME;
 use crate::transport::{Event, Frame, FrameDecoder, FrameError, Session, SessionConfig, SessionError};
 use crate::verifier::Appraiser;
@@ -186,6 +187,11 @@ pub struct AttestationConfig {
     pub identity: Option<AuthenticatorIdentity>,
     /// Appraiser of the peer's Evidence (`None`: we do not require it).
     pub appraiser: Option<Appraiser>,
+    /// Host identity (I1), for a client: the server's attested key must
+    /// also have a certificate, chaining to these roots, for the server
+    /// name given to [`connect`] (see [`crate::host_identity`]). Needs
+    /// `appraiser`; refused by [`accept`], where no name was dialled.
+    pub host_identity: Option<HostIdentity>,
     /// Deadline for the TLS handshake.
     pub handshake_timeout: Duration,
     /// Deadline for the whole attestation exchange (and re-attestations).
@@ -206,6 +212,7 @@ impl std::fmt::Debug for AttestationConfig {
             .field("profile", &self.profile)
             .field("attester", &self.attester.as_ref().map(|a| a.platform().to_string()))
             .field("appraiser", &self.appraiser)
+            .field("host_identity", &self.host_identity)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("attestation_timeout", &self.attestation_timeout)
             .field("attester_calls", &self.attester_calls)
@@ -220,6 +227,7 @@ impl Default for AttestationConfig {
             attester: None,
             identity: None,
             appraiser: None,
+            host_identity: None,
             handshake_timeout: Duration::from_secs(10),
             attestation_timeout: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
@@ -255,9 +263,30 @@ impl AttestationConfig {
         Ok(self)
     }
 
+    /// Signs our authenticators with `identity` (a certificate chain, end
+    /// entity first, and its key) instead of a generated self-signed key:
+    /// for example the service's CA-issued certificate, so that relying
+    /// parties can require host identity (I1) of the attested key. The
+    /// whole chain is sent in the authenticator's Certificate message.
+    pub fn with_identity(mut self, identity: AuthenticatorIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
     /// Adds an appraiser.
     pub fn with_appraiser(mut self, appraiser: Appraiser) -> Self {
         self.appraiser = Some(appraiser);
+        self
+    }
+
+    /// Requires host identity (I1) of the server: after its Evidence is
+    /// appraised, its attested key must also have a certificate for the
+    /// name [`connect`] dials, chaining to `roots`'s trusted roots. The
+    /// result's submodules then carry a `host_identity` claim; a server
+    /// without such a certificate is refused with a `host_identity`
+    /// finding.
+    pub fn with_host_identity(mut self, roots: HostIdentity) -> Self {
+        self.host_identity = Some(roots);
         self
     }
 
@@ -269,20 +298,44 @@ impl AttestationConfig {
         Ok(self)
     }
 
-    /// Refuses a configuration that cannot work (bad profile).
+    /// Refuses a configuration that cannot work (bad profile, host
+    /// identity required without appraising the peer).
     pub fn check(&self) -> Result<(), NetError> {
         self.profile
             .check()
-            .map_err(|e| NetError::Config(format!("attestation profile: {e}")))
+            .map_err(|e| NetError::Config(format!("attestation profile: {e}")))?;
+        if self.host_identity.is_some() && self.appraiser.is_none() {
+            return Err(NetError::Config(
+                "host identity (I1) is required but the peer is not appraised: I1 concerns the attested key, \
+                 so it needs an appraiser (a policy)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
-    fn session(&self, tls_role: Role) -> SessionConfig {
+    /// The host identity (I1) required of the peer: this configuration's,
+    /// else the appraiser's (a policy's `[host_identity]` section).
+    pub fn required_host_identity(&self) -> Option<&HostIdentity> {
+        self.host_identity
+            .as_ref()
+            .or_else(|| self.appraiser.as_ref().and_then(|a| a.host_identity()))
+    }
+
+    /// The session configuration; `server_name` is the name a client
+    /// dialled (`None` for a server).
+    fn session(&self, tls_role: Role, server_name: Option<&ServerName<'static>>) -> SessionConfig {
+        let host_identity = match (self.required_host_identity(), server_name) {
+            (Some(h), Some(name)) => Some(h.for_server(name.clone())),
+            _ => None,
+        };
         SessionConfig {
             tls_role,
             profile: self.profile.clone(),
             attester: self.attester.clone(),
             identity: self.identity.clone(),
             appraiser: self.appraiser.clone(),
+            host_identity,
             max_frame: self.max_frame,
             clock: self.clock.clone(),
             // Attesters that may block run on the blocking pool under the
@@ -349,7 +402,7 @@ where
     // with the application traffic keys, in the same flight as the client
     // Finished (never as 0-RTT data, which is disabled). That saves the
     // server a wake-up and the connection a round trip of latency.
-    let mut session = Session::new(att.session(Role::Client));
+    let mut session = Session::new(att.session(Role::Client, Some(&name)));
     let first_flight = session.take_outgoing();
     let connector = tokio_rustls::TlsConnector::from(tls.clone());
     let connecting = connector.connect_with(name, io, |conn| {
@@ -382,6 +435,12 @@ where
 {
     tls::check_server_config(tls)?;
     att.check()?;
+    if att.required_host_identity().is_some() {
+        // Fail closed rather than skip: a server dialled no name.
+        return Err(NetError::Config(
+            "host identity (I1) checks the name a client dialled; a server cannot require it of its clients".into(),
+        ));
+    }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
     let stream = tokio::time::timeout(att.handshake_timeout, acceptor.accept(io))
         .await
@@ -390,7 +449,7 @@ where
         let conn = stream.get_ref().1;
         check_session(conn.protocol_version(), conn.handshake_kind())?;
     }
-    AttestedStream::establish(stream, Session::new(att.session(Role::Server)), att).await
+    AttestedStream::establish(stream, Session::new(att.session(Role::Server, None)), att).await
 }
 
 /// Largest amount of application data buffered while waiting for a

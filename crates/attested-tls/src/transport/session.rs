@@ -32,6 +32,7 @@ use crate::codec::AuthenticatorRequest;
 use crate::ea::{self, AuthenticatorIdentity, ContextRegistry, EaError, EaProfile, Role};
 use crate::ear::{escape_control, Ear};
 use crate::exporter::{Exporter, ExporterCache};
+use crate::host_identity::{HostIdentityCheck, HostIdentityError};
 use crate::verifier::Appraiser;
 
 /// Source of the verification time.
@@ -52,6 +53,12 @@ pub struct SessionConfig {
     pub identity: Option<AuthenticatorIdentity>,
     /// Appraises the peer's Evidence; `Some` = we require the peer to attest.
     pub appraiser: Option<Appraiser>,
+    /// Host identity (I1): when set, every authenticator of the peer must
+    /// also carry a certificate chain for this server name from these
+    /// roots, its end entity being the attested key; checked after the
+    /// appraisal and recorded in the EAR (see [`crate::host_identity`]).
+    /// Requires `appraiser`.
+    pub host_identity: Option<HostIdentityCheck>,
     /// Largest frame payload we accept.
     pub max_frame: usize,
     /// Verification time for appraisals.
@@ -72,6 +79,7 @@ impl std::fmt::Debug for SessionConfig {
             .field("profile", &self.profile)
             .field("attester", &self.attester.as_ref().map(|a| a.platform().to_string()))
             .field("appraiser", &self.appraiser)
+            .field("host_identity", &self.host_identity)
             .field("max_frame", &self.max_frame)
             .finish_non_exhaustive()
     }
@@ -87,6 +95,7 @@ impl SessionConfig {
             attester: None,
             identity: None,
             appraiser: None,
+            host_identity: None,
             max_frame: super::frame::DEFAULT_MAX_FRAME,
             clock: Arc::new(time::OffsetDateTime::now_utc),
             defer_attestation: false,
@@ -783,7 +792,36 @@ impl Session {
             }
         };
         let appraiser = self.cfg.appraiser.as_ref().ok_or(SessionError::State("no appraiser"))?;
-        let ear = appraiser.appraise_cmw_bytes(cmw, &ExpectedBinding::Claims(binding), (self.cfg.clock)());
+        let now = (self.cfg.clock)();
+        let mut ear = appraiser.appraise_cmw_bytes(cmw, &ExpectedBinding::Claims(binding), now);
+        // I1, after the Evidence: it concerns the key the Evidence
+        // committed to (validated.spki is the chain's end entity). Run even
+        // when the appraisal refused, so that the result shows every failed
+        // check; a failure is a contraindicated finding, which the
+        // acceptance test below turns into a refusal.
+        match (&self.cfg.host_identity, appraiser.host_identity()) {
+            (Some(check), _) => {
+                let chain: Vec<rustls::pki_types::CertificateDer<'_>> = validated
+                    .cert_chain
+                    .iter()
+                    .map(|c| rustls::pki_types::CertificateDer::from(c.as_slice()))
+                    .collect();
+                let _ = check.apply(&mut ear, &chain, now);
+            }
+            // The policy asks for I1 and nothing tells us which name to
+            // check: refused, never skipped.
+            (None, Some(_)) => {
+                let e = HostIdentityError::NoServerName {
+                    policy_id: appraiser.policy_id().to_string(),
+                };
+                crate::host_identity::record(
+                    &mut ear,
+                    Err(&e),
+                    "a server name to check the attested key's certificate for".into(),
+                );
+            }
+            (None, None) => {}
+        }
         if !ear.is_acceptable() {
             let summary = ear.refusal_summary();
             self.refuse(request_id, summary.clone(), Some(&ear));
@@ -965,6 +1003,39 @@ mod tests {
         Frame::AuthRequest {
             request_id: id,
             request: EaProfile::default().request(Role::Server, vec![context; 32]).encode(),
+        }
+    }
+
+    #[test]
+    fn a_policy_requiring_host_identity_without_a_server_name_refuses_the_peer() {
+        // Guards fail-closed I1: an appraiser whose policy requires host
+        // identity, in a session that knows no server name (here: none
+        // configured), must refuse the peer naming the check, not skip it.
+        let world = ephemeral_world(1).unwrap();
+        let root = rcgen::generate_simple_self_signed(vec!["root.test".into()]).unwrap();
+        let roots = crate::host_identity::HostIdentity::from_der([root.cert.der().clone()]).unwrap();
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(world.appraiser("needs-i1").with_host_identity(roots));
+        let (mut c, mut s) = (Session::new(client), attesting_server(&world));
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        deliver(&mut c, &mut s, &ex);
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&s.take_outgoing());
+        let mut result = Ok(());
+        while let Some(f) = d.next_frame().unwrap() {
+            result = c.handle_frame(f, &ex);
+        }
+        match result {
+            Err(SessionError::PeerNotTrusted { summary, ear }) => {
+                assert!(
+                    summary.contains(
+                        "host_identity: host identity (I1) is required by policy needs-i1 but no server name is known"
+                    ),
+                    "{summary}"
+                );
+                assert!(!ear.is_acceptable());
+            }
+            other => panic!("{other:?}"),
         }
     }
 
