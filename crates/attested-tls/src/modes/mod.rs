@@ -9,5 +9,8 @@
 //! - [`early`]: intra-handshake attestation
 //!   (draft-fossati-seat-early-attestation -05..-07); its OpenSSL adapter is
 //!   the `attested-tls-openssl` crate.
+//! - [`profiles`]: the binding mechanisms of the field (B1-B7), explicit,
+//!   named, never a default; OpenSSL adapter in `attested_tls_openssl::profiles`.
 
 pub mod early;
+pub mod profiles;
