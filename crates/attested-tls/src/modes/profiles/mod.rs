@@ -550,8 +550,7 @@ fn oid_content(arcs: &[u64]) -> Vec<u8> {
 /// The SPKI (DER) and the Evidence (CMW bytes) of a certificate made by
 /// [`certificate_with_evidence`] (or any certificate with the extension).
 pub fn evidence_from_certificate(der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), CarrierError> {
-    let (_, cert) =
-        x509_parser::parse_x509_certificate(der).map_err(|e| CarrierError::Certificate(e.to_string()))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| CarrierError::Certificate(e.to_string()))?;
     let spki = cert.tbs_certificate.subject_pki.raw.to_vec();
     let mut found = None;
     for ext in cert.extensions() {

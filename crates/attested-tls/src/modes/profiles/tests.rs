@@ -25,7 +25,10 @@ fn every_profile_is_found_by_its_name_and_names_are_unique() {
 fn unknown_names_and_the_default_modes_are_not_profiles() {
     for n in ["", "expat", "early", "B6", "b6"] {
         let e = from_name(n).unwrap_err();
-        assert!(matches!(&e, ProfileError::UnknownProfile { name, known } if name == n && known.contains("b7-draft06")), "{e}");
+        assert!(
+            matches!(&e, ProfileError::UnknownProfile { name, known } if name == n && known.contains("b7-draft06")),
+            "{e}"
+        );
     }
 }
 
@@ -40,9 +43,24 @@ fn report_data_depends_on_exactly_the_inputs_the_design_binds() {
         let changed = |i: BindingInputs<'_>| p.report_data(&i).unwrap() != base;
         let (cr2, nonce2, ee2) = ([9u8; 32], [9u8; 32], [9u8; 32]);
         assert_eq!(changed(inputs(b"other", &cr, &nonce, &ee)), n.key, "{}: key", p.name());
-        assert_eq!(changed(inputs(&spki, &cr2, &nonce, &ee)), n.client_random, "{}: client random", p.name());
-        assert_eq!(changed(inputs(&spki, &cr, &nonce2, &ee)), n.nonce.is_some(), "{}: nonce", p.name());
-        assert_eq!(changed(inputs(&spki, &cr, &nonce, &ee2)), n.early_exporter, "{}: exporter", p.name());
+        assert_eq!(
+            changed(inputs(&spki, &cr2, &nonce, &ee)),
+            n.client_random,
+            "{}: client random",
+            p.name()
+        );
+        assert_eq!(
+            changed(inputs(&spki, &cr, &nonce2, &ee)),
+            n.nonce.is_some(),
+            "{}: nonce",
+            p.name()
+        );
+        assert_eq!(
+            changed(inputs(&spki, &cr, &nonce, &ee2)),
+            n.early_exporter,
+            "{}: exporter",
+            p.name()
+        );
     }
 }
 
@@ -67,7 +85,10 @@ fn missing_or_wrongly_sized_inputs_are_refused_by_name() {
             expected: 32
         }
     );
-    let e = from_name("b4-static-cert").unwrap().report_data(&BindingInputs::default()).unwrap_err();
+    let e = from_name("b4-static-cert")
+        .unwrap()
+        .report_data(&BindingInputs::default())
+        .unwrap_err();
     assert_eq!(e, ProfileError::MissingInput("server SPKI"));
 }
 
@@ -83,7 +104,10 @@ fn formulas_match_the_designs() {
     let mut cat = spki.clone();
     cat.extend_from_slice(&nonce);
     let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, &cat);
-    assert_eq!(&from_name("b6-spki-nonce-alpn").unwrap().report_data(&i).unwrap()[..], want.as_ref());
+    assert_eq!(
+        &from_name("b6-spki-nonce-alpn").unwrap().report_data(&i).unwrap()[..],
+        want.as_ref()
+    );
     // Gramine: SHA-256(SPKI) || 0^32.
     let rd = from_name("b4-static-cert").unwrap().report_data(&i).unwrap();
     let h = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &spki);
@@ -118,8 +142,14 @@ fn early_exporter_without_psk_depends_on_the_client_hello_only() {
     );
     let h = HashAlgorithm::Sha256;
     let a = early_exporter(h, b"client hello 1", EARLY_EXPORTER_LABEL, b"", 32).unwrap();
-    assert_eq!(a, early_exporter(h, b"client hello 1", EARLY_EXPORTER_LABEL, b"", 32).unwrap());
-    assert_ne!(a, early_exporter(h, b"client hello 2", EARLY_EXPORTER_LABEL, b"", 32).unwrap());
+    assert_eq!(
+        a,
+        early_exporter(h, b"client hello 1", EARLY_EXPORTER_LABEL, b"", 32).unwrap()
+    );
+    assert_ne!(
+        a,
+        early_exporter(h, b"client hello 2", EARLY_EXPORTER_LABEL, b"", 32).unwrap()
+    );
     assert_ne!(a, early_exporter(h, b"client hello 1", b"other", b"", 32).unwrap());
 }
 
@@ -127,17 +157,41 @@ fn early_exporter_without_psk_depends_on_the_client_hello_only() {
 fn nonce_carriers_round_trip_and_refuse_malformed_values() {
     let nonce = [0xabu8; 32];
     assert_eq!(nonce_from_sni(Some(&sni_for_nonce(&nonce))).unwrap(), nonce);
-    assert_eq!(nonce_from_sni(None).unwrap_err(), CarrierError::NoNonce("server name (no SNI sent)"));
-    assert_eq!(nonce_from_sni(Some("example.com")).unwrap_err(), CarrierError::NoNonce("server name"));
-    assert!(matches!(nonce_from_sni(Some("abcd.nonce")), Err(CarrierError::MalformedNonce { carrier: "server name", .. })));
+    assert_eq!(
+        nonce_from_sni(None).unwrap_err(),
+        CarrierError::NoNonce("server name (no SNI sent)")
+    );
+    assert_eq!(
+        nonce_from_sni(Some("example.com")).unwrap_err(),
+        CarrierError::NoNonce("server name")
+    );
+    assert!(matches!(
+        nonce_from_sni(Some("abcd.nonce")),
+        Err(CarrierError::MalformedNonce {
+            carrier: "server name",
+            ..
+        })
+    ));
     assert_eq!(nonce_from_alpn(&alpn_wire(&nonce, &["h2"])).unwrap(), nonce);
-    assert_eq!(nonce_from_alpn(b"\x02h2").unwrap_err(), CarrierError::NoNonce("ALPN protocol list"));
-    assert!(matches!(nonce_from_alpn(b"\x09h2"), Err(CarrierError::MalformedNonce { carrier: "ALPN", .. })));
+    assert_eq!(
+        nonce_from_alpn(b"\x02h2").unwrap_err(),
+        CarrierError::NoNonce("ALPN protocol list")
+    );
+    assert!(matches!(
+        nonce_from_alpn(b"\x09h2"),
+        Err(CarrierError::MalformedNonce { carrier: "ALPN", .. })
+    ));
     let mut bad = alpn_wire(&nonce, &[]);
     *bad.last_mut().unwrap() = b'z';
-    assert!(matches!(nonce_from_alpn(&bad), Err(CarrierError::MalformedNonce { carrier: "ALPN", .. })));
+    assert!(matches!(
+        nonce_from_alpn(&bad),
+        Err(CarrierError::MalformedNonce { carrier: "ALPN", .. })
+    ));
     assert_eq!(nonce_from_extension(&nonce).unwrap(), nonce);
-    assert!(matches!(nonce_from_extension(&[1; 31]), Err(CarrierError::MalformedNonce { .. })));
+    assert!(matches!(
+        nonce_from_extension(&[1; 31]),
+        Err(CarrierError::MalformedNonce { .. })
+    ));
 }
 
 #[test]
@@ -148,8 +202,14 @@ fn certificate_carries_the_evidence_and_its_key() {
     assert_eq!(cmw, b"cmw bytes");
     assert_eq!(spki, rcgen::PublicKeyData::subject_public_key_info(&key));
     let plain = rcgen::generate_simple_self_signed(vec!["x".into()]).unwrap();
-    assert_eq!(evidence_from_certificate(plain.cert.der()).unwrap_err(), CarrierError::NoEvidence);
-    assert!(matches!(evidence_from_certificate(b"junk"), Err(CarrierError::Certificate(_))));
+    assert_eq!(
+        evidence_from_certificate(plain.cert.der()).unwrap_err(),
+        CarrierError::NoEvidence
+    );
+    assert!(matches!(
+        evidence_from_certificate(b"junk"),
+        Err(CarrierError::Certificate(_))
+    ));
 }
 
 #[test]
