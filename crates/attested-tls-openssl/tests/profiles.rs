@@ -18,7 +18,7 @@ use attested_tls_openssl::profiles::{
     accept, client_context, connect, server_context, NonceSource, ProfileClientConfig, ProfileDetails, ProfileRefusal,
     ProfileServerConfig, ProfileTlsError,
 };
-use attested_tls_openssl::MODE_CLAIM;
+use attested_tls_openssl::{EarlyError, MODE_CLAIM};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
@@ -235,14 +235,22 @@ async fn evidence_for_another_key_is_refused_exactly_by_the_designs_that_bind_th
 async fn a_missing_nonce_is_refused_by_the_server_naming_the_carrier() {
     let sim = Sim::new();
     // b4 sends no nonce at all; its client talks to each nonce server.
-    for (server_profile, carrier) in [
-        ("b2-sni", "server name"),
-        ("b2-alpn", "ALPN protocol list"),
-        ("b2-ext", "nonce extension"),
-        ("b6-spki-nonce-alpn", "ALPN protocol list"),
+    // The alert the client receives: illegal_parameter (47),
+    // handshake_failure (40: no ALPN at all, so no certificate was made),
+    // missing_extension (109).
+    for (server_profile, carrier, alert) in [
+        ("b2-sni", "server name", 47),
+        ("b2-alpn", "ALPN protocol list", 40),
+        ("b2-ext", "nonce extension", 109),
+        ("b6-spki-nonce-alpn", "ALPN protocol list", 40),
     ] {
         let (s, c) = run(&sim.server(server_profile), &sim.client("b4-static-cert")).await;
-        assert!(c.is_err(), "{server_profile}");
+        match c {
+            Err(ProfileTlsError::Tls(EarlyError::PeerAlert { code, .. })) => {
+                assert_eq!(code, alert, "{server_profile}")
+            }
+            other => panic!("{server_profile}: {:?}", other.err()),
+        }
         match server_refusal(s) {
             ProfileRefusal::Nonce(CarrierError::NoNonce(what)) => assert_eq!(what, carrier, "{server_profile}"),
             other => panic!("{server_profile}: {other}"),
@@ -254,16 +262,19 @@ async fn a_missing_nonce_is_refused_by_the_server_naming_the_carrier() {
 #[tokio::test]
 async fn a_malformed_nonce_is_refused_by_the_server() {
     let sim = Sim::new();
-    for name in ["b2-sni", "b2-alpn", "b2-ext"] {
+    for (name, alert) in [("b2-sni", 47), ("b2-alpn", 120), ("b2-ext", 47)] {
         let mut client = sim.client(name);
         client.nonce = NonceSource::Fixed(vec![1; 5]);
         let (s, c) = run(&sim.server(name), &client).await;
-        assert!(c.is_err());
         let r = server_refusal(s);
         assert!(
             matches!(r, ProfileRefusal::Nonce(CarrierError::MalformedNonce { .. })),
             "{name}: {r}"
         );
+        match c {
+            Err(ProfileTlsError::Tls(EarlyError::PeerAlert { code, .. })) => assert_eq!(code, alert, "{name}"),
+            other => panic!("{name}: {:?}", other.err()),
+        }
     }
 }
 
