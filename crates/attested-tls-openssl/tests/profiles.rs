@@ -10,15 +10,16 @@ use std::sync::{Arc, Mutex};
 
 use attested_tls::ear::Ear;
 use attested_tls::modes::profiles::{
-    names, BindingInputs, CarrierError, Needs, Profile, ProfileAttester, ProfileBinding, PROFILES,
+    names, BindingInputs, CarrierError, CertificateLifetime, Needs, Profile, ProfileAttester, ProfileBinding, PROFILES,
 };
 use attested_tls::sim::{ephemeral_world, SimAttester, SimVerifier, SimWorld};
 use attested_tls::verifier::Appraiser;
 use attested_tls_openssl::profiles::{
-    accept, client_context, connect, server_context, NonceSource, ProfileClientConfig, ProfileDetails, ProfileRefusal,
-    ProfileServerConfig, ProfileTlsError,
+    accept, client_context, client_context_builder, connect, server_context, server_context_builder, NonceSource,
+    ProfileClientConfig, ProfileDetails, ProfileRefusal, ProfileServerConfig, ProfileTlsError,
 };
 use attested_tls_openssl::{EarlyError, MODE_CLAIM};
+use openssl::ssl::SslContext;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_openssl::SslStream;
@@ -52,8 +53,21 @@ type ClientSide = Result<(SslStream<TcpStream>, Ear, ProfileDetails), ProfileTls
 type ServerSide = Result<(SslStream<TcpStream>, ProfileDetails), ProfileTlsError>;
 
 async fn run(server: &ProfileServerConfig, client: &ProfileClientConfig) -> (ServerSide, ClientSide) {
-    let sctx = server_context(server).unwrap();
-    let cctx = client_context(client).unwrap();
+    run_with(
+        server_context(server).unwrap(),
+        client_context(client).unwrap(),
+        server,
+        client,
+    )
+    .await
+}
+
+async fn run_with(
+    sctx: SslContext,
+    cctx: SslContext,
+    server: &ProfileServerConfig,
+    client: &ProfileClientConfig,
+) -> (ServerSide, ClientSide) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = server.clone();
@@ -338,6 +352,37 @@ async fn static_and_per_handshake_certificates() {
         }
         assert_eq!(peers[0] == peers[1], same, "{name}");
         assert_eq!(seen.lock().unwrap().len(), if same { 1 } else { 2 }, "{name}");
+    }
+}
+
+/// After a HelloRetryRequest both sides bind the second ClientHello (the
+/// server's message callback and certificate are redone for it): guards
+/// the early-exporter designs against using the first one on one side.
+#[tokio::test]
+async fn hello_retry_request_path_attests() {
+    let sim = Sim::new();
+    for name in names() {
+        let (mut server, client) = (sim.server(name), sim.client(name));
+        let made = Arc::new(Mutex::new(0));
+        let m2 = made.clone();
+        server.hooks.on_certificate = Some(Arc::new(move |_: &[u8]| *m2.lock().unwrap() += 1));
+        let mut sb = server_context_builder(&server).unwrap();
+        sb.set_groups_list("P-256").unwrap();
+        let mut cb = client_context_builder(&client).unwrap();
+        // The client's first key share is X25519; the server wants P-256.
+        cb.set_groups_list("X25519:P-256").unwrap();
+        let (s, c) = run_with(sb.build(), cb.build(), &server, &client).await;
+        s.unwrap_or_else(|e| panic!("{name}: server: {e}"));
+        let (stream, ear, _) = c.unwrap_or_else(|e| panic!("{name}: client: {e}"));
+        assert!(ear.is_acceptable(), "{name}");
+        drop(stream);
+        // One certificate per ClientHello: two show that the HelloRetryRequest
+        // happened (the static design makes its one at context build).
+        let want = match profile_named(name).certificate() {
+            CertificateLifetime::PerHandshake => 2,
+            CertificateLifetime::Static => 1,
+        };
+        assert_eq!(*made.lock().unwrap(), want, "{name}");
     }
 }
 

@@ -440,6 +440,13 @@ fn take_nonce(conn: &Conn) -> Option<Vec<u8>> {
 /// A server context for `cfg`'s profile. The static design's certificate
 /// (and its Evidence) is made here, once.
 pub fn server_context(cfg: &ProfileServerConfig) -> Result<SslContext, ProfileTlsError> {
+    Ok(server_context_builder(cfg)?.build())
+}
+
+/// [`server_context`] before `build()`, for further OpenSSL settings
+/// (groups, for instance). Do not replace the callbacks it installs
+/// (message, server name, ALPN select) or the nonce extension.
+pub fn server_context_builder(cfg: &ProfileServerConfig) -> Result<SslContextBuilder, ProfileTlsError> {
     let profile = cfg.profile;
     let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
     common(&mut b, profile, cfg.nonce_extension_type)?;
@@ -452,7 +459,7 @@ pub fn server_context(cfg: &ProfileServerConfig) -> Result<SslContext, ProfileTl
             })?;
         b.set_certificate(&x509)?;
         b.set_private_key(&pkey)?;
-        return Ok(b.build());
+        return Ok(b);
     }
     let carrier = profile.needs().nonce;
     // The server-name callback runs for every ClientHello, after all its
@@ -509,17 +516,23 @@ pub fn server_context(cfg: &ProfileServerConfig) -> Result<SslContext, ProfileTl
             Err(AlpnError::NOACK)
         });
     }
-    Ok(b.build())
+    Ok(b)
 }
 
 /// A client context for `cfg`'s profile.
 pub fn client_context(cfg: &ProfileClientConfig) -> Result<SslContext, ProfileTlsError> {
+    Ok(client_context_builder(cfg)?.build())
+}
+
+/// [`client_context`] before `build()` (same caveats as
+/// [`server_context_builder`]).
+pub fn client_context_builder(cfg: &ProfileClientConfig) -> Result<SslContextBuilder, ProfileTlsError> {
     let mut b = SslContextBuilder::new(SslMethod::tls_client())?;
     common(&mut b, cfg.profile, cfg.nonce_extension_type)?;
     // The certificate is self-signed: trust comes from its Evidence, which
     // the adapter appraises once the handshake is complete.
     b.set_verify(SslVerifyMode::NONE);
-    Ok(b.build())
+    Ok(b)
 }
 
 /// What a completed profile handshake established.
