@@ -157,7 +157,8 @@ async fn evidence_over_another_binder_is_refused_by_every_profile() {
 #[tokio::test]
 async fn evidence_for_another_value_of_each_bound_input_is_refused() {
     const OTHER: [u8; 32] = [0xee; 32];
-    let changes: [(&str, Change, fn(&Needs) -> bool); 3] = [
+    type Binds = fn(&Needs) -> bool;
+    let changes: [(&str, Change, Binds); 3] = [
         (
             "nonce",
             |p, i| {

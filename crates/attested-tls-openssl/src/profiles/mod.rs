@@ -1,7 +1,7 @@
 //! The binding profiles (B1-B7, [`attested_tls::modes::profiles`]) on
 //! OpenSSL 3: explicit, named, never a default.
 //!
-//! One adapter drives every profile from its [`Needs`]:
+//! One adapter drives every profile from its [`Needs`](attested_tls::modes::profiles::Needs):
 //!
 //! - **client**: puts a fresh nonce where the design carries it (SNI
 //!   `<hex>.nonce`, ALPN `atls:v1:nonce:<hex>` listed first, or a
@@ -146,15 +146,20 @@ pub struct ServerHooks {
     /// Present the CMW bytes this returns instead of asking the attester
     /// (`None`: ask the attester), given the binding the server computed
     /// and the inputs it computed it from (`spki_der` = the server's key).
-    #[allow(clippy::type_complexity)]
-    pub evidence: Option<Arc<dyn Fn(&ProfileBinding, &BindingInputs<'_>) -> Option<Vec<u8>> + Send + Sync>>,
+    pub evidence: Option<EvidenceHook>,
     /// Called with every TLS private key (PKCS#8 DER) the server uses
     /// (capability leak-tls-key).
-    pub on_tls_key: Option<Arc<dyn Fn(&[u8]) + Send + Sync>>,
+    pub on_tls_key: Option<BytesHook>,
     /// Called with every certificate (DER, with its Evidence) the server
     /// presents (capability observe-evidence).
-    pub on_certificate: Option<Arc<dyn Fn(&[u8]) + Send + Sync>>,
+    pub on_certificate: Option<BytesHook>,
 }
+
+/// [`ServerHooks::evidence`]: the CMW to present instead of the attester's.
+pub type EvidenceHook = Arc<dyn Fn(&ProfileBinding, &BindingInputs<'_>) -> Option<Vec<u8>> + Send + Sync>;
+
+/// A hook that observes bytes (a key, a certificate).
+pub type BytesHook = Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 /// A profile server's configuration. There is no `Default`: a profile is
 /// chosen by name ([`ProfileServerConfig::new`]), never implied.
