@@ -219,3 +219,61 @@ fn sim_claims_are_one_hash_long() {
     assert_eq!(c.binder, HashAlgorithm::Sha256.digest(&[7; 64]));
     assert_eq!(c.aik_pub_hash, vec![0; 32]);
 }
+
+/// Guards "every use logs a warning naming what the profile does not
+/// protect against".
+#[test]
+fn every_use_warns_with_what_the_profile_does_not_protect_against() {
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buf = Buf::default();
+    let w = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || w.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        for p in PROFILES {
+            warn_use(*p, "client");
+        }
+    });
+    let out = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    for p in PROFILES {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("binding profile {} ", p.name())))
+            .unwrap_or_else(|| panic!("no warning for {}: {out}", p.name()));
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains(p.not_protected_against()), "{line}");
+    }
+}
+
+#[test]
+fn hardware_evidence_is_compared_with_the_designs_report_data_and_sim_with_its_hash() {
+    let b = ProfileBinding::new("b6-spki-nonce-alpn", [3; 64]);
+    let record = |typ: &str| {
+        Cmw::Record(crate::cmw::CmwRecord {
+            typ: crate::cmw::CmwType::MediaType(typ.into()),
+            value: vec![1],
+            ind: None,
+        })
+    };
+    assert_eq!(
+        b.expected_for(&record("application/vnd.amd.sev-snp.report")),
+        ExpectedBinding::ReportData([3; 64])
+    );
+    assert_eq!(
+        b.expected_for(&record(crate::sim::SIM_MEDIA_TYPE)),
+        ExpectedBinding::Claims(b.sim_claims())
+    );
+}
