@@ -401,3 +401,29 @@ fn a_profile_is_chosen_by_name_only() {
         ));
     }
 }
+
+/// The lab hooks: a fixed (attacker's or leaked) key is the one the server
+/// presents, and the leak hook reports it.
+#[tokio::test]
+async fn a_fixed_tls_key_is_used_and_reported() {
+    let sim = Sim::new();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut server = sim.server("b6-spki-nonce-sni");
+    server.hooks.tls_key_pkcs8 = Some(key.serialize_der());
+    let leaked = Arc::new(Mutex::new(Vec::new()));
+    let l2 = leaked.clone();
+    server.hooks.on_tls_key = Some(Arc::new(move |k: &[u8]| l2.lock().unwrap().push(k.to_vec())));
+    let (s, c) = run(&server, &sim.client("b6-spki-nonce-sni")).await;
+    s.unwrap();
+    let (stream, _, _) = c.unwrap();
+    let peer_spki = stream
+        .ssl()
+        .peer_certificate()
+        .unwrap()
+        .public_key()
+        .unwrap()
+        .public_key_to_der()
+        .unwrap();
+    assert_eq!(peer_spki, rcgen::PublicKeyData::subject_public_key_info(&key));
+    assert_eq!(*leaked.lock().unwrap(), vec![key.serialize_der()]);
+}
