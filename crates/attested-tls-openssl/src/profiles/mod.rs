@@ -289,7 +289,14 @@ fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
 pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
     if message.first() == Some(&1) {
         if let Some(conn) = conn_of(ssl) {
-            conn.lock().client_hello = Some(message.to_vec());
+            let mut st = conn.lock();
+            st.client_hello = Some(message.to_vec());
+            if conn.server.is_some() {
+                // Server: a new ClientHello (the second after a
+                // HelloRetryRequest) must carry its own nonce; the message
+                // callback runs before its extensions are parsed.
+                st.nonce = None;
+            }
         }
     }
 }
