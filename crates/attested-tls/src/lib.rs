@@ -46,6 +46,7 @@ pub mod ear_jwt;
 pub mod exporter;
 pub mod fsutil;
 pub mod net;
+pub mod peers;
 pub mod platform;
 pub mod policy;
 pub mod sim;
