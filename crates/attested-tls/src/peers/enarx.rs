@@ -51,6 +51,9 @@ impl CertFormat for EnarxSgx {
     fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let f = Self::FORMAT;
         let seq = tagged(f, value, 0x30, "SGX evidence SEQUENCE")?;
+        if !seq.rest.is_empty() {
+            return Err(PeerError::malformed(f, "SGX evidence SEQUENCE", "trailing bytes after it"));
+        }
         let quote_tlv = tagged(f, seq.content, 0x04, "quote OCTET STRING")?;
         let crls = tagged(f, quote_tlv.rest, 0x30, "CrlList")?;
         let tcb = tagged(f, crls.rest, 0x30, "TcbPackage")?;
@@ -94,6 +97,9 @@ impl CertFormat for EnarxSnp {
     fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let f = Self::FORMAT;
         let seq = tagged(f, value, 0x30, "SNP evidence SEQUENCE")?;
+        if !seq.rest.is_empty() {
+            return Err(PeerError::malformed(f, "SNP evidence SEQUENCE", "trailing bytes after it"));
+        }
         let certs = tagged(f, seq.content, 0x30, "certificate SEQUENCE")?;
         let vcek = tagged(f, certs.content, 0x30, "VCEK certificate")?;
         let report = tagged(f, certs.rest, 0x04, "report OCTET STRING")?;

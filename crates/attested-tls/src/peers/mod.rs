@@ -539,3 +539,6 @@ fn cert_report(
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod tests;

@@ -118,30 +118,41 @@ fn verify(q: &Quote<'_>, opts: &ReadOptions) -> Result<(SgxExtension, String), S
     Ok((ext, format!("{} (pinned key)", root.subject_str)))
 }
 
-/// Walks `chain` (leaf first) until a certificate issued by `root`: each
-/// one issued by the next, each valid at `now`. The chain's own copy of the
-/// root, if any, is never trusted: only `root`'s key anchors.
+/// Follows issuers from the leaf (`chain[0]`) through the other
+/// certificates of `chain` (in any order, as quotes carry them) until one
+/// issued by `root`: each one issued by the next, each valid at `now`. The
+/// chain's own copy of the root, if any, is never trusted: only `root`'s key
+/// anchors.
 fn anchor_chain(chain: &[Cert], root: &Cert, now: i64) -> Result<(), String> {
-    for (i, c) in chain.iter().enumerate() {
-        if now < c.not_before || now > c.not_after {
+    let mut current = chain.first().ok_or("empty PCK chain")?;
+    for _ in 0..chain.len() {
+        if now < current.not_before || now > current.not_after {
             return Err(format!(
                 "PCK chain certificate {:?} is not valid at {} (valid {}..{})",
-                c.subject_str,
+                current.subject_str,
                 fmt_time(now),
-                fmt_time(c.not_before),
-                fmt_time(c.not_after)
+                fmt_time(current.not_before),
+                fmt_time(current.not_after)
             ));
         }
-        if c.verify_issued_by(root).is_ok() {
+        if current.verify_issued_by(root).is_ok() {
             return Ok(());
         }
-        let next = chain
-            .get(i + 1)
-            .ok_or_else(|| format!("PCK chain does not end at {:?}", root.subject_str))?;
-        c.verify_issued_by(next)
+        let issuer = chain
+            .iter()
+            .find(|c| c.subject == current.issuer && c.subject != current.subject)
+            .ok_or_else(|| {
+                format!(
+                    "PCK chain: the issuer of {:?} is neither in the chain nor {:?} (or its signature is invalid)",
+                    current.subject_str, root.subject_str
+                )
+            })?;
+        current
+            .verify_issued_by(issuer)
             .map_err(|e| format!("PCK chain: {e}"))?;
+        current = issuer;
     }
-    Err("empty PCK chain".into())
+    Err(format!("PCK chain does not end at {:?}", root.subject_str))
 }
 
 fn tcb_status(q: &Quote<'_>, opts: &ReadOptions) -> String {

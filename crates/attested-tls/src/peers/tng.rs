@@ -74,7 +74,14 @@ pub fn read_token(token: &str, opts: &ReadOptions) -> Result<PeerReport, PeerErr
         .iter()
         .map(|c| {
             c.as_str()
-                .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                // RFC 7515 says standard base64; Trustee writes base64url
+                // without padding. Both are read.
+                .and_then(|s| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s)
+                        .or_else(|_| B64URL.decode(s.trim_end_matches('=')))
+                        .ok()
+                })
                 .ok_or_else(|| bad("x5c", "an entry is not base64 DER"))
         })
         .collect::<Result<_, _>>()?;

@@ -227,13 +227,35 @@ pub(super) fn verify_signature(spki: &SubjectPublicKeyInfo<'_>, sig_alg: &str, m
         .map_err(|_| "signature is invalid (the signed part was modified, or another key signed it)".to_string())
 }
 
-/// Dotted form of OID content bytes, or their hex when they do not decode.
+/// Dotted form of OID content bytes (X.690 8.19: base-128 subidentifiers,
+/// the first one holding the first two arcs). Shown for messages only;
+/// OIDs are always matched by their bytes. A malformed encoding is shown
+/// as hex.
 pub fn oid_text(content: &[u8]) -> String {
-    x509_parser::der_parser::oid::Oid::new(content.into())
-        .to_id_string()
-        .chars()
-        .take(80)
-        .collect()
+    let mut arcs: Vec<u128> = Vec::new();
+    let mut v: u128 = 0;
+    for (i, b) in content.iter().enumerate() {
+        if v > (u128::MAX >> 7) {
+            return format!("(malformed OID {})", hex::encode(content));
+        }
+        v = (v << 7) | u128::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (v / 40).min(2);
+                arcs.push(first);
+                arcs.push(v - first * 40);
+            } else {
+                arcs.push(v);
+            }
+            v = 0;
+        } else if i + 1 == content.len() {
+            return format!("(malformed OID {})", hex::encode(content));
+        }
+    }
+    if arcs.is_empty() {
+        return "(empty OID)".into();
+    }
+    arcs.iter().map(u128::to_string).collect::<Vec<_>>().join(".")
 }
 
 /// The DER PEM text of an SPKI as OpenSSL's `PEM_write_bio_PUBKEY` writes
