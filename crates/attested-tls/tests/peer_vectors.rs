@@ -171,3 +171,129 @@ fn tng_token_verifies_with_the_service_ca_inside_its_window_only() {
     assert!(matches!(rs[0].evidence.outcome, EvidenceOutcome::Unverifiable(_)));
     assert!(!rs[0].passes());
 }
+
+fn der_of(pem: &[u8]) -> Vec<u8> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    CertificateDer::from_pem_slice(pem).unwrap().to_vec()
+}
+
+/// The DICE extension value and the SPKI of a sample certificate.
+fn dice_parts(der: &[u8]) -> (peers::dice::Tagged, Vec<u8>) {
+    use x509_parser::prelude::FromDer;
+    let (_, c) = x509_parser::certificate::X509Certificate::from_der(der).unwrap();
+    let ext = c
+        .extensions()
+        .iter()
+        .find(|e| e.oid.as_bytes() == peers::dice::OID_CONTENT)
+        .unwrap();
+    (peers::dice::decode(ext.value).unwrap(), c.public_key().raw.to_vec())
+}
+
+fn report_data(quote: &[u8]) -> [u8; 64] {
+    *attested_tls::platform::dcap::quote::Quote::parse(quote)
+        .unwrap()
+        .body
+        .report_data()
+}
+
+/// The README's "Must FAIL" list for `interop-ratls/`.
+#[test]
+fn interop_ratls_must_fail_cases() {
+    let Some(pem) = sample("interop-ratls/gramine-cert.pem") else { return };
+    let der = der_of(&pem);
+    let rats = der_of(&sample("interop-ratls/rats-tls-cert.pem").unwrap());
+    let (dice, spki) = dice_parts(&der);
+    let dice_rd = report_data(&dice.quote);
+    assert_eq!(peers::dice::binding(&spki, &dice, &dice_rd, false), BindingOutcome::Holds);
+    // The legacy quote (same enclave, report_data = SHA-256(SPKI)) under the DICE rule.
+    let legacy_rd: [u8; 64] = {
+        let r = &reports(&pem, &ReadOptions::at(T_2023_06))[0];
+        hex::decode(claim(r, "report_data")).unwrap().try_into().unwrap()
+    };
+    assert!(matches!(peers::dice::binding(&spki, &dice, &legacy_rd, false), BindingOutcome::Fails(_)));
+    // Any changed byte of the claims-buffer: the binding never holds
+    // (a change that leaves it undecodable is a malformed extension).
+    for i in 0..dice.claims_buffer.len() {
+        let mut cb = dice.claims_buffer.clone();
+        cb[i] ^= 0x01;
+        let mut v = Vec::new();
+        let tagged = ciborium::Value::Tag(
+            60000,
+            Box::new(ciborium::Value::Array(vec![
+                ciborium::Value::Bytes(dice.quote.clone()),
+                ciborium::Value::Bytes(cb),
+            ])),
+        );
+        ciborium::into_writer(&tagged, &mut v).unwrap();
+        if let Ok(t) = peers::dice::decode(&v) {
+            assert_ne!(peers::dice::binding(&spki, &t, &dice_rd, false), BindingOutcome::Holds, "byte {i}");
+        }
+    }
+    // The pubkey-hash checked against the other certificate's SPKI.
+    let (_, rats_spki) = dice_parts(&rats);
+    assert!(matches!(
+        peers::dice::binding(&rats_spki, &dice, &dice_rd, false),
+        BindingOutcome::Fails(e) if e.contains("pubkey-hash")
+    ));
+    // A changed byte of the quote body (MRENCLAVE, in both quotes): quote
+    // signatures and the certificate's self-signature fail.
+    let mrenclave = hex::decode("0866e7ca11b9f4efe4bf39b2607f4e1299f111920d96d95719080f01b62b7585").unwrap();
+    let mut bad = der.clone();
+    let at = bad.windows(32).position(|w| w == mrenclave).unwrap();
+    bad[at] ^= 1;
+    let rs = reports(&bad, &ReadOptions::at(T_2023_06));
+    assert!(matches!(&rs[0].evidence.outcome, EvidenceOutcome::Invalid(e) if e.contains("quote signature")));
+    assert!(matches!(rs[0].carrier_signature, Some(Err(_))));
+    assert!(!rs[0].passes());
+    // Looking the Gramine extension up by its dotted string finds nothing.
+    use x509_parser::prelude::FromDer;
+    let (_, c) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
+    let dotted = x509_parser::der_parser::oid!(1.2.840 .113741 .1337 .6);
+    assert!(c.extensions().iter().all(|e| e.oid != dotted));
+}
+
+/// The README's "Must FAIL" list for `oe-attested-cert/`.
+#[test]
+fn open_enclave_must_fail_cases() {
+    let Some(der) = sample("oe-attested-cert/maa.prod.uks.signing.cert.der") else { return };
+    let r = &reports(&der, &ReadOptions::at(T_2021))[0];
+    let rd = hex::decode(claim(r, "report_data")).unwrap();
+    use x509_parser::prelude::FromDer;
+    let (_, c) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
+    let spki = c.public_key().raw;
+    let sha = |d: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, d).as_ref().to_vec();
+    assert_eq!(
+        hex::encode(&rd[..32]),
+        "2901401eb935c402ca1c10f86f8bbb4c2bc2275330d0c95865efabc5d78f3ad8"
+    );
+    // SPKI DER, or the PEM text without its NUL: neither is the binding.
+    assert_ne!(&rd[..32], &sha(spki)[..]);
+    let pem = peers_spki_pem(spki);
+    assert_ne!(&rd[..32], &sha(pem.as_bytes())[..]);
+    let mut with_nul = pem.into_bytes();
+    with_nul.push(0);
+    assert_eq!(&rd[..32], &sha(&with_nul)[..]);
+    // A changed byte in the extension (here: MRSIGNER): the self-signature fails.
+    let mrsigner = hex::decode("5e5410aaf99a32e32df2a97d579e65f8310f274816ec4f34cedeeb1be410a526").unwrap();
+    let mut bad = der.clone();
+    let at = bad.windows(32).position(|w| w == mrsigner).unwrap();
+    bad[at] ^= 1;
+    let r = &reports(&bad, &ReadOptions::at(T_2021))[0];
+    assert!(matches!(r.carrier_signature, Some(Err(_))), "{r:?}");
+    assert!(!r.passes());
+}
+
+/// The PEM text OpenSSL writes for an SPKI (64-character lines).
+fn peers_spki_pem(spki: &[u8]) -> String {
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD.encode(spki);
+    let lines: Vec<&str> = b.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+}
+
+#[test]
+fn no_evidence_is_never_verified() {
+    // A certificate without any attested-TLS extension (the TNG CA).
+    let Some(ca) = sample("tng-ear/ear.as-ca.pem") else { return };
+    assert!(matches!(peers::read(&ca, &ReadOptions::at(T_TNG)), Err(PeerError::NoEvidence(_))));
+}

@@ -112,6 +112,30 @@ fn named_hash(alg: i128, data: &[u8]) -> Option<Vec<u8>> {
     Some(digest::digest(a, data).as_ref().to_vec())
 }
 
+/// The binding of tagged evidence `t` for the key `spki`, given the
+/// quote's report_data (`tdx`: the quote is a TDX quote, whose rule is not
+/// known here).
+pub fn binding(spki: &[u8], t: &Tagged, report_data: &[u8; 64], tdx: bool) -> BindingOutcome {
+    let (alg, hash) = &t.pubkey_hash;
+    let key_ok = match named_hash(*alg, spki) {
+        None => Err(format!("pubkey-hash uses hash id {alg}, not 1, 7 or 8")),
+        Some(h) if crate::crypto::constant_time_eq(&h, hash) => Ok(()),
+        Some(h) => Err(format!(
+            "pubkey-hash is {}, H(SPKI) of the carrier is {}",
+            hex::encode(hash),
+            hex::encode(h)
+        )),
+    };
+    match (key_ok, tdx) {
+        (Err(e), _) => BindingOutcome::Fails(e),
+        (Ok(()), true) => BindingOutcome::NotChecked(
+            "pubkey-hash matches the key, but the report_data rule for a TDX quote in this extension is not known here"
+                .into(),
+        ),
+        (Ok(()), false) => report_data_is(report_data, &sha256(&t.claims_buffer), "SHA-256(claims-buffer)"),
+    }
+}
+
 impl CertFormat for TcgDice {
     const FORMAT: PeerFormat = PeerFormat::TcgDice;
 
@@ -122,26 +146,8 @@ impl CertFormat for TcgDice {
     fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let t = decode(value)?;
         let q = quote::check(Self::FORMAT, &t.quote, opts)?;
-        let (alg, ref hash) = t.pubkey_hash;
-        let key_ok = match named_hash(alg, &c.spki) {
-            None => Err(format!("pubkey-hash uses hash id {alg}, not 1, 7 or 8")),
-            Some(h) if crate::crypto::constant_time_eq(&h, hash) => Ok(()),
-            Some(h) => Err(format!(
-                "pubkey-hash is {}, H(SPKI) of this {} is {}",
-                hex::encode(hash),
-                c.kind.name(),
-                hex::encode(h)
-            )),
-        };
-        let outcome = match (key_ok, q.quote.is_tdx()) {
-            (Err(e), _) => BindingOutcome::Fails(e),
-            (Ok(()), true) => BindingOutcome::NotChecked(
-                "pubkey-hash matches the key, but the report_data rule for a TDX quote in this extension \
-                 is not known here"
-                    .into(),
-            ),
-            (Ok(()), false) => report_data_is(q.report_data(), &sha256(&t.claims_buffer), "SHA-256(claims-buffer)"),
-        };
+        let outcome = binding(&c.spki, &t, q.report_data(), q.quote.is_tdx());
+        let (alg, hash) = &t.pubkey_hash;
         let mut claims = q.claims;
         claims.push(("pubkey_hash".into(), format!("{alg}:{}", hex::encode(hash))));
         if let Some(n) = &t.nonce {
