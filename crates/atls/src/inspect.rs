@@ -80,7 +80,10 @@ pub fn run(args: InspectArgs) -> Result<u8, Failure> {
         Err(e @ PeerError::TooLarge(_)) => return Err(Failure::input(e)),
         Err(e @ PeerError::NoEvidence(_)) => {
             if args.json {
-                println!("{}", serde_json::json!({"file": args.file.display().to_string(), "error": e.to_string(), "pass": false}));
+                println!(
+                    "{}",
+                    serde_json::json!({"file": args.file.display().to_string(), "error": e.to_string(), "pass": false})
+                );
             } else {
                 println!("{}: {}", args.file.display(), escape_control(&e.to_string()));
             }
@@ -158,7 +161,11 @@ fn print_found(i: usize, f: &Found) {
         Some(Err(e)) => p(format!("    carrier signature: INVALID: {e}")),
         None => {}
     }
-    p(format!("    evidence ({}): {}", r.evidence.platform, evidence_text(&r.evidence.outcome)));
+    p(format!(
+        "    evidence ({}): {}",
+        r.evidence.platform,
+        evidence_text(&r.evidence.outcome)
+    ));
     if let Some(t) = &r.evidence.tcb {
         p(format!("    tcb status: {t}"));
     }
@@ -259,7 +266,11 @@ fn own_format(bytes: &[u8], opts: &ReadOptions, args: &InspectArgs, why: &str) -
         if let Some(t) = &q.check.tcb {
             text.push_str(&format!("; tcb status: {t}"));
         }
-        say(&format!("raw Intel {} quote", q.check.platform.to_uppercase()), text, q.claims);
+        say(
+            &format!("raw Intel {} quote", q.check.platform.to_uppercase()),
+            text,
+            q.claims,
+        );
         return Ok(1);
     }
     if attested_tls::platform::snp::report::looks_like_report(bytes) {

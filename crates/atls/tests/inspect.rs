@@ -26,7 +26,10 @@ fn peers() -> Option<PathBuf> {
     if d.is_dir() {
         Some(d)
     } else {
-        eprintln!("SKIPPED: {} is absent (peer vectors are not part of the repository)", d.display());
+        eprintln!(
+            "SKIPPED: {} is absent (peer vectors are not part of the repository)",
+            d.display()
+        );
         None
     }
 }
@@ -49,7 +52,10 @@ fn inspect_real_samples_exit_0_inside_their_windows_and_1_outside() {
         .args(["--at", "2023-06-01T00:00:00Z"]));
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("gramine-legacy") && out.contains("tcg-dice"), "{out}");
-    assert!(out.contains("HOLDS") && out.contains("debug                    true"), "{out}");
+    assert!(
+        out.contains("HOLDS") && out.contains("debug                    true"),
+        "{out}"
+    );
     assert!(out.contains("mechanism B4") && out.contains("RP replay"), "{out}");
 
     let (code, out, _) = run(atls()

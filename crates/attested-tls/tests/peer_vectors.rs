@@ -16,7 +16,10 @@ fn dir() -> Option<PathBuf> {
     if d.is_dir() {
         Some(d)
     } else {
-        eprintln!("SKIPPED: {} is absent (peer vectors are not part of the repository)", d.display());
+        eprintln!(
+            "SKIPPED: {} is absent (peer vectors are not part of the repository)",
+            d.display()
+        );
         None
     }
 }
@@ -63,7 +66,9 @@ fn verified(r: &PeerReport) {
 
 #[test]
 fn gramine_cert_both_extensions_hold_and_verify() {
-    let Some(pem) = sample("interop-ratls/gramine-cert.pem") else { return };
+    let Some(pem) = sample("interop-ratls/gramine-cert.pem") else {
+        return;
+    };
     let rs = reports(&pem, &ReadOptions::at(T_2023_06));
     assert_eq!(
         rs.iter().map(|r| r.format).collect::<Vec<_>>(),
@@ -71,40 +76,69 @@ fn gramine_cert_both_extensions_hold_and_verify() {
     );
     for r in &rs {
         verified(r);
-        assert_eq!(claim(r, "mrenclave"), "0866e7ca11b9f4efe4bf39b2607f4e1299f111920d96d95719080f01b62b7585");
-        assert_eq!(claim(r, "mrsigner"), "adc53501f21ced9b998e37a7a18e061c63e00315045fa57a49c18ef0a30d02ca");
+        assert_eq!(
+            claim(r, "mrenclave"),
+            "0866e7ca11b9f4efe4bf39b2607f4e1299f111920d96d95719080f01b62b7585"
+        );
+        assert_eq!(
+            claim(r, "mrsigner"),
+            "adc53501f21ced9b998e37a7a18e061c63e00315045fa57a49c18ef0a30d02ca"
+        );
         assert_eq!(claim(r, "debug"), "true");
         assert_eq!(claim(r, "fmspc"), "00606a000000");
         assert_eq!(claim(r, "qe_svn"), "9");
-        assert!(r.evidence.tcb.as_deref().unwrap().starts_with("unverifiable without collateral"));
+        assert!(r
+            .evidence
+            .tcb
+            .as_deref()
+            .unwrap()
+            .starts_with("unverifiable without collateral"));
     }
-    assert!(claim(&rs[0], "report_data").starts_with("5a5a5b2d177433048e9d62409d1acc4ec526c06e294d09e69a36cff9369e4851"));
-    assert!(claim(&rs[1], "report_data").starts_with("d8673446fe0f6842d4af0d182c8751d7e967039116deff5f85a43b2ca90c2831"));
+    assert!(
+        claim(&rs[0], "report_data").starts_with("5a5a5b2d177433048e9d62409d1acc4ec526c06e294d09e69a36cff9369e4851")
+    );
+    assert!(
+        claim(&rs[1], "report_data").starts_with("d8673446fe0f6842d4af0d182c8751d7e967039116deff5f85a43b2ca90c2831")
+    );
 }
 
 #[test]
 fn rats_tls_cert_holds_ignores_custom_claims_and_expires() {
-    let Some(pem) = sample("interop-ratls/rats-tls-cert.pem") else { return };
+    let Some(pem) = sample("interop-ratls/rats-tls-cert.pem") else {
+        return;
+    };
     let rs = reports(&pem, &ReadOptions::at(T_2023_06));
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].format, PeerFormat::TcgDice);
     verified(&rs[0]);
-    assert_eq!(claim(&rs[0], "mrenclave"), "38e1b40b8c68186f359c97ecb6a89965d9d8638f2df06fbe18e84d79a266c041");
+    assert_eq!(
+        claim(&rs[0], "mrenclave"),
+        "38e1b40b8c68186f359c97ecb6a89965d9d8638f2df06fbe18e84d79a266c041"
+    );
     assert_eq!(claim(&rs[0], "debug"), "true");
     assert!(rs[0].notes.is_empty(), "{:?}", rs[0].notes);
     // After 2024-02-22T17:10:22Z the certificate is expired: noted.
     let later = reports(&pem, &ReadOptions::at(1_708_622_000));
-    assert!(later[0].notes.iter().any(|n| n.contains("not valid at")), "{:?}", later[0].notes);
+    assert!(
+        later[0].notes.iter().any(|n| n.contains("not valid at")),
+        "{:?}",
+        later[0].notes
+    );
 }
 
 #[test]
 fn oe_certificates_hold_with_pem_and_nul() {
-    let Some(der) = sample("oe-attested-cert/maa.prod.uks.signing.cert.der") else { return };
+    let Some(der) = sample("oe-attested-cert/maa.prod.uks.signing.cert.der") else {
+        return;
+    };
     let rs = reports(&der, &ReadOptions::at(T_2021));
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].format, PeerFormat::OpenEnclave);
     verified(&rs[0]);
-    assert_eq!(claim(&rs[0], "mrenclave"), "5eaa887fb1744de9a13ef95967faa264a5d025512952549c69f541566cbff209");
+    assert_eq!(
+        claim(&rs[0], "mrenclave"),
+        "5eaa887fb1744de9a13ef95967faa264a5d025512952549c69f541566cbff209"
+    );
     assert_eq!(claim(&rs[0], "isv_prod_id"), "1");
     assert_eq!(claim(&rs[0], "debug"), "true");
     assert!(rs[0].notes.iter().any(|n| n.contains("RSA-1024")), "{:?}", rs[0].notes);
@@ -117,7 +151,10 @@ fn oe_certificates_hold_with_pem_and_nul() {
     let rs = reports(&sdk, &ReadOptions::at(T_2021));
     verified(&rs[0]);
     assert!(rs[0].carrier.contains("oe_report_header_t"));
-    assert_eq!(claim(&rs[0], "mrenclave"), "1795e0135c5e5bca660626495a34e2d05f29af86fcb15c66e8f9bab5e4dfee06");
+    assert_eq!(
+        claim(&rs[0], "mrenclave"),
+        "1795e0135c5e5bca660626495a34e2d05f29af86fcb15c66e8f9bab5e4dfee06"
+    );
     assert_eq!(claim(&rs[0], "fmspc"), "00906ea10000");
     // Now (after 2026-01-08) the PCK leaf is expired: the chain is invalid.
     let rs = reports(&sdk, &ReadOptions::at(1_780_000_000));
@@ -130,12 +167,17 @@ fn oe_certificates_hold_with_pem_and_nul() {
 
 #[test]
 fn enarx_csr_holds() {
-    let Some(csr) = sample("enarx-csr/icelake.signed.tcb.crl.single.i5.csr") else { return };
+    let Some(csr) = sample("enarx-csr/icelake.signed.tcb.crl.single.i5.csr") else {
+        return;
+    };
     let rs = reports(&csr, &ReadOptions::at(T_ENARX));
     assert_eq!(rs.len(), 1);
     assert_eq!(rs[0].format, PeerFormat::EnarxSgx);
     verified(&rs[0]);
-    assert_eq!(claim(&rs[0], "mrenclave"), "4046ea255f0455131a024e1265ac1ebd131fdbd1240f1712a00381f6f04e8c15");
+    assert_eq!(
+        claim(&rs[0], "mrenclave"),
+        "4046ea255f0455131a024e1265ac1ebd131fdbd1240f1712a00381f6f04e8c15"
+    );
     assert_eq!(claim(&rs[0], "debug"), "false");
     assert_eq!(claim(&rs[0], "fmspc"), "00706e470000");
 }
@@ -151,7 +193,11 @@ fn tng_token_verifies_with_the_service_ca_inside_its_window_only() {
     let rs = reports(&jwt, &opts);
     assert_eq!(rs[0].format, PeerFormat::TngEar);
     assert_eq!(rs[0].binding.outcome, BindingOutcome::Holds, "{:?}", rs[0].binding);
-    assert!(matches!(rs[0].evidence.outcome, EvidenceOutcome::Verified { .. }), "{:?}", rs[0].evidence);
+    assert!(
+        matches!(rs[0].evidence.outcome, EvidenceOutcome::Verified { .. }),
+        "{:?}",
+        rs[0].evidence
+    );
     assert!(rs[0].passes());
     assert_eq!(
         claim(&rs[0], "cpu0.tdx.mr_td"),
@@ -199,18 +245,26 @@ fn report_data(quote: &[u8]) -> [u8; 64] {
 /// The README's "Must FAIL" list for `interop-ratls/`.
 #[test]
 fn interop_ratls_must_fail_cases() {
-    let Some(pem) = sample("interop-ratls/gramine-cert.pem") else { return };
+    let Some(pem) = sample("interop-ratls/gramine-cert.pem") else {
+        return;
+    };
     let der = der_of(&pem);
     let rats = der_of(&sample("interop-ratls/rats-tls-cert.pem").unwrap());
     let (dice, spki) = dice_parts(&der);
     let dice_rd = report_data(&dice.quote);
-    assert_eq!(peers::dice::binding(&spki, &dice, &dice_rd, false), BindingOutcome::Holds);
+    assert_eq!(
+        peers::dice::binding(&spki, &dice, &dice_rd, false),
+        BindingOutcome::Holds
+    );
     // The legacy quote (same enclave, report_data = SHA-256(SPKI)) under the DICE rule.
     let legacy_rd: [u8; 64] = {
         let r = &reports(&pem, &ReadOptions::at(T_2023_06))[0];
         hex::decode(claim(r, "report_data")).unwrap().try_into().unwrap()
     };
-    assert!(matches!(peers::dice::binding(&spki, &dice, &legacy_rd, false), BindingOutcome::Fails(_)));
+    assert!(matches!(
+        peers::dice::binding(&spki, &dice, &legacy_rd, false),
+        BindingOutcome::Fails(_)
+    ));
     // Any changed byte of the claims-buffer: the binding never holds
     // (a change that leaves it undecodable is a malformed extension).
     for i in 0..dice.claims_buffer.len() {
@@ -226,7 +280,11 @@ fn interop_ratls_must_fail_cases() {
         );
         ciborium::into_writer(&tagged, &mut v).unwrap();
         if let Ok(t) = peers::dice::decode(&v) {
-            assert_ne!(peers::dice::binding(&spki, &t, &dice_rd, false), BindingOutcome::Holds, "byte {i}");
+            assert_ne!(
+                peers::dice::binding(&spki, &t, &dice_rd, false),
+                BindingOutcome::Holds,
+                "byte {i}"
+            );
         }
     }
     // The pubkey-hash checked against the other certificate's SPKI.
@@ -255,13 +313,19 @@ fn interop_ratls_must_fail_cases() {
 /// The README's "Must FAIL" list for `oe-attested-cert/`.
 #[test]
 fn open_enclave_must_fail_cases() {
-    let Some(der) = sample("oe-attested-cert/maa.prod.uks.signing.cert.der") else { return };
+    let Some(der) = sample("oe-attested-cert/maa.prod.uks.signing.cert.der") else {
+        return;
+    };
     let r = &reports(&der, &ReadOptions::at(T_2021))[0];
     let rd = hex::decode(claim(r, "report_data")).unwrap();
     use x509_parser::prelude::FromDer;
     let (_, c) = x509_parser::certificate::X509Certificate::from_der(&der).unwrap();
     let spki = c.public_key().raw;
-    let sha = |d: &[u8]| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, d).as_ref().to_vec();
+    let sha = |d: &[u8]| {
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, d)
+            .as_ref()
+            .to_vec()
+    };
     assert_eq!(
         hex::encode(&rd[..32]),
         "2901401eb935c402ca1c10f86f8bbb4c2bc2275330d0c95865efabc5d78f3ad8"
@@ -287,13 +351,25 @@ fn open_enclave_must_fail_cases() {
 fn peers_spki_pem(spki: &[u8]) -> String {
     use base64::Engine as _;
     let b = base64::engine::general_purpose::STANDARD.encode(spki);
-    let lines: Vec<&str> = b.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+    let lines: Vec<&str> = b
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
 }
 
 #[test]
 fn no_evidence_is_never_verified() {
     // A certificate without any attested-TLS extension (the TNG CA).
-    let Some(ca) = sample("tng-ear/ear.as-ca.pem") else { return };
-    assert!(matches!(peers::read(&ca, &ReadOptions::at(T_TNG)), Err(PeerError::NoEvidence(_))));
+    let Some(ca) = sample("tng-ear/ear.as-ca.pem") else {
+        return;
+    };
+    assert!(matches!(
+        peers::read(&ca, &ReadOptions::at(T_TNG)),
+        Err(PeerError::NoEvidence(_))
+    ));
 }

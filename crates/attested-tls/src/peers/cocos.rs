@@ -22,8 +22,8 @@
 use crate::codec::AuthenticatorParts;
 
 use super::{
-    Binding, BindingOutcome, CertFormat, Container, EvidenceCheck, EvidenceOutcome, PeerError, PeerFormat,
-    PeerReport, ReadOptions,
+    Binding, BindingOutcome, CertFormat, Container, EvidenceCheck, EvidenceOutcome, PeerError, PeerFormat, PeerReport,
+    ReadOptions,
 };
 
 /// The arc 2.99999.1, content bytes.
@@ -86,7 +86,10 @@ impl CertFormat for CocosV3 {
         Ok(super::cert_report(
             Self::FORMAT,
             c,
-            &format!("certificate extension 2.99999.1.x ({platform}, signed EAT of {} bytes)", value.len()),
+            &format!(
+                "certificate extension 2.99999.1.x ({platform}, signed EAT of {} bytes)",
+                value.len()
+            ),
             Binding {
                 formula: FORMULA_V3.into(),
                 outcome,
@@ -133,7 +136,9 @@ fn bytes_field(v: &serde_json::Value, what: &'static str) -> Result<Vec<u8>, Pee
 pub fn read_authenticator(bytes: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
     let parts = AuthenticatorParts::decode(bytes).map_err(|e| bad("Exported Authenticator", e))?;
     let AuthenticatorParts::Full { certificate_msg, .. } = parts else {
-        return Err(PeerError::NoEvidence("the empty authenticator (a refusal) carries no Evidence".into()));
+        return Err(PeerError::NoEvidence(
+            "the empty authenticator (a refusal) carries no Evidence".into(),
+        ));
     };
     let leaf = certificate_msg
         .entries
@@ -153,10 +158,16 @@ pub fn read_authenticator(bytes: &[u8], opts: &ReadOptions) -> Result<PeerReport
         .get("binder")
         .filter(|b| b.is_object())
         .ok_or_else(|| PeerError::NoEvidence("extension 0xFF00 JSON has no binder object (not Cocos v4)".into()))?;
-    let container = Container::from_pem_or_der(&leaf.cert_der)?
-        .ok_or_else(|| bad("leaf certificate", "not a DER certificate"))?;
-    let label = binder.get("exporter_label").and_then(|l| l.as_str()).unwrap_or_default();
-    let aik = bytes_field(binder.get("aik_pub_hash").unwrap_or(&serde_json::Value::Null), "binder.aik_pub_hash")?;
+    let container =
+        Container::from_pem_or_der(&leaf.cert_der)?.ok_or_else(|| bad("leaf certificate", "not a DER certificate"))?;
+    let label = binder
+        .get("exporter_label")
+        .and_then(|l| l.as_str())
+        .unwrap_or_default();
+    let aik = bytes_field(
+        binder.get("aik_pub_hash").unwrap_or(&serde_json::Value::Null),
+        "binder.aik_pub_hash",
+    )?;
     let want = match aik.len() {
         32 => Some(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &container.spki)),
         48 => Some(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &container.spki)),

@@ -8,8 +8,8 @@
 //! the binding and the Evidence as not checked. It never says "verified".
 
 use super::{
-    Binding, BindingOutcome, CertFormat, Container, EvidenceCheck, EvidenceOutcome, PeerError, PeerFormat,
-    PeerReport, ReadOptions,
+    Binding, BindingOutcome, CertFormat, Container, EvidenceCheck, EvidenceOutcome, PeerError, PeerFormat, PeerReport,
+    ReadOptions,
 };
 
 /// The arc 1.3.9900, content bytes.

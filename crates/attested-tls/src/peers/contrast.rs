@@ -9,8 +9,7 @@
 //! The report is verified with a VCEK supplied out of band (`--certs`).
 
 use super::{
-    report_data_is, snp, Binding, BindingOutcome, CertFormat, Container, PeerError, PeerFormat, PeerReport,
-    ReadOptions,
+    report_data_is, snp, Binding, BindingOutcome, CertFormat, Container, PeerError, PeerFormat, PeerReport, ReadOptions,
 };
 
 /// OID 1.3.9901.2.1, content bytes.

@@ -76,7 +76,8 @@ pub fn decode(value: &[u8]) -> Result<Tagged, PeerError> {
             let Value::Bytes(b) = v else {
                 return Err(bad("pubkey-hash", "not a byte string"));
             };
-            let inner: Value = ciborium::from_reader(&b[..]).map_err(|e| bad("pubkey-hash", format!("not CBOR: {e}")))?;
+            let inner: Value =
+                ciborium::from_reader(&b[..]).map_err(|e| bad("pubkey-hash", format!("not CBOR: {e}")))?;
             let Value::Array(a) = inner else {
                 return Err(bad("pubkey-hash", "not [hash-alg-id, hash]"));
             };

@@ -33,7 +33,11 @@ pub const FORMULA_SNP: &str = "report_data[0:48] = SHA-384(CSR SubjectPublicKeyI
 fn tagged<'a>(format: PeerFormat, buf: &'a [u8], tag: u8, what: &'static str) -> Result<Tlv<'a>, PeerError> {
     let t = read_tlv(buf, what).map_err(|e| PeerError::malformed(format, what, e))?;
     if t.tag != tag {
-        return Err(PeerError::malformed(format, what, format!("tag {:#04x}, expected {tag:#04x}", t.tag)));
+        return Err(PeerError::malformed(
+            format,
+            what,
+            format!("tag {:#04x}, expected {tag:#04x}", t.tag),
+        ));
     }
     Ok(t)
 }
@@ -52,13 +56,21 @@ impl CertFormat for EnarxSgx {
         let f = Self::FORMAT;
         let seq = tagged(f, value, 0x30, "SGX evidence SEQUENCE")?;
         if !seq.rest.is_empty() {
-            return Err(PeerError::malformed(f, "SGX evidence SEQUENCE", "trailing bytes after it"));
+            return Err(PeerError::malformed(
+                f,
+                "SGX evidence SEQUENCE",
+                "trailing bytes after it",
+            ));
         }
         let quote_tlv = tagged(f, seq.content, 0x04, "quote OCTET STRING")?;
         let crls = tagged(f, quote_tlv.rest, 0x30, "CrlList")?;
         let tcb = tagged(f, crls.rest, 0x30, "TcbPackage")?;
         if !tcb.rest.is_empty() {
-            return Err(PeerError::malformed(f, "SGX evidence SEQUENCE", "trailing bytes after TcbPackage"));
+            return Err(PeerError::malformed(
+                f,
+                "SGX evidence SEQUENCE",
+                "trailing bytes after TcbPackage",
+            ));
         }
         let mut q = quote::check(f, quote_tlv.content, opts)?;
         let outcome = report_data_is(q.report_data(), &sha256(&c.spki), "SHA-256(SPKI)");
@@ -98,13 +110,21 @@ impl CertFormat for EnarxSnp {
         let f = Self::FORMAT;
         let seq = tagged(f, value, 0x30, "SNP evidence SEQUENCE")?;
         if !seq.rest.is_empty() {
-            return Err(PeerError::malformed(f, "SNP evidence SEQUENCE", "trailing bytes after it"));
+            return Err(PeerError::malformed(
+                f,
+                "SNP evidence SEQUENCE",
+                "trailing bytes after it",
+            ));
         }
         let certs = tagged(f, seq.content, 0x30, "certificate SEQUENCE")?;
         let vcek = tagged(f, certs.content, 0x30, "VCEK certificate")?;
         let report = tagged(f, certs.rest, 0x04, "report OCTET STRING")?;
         if !report.rest.is_empty() {
-            return Err(PeerError::malformed(f, "SNP evidence SEQUENCE", "trailing bytes after the report"));
+            return Err(PeerError::malformed(
+                f,
+                "SNP evidence SEQUENCE",
+                "trailing bytes after the report",
+            ));
         }
         let (r, check, claims) = snp::check(f, report.content, Some(vcek.whole), opts)?;
         let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, &c.spki);

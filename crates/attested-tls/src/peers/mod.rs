@@ -36,7 +36,7 @@ pub mod open_enclave;
 pub mod quote;
 pub mod snp;
 pub mod tng;
-mod x509;
+pub mod x509;
 
 use std::sync::Arc;
 
@@ -364,8 +364,11 @@ pub trait CertFormat {
 /// A function reading one extension, as [`CertFormat::read`].
 type ReadFn = fn(&Container, &[u8], &ReadOptions) -> Result<PeerReport, PeerError>;
 
+/// One row of [`CERT_FORMATS`]: the format, its extnID matcher, its reader.
+type CertFormatEntry = (PeerFormat, fn(&[u8]) -> bool, ReadFn);
+
 /// The certificate formats, in reporting order.
-const CERT_FORMATS: &[(PeerFormat, fn(&[u8]) -> bool, ReadFn)] = &[
+const CERT_FORMATS: &[CertFormatEntry] = &[
     entry::<gramine::GramineLegacy>(),
     entry::<dice::TcgDice>(),
     entry::<open_enclave::OpenEnclave>(),
@@ -377,7 +380,7 @@ const CERT_FORMATS: &[(PeerFormat, fn(&[u8]) -> bool, ReadFn)] = &[
     entry::<cocos::CocosV3>(),
 ];
 
-const fn entry<F: CertFormat>() -> (PeerFormat, fn(&[u8]) -> bool, ReadFn) {
+const fn entry<F: CertFormat>() -> CertFormatEntry {
     (F::FORMAT, F::matches, F::read)
 }
 

@@ -38,9 +38,12 @@ pub fn quote_of(value: &[u8]) -> Result<(&[u8], &'static str), PeerError> {
         }
         return Ok((tlv.content, "OCTET STRING around the quote"));
     }
-    let hdr = value
-        .get(..HEADER_LEN)
-        .ok_or_else(|| bad("oe_report_header_t", format!("{} bytes, need {HEADER_LEN}", value.len())))?;
+    let hdr = value.get(..HEADER_LEN).ok_or_else(|| {
+        bad(
+            "oe_report_header_t",
+            format!("{} bytes, need {HEADER_LEN}", value.len()),
+        )
+    })?;
     let u32_at = |i: usize| u32::from_le_bytes([hdr[i], hdr[i + 1], hdr[i + 2], hdr[i + 3]]);
     let (version, report_type) = (u32_at(0), u32_at(4));
     let mut size = [0u8; 8];

@@ -49,11 +49,7 @@ pub fn check<'a>(format: PeerFormat, raw: &'a [u8], opts: &ReadOptions) -> Resul
         Err(reason) => (EvidenceOutcome::Invalid(reason), None),
     };
     Ok(CheckedQuote {
-        check: EvidenceCheck {
-            platform,
-            outcome,
-            tcb,
-        },
+        check: EvidenceCheck { platform, outcome, tcb },
         quote,
         claims,
     })

@@ -9,13 +9,16 @@ use crate::platform::snp::{builtin_trust_store, ChainCache, LeafKind};
 
 use super::{EvidenceCheck, EvidenceOutcome, PeerError, PeerFormat, ReadOptions};
 
+/// A parsed report, its verification and its claims.
+pub type CheckedReport = (AttestationReport, EvidenceCheck, Vec<(String, String)>);
+
 /// Parses and verifies `raw`; `vcek` is the carrier's own VCEK, if any.
 pub fn check(
     format: PeerFormat,
     raw: &[u8],
     vcek: Option<&[u8]>,
     opts: &ReadOptions,
-) -> Result<(AttestationReport, EvidenceCheck, Vec<(String, String)>), PeerError> {
+) -> Result<CheckedReport, PeerError> {
     let r = AttestationReport::parse(raw).map_err(|e| PeerError::malformed(format, "SEV-SNP report", e))?;
     let claims = vec![
         ("measurement".to_string(), hex::encode(r.measurement)),

@@ -87,7 +87,14 @@ fn gramine_legacy_binding_signatures_and_negatives() {
     // Truncated quote: a typed error naming the field.
     let found = read(&cert_with(&k, GRAMINE_ARCS, quote[..500].to_vec()), &pki.opts()).unwrap();
     assert!(
-        matches!(&found[0].result, Err(PeerError::Malformed { format: PeerFormat::GramineLegacy, what: "quote", .. })),
+        matches!(
+            &found[0].result,
+            Err(PeerError::Malformed {
+                format: PeerFormat::GramineLegacy,
+                what: "quote",
+                ..
+            })
+        ),
         "{found:?}"
     );
     // Correctly encoded OID 1.2.840.113741.1337.6: not what Gramine writes, so no evidence.
@@ -98,7 +105,11 @@ fn gramine_legacy_binding_signatures_and_negatives() {
 fn claims_buffer(spki: &[u8], extra: bool) -> Vec<u8> {
     use ciborium::Value;
     let mut inner = Vec::new();
-    ciborium::into_writer(&Value::Array(vec![1.into(), Value::Bytes(sha256(spki).to_vec())]), &mut inner).unwrap();
+    ciborium::into_writer(
+        &Value::Array(vec![1.into(), Value::Bytes(sha256(spki).to_vec())]),
+        &mut inner,
+    )
+    .unwrap();
     let mut m = vec![(Value::Text("pubkey-hash".into()), Value::Bytes(inner))];
     if extra {
         m.push((Value::Text("key_0".into()), Value::Bytes(b"value_0".to_vec())));
@@ -111,7 +122,10 @@ fn claims_buffer(spki: &[u8], extra: bool) -> Vec<u8> {
 
 fn dice_value(quote: Vec<u8>, claims: Vec<u8>) -> Vec<u8> {
     use ciborium::Value;
-    let v = Value::Tag(dice::CBOR_TAG, Box::new(Value::Array(vec![Value::Bytes(quote), Value::Bytes(claims)])));
+    let v = Value::Tag(
+        dice::CBOR_TAG,
+        Box::new(Value::Array(vec![Value::Bytes(quote), Value::Bytes(claims)])),
+    );
     let mut out = Vec::new();
     ciborium::into_writer(&v, &mut out).unwrap();
     out
@@ -123,30 +137,63 @@ fn tcg_dice_binding_and_negatives() {
     let (k, spki) = key();
     let claims = claims_buffer(&spki, true);
     let quote = pki.sgx_quote(&rd(&sha256(&claims)));
-    let r = one(&cert_with(&k, DICE_ARCS, dice_value(quote.clone(), claims.clone())), &pki.opts());
+    let r = one(
+        &cert_with(&k, DICE_ARCS, dice_value(quote.clone(), claims.clone())),
+        &pki.opts(),
+    );
     assert_eq!(r.format, PeerFormat::TcgDice);
     assert!(r.passes(), "{r:?}");
     assert_eq!(claim(&r, "nonce"), "0707070707070707");
     // A quote bound under the legacy rule (SHA-256(SPKI)) fails the DICE rule.
     let legacy = pki.sgx_quote(&rd(&sha256(&spki)));
-    assert_fails(&one(&cert_with(&k, DICE_ARCS, dice_value(legacy, claims.clone())), &pki.opts()));
+    assert_fails(&one(
+        &cert_with(&k, DICE_ARCS, dice_value(legacy, claims.clone())),
+        &pki.opts(),
+    ));
     // A changed byte of the claims-buffer (the custom claim's value).
     let mut changed = claims.clone();
     let at = changed.len() - 12;
     changed[at] ^= 1;
-    assert_fails(&one(&cert_with(&k, DICE_ARCS, dice_value(quote.clone(), changed)), &pki.opts()));
+    assert_fails(&one(
+        &cert_with(&k, DICE_ARCS, dice_value(quote.clone(), changed)),
+        &pki.opts(),
+    ));
     // The pubkey-hash checked against another certificate's key.
     let (k2, _) = key();
-    let r = one(&cert_with(&k2, DICE_ARCS, dice_value(quote.clone(), claims.clone())), &pki.opts());
-    assert!(matches!(&r.binding.outcome, BindingOutcome::Fails(e) if e.contains("pubkey-hash")), "{r:?}");
+    let r = one(
+        &cert_with(&k2, DICE_ARCS, dice_value(quote.clone(), claims.clone())),
+        &pki.opts(),
+    );
+    assert!(
+        matches!(&r.binding.outcome, BindingOutcome::Fails(e) if e.contains("pubkey-hash")),
+        "{r:?}"
+    );
     // Not the tagged structure.
     let found = read(&cert_with(&k, DICE_ARCS, vec![0x82, 0x40, 0x40]), &pki.opts()).unwrap();
-    assert!(matches!(&found[0].result, Err(PeerError::Malformed { what: "tagged evidence", .. })), "{found:?}");
+    assert!(
+        matches!(
+            &found[0].result,
+            Err(PeerError::Malformed {
+                what: "tagged evidence",
+                ..
+            })
+        ),
+        "{found:?}"
+    );
     // No pubkey-hash.
     let mut empty_map = Vec::new();
     ciborium::into_writer(&ciborium::Value::Map(vec![]), &mut empty_map).unwrap();
     let found = read(&cert_with(&k, DICE_ARCS, dice_value(quote, empty_map)), &pki.opts()).unwrap();
-    assert!(matches!(&found[0].result, Err(PeerError::Malformed { what: "claims-buffer", .. })), "{found:?}");
+    assert!(
+        matches!(
+            &found[0].result,
+            Err(PeerError::Malformed {
+                what: "claims-buffer",
+                ..
+            })
+        ),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -176,11 +223,20 @@ fn open_enclave_both_encodings_and_negatives() {
     headed[8] ^= 1;
     let found = read(&cert_with(&k, OE_ARCS, headed), &pki.opts()).unwrap();
     assert!(
-        matches!(&found[0].result, Err(PeerError::Malformed { what: "oe_report_header_t", .. })),
+        matches!(
+            &found[0].result,
+            Err(PeerError::Malformed {
+                what: "oe_report_header_t",
+                ..
+            })
+        ),
         "{found:?}"
     );
     // A certificate without the extension: no evidence, never "verified".
-    let plain = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap().self_signed(&k).unwrap();
+    let plain = rcgen::CertificateParams::new(vec!["x".to_string()])
+        .unwrap()
+        .self_signed(&k)
+        .unwrap();
     assert!(matches!(read(plain.der(), &pki.opts()), Err(PeerError::NoEvidence(_))));
 }
 
@@ -228,7 +284,10 @@ fn dstack_tdx_binding() {
     assert_eq!(r.evidence.platform, "tdx");
     assert_eq!(claim(&r, "mrtd"), hex::encode([0x4d; 48]));
     let wrong = crate::crypto::sha512(&[&spki]);
-    assert_fails(&one(&cert_with(&k, DSTACK_QUOTE_ARCS, pki.tdx_quote(&wrong)), &pki.opts()));
+    assert_fails(&one(
+        &cert_with(&k, DSTACK_QUOTE_ARCS, pki.tdx_quote(&wrong)),
+        &pki.opts(),
+    ));
 }
 
 fn snp_report(report_data: &[u8; 64]) -> Vec<u8> {
@@ -250,7 +309,11 @@ fn contrast_binding_needs_the_nonce_and_snp_needs_a_vcek() {
     assert_eq!(r.format, PeerFormat::Contrast);
     assert!(matches!(r.binding.outcome, BindingOutcome::NeedsConnection(_)));
     // This test has no AMD-signed report: the signature stays unverified.
-    assert!(matches!(r.evidence.outcome, EvidenceOutcome::Unverifiable(_)), "{:?}", r.evidence);
+    assert!(
+        matches!(r.evidence.outcome, EvidenceOutcome::Unverifiable(_)),
+        "{:?}",
+        r.evidence
+    );
     assert!(!r.passes());
     opts.nonce = Some(nonce.to_vec());
     assert_eq!(one(&cert, &opts).binding.outcome, BindingOutcome::Holds);
@@ -258,7 +321,13 @@ fn contrast_binding_needs_the_nonce_and_snp_needs_a_vcek() {
     assert_fails(&one(&cert, &opts));
     // A report of the wrong length.
     let found = read(&cert_with(&k, CONTRAST_ARCS, report[..100].to_vec()), &opts).unwrap();
-    assert!(matches!(&found[0].result, Err(PeerError::Malformed { what: "SEV-SNP report", .. })));
+    assert!(matches!(
+        &found[0].result,
+        Err(PeerError::Malformed {
+            what: "SEV-SNP report",
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -270,7 +339,10 @@ fn constellation_variants_are_named_and_never_verified() {
     assert!(matches!(r.evidence.outcome, EvidenceOutcome::Unverifiable(_)));
     assert!(!r.passes());
     // An unknown variant under the arc is not Constellation's.
-    assert!(matches!(read(&cert_with(&k, &[1, 3, 9900, 9, 9], vec![1]), &ReadOptions::at(0)), Err(PeerError::NoEvidence(_))));
+    assert!(matches!(
+        read(&cert_with(&k, &[1, 3, 9900, 9, 9], vec![1]), &ReadOptions::at(0)),
+        Err(PeerError::NoEvidence(_))
+    ));
 }
 
 #[test]
@@ -303,15 +375,29 @@ fn authenticator(cert_der: &[u8], ext: Vec<u8>) -> Vec<u8> {
         }],
     }
     .encode();
-    out.extend(CertificateVerify { scheme: 0x0403, signature: vec![0; 70] }.encode());
-    out.extend(Finished { verify_data: vec![0; 32] }.encode());
+    out.extend(
+        CertificateVerify {
+            scheme: 0x0403,
+            signature: vec![0; 70],
+        }
+        .encode(),
+    );
+    out.extend(
+        Finished {
+            verify_data: vec![0; 32],
+        }
+        .encode(),
+    );
     out
 }
 
 #[test]
 fn cocos_v4_checks_aik_pub_hash_against_the_leaf() {
     let (k, spki) = key();
-    let cert = rcgen::CertificateParams::new(vec!["x".to_string()]).unwrap().self_signed(&k).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["x".to_string()])
+        .unwrap()
+        .self_signed(&k)
+        .unwrap();
     let payload = |label: &str, aik: &[u8]| {
         serde_json::to_vec(&serde_json::json!({
             "version": 1, "media_type": "application/eat+cwt", "evidence": "AA==",
@@ -324,8 +410,14 @@ fn cocos_v4_checks_aik_pub_hash_against_the_leaf() {
     let r = one(&ea, &ReadOptions::at(0));
     assert!(matches!(r.binding.outcome, BindingOutcome::NeedsConnection(_)), "{r:?}");
     assert_eq!(claim(&r, "model"), "background check (evidence)");
-    assert_fails(&one(&authenticator(cert.der(), payload("Attestation", &[1; 32])), &ReadOptions::at(0)));
-    assert_fails(&one(&authenticator(cert.der(), payload("EXPORTER-x", &sha256(&spki))), &ReadOptions::at(0)));
+    assert_fails(&one(
+        &authenticator(cert.der(), payload("Attestation", &[1; 32])),
+        &ReadOptions::at(0),
+    ));
+    assert_fails(&one(
+        &authenticator(cert.der(), payload("EXPORTER-x", &sha256(&spki))),
+        &ReadOptions::at(0),
+    ));
     // A seat-expat CMW in 0xFF00 is not Cocos' payload.
     let found = read(&authenticator(cert.der(), vec![0x82, 0x01, 0x02]), &ReadOptions::at(0)).unwrap();
     assert!(matches!(found[0].result, Err(PeerError::NoEvidence(_))));
@@ -348,11 +440,13 @@ mod tng_tokens {
         let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let mut cp = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         cp.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        cp.distinguished_name.push(rcgen::DnType::OrganizationName, "Test AS CA");
+        cp.distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Test AS CA");
         let ca = cp.self_signed(&ca_key).unwrap();
         let issuer = rcgen::Issuer::new(cp, ca_key);
         let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &aws_lc_rs::rand::SystemRandom::new()).unwrap();
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &aws_lc_rs::rand::SystemRandom::new())
+                .unwrap();
         let leaf_key = rcgen::KeyPair::try_from(pkcs8.as_ref()).unwrap();
         let leaf = rcgen::CertificateParams::new(vec!["as".to_string()])
             .unwrap()
@@ -399,7 +493,10 @@ mod tng_tokens {
         assert_eq!(claim(&r, "cpu0.tdx.debug"), "true");
         // Another CA.
         opts.certs = vec![service().ca_der];
-        assert!(matches!(one(good.as_bytes(), &opts).evidence.outcome, EvidenceOutcome::Invalid(_)));
+        assert!(matches!(
+            one(good.as_bytes(), &opts).evidence.outcome,
+            EvidenceOutcome::Invalid(_)
+        ));
         opts.certs = vec![s.ca_der.clone()];
         // Outside [iat, exp].
         opts.now = now + 400;
@@ -417,16 +514,27 @@ mod tng_tokens {
 
 #[test]
 fn unreadable_inputs_are_typed_errors() {
-    for input in [&b""[..], b"garbage", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", &[0x30, 0x03, 0x02, 0x01]] {
+    for input in [
+        &b""[..],
+        b"garbage",
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        &[0x30, 0x03, 0x02, 0x01],
+    ] {
         let e = read(input, &ReadOptions::at(0)).unwrap_err();
         assert!(matches!(e, PeerError::Unreadable(_)), "{input:?}: {e:?}");
     }
     let big = vec![0u8; MAX_INPUT_LEN + 1];
-    assert_eq!(read(&big, &ReadOptions::at(0)).unwrap_err(), PeerError::TooLarge(MAX_INPUT_LEN + 1));
+    assert_eq!(
+        read(&big, &ReadOptions::at(0)).unwrap_err(),
+        PeerError::TooLarge(MAX_INPUT_LEN + 1)
+    );
     // A truncated certificate is not a certificate.
     let (k, _) = key();
     let cert = cert_with(&k, GRAMINE_ARCS, vec![1; 10]);
-    assert!(matches!(read(&cert[..cert.len() - 5], &ReadOptions::at(0)), Err(PeerError::Unreadable(_))));
+    assert!(matches!(
+        read(&cert[..cert.len() - 5], &ReadOptions::at(0)),
+        Err(PeerError::Unreadable(_))
+    ));
 }
 
 proptest::proptest! {

@@ -83,7 +83,10 @@ impl TestPki {
         let pck_rcgen = KeyPair::try_from(pck_pkcs8.as_ref()).unwrap();
         let mut lp = CertificateParams::new(Vec::<String>::new()).unwrap();
         lp.distinguished_name = name("Test SGX PCK Certificate");
-        lp.custom_extensions = vec![CustomExtension::from_oid_content(&[1, 2, 840, 113741, 1, 13, 1], sgx_extension())];
+        lp.custom_extensions = vec![CustomExtension::from_oid_content(
+            &[1, 2, 840, 113741, 1, 13, 1],
+            sgx_extension(),
+        )];
         let leaf = lp.signed_by(&pck_rcgen, &issuer).unwrap();
         let pck = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pck_pkcs8.as_ref()).unwrap();
         let att = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();

@@ -68,7 +68,10 @@ pub fn read_token(token: &str, opts: &ReadOptions) -> Result<PeerReport, PeerErr
         .and_then(|x| x.as_array())
         .ok_or_else(|| bad("JWS header", "no jwk.x5c (the signer's certificate chain)"))?;
     if x5c.is_empty() || x5c.len() > MAX_X5C {
-        return Err(bad("x5c", format!("{} certificates (expected 1..={MAX_X5C})", x5c.len())));
+        return Err(bad(
+            "x5c",
+            format!("{} certificates (expected 1..={MAX_X5C})", x5c.len()),
+        ));
     }
     let certs: Vec<Vec<u8>> = x5c
         .iter()
@@ -122,14 +125,25 @@ pub fn read_token(token: &str, opts: &ReadOptions) -> Result<PeerReport, PeerErr
             tcb: None,
         },
         claims,
-        notes: vec!["an attestation result: no raw quote to re-verify".into()],
+        notes: vec![
+            "an attestation result: no raw quote to re-verify".into(),
+            "binds TNG's HPKE key configuration and the service's challenge, not a TLS key: a TLS peer \
+             presenting this token is not shown to hold a key bound to it"
+                .into(),
+        ],
     })
 }
 
 fn time_check(payload: &serde_json::Value, now: i64) -> Result<(), String> {
     let t = crate::platform::dcap::collateral::fmt_time;
-    let iat = payload.get("iat").and_then(|v| v.as_i64()).ok_or("the token has no integer iat")?;
-    let exp = payload.get("exp").and_then(|v| v.as_i64()).ok_or("the token has no integer exp")?;
+    let iat = payload
+        .get("iat")
+        .and_then(|v| v.as_i64())
+        .ok_or("the token has no integer iat")?;
+    let exp = payload
+        .get("exp")
+        .and_then(|v| v.as_i64())
+        .ok_or("the token has no integer exp")?;
     if now < iat || now > exp {
         return Err(format!(
             "the token is valid {}..{} only, not at {}",
@@ -185,16 +199,34 @@ fn read_claims(payload: &serde_json::Value) -> (Vec<(String, String)>, BindingOu
             continue;
         };
         if let Some(body) = ann.pointer("/tdx/quote/body") {
-            for k in ["mr_td", "rtmr_0", "rtmr_1", "rtmr_2", "rtmr_3", "td_attributes", "tcb_svn"] {
+            for k in [
+                "mr_td",
+                "rtmr_0",
+                "rtmr_1",
+                "rtmr_2",
+                "rtmr_3",
+                "td_attributes",
+                "tcb_svn",
+            ] {
                 if let Some(v) = body.get(k).and_then(|v| v.as_str()) {
                     claims.push((format!("{name}.tdx.{k}"), crate::ear::escape_control(v).into_owned()));
                 }
             }
-            if let Some(a) = body.get("td_attributes").and_then(|v| v.as_str()).and_then(|s| hex::decode(s).ok()) {
-                claims.push((format!("{name}.tdx.debug"), (a.first().is_some_and(|b| b & 1 != 0)).to_string()));
+            if let Some(a) = body
+                .get("td_attributes")
+                .and_then(|v| v.as_str())
+                .and_then(|s| hex::decode(s).ok())
+            {
+                claims.push((
+                    format!("{name}.tdx.debug"),
+                    (a.first().is_some_and(|b| b & 1 != 0)).to_string(),
+                ));
             }
         }
-        let rd = ann.get("report_data").and_then(|v| v.as_str()).and_then(|s| hex::decode(s).ok());
+        let rd = ann
+            .get("report_data")
+            .and_then(|v| v.as_str())
+            .and_then(|s| hex::decode(s).ok());
         let rt = ann.get("runtime_data_claims");
         let this = match (rd.as_deref().and_then(|r| <&[u8; 64]>::try_from(r).ok()), rt) {
             (Some(rd), Some(rt)) if !rt.is_null() => {

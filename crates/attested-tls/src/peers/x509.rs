@@ -96,7 +96,7 @@ impl Container {
             }
         }
         match X509CertificationRequest::from_der(der) {
-            Ok((rest, r)) if rest.is_empty() => Some(Self::from_csr(&r)),
+            Ok(([], r)) => Some(Self::from_csr(&r)),
             _ => None,
         }
     }
@@ -200,7 +200,12 @@ fn key_notes(spki: &SubjectPublicKeyInfo<'_>) -> Vec<String> {
 /// Verifies a signature by the key of `spki` (ECDSA P-256/P-384 with
 /// SHA-256/384, RSA PKCS#1 v1.5 with SHA-256/384; RSA keys from 1024 bits,
 /// smaller ones being noted by [`key_notes`]).
-pub(super) fn verify_signature(spki: &SubjectPublicKeyInfo<'_>, sig_alg: &str, msg: &[u8], sig: &[u8]) -> Result<(), String> {
+pub(super) fn verify_signature(
+    spki: &SubjectPublicKeyInfo<'_>,
+    sig_alg: &str,
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), String> {
     let key_alg = spki.algorithm.algorithm.to_id_string();
     let curve = spki
         .algorithm
@@ -279,7 +284,7 @@ pub fn spki_pem(spki: &[u8]) -> String {
 pub fn verify_issued_by(child_der: &[u8], issuer_der: &[u8], now: i64) -> Result<String, String> {
     let parse = |der, what: &str| -> Result<X509Certificate<'_>, String> {
         match X509Certificate::from_der(der) {
-            Ok((rest, c)) if rest.is_empty() => Ok(c),
+            Ok(([], c)) => Ok(c),
             Ok(_) => Err(format!("{what}: trailing bytes after the certificate")),
             Err(e) => Err(format!("{what}: {e}")),
         }

@@ -191,7 +191,10 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 pub fn parse_pem_chain(pem: &[u8], what: &str) -> Result<Vec<Cert>, PkiError> {
     const END: &[u8] = b"-----END CERTIFICATE-----";
     let mut fixed;
-    let pem = if pem.windows(END.len() + 1).any(|w| w.starts_with(END) && w[END.len()] == b'-') {
+    let pem = if pem
+        .windows(END.len() + 1)
+        .any(|w| w.starts_with(END) && w[END.len()] == b'-')
+    {
         fixed = Vec::with_capacity(pem.len() + 16);
         let mut rest = pem;
         while let Some(at) = rest.windows(END.len()).position(|w| w == END) {
