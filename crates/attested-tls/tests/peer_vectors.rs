@@ -180,6 +180,31 @@ fn enarx_csr_holds() {
     );
     assert_eq!(claim(&rs[0], "debug"), "false");
     assert_eq!(claim(&rs[0], "fmspc"), "00706e470000");
+    // The TCB info embedded in the CSR puts the platform at OutOfDate.
+    let tcb = rs[0].evidence.tcb.as_deref().unwrap();
+    assert!(
+        tcb.starts_with("OutOfDate (") && tcb.contains("tcbDate 2020-06-10"),
+        "{tcb}"
+    );
+    for sa in ["00381", "00389", "00477", "00289", "00614", "00617", "00615", "00657"] {
+        assert!(tcb.contains(&format!("INTEL-SA-{sa}")), "{tcb}");
+    }
+    // After the TCB Signing certificate expired (2025-05-21), not evaluated.
+    let late = reports(&csr, &ReadOptions::at(1_750_000_000));
+    assert!(late[0]
+        .evidence
+        .tcb
+        .as_deref()
+        .unwrap()
+        .starts_with("embedded TCB info not evaluated"));
+    // A changed byte of the signed TCB info: its signature (and the CSR's) fails.
+    let mut bad = csr.clone();
+    let at = bad.windows(11).position(|w| w == b"\"tcbStatus\"").unwrap();
+    bad[at + 1] = b'u';
+    let r = &reports(&bad, &ReadOptions::at(T_ENARX))[0];
+    assert!(matches!(r.carrier_signature, Some(Err(_))));
+    let tcb = r.evidence.tcb.as_deref().unwrap();
+    assert!(tcb.contains("TCB info: signature is invalid"), "{tcb}");
 }
 
 #[test]

@@ -10,8 +10,10 @@
 //!   source, no real sample): `report_data[0:48] = SHA-384(CSR SPKI DER)`;
 //!   the last 16 bytes are not checked (their content is not documented).
 //!
-//! The embedded collateral is reported, not evaluated: it has no QE
-//! identity, and TCB status comes from `--collateral` (dcap-qvl JSON).
+//! The TCB info embedded in the SGX extension gives the platform TCB
+//! status ([`embedded_tcb_status`]); the CSR has no QE identity and its
+//! CRLs are not checked. With a DCAP engine in the options (collateral) the
+//! engine's status is used instead.
 
 use crate::der::{read_tlv, Tlv};
 
@@ -75,11 +77,12 @@ impl CertFormat for EnarxSgx {
         let mut q = quote::check(f, quote_tlv.content, opts)?;
         let outcome = report_data_is(q.report_data(), &sha256(&c.spki), "SHA-256(SPKI)");
         if opts.dcap.is_none() {
-            q.check.tcb = Some(
-                "not evaluated: the CSR embeds Intel CRLs and TCB info but no QE identity; give collateral \
-                 with --collateral"
-                    .into(),
-            );
+            if let Some(ext) = &q.pck {
+                q.check.tcb = Some(match embedded_tcb_status(tcb.content, ext, opts) {
+                    Ok(s) => s,
+                    Err(e) => format!("embedded TCB info not evaluated: {e}"),
+                });
+            }
         }
         Ok(super::cert_report(
             f,
@@ -94,6 +97,75 @@ impl CertFormat for EnarxSgx {
             opts,
         ))
     }
+}
+
+/// The platform TCB status under the TCB info embedded in a TcbPackage
+/// (`SEQUENCE { SEQUENCE OF Certificate, OCTET STRING tcbInfo }`, the
+/// first certificate the TCB Signing certificate, the document Intel's PCS
+/// JSON `{"tcbInfo":{..},"signature":"<hex>"}`): the signing certificate
+/// issued by the Intel root and valid at the verification time, the
+/// signature over the `tcbInfo` object's bytes as carried, the TCB info's
+/// window, and the level the PCK certificate's TCB meets. The QE identity
+/// is not included in the CSR and the CRLs are not checked: the text says so.
+pub fn embedded_tcb_status(
+    package: &[u8],
+    pck: &crate::platform::dcap::pki::SgxExtension,
+    opts: &ReadOptions,
+) -> Result<String, String> {
+    use crate::platform::dcap::collateral::{fmt_time, parse_tcb_info};
+    use crate::platform::dcap::pki::Cert;
+    let e = |what: &str, d: crate::der::DerError| format!("{what}: {d}");
+    let certs = read_tlv(package, "TcbPackage certificates").map_err(|d| e("TcbPackage", d))?;
+    let doc = read_tlv(certs.rest, "TcbPackage tcbInfo").map_err(|d| e("TcbPackage", d))?;
+    if certs.tag != 0x30 || doc.tag != 0x04 {
+        return Err("TcbPackage is not SEQUENCE { SEQUENCE OF Certificate, OCTET STRING }".into());
+    }
+    let signer_der = read_tlv(certs.content, "TCB Signing certificate").map_err(|d| e("TcbPackage", d))?;
+    let signer = Cert::from_der(signer_der.whole, "TCB Signing certificate").map_err(|x| x.to_string())?;
+    let root = quote::intel_root(opts)?;
+    signer.verify_issued_by(&root).map_err(|x| x.to_string())?;
+    if opts.now < signer.not_before || opts.now > signer.not_after {
+        return Err(format!(
+            "the TCB Signing certificate is not valid at {}",
+            fmt_time(opts.now)
+        ));
+    }
+    let text = std::str::from_utf8(doc.content).map_err(|_| "tcbInfo is not UTF-8".to_string())?;
+    let (body, sig) = text
+        .strip_prefix("{\"tcbInfo\":")
+        .and_then(|r| r.rsplit_once(",\"signature\":\""))
+        .and_then(|(b, s)| Some((b, s.strip_suffix("\"}")?)))
+        .ok_or("tcbInfo is not {\"tcbInfo\":{..},\"signature\":\"..\"}")?;
+    let sig = hex::decode(sig).map_err(|x| format!("tcbInfo signature is not hex: {x}"))?;
+    signer
+        .verify_raw(body.as_bytes(), &sig, "TCB info")
+        .map_err(|x| x.to_string())?;
+    let info = parse_tcb_info(body)?;
+    if info.fmspc != pck.fmspc {
+        return Err(format!(
+            "the TCB info is for FMSPC {}, the PCK certificate's is {}",
+            hex::encode(info.fmspc),
+            hex::encode(pck.fmspc)
+        ));
+    }
+    if opts.now < info.issue_date || opts.now > info.next_update {
+        return Err(format!(
+            "the TCB info is valid {}..{}, not at {}",
+            fmt_time(info.issue_date),
+            fmt_time(info.next_update),
+            fmt_time(opts.now)
+        ));
+    }
+    let level = crate::platform::dcap::engine::find_level(&info, pck, None).map_err(|f| f.reason)?;
+    let adv = if level.advisories.is_empty() {
+        String::new()
+    } else {
+        format!(", advisories {}", level.advisories.join(", "))
+    };
+    Ok(format!(
+        "{} (platform level of the CSR's embedded TCB info, tcbDate {}{adv}; QE identity not included, CRLs not checked)",
+        level.status, level.tcb_date
+    ))
 }
 
 /// Reader of Steward's SEV-SNP extension.

@@ -21,6 +21,8 @@ pub struct CheckedQuote<'a> {
     pub check: EvidenceCheck,
     /// Claims of the body and of the PCK certificate.
     pub claims: Vec<(String, String)>,
+    /// The PCK certificate's SGX extension, when the chain verified.
+    pub pck: Option<SgxExtension>,
 }
 
 impl CheckedQuote<'_> {
@@ -38,20 +40,25 @@ pub fn check<'a>(format: PeerFormat, raw: &'a [u8], opts: &ReadOptions) -> Resul
     claims.push(("qe_svn".into(), quote.header.qe_svn.to_string()));
     claims.push(("pce_svn".into(), quote.header.pce_svn.to_string()));
     let platform = if quote.is_tdx() { "tdx" } else { "sgx" };
-    let (outcome, tcb) = match verify(&quote, opts) {
+    let (outcome, tcb, pck) = match verify(&quote, opts) {
         Ok((ext, anchor)) => {
             claims.push(("fmspc".into(), hex::encode(ext.fmspc)));
             claims.push(("ppid".into(), hex::encode(&ext.ppid)));
             claims.push(("pck_tcb_components".into(), hex::encode(ext.tcb_components)));
             claims.push(("pck_pcesvn".into(), ext.pce_svn.to_string()));
-            (EvidenceOutcome::Verified { anchor }, Some(tcb_status(&quote, opts)))
+            (
+                EvidenceOutcome::Verified { anchor },
+                Some(tcb_status(&quote, opts)),
+                Some(ext),
+            )
         }
-        Err(reason) => (EvidenceOutcome::Invalid(reason), None),
+        Err(reason) => (EvidenceOutcome::Invalid(reason), None, None),
     };
     Ok(CheckedQuote {
         check: EvidenceCheck { platform, outcome, tcb },
         quote,
         claims,
+        pck,
     })
 }
 
@@ -97,10 +104,7 @@ fn verify(q: &Quote<'_>, opts: &ReadOptions) -> Result<(SgxExtension, String), S
             q.pck_cert_data_type
         ));
     }
-    let root = match &opts.intel_root {
-        Some(r) => r.clone(),
-        None => pki::intel_root().map_err(|e| e.to_string())?,
-    };
+    let root = intel_root(opts)?;
     let chain = pki::parse_pem_chain(q.pck_cert_data, "PCK chain").map_err(|e| e.to_string())?;
     anchor_chain(&chain, &root, opts.now)?;
     let leaf = &chain[0];
@@ -112,6 +116,14 @@ fn verify(q: &Quote<'_>, opts: &ReadOptions) -> Result<(SgxExtension, String), S
         .map_err(str::to_string)?;
     verify_signatures(q, leaf).map_err(|f| format!("{}: {}", f.claim, f.reason))?;
     Ok((ext, format!("{} (pinned key)", root.subject_str)))
+}
+
+/// The Intel root the options name, or the embedded one.
+pub fn intel_root(opts: &ReadOptions) -> Result<Cert, String> {
+    match &opts.intel_root {
+        Some(r) => Ok(r.clone()),
+        None => pki::intel_root().map_err(|e| e.to_string()),
+    }
 }
 
 /// Follows issuers from the leaf (`chain[0]`) through the other

@@ -366,7 +366,7 @@ fn check_qe_identity<'c>(q: &Quote<'_>, id: &'c super::collateral::QeIdentity) -
 }
 
 /// The first (highest) TCB level whose components the platform meets.
-fn find_level<'c>(
+pub fn find_level<'c>(
     info: &'c TcbInfo,
     ext: &SgxExtension,
     tee_tcb_svn: Option<&[u8; 16]>,
