@@ -139,3 +139,25 @@ fn inspect_exit_1_without_evidence_and_2_for_unreadable_input() {
     assert_eq!(run(atls().arg("inspect").arg(&f).args(["--nonce", "zz"])).0, 2);
     assert_eq!(run(atls().arg("inspect").arg(&f).args(["--at", "yesterday"])).0, 2);
 }
+
+#[test]
+fn inspect_raw_quote_shows_tcb_with_collateral_and_exits_1_for_lack_of_a_binding() {
+    let v = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/sgx");
+    if !v.is_dir() {
+        eprintln!("SKIPPED: {} is absent", v.display());
+        return;
+    }
+    let (code, out, err) = run(atls()
+        .arg("inspect")
+        .arg(v.join("sgx_quote"))
+        .arg("--collateral")
+        .arg(v.join("sgx_quote_collateral.json"))
+        .args(["--at", "2025-07-01T00:00:00Z"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("format: raw Intel SGX quote"), "{out}");
+    assert!(
+        out.contains("signatures VERIFY up to") && out.contains("tcb status: "),
+        "{out}"
+    );
+    assert!(out.contains("binding: NOT CHECKED"), "{out}");
+}

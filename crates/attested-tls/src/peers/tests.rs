@@ -512,6 +512,16 @@ mod tng_tokens {
     }
 }
 
+/// Guards the PEM detection: a raw quote carries its PCK chain as PEM, and
+/// was read as the PCK certificate ("no evidence") instead of "unreadable".
+#[test]
+fn a_raw_quote_is_not_read_as_its_pck_certificate() {
+    let pki = TestPki::new();
+    let quote = pki.sgx_quote(&rd(&[1; 32]));
+    assert!(matches!(read(&quote, &pki.opts()), Err(PeerError::Unreadable(_))));
+    assert!(matches!(detect(&quote), Err(PeerError::Unreadable(_))));
+}
+
 #[test]
 fn unreadable_inputs_are_typed_errors() {
     for input in [

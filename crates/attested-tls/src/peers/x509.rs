@@ -59,7 +59,9 @@ impl Container {
         if input.first() == Some(&0x30) {
             return Ok(Self::from_der(input));
         }
-        if !input.windows(11).any(|w| w == b"-----BEGIN ") {
+        // PEM is text: binary input that merely contains PEM (an SGX quote
+        // carries its PCK chain so) is not a certificate.
+        if std::str::from_utf8(input).is_err() || !input.windows(11).any(|w| w == b"-----BEGIN ") {
             return Ok(None);
         }
         for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(input) {
