@@ -34,6 +34,10 @@ pub struct InspectArgs {
     /// CA for tokens, a VCEK/ASK for SEV-SNP reports.
     #[arg(long)]
     certs: Vec<PathBuf>,
+    /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
+    /// built-in AMD roots, as for `atls verify`. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    trust_ark: Vec<PathBuf>,
     /// Intel DCAP collateral (JSON file or directory), for the TCB status of
     /// SGX/TDX quotes.
     #[arg(long)]
@@ -61,6 +65,11 @@ pub fn run(args: InspectArgs) -> Result<u8, Failure> {
         let loaded = attested_tls::platform::snp::load_cert_paths(&args.certs)
             .map_err(|(p, e)| Failure::input(format!("--certs {}: {e}", p.display())))?;
         opts.certs = loaded.into_iter().map(|(_, der)| der).collect();
+    }
+    if !args.trust_ark.is_empty() {
+        let loaded = attested_tls::platform::snp::load_cert_paths(&args.trust_ark)
+            .map_err(|(p, e)| Failure::input(format!("--trust-ark {}: {e}", p.display())))?;
+        opts.trusted_arks = loaded.into_iter().map(|(_, der)| der).collect();
     }
     if !args.collateral.is_empty() {
         let root = pki::intel_root().map_err(Failure::input)?;

@@ -8,6 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../../attested-tls/tests/support/snp_synthetic.rs"]
+mod snp_synthetic;
+
 fn atls() -> Command {
     Command::new(env!("CARGO_BIN_EXE_atls"))
 }
@@ -160,4 +163,39 @@ fn inspect_raw_quote_shows_tcb_with_collateral_and_exits_1_for_lack_of_a_binding
         "{out}"
     );
     assert!(out.contains("binding: NOT CHECKED"), "{out}");
+}
+
+#[test]
+fn inspect_contrast_exit_0_with_nonce_vcek_and_an_explicitly_trusted_ark() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let spki = rcgen::PublicKeyData::subject_public_key_info(&k);
+    let nonce = [7u8; 32];
+    let rd = attested_tls::crypto::sha512(&[&spki, &nonce]);
+    let (h, report) = snp_synthetic::forged_milan(&[0x11; 48], &rd);
+    let mut p = rcgen::CertificateParams::new(vec!["Contrast".to_string()]).unwrap();
+    p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(&[1, 3, 9901, 2, 1], report)];
+    let f = dir.path().join("contrast.der");
+    std::fs::write(&f, p.self_signed(&k).unwrap().der()).unwrap();
+    for (name, der) in [("vcek.der", &h.leaf), ("ask.der", &h.intermediate), ("ark.der", &h.ark)] {
+        std::fs::write(dir.path().join(name), der).unwrap();
+    }
+    let base = |cmd: &mut Command| {
+        cmd.arg("inspect")
+            .arg(&f)
+            .args(["--nonce", &hex::encode(nonce), "--certs"])
+            .arg(dir.path().join("vcek.der"))
+            .arg("--certs")
+            .arg(dir.path().join("ask.der"));
+    };
+    let mut cmd = atls();
+    base(&mut cmd);
+    let (code, out, _) = run(&mut cmd);
+    assert_eq!(code, 1, "the host-made ARK is not trusted by default: {out}");
+    let mut cmd = atls();
+    base(&mut cmd);
+    cmd.arg("--trust-ark").arg(dir.path().join("ark.der"));
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("mechanism B6") && out.contains("CVE-2026-33697"), "{out}");
 }

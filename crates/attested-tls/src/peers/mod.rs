@@ -326,6 +326,9 @@ pub struct ReadOptions {
     /// Certificates given by the user (DER): the attestation service's CA
     /// for tokens, VCEK/ASK for SEV-SNP.
     pub certs: Vec<Vec<u8>>,
+    /// SEV-SNP roots (ARK, DER) to trust besides the built-in AMD roots, as
+    /// `atls verify --trust-ark`.
+    pub trusted_arks: Vec<Vec<u8>>,
 }
 
 impl ReadOptions {
@@ -337,6 +340,7 @@ impl ReadOptions {
             intel_root: None,
             dcap: None,
             certs: Vec::new(),
+            trusted_arks: Vec::new(),
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Offline verification of a raw SEV-SNP report carried by a peer format:
 //! the VCEK (from the carrier, or `--certs`) chains to a built-in AMD root
 //! (ARK -> ASK -> VCEK, [`crate::platform::snp::TrustStore`]), every
-//! certificate is valid at the verification time, the VCEK certifies the
-//! report's `REPORTED_TCB`, and the report's ECDSA P-384 signature verifies.
+//! certificate is valid at the verification time (an ARK given in
+//! [`ReadOptions::trusted_arks`] is trusted too), the VCEK's hwID names the
+//! report's CHIP_ID, the VCEK certifies the report's `REPORTED_TCB`, and the
+//! report's ECDSA P-384 signature verifies.
 
 use crate::platform::snp::report::{AttestationReport, Tcb};
-use crate::platform::snp::{builtin_trust_store, ChainCache, LeafKind};
+use crate::platform::snp::{builtin_trust_store, ChainCache, LeafKind, ParsedCert};
 
 use super::{EvidenceCheck, EvidenceOutcome, PeerError, PeerFormat, ReadOptions};
 
@@ -43,6 +45,12 @@ pub fn check(
 
 fn verify(r: &AttestationReport, vcek: Option<&[u8]>, opts: &ReadOptions) -> EvidenceOutcome {
     let mut trust = builtin_trust_store();
+    for der in &opts.trusted_arks {
+        match ParsedCert::from_der(der).map(|ark| trust.add_root(ark)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => return EvidenceOutcome::Invalid(format!("a trusted ARK: {e}")),
+        }
+    }
     for der in &opts.certs {
         // Certificates of other kinds (an EAR service CA) are not SNP's.
         let _ = trust.add_der(der);
@@ -67,6 +75,11 @@ fn verify(r: &AttestationReport, vcek: Option<&[u8]>, opts: &ReadOptions) -> Evi
             "the VCEK chain is not valid at {}",
             crate::platform::dcap::collateral::fmt_time(opts.now)
         ));
+    }
+    if let Some(hw) = &v.hw_id {
+        if !crate::platform::snp::hw_id_matches(hw, &r.chip_id) {
+            return EvidenceOutcome::Invalid("the VCEK's hwID is not the report's CHIP_ID".into());
+        }
     }
     if v.tcb != Tcb::decode(r.reported_tcb, v.product) {
         return EvidenceOutcome::Invalid("the VCEK does not certify the report's REPORTED_TCB".into());
