@@ -6,12 +6,9 @@
 //! here): `report_data = SHA-512("ratls-cert:" || SPKI DER)`.
 //!
 //! Only `.1` (a raw quote) is read. The encoding of `.8` is not known here:
-//! it is reported as present but not verified.
+//! a certificate with `.8` and no `.1` is "no evidence" (its OID is listed).
 
-use super::{
-    quote, report_data_is, Binding, BindingOutcome, CertFormat, Container, EvidenceCheck, EvidenceOutcome, PeerError,
-    PeerFormat, PeerReport, ReadOptions,
-};
+use super::{quote, report_data_is, Binding, CertFormat, Container, PeerError, PeerFormat, PeerReport, ReadOptions};
 
 /// The arc 1.3.6.1.4.1.62397.1, content bytes.
 pub const OID_ARC: &[u8] = &[0x2B, 0x06, 0x01, 0x04, 0x01, 0x83, 0xE7, 0x3D, 0x01];
@@ -30,30 +27,11 @@ impl CertFormat for Dstack {
     const FORMAT: PeerFormat = PeerFormat::Dstack;
 
     fn matches(oid: &[u8]) -> bool {
-        oid.len() == OID_ARC.len() + 1 && oid.starts_with(OID_ARC) && matches!(oid[OID_ARC.len()], QUOTE | ATTESTATION)
+        oid.len() == OID_ARC.len() + 1 && oid.starts_with(OID_ARC) && oid[OID_ARC.len()] == QUOTE
     }
 
     fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
-        let Some((_, quote_ext)) = c.extensions.iter().find(|(o, v)| {
-            o.len() == OID_ARC.len() + 1 && o.starts_with(OID_ARC) && o[OID_ARC.len()] == QUOTE && v == value
-        }) else {
-            return Ok(super::cert_report(
-                Self::FORMAT,
-                c,
-                "certificate extension 1.3.6.1.4.1.62397.1.8 (attestation)",
-                Binding {
-                    formula: FORMULA.into(),
-                    outcome: BindingOutcome::NotChecked("the encoding of extension .1.8 is not known here".into()),
-                },
-                EvidenceCheck {
-                    platform: "tdx",
-                    outcome: EvidenceOutcome::Unverifiable("the encoding of extension .1.8 is not known here".into()),
-                    tcb: None,
-                },
-                Vec::new(),
-                opts,
-            ));
-        };
+        let quote_ext = value;
         let q = quote::check(Self::FORMAT, quote_ext, opts)?;
         let want = crate::crypto::sha512(&[b"ratls-cert:", &c.spki]);
         let outcome = report_data_is(q.report_data(), &want, "SHA-512(\"ratls-cert:\" || SPKI)");
