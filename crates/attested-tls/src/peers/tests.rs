@@ -288,6 +288,16 @@ fn dstack_tdx_binding() {
         &cert_with(&k, DSTACK_QUOTE_ARCS, pki.tdx_quote(&wrong)),
         &pki.opts(),
     ));
+    // `.8` alone (encoding unknown): no evidence, never "verified".
+    let e = read(
+        &cert_with(&k, &[1, 3, 6, 1, 4, 1, 62397, 1, 8], vec![1, 2]),
+        &pki.opts(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, PeerError::NoEvidence(m) if m.contains("1.3.6.1.4.1.62397.1.8")),
+        "{e:?}"
+    );
 }
 
 fn snp_report(report_data: &[u8; 64]) -> Vec<u8> {
