@@ -59,12 +59,10 @@ impl CertFormat for CocosV3 {
         oid.len() == OID_ARC_V3.len() + 1 && oid.starts_with(OID_ARC_V3) && platform_v3(oid[OID_ARC_V3.len()]).is_some()
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
-        let platform = c
-            .extensions
-            .iter()
-            .find(|(o, v)| v == value && Self::matches(o))
-            .and_then(|(o, _)| platform_v3(o[OID_ARC_V3.len()]))
+    fn read(c: &Container, oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+        let platform = oid
+            .get(OID_ARC_V3.len())
+            .and_then(|l| platform_v3(*l))
             .unwrap_or("unknown");
         let mut claims = vec![("platform".to_string(), platform.to_string())];
         let outcome = match &opts.nonce {

@@ -51,13 +51,8 @@ impl CertFormat for Constellation {
         variant(oid).is_some()
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
-        let name = c
-            .extensions
-            .iter()
-            .find(|(o, v)| v == value && variant(o).is_some())
-            .and_then(|(o, _)| variant(o))
-            .unwrap_or("unknown");
+    fn read(c: &Container, oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+        let name = variant(oid).unwrap_or("unknown");
         let why = format!("the {name} attestation document's encoding is not known here");
         Ok(super::cert_report(
             Self::FORMAT,

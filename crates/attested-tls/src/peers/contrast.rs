@@ -29,7 +29,7 @@ impl CertFormat for Contrast {
         oid == OID_CONTENT
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+    fn read(c: &Container, _oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let (r, check, claims) = snp::check(Self::FORMAT, value, None, opts)?;
         let outcome = match &opts.nonce {
             Some(n) => report_data_is(

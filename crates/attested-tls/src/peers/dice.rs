@@ -144,7 +144,7 @@ impl CertFormat for TcgDice {
         oid == OID_CONTENT
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+    fn read(c: &Container, _oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let t = decode(value)?;
         let q = quote::check(Self::FORMAT, &t.quote, opts)?;
         let outcome = binding(&c.spki, &t, q.report_data(), q.quote.is_tdx());

@@ -30,9 +30,8 @@ impl CertFormat for Dstack {
         oid.len() == OID_ARC.len() + 1 && oid.starts_with(OID_ARC) && oid[OID_ARC.len()] == QUOTE
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
-        let quote_ext = value;
-        let q = quote::check(Self::FORMAT, quote_ext, opts)?;
+    fn read(c: &Container, _oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+        let q = quote::check(Self::FORMAT, value, opts)?;
         let want = crate::crypto::sha512(&[b"ratls-cert:", &c.spki]);
         let outcome = report_data_is(q.report_data(), &want, "SHA-512(\"ratls-cert:\" || SPKI)");
         Ok(super::cert_report(

@@ -54,7 +54,7 @@ impl CertFormat for EnarxSgx {
         oid == OID_SGX
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+    fn read(c: &Container, _oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let f = Self::FORMAT;
         let seq = tagged(f, value, 0x30, "SGX evidence SEQUENCE")?;
         if !seq.rest.is_empty() {
@@ -178,7 +178,7 @@ impl CertFormat for EnarxSnp {
         oid == OID_SNP
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+    fn read(c: &Container, _oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let f = Self::FORMAT;
         let seq = tagged(f, value, 0x30, "SNP evidence SEQUENCE")?;
         if !seq.rest.is_empty() {

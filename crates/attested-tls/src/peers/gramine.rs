@@ -27,7 +27,7 @@ impl CertFormat for GramineLegacy {
         oid == OID_CONTENT
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+    fn read(c: &Container, _oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let q = quote::check(Self::FORMAT, value, opts)?;
         let outcome = report_data_is(q.report_data(), &sha256(&c.spki), "SHA-256(SPKI)");
         Ok(super::cert_report(

@@ -361,12 +361,13 @@ pub trait CertFormat {
     /// Whether an extension with these extnID content bytes is this
     /// format's (matched byte for byte, never as a dotted string).
     fn matches(oid: &[u8]) -> bool;
-    /// Reads the extension value of `container`.
-    fn read(container: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError>;
+    /// Reads the extension of `container` with extnID content bytes `oid`
+    /// (one [`CertFormat::matches`] accepted) and extnValue content `value`.
+    fn read(container: &Container, oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError>;
 }
 
 /// A function reading one extension, as [`CertFormat::read`].
-type ReadFn = fn(&Container, &[u8], &ReadOptions) -> Result<PeerReport, PeerError>;
+type ReadFn = fn(&Container, &[u8], &[u8], &ReadOptions) -> Result<PeerReport, PeerError>;
 
 /// One row of [`CERT_FORMATS`]: the format, its extnID matcher, its reader.
 type CertFormatEntry = (PeerFormat, fn(&[u8]) -> bool, ReadFn);
@@ -418,7 +419,7 @@ pub fn read(input: &[u8], opts: &ReadOptions) -> Result<Vec<Found>, PeerError> {
                     if matches(oid) {
                         out.push(Found {
                             format: *format,
-                            result: read(&c, value, opts),
+                            result: read(&c, oid, value, opts),
                         });
                     }
                 }

@@ -72,7 +72,7 @@ impl CertFormat for OpenEnclave {
         oid == OID_CONTENT
     }
 
-    fn read(c: &Container, value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
+    fn read(c: &Container, _oid: &[u8], value: &[u8], opts: &ReadOptions) -> Result<PeerReport, PeerError> {
         let (raw, encoding) = quote_of(value)?;
         let q = quote::check(Self::FORMAT, raw, opts)?;
         let mut pem = spki_pem(&c.spki).into_bytes();
