@@ -8,6 +8,7 @@
 
 mod bench;
 mod demo;
+mod inspect;
 mod policy_init;
 mod serve;
 mod verify;
@@ -47,6 +48,8 @@ enum Command {
     },
     /// Appraise one piece of Evidence offline.
     Verify(verify::VerifyArgs),
+    /// Inspect an attested certificate, CSR, token or authenticator of another system.
+    Inspect(inspect::InspectArgs),
     /// Appraisal policies.
     Policy {
         #[command(subcommand)]
@@ -190,6 +193,7 @@ fn main() -> ExitCode {
                 command: VectorsCommand::Check { files, json },
             } => vectors_check(&files, json),
             Command::Verify(a) => verify::run(a),
+            Command::Inspect(a) => inspect::run(a),
             Command::Policy {
                 command: PolicyCommand::Init(a),
             } => policy_init::run(a),

@@ -381,6 +381,15 @@ pub fn verify_ear_jwt_with(
     key: &VerificationKey,
     validation: &EarJwtValidation,
 ) -> Result<Ear, EarJwtError> {
+    ear_from_json(verify_jws(token, key)?, validation)
+}
+
+/// Verifies a compact JWS with `key` and returns its payload as JSON: the
+/// header's `alg` must be the key's (never `none`), no `crit`, `typ` (if
+/// present) a JWT type, and neither part may repeat a JSON key. Nothing
+/// about the payload's claims is checked ([`verify_ear_jwt_with`] reads it
+/// as an EAR; other tokens, e.g. `crate::peers::tng`, read it their way).
+pub fn verify_jws(token: &str, key: &VerificationKey) -> Result<serde_json::Value, EarJwtError> {
     if token.len() > MAX_JWT_LEN {
         return Err(EarJwtError::Malformed(format!(
             "{} bytes, more than the {MAX_JWT_LEN} accepted",
@@ -434,8 +443,7 @@ pub fn verify_ear_jwt_with(
     let signing_input = &token[..h.len() + 1 + p.len()];
     key.verify(signing_input.as_bytes(), &sig)
         .map_err(|_| EarJwtError::Signature(key.jose_alg()))?;
-    let payload = parse_json("payload", &dec("payload", p)?)?;
-    ear_from_json(payload, validation)
+    parse_json("payload", &dec("payload", p)?)
 }
 
 /// Parses JSON, refusing an object that repeats a key: `serde_json::Value`

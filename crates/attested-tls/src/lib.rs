@@ -50,6 +50,7 @@ pub mod fsutil;
 pub mod host_identity;
 pub mod modes;
 pub mod net;
+pub mod peers;
 pub mod platform;
 pub mod policy;
 pub mod sim;

@@ -608,7 +608,9 @@ fn parse_module(m: &TdxModuleJson, id: &str, levels: Vec<SvnLevel>) -> Result<Td
     })
 }
 
-fn parse_tcb_info(text: &str) -> Result<TcbInfo, String> {
+/// Parses the `tcbInfo` object of a TCB info document (version 3, SGX or
+/// TDX). Its signature must have been checked by the caller.
+pub fn parse_tcb_info(text: &str) -> Result<TcbInfo, String> {
     let j: TcbInfoJson = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let tee = match (j.id.as_deref(), j.version) {
         (Some("SGX"), 3) => Tee::Sgx,

@@ -226,36 +226,9 @@ impl Engine {
             )));
         }
 
-        // QE report: signed by the PCK key, binds the attestation key.
-        pck.leaf
-            .verify_raw(
-                q.qe_report_raw,
-                &q.qe_report_signature,
-                "QE report (signed by the PCK key)",
-            )
-            .map_err(|e| one(Failure::new("qe_report", e.to_string())))?;
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        ctx.update(&q.attestation_key);
-        ctx.update(q.qe_auth_data);
-        let digest = ctx.finish();
-        let rd = &q.qe_report.report_data;
-        if !crate::crypto::constant_time_eq(&rd[..32], digest.as_ref()) || rd[32..].iter().any(|b| *b != 0) {
-            return Err(one(Failure::new(
-                "qe_report",
-                "QE report data is not SHA-256(attestation key || QE authentication data) zero-padded",
-            )));
-        }
-        let qe_level = check_qe_identity(q, &col.qe_identity).map_err(one)?;
-
-        // Quote signature by the attestation key over header and body.
-        let mut key = [0x04u8; 65];
-        key[1..].copy_from_slice(&q.attestation_key);
-        pki::verify_p256_raw(&key, q.signed, &q.signature, "quote").map_err(|_| {
-            one(Failure::new(
-                "signature",
-                "quote signature by the attestation key is invalid (header or body modified)",
-            ))
-        })?;
+        let qe_level = verify_signatures(q, &pck.leaf)
+            .and_then(|()| check_qe_identity(q, &col.qe_identity))
+            .map_err(one)?;
 
         // TCB level.
         let ext = &pck.ext;
@@ -298,6 +271,41 @@ impl Engine {
             collateral: col.clone(),
         })
     }
+}
+
+/// The signature checks of a quote that need no collateral: the QE report
+/// signed by the PCK leaf key, the QE report data binding the attestation
+/// key (`SHA-256(attestation key || QE authentication data)`, zero-padded),
+/// and the quote signature by the attestation key over header and body.
+/// [`Engine::verify`] runs them after the PCK chain; readers of formats
+/// that carry no collateral (`crate::peers`) run them on their own.
+pub fn verify_signatures(q: &Quote<'_>, pck_leaf: &Cert) -> Result<(), Failure> {
+    pck_leaf
+        .verify_raw(
+            q.qe_report_raw,
+            &q.qe_report_signature,
+            "QE report (signed by the PCK key)",
+        )
+        .map_err(|e| Failure::new("qe_report", e.to_string()))?;
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(&q.attestation_key);
+    ctx.update(q.qe_auth_data);
+    let digest = ctx.finish();
+    let rd = &q.qe_report.report_data;
+    if !crate::crypto::constant_time_eq(&rd[..32], digest.as_ref()) || rd[32..].iter().any(|b| *b != 0) {
+        return Err(Failure::new(
+            "qe_report",
+            "QE report data is not SHA-256(attestation key || QE authentication data) zero-padded",
+        ));
+    }
+    let mut key = [0x04u8; 65];
+    key[1..].copy_from_slice(&q.attestation_key);
+    pki::verify_p256_raw(&key, q.signed, &q.signature, "quote").map_err(|_| {
+        Failure::new(
+            "signature",
+            "quote signature by the attestation key is invalid (header or body modified)",
+        )
+    })
 }
 
 fn check_qe_identity<'c>(q: &Quote<'_>, id: &'c super::collateral::QeIdentity) -> Result<&'c SvnLevel, Failure> {
@@ -358,7 +366,7 @@ fn check_qe_identity<'c>(q: &Quote<'_>, id: &'c super::collateral::QeIdentity) -
 }
 
 /// The first (highest) TCB level whose components the platform meets.
-fn find_level<'c>(
+pub fn find_level<'c>(
     info: &'c TcbInfo,
     ext: &SgxExtension,
     tee_tcb_svn: Option<&[u8; 16]>,

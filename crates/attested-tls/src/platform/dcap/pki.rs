@@ -183,7 +183,32 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// Parses a PEM certificate chain (leaf first).
+///
+/// An END line directly followed by the next BEGIN line (no line break, as
+/// some quotes carry their chain: Open Enclave's `sgx_cert_ec_bad_tcb.der`)
+/// is split first; the PEM reader would otherwise drop the second
+/// certificate silently.
 pub fn parse_pem_chain(pem: &[u8], what: &str) -> Result<Vec<Cert>, PkiError> {
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let mut fixed;
+    let pem = if pem
+        .windows(END.len() + 1)
+        .any(|w| w.starts_with(END) && w[END.len()] == b'-')
+    {
+        fixed = Vec::with_capacity(pem.len() + 16);
+        let mut rest = pem;
+        while let Some(at) = rest.windows(END.len()).position(|w| w == END) {
+            fixed.extend_from_slice(&rest[..at + END.len()]);
+            rest = &rest[at + END.len()..];
+            if rest.first() == Some(&b'-') {
+                fixed.push(b'\n');
+            }
+        }
+        fixed.extend_from_slice(rest);
+        &fixed[..]
+    } else {
+        pem
+    };
     let mut out = Vec::new();
     for (i, item) in CertificateDer::pem_slice_iter(pem).enumerate() {
         if i >= MAX_CHAIN_LEN {
@@ -472,6 +497,18 @@ mod tests {
         assert_eq!(hex::encode(root.fingerprint()), INTEL_ROOT_CA_SHA256);
         assert!(root.subject_str.contains("Intel SGX Root CA"));
         assert!(root.is_ca);
+    }
+
+    /// Guards the split of `-----END CERTIFICATE----------BEGIN ...`: without
+    /// it the PEM reader silently dropped the second certificate.
+    #[test]
+    fn pem_chain_with_end_and_begin_on_one_line_keeps_every_certificate() {
+        let root = String::from_utf8(INTEL_ROOT_CA_PEM.to_vec()).unwrap();
+        let root = root.trim_end();
+        let glued = format!("{root}{root}\n{root}\n");
+        assert_eq!(parse_pem_chain(glued.as_bytes(), "glued").unwrap().len(), 3);
+        let plain = format!("{root}\n{root}\n");
+        assert_eq!(parse_pem_chain(plain.as_bytes(), "plain").unwrap().len(), 2);
     }
 
     #[test]

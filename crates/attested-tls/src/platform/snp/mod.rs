@@ -687,7 +687,7 @@ impl SnpVerifier {
 
 /// Whether a certificate's `hwID` names the report's chip: all 64 bytes, or
 /// on Turin (8-byte hwID) the first 8.
-fn hw_id_matches(hw_id: &[u8], chip_id: &[u8; 64]) -> bool {
+pub(crate) fn hw_id_matches(hw_id: &[u8], chip_id: &[u8; 64]) -> bool {
     match hw_id.len() {
         64 => hw_id == chip_id,
         8 => hw_id == &chip_id[..8],
