@@ -134,13 +134,27 @@ fn connection_failure(context: &str, e: NetError) -> Failure {
         NetError::Config(_) => Failure::input(format!("{context}: {e}")),
         // A server of mode early refuses a ClientHello without its
         // extension with missing_extension: say what probably happened.
-        NetError::Tls(rustls::Error::AlertReceived(rustls::AlertDescription::MissingExtension)) => {
+        _ if tls_alert_received(&e) == Some(rustls::AlertDescription::MissingExtension) => {
             Failure::network(format!(
                 "{context}: {e} (the server requires a TLS extension this mode does not send; \
                  if it serves mode early, connect with --mode early)"
             ))
         }
         _ => Failure::network(format!("{context}: {e}")),
+    }
+}
+
+/// The TLS alert the peer ended the handshake with, if that is why `e`
+/// happened (rustls reports it as a TLS error, or inside an I/O error).
+fn tls_alert_received(e: &NetError) -> Option<rustls::AlertDescription> {
+    let tls = match e {
+        NetError::Tls(t) => Some(t),
+        NetError::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    match tls {
+        Some(rustls::Error::AlertReceived(a)) => Some(*a),
+        _ => None,
     }
 }
 
