@@ -212,7 +212,10 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
     let ear = ear.ok_or_else(|| Failure::refused("the server was not appraised"))?;
     crate::demo::show("client appraised the server:", &ear, json);
     if !json {
-        println!("\napplication data echoed after attestation: {:?}", "hello from an attested client");
+        println!(
+            "\napplication data echoed after attestation: {:?}",
+            "hello from an attested client"
+        );
         println!("re-attestation: not in this mode (the Evidence is part of the handshake; open a new connection)");
     }
     if let Some(ce) = client_ear {
@@ -231,7 +234,10 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
         )),
         Err(f) => {
             if !json {
-                println!("\na server running unapproved code is refused:\n  client: {}", f.message());
+                println!(
+                    "\na server running unapproved code is refused:\n  client: {}",
+                    f.message()
+                );
             }
             Ok(0)
         }

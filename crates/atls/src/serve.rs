@@ -134,12 +134,10 @@ fn connection_failure(context: &str, e: NetError) -> Failure {
         NetError::Config(_) => Failure::input(format!("{context}: {e}")),
         // A server of mode early refuses a ClientHello without its
         // extension with missing_extension: say what probably happened.
-        _ if tls_alert_received(&e) == Some(rustls::AlertDescription::MissingExtension) => {
-            Failure::network(format!(
-                "{context}: {e} (the server requires a TLS extension this mode does not send; \
+        _ if tls_alert_received(&e) == Some(rustls::AlertDescription::MissingExtension) => Failure::network(format!(
+            "{context}: {e} (the server requires a TLS extension this mode does not send; \
                  if it serves mode early, connect with --mode early)"
-            ))
-        }
+        )),
         _ => Failure::network(format!("{context}: {e}")),
     }
 }
@@ -168,7 +166,9 @@ pub(crate) fn load_policy(path: &std::path::Path) -> Result<attested_tls::verifi
 }
 
 /// The `--cert`/`--key` chain and key, if given.
-pub(crate) fn cert_and_key(args: &ServeArgs) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
+pub(crate) fn cert_and_key(
+    args: &ServeArgs,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
     let (Some(c), Some(k)) = (&args.cert, &args.key) else {
         return Ok(None);
     };

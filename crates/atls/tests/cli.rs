@@ -1498,8 +1498,15 @@ fn serve_and_connect_in_mode_early_and_a_mode_mismatch_fails_clearly() {
     let (code, out, err) = connect(&server.1, &policy, b"secret", &[]);
     assert_eq!(code, 4, "{err}");
     assert!(out.is_empty());
-    assert!(err.contains("MissingExtension") && err.contains("--mode early"), "{err}");
-    assert_eq!(wait_exit(&mut server, 10), Some(1), "the early server refused attestation");
+    assert!(
+        err.contains("MissingExtension") && err.contains("--mode early"),
+        "{err}"
+    );
+    assert_eq!(
+        wait_exit(&mut server, 10),
+        Some(1),
+        "the early server refused attestation"
+    );
 
     // An early client to an expat server: the server does not attest in
     // the handshake; the client refuses it (exit 1) and says why.
@@ -1517,7 +1524,12 @@ fn serve_and_connect_in_mode_early_and_a_mode_mismatch_fails_clearly() {
     let other = tmp.path().join("other");
     assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&other)).0, 0);
     let mut server = serve(&early);
-    let (code, out, err) = connect(&server.1, &other.join("policy.toml"), b"secret", &["--mode", "early", "--json"]);
+    let (code, out, err) = connect(
+        &server.1,
+        &other.join("policy.toml"),
+        b"secret",
+        &["--mode", "early", "--json"],
+    );
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty());
     assert!(err.contains("simulation root not trusted"), "{err}");

@@ -896,7 +896,6 @@ fn check_host_identity(conn: &Conn, ssl: &SslRef) -> bool {
     false
 }
 
-
 #[allow(non_snake_case)]
 fn X509StoreContext_ssl(store: &X509StoreContextRef) -> Option<&SslRef> {
     let idx = openssl::x509::X509StoreContext::ssl_idx().ok()?;

@@ -185,7 +185,12 @@ async fn i1_chain_with_an_intermediate_is_accepted() {
     let id = inter.identity(NAME, None, &[&inter]);
     let (server, client) = dial(w.server(0), id, w.client(root.roots()), NAME).await;
     server.unwrap();
-    assert!(client.unwrap().unwrap().submods.values().all(|a| a.claims.contains_key(CLAIM)));
+    assert!(client
+        .unwrap()
+        .unwrap()
+        .submods
+        .values()
+        .all(|a| a.claims.contains_key(CLAIM)));
 }
 
 #[tokio::test]
@@ -223,7 +228,13 @@ async fn i1_certificate_for_another_name_is_refused() {
 async fn i1_wrong_ca_is_refused() {
     let w = World::new();
     let (ours, theirs) = (Ca::new("Service CA"), Ca::new("Other CA"));
-    let (server, client) = dial(w.server(0), theirs.identity(NAME, None, &[]), w.client(ours.roots()), NAME).await;
+    let (server, client) = dial(
+        w.server(0),
+        theirs.identity(NAME, None, &[]),
+        w.client(ours.roots()),
+        NAME,
+    )
+    .await;
     assert_refused_for_i1(server, client, "UnknownIssuer");
 }
 
@@ -233,7 +244,13 @@ async fn i1_expired_certificate_is_refused() {
     let ca = Ca::new("Service CA");
     let now = time::OffsetDateTime::now_utc();
     let validity = Some((now - time::Duration::days(30), now - time::Duration::days(1)));
-    let (server, client) = dial(w.server(0), ca.identity(NAME, validity, &[]), w.client(ca.roots()), NAME).await;
+    let (server, client) = dial(
+        w.server(0),
+        ca.identity(NAME, validity, &[]),
+        w.client(ca.roots()),
+        NAME,
+    )
+    .await;
     assert_refused_for_i1(server, client, "expired");
 }
 
