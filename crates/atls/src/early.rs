@@ -99,11 +99,6 @@ fn self_signed(name: &str) -> Result<Identity, Failure> {
 /// anything else (I/O, timeouts, TLS failures) 4.
 fn early_failure(context: &str, e: &EarlyError) -> Failure {
     match e {
-        EarlyError::Refused {
-            reason: Refusal::PeerDeclined(_),
-        } => Failure::refused(format!(
-            "{context}: {e} (a server of the default mode, expat, attests after the handshake: connect without --mode early)"
-        )),
         EarlyError::Refused { .. } => Failure::refused(format!("{context}: {e}")),
         // bad_certificate and missing_extension: the peer refused our
         // attestation, or required attestation we did not offer.
@@ -113,10 +108,62 @@ fn early_failure(context: &str, e: &EarlyError) -> Failure {
     }
 }
 
+/// The passport attester of `serve --passport-key K --passport-policy P`:
+/// this side's Evidence, appraised in process with P and signed with K,
+/// presented in the `result(1)` scheme of `--verifier-id`.
+fn passport_attester(
+    args: &ServeArgs,
+    evidence: Option<EarlyAttesterAndSchemes>,
+) -> Result<EarlyAttesterAndSchemes, Failure> {
+    let (Some(key), Some(policy)) = (&args.passport_key, &args.passport_policy) else {
+        return Err(Failure::input("--passport-key needs --passport-policy"));
+    };
+    let Some((evidence, _)) = evidence else {
+        return Err(Failure::input(
+            "--passport-key needs an attester (--attester): the passport is a result about its Evidence",
+        ));
+    };
+    let pem = crate::verify::read_input(key, attested_tls::fsutil::MAX_CONFIG_FILE_LEN)?;
+    let key = attested_tls::ear_jwt::SigningKeyPem::from_pem(&pem)
+        .map_err(|e| Failure::input(format!("--passport-key {}: {e}", key.display())))?;
+    let attester = attested_tls::modes::early::PassportAttester {
+        evidence,
+        verifier: crate::serve::load_policy(policy)?,
+        key,
+        clock: Arc::new(time::OffsetDateTime::now_utc),
+    };
+    let scheme = AttestationScheme::Result {
+        verifier_identity: args.verifier_id.as_bytes().to_vec(),
+    };
+    Ok((Arc::new(attester), vec![scheme]))
+}
+
+/// The verifiers of `connect --passport-verifier ID=FILE`.
+fn passport_verifiers(specs: &[String]) -> Result<Vec<(Vec<u8>, attested_tls::corim::VerificationKey)>, Failure> {
+    specs
+        .iter()
+        .map(|spec| {
+            let (id, file) = spec
+                .split_once('=')
+                .filter(|(id, file)| !id.is_empty() && !file.is_empty())
+                .ok_or_else(|| Failure::input(format!("--passport-verifier {spec:?}: expected ID=FILE")))?;
+            let bytes =
+                crate::verify::read_input(std::path::Path::new(file), attested_tls::fsutil::MAX_CONFIG_FILE_LEN)?;
+            let key = attested_tls::corim::VerificationKey::from_pem_or_jwk(&bytes)
+                .map_err(|e| Failure::input(format!("--passport-verifier {id}: {file}: {e}")))?;
+            Ok((id.as_bytes().to_vec(), key))
+        })
+        .collect()
+}
+
 /// `atls serve --mode early`.
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
+    let mut attester = early_attester(&args.attester)?;
+    if args.passport_key.is_some() {
+        attester = Some(passport_attester(&args, attester)?);
+    }
     let mut cfg = EarlyConfig {
-        attester: early_attester(&args.attester)?,
+        attester,
         ..EarlyConfig::default()
     };
     if let Some(appraiser) = crate::serve::server_appraiser(&args)? {
@@ -160,7 +207,18 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
 /// `atls connect --mode early`.
 pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     let appraiser = crate::serve::load_policy(&args.policy)?;
-    let mut cfg = EarlyConfig::verifier(appraiser, accepted_schemes());
+    let passports = passport_verifiers(&args.passport_verifier)?;
+    // Passports first: the server picks the first scheme of this list it
+    // can present.
+    let mut schemes: Vec<AttestationScheme> = passports
+        .iter()
+        .map(|(id, _)| AttestationScheme::Result {
+            verifier_identity: id.clone(),
+        })
+        .collect();
+    schemes.extend(accepted_schemes());
+    let mut cfg = EarlyConfig::verifier(appraiser, schemes);
+    cfg.passport_verifiers = passports;
     cfg.host_identity = args.host_identity()?;
     cfg.attester = early_attester(&args.attester)?;
     let identity = match &cfg.attester {
@@ -183,7 +241,17 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
             {
                 eprintln!("{}", ear.to_json_pretty());
             }
-            return Err(early_failure("attested connection failed (mode early)", &e));
+            let mut failure = early_failure("attested connection failed (mode early)", &e);
+            if let EarlyError::Refused {
+                reason: Refusal::PeerDeclined(_),
+            } = &e
+            {
+                failure = Failure::refused(format!(
+                    "{} (a server of the default mode, expat, attests after the handshake: connect without --mode early)",
+                    failure.message()
+                ));
+            }
+            return Err(failure);
         }
     };
     let ear = ear.ok_or_else(|| Failure::refused("BUG: the server was not appraised"))?;

@@ -111,6 +111,19 @@ pub struct ServeArgs {
     /// beyond it is refused with ERROR 8 (busy). Mode `expat` only.
     #[arg(long, default_value_t = net::AttesterCallLimit::DEFAULT_MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_attester_calls: u32,
+    /// Mode `early`, passport scheme: present an attestation result (EAR)
+    /// signed with this key (PKCS#8 PEM: P-256, P-384 or Ed25519) instead
+    /// of the Evidence; needs --passport-policy.
+    #[arg(long, requires = "passport_policy", value_name = "KEY")]
+    pub(crate) passport_key: Option<PathBuf>,
+    /// The policy the passport's verifier appraises this side's Evidence
+    /// with before signing its result.
+    #[arg(long, requires = "passport_key", value_name = "POLICY")]
+    pub(crate) passport_policy: Option<PathBuf>,
+    /// The passport's verifier identity (the `result(1)` scheme's
+    /// `verifier_identity`; clients name it in --passport-verifier).
+    #[arg(long, default_value = "atls-verifier", value_name = "ID")]
+    pub(crate) verifier_id: String,
 }
 
 /// Deadline for reaching the `--forward` service or the server.
@@ -192,6 +205,11 @@ fn tls_identity(
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     if args.mode == Mode::Early {
         return crate::early::serve(args).await;
+    }
+    if args.passport_key.is_some() {
+        return Err(Failure::input(
+            "--passport-key is for mode early (--mode early); in the default mode use `atls verify --sign-ear`",
+        ));
     }
     let mut cfg = AttestationConfig::default()
         .with_max_attester_calls(args.max_attester_calls as usize)
@@ -454,6 +472,11 @@ pub struct ConnectArgs {
     /// Print the server's attestation result as EAR JSON (on stderr).
     #[arg(long)]
     pub(crate) json: bool,
+    /// Mode `early`, passport scheme: accept an attestation result signed
+    /// by verifier ID with the public key in FILE (PEM SPKI or JWK),
+    /// preferred to Evidence. Repeatable.
+    #[arg(long, value_name = "ID=FILE")]
+    pub(crate) passport_verifier: Vec<String>,
 }
 
 /// The host part of `host:port` (`[v6]:port` too).
@@ -506,6 +529,9 @@ pub(crate) fn show_ear(ear: &attested_tls::ear::Ear, json: bool) {
 pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     if args.mode == Mode::Early {
         return crate::early::connect(args).await;
+    }
+    if !args.passport_verifier.is_empty() {
+        return Err(Failure::input("--passport-verifier is for mode early (--mode early)"));
     }
     let mut cfg = AttestationConfig::verifier(load_policy(&args.policy)?);
     let server_name = args.server_name();

@@ -1590,3 +1590,77 @@ fn connect_mode_early_host_ca_requires_the_tls_key_to_be_certified_for_the_diall
     );
     assert_eq!(wait_exit(&mut server, 10), Some(1), "the client refused it");
 }
+
+#[test]
+fn mode_early_passport_flags_present_and_check_a_signed_result() {
+    // Guards the passport flags: `serve --passport-key/--passport-policy`
+    // presents a signed EAR about its own Evidence; `connect
+    // --passport-verifier ID=FILE` accepts it only with that verifier's
+    // key (another key: exit 1, "passport refused"); in the default mode
+    // the flags are usage errors.
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    let write_key = |stem: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(tmp.path().join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+        std::fs::write(tmp.path().join(format!("{stem}.pub")), key.public_key_pem()).unwrap();
+        tmp.path().join(stem).to_str().unwrap().to_string()
+    };
+    let (verifier, other) = (write_key("verifier"), write_key("other"));
+    let signing_key = format!("{verifier}.key");
+    let server_args = [
+        "--mode",
+        "early",
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--passport-key",
+        &signing_key,
+        "--passport-policy",
+        policy.to_str().unwrap(),
+        "--verifier-id",
+        "test-verifier",
+        "--once",
+    ];
+    let trusted = format!("test-verifier={verifier}.pub");
+    let mut server = serve(&server_args);
+    let (code, out, err) = connect(
+        &server.1,
+        &policy,
+        b"passport\n",
+        &["--mode", "early", "--passport-verifier", &trusted, "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "passport\n");
+    assert!(err.contains("\"attested_tls_mode\": \"early\""), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+
+    let untrusted = format!("test-verifier={other}.pub");
+    let mut server = serve(&server_args);
+    let (code, out, err) = connect(
+        &server.1,
+        &policy,
+        b"secret",
+        &["--mode", "early", "--passport-verifier", &untrusted],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("passport refused"), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(1));
+
+    let (code, _, err) = run(atls()
+        .args(["serve", "--passport-key", &signing_key, "--passport-policy"])
+        .arg(&policy));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mode early"), "{err}");
+    let (code, _, err) = run(atls()
+        .args(["connect", "127.0.0.1:9", "--policy"])
+        .arg(&policy)
+        .args(["--passport-verifier", &trusted]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mode early"), "{err}");
+}
