@@ -6,7 +6,7 @@ use std::sync::Arc;
 use attested_tls::ear::Ear;
 use attested_tls::net::{self, AttestationConfig};
 use attested_tls::sim::{self, SimAttester};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Failure;
 
@@ -39,6 +39,20 @@ pub(crate) fn show(label: &str, ear: &Ear, json: bool) {
         for line in ear.render().lines() {
             println!("  {line}");
         }
+    }
+}
+
+/// The demo server: echoes what it reads until the client's end of
+/// stream (then returns without closing: the client has gone).
+pub(crate) async fn echo_until_eof<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        s.write_all(&buf[..n]).await?;
+        s.flush().await?;
     }
 }
 
@@ -86,15 +100,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         let (mut s, client_ear) = net::accept(&tls, tcp, &server_cfg)
             .await
             .map_err(std::io::Error::other)?;
-        let mut buf = vec![0u8; 1024];
-        loop {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            s.write_all(&buf[..n]).await?;
-            s.flush().await?;
-        }
+        crate::demo::echo_until_eof(&mut s).await?;
         Ok::<_, std::io::Error>(client_ear)
     });
 

@@ -338,15 +338,7 @@ async fn one_connection(
         let (mut s, client_ear) = attested_tls_openssl::accept(&sctx, tcp, &server_cfg)
             .await
             .map_err(std::io::Error::other)?;
-        let mut buf = vec![0u8; 1024];
-        loop {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            s.write_all(&buf[..n]).await?;
-            s.flush().await?;
-        }
+        crate::demo::echo_until_eof(&mut s).await?;
         Ok::<_, std::io::Error>(client_ear)
     });
     let tcp = tokio::net::TcpStream::connect(addr).await.map_err(Failure::input)?;

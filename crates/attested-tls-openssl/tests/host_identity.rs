@@ -22,64 +22,24 @@ use tokio::net::{TcpListener, TcpStream};
 
 type Identity = (Vec<X509>, PKey<Private>);
 
-/// A test CA and what it issues.
-struct Ca {
-    cert: rcgen::Certificate,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
+#[path = "../../attested-tls/tests/support/test_ca.rs"]
+mod test_ca;
+use test_ca::Ca;
 
-fn ca_params(name: &str) -> rcgen::CertificateParams {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
-    params
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params = ca_params(name);
-        let cert = params.self_signed(&key).unwrap();
-        Self {
-            cert,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    fn intermediate(&self, name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params = ca_params(name);
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        Self {
-            cert,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// A TLS identity (fresh key) certified for `dns_name`, valid over
-    /// `validity` if given, with `extra` appended (intermediates).
-    fn identity(
-        &self,
-        dns_name: &str,
-        validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
-        extra: &[&Ca],
-    ) -> Identity {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(vec![dns_name.to_string()]).unwrap();
-        if let Some((from, to)) = validity {
-            params.not_before = from;
-            params.not_after = to;
-        }
-        let leaf = params.signed_by(&key, &self.issuer).unwrap();
-        let mut chain = vec![X509::from_der(leaf.der()).unwrap()];
-        chain.extend(extra.iter().map(|c| X509::from_der(c.cert.der()).unwrap()));
-        (chain, PKey::private_key_from_der(&key.serialize_der()).unwrap())
-    }
-
-    fn roots(&self) -> HostIdentity {
-        HostIdentity::from_der([self.cert.der().clone()]).unwrap()
-    }
+/// A TLS identity (OpenSSL objects) with a certificate from `ca` for
+/// `dns_name` (see [`Ca::chain`]); `extra` are appended (intermediates).
+fn identity(
+    ca: &Ca,
+    dns_name: &str,
+    validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    extra: &[&Ca],
+) -> Identity {
+    let extra: Vec<_> = extra.iter().map(|c| c.cert.clone()).collect();
+    let (chain, key) = ca.chain(dns_name, validity, &extra);
+    (
+        chain.iter().map(|c| X509::from_der(c).unwrap()).collect(),
+        PKey::private_key_from_der(&key).unwrap(),
+    )
 }
 
 fn self_signed(name: &str) -> Identity {
@@ -163,7 +123,7 @@ fn assert_refused_for_i1(server: Side, client: Side, reason: &str) -> Ear {
 async fn i1_right_name_is_accepted_and_recorded() {
     let w = World::new();
     let ca = Ca::new("Service CA");
-    let (server, client) = dial(w.server(0), ca.identity(NAME, None, &[]), w.client(ca.roots()), NAME).await;
+    let (server, client) = dial(w.server(0), identity(&ca, NAME, None, &[]), w.client(ca.roots()), NAME).await;
     server.unwrap();
     let ear = client.unwrap().expect("the server was appraised");
     assert!(ear.is_affirming(), "{}", ear.render());
@@ -182,7 +142,7 @@ async fn i1_chain_with_an_intermediate_is_accepted() {
     let w = World::new();
     let root = Ca::new("Root CA");
     let inter = root.intermediate("Issuing CA");
-    let id = inter.identity(NAME, None, &[&inter]);
+    let id = identity(&inter, NAME, None, &[&inter]);
     let (server, client) = dial(w.server(0), id, w.client(root.roots()), NAME).await;
     server.unwrap();
     assert!(client
@@ -216,7 +176,7 @@ async fn i1_certificate_for_another_name_is_refused() {
     let ca = Ca::new("Service CA");
     let (server, client) = dial(
         w.server(1),
-        ca.identity("other.example", None, &[]),
+        identity(&ca, "other.example", None, &[]),
         w.client(ca.roots()),
         NAME,
     )
@@ -230,7 +190,7 @@ async fn i1_wrong_ca_is_refused() {
     let (ours, theirs) = (Ca::new("Service CA"), Ca::new("Other CA"));
     let (server, client) = dial(
         w.server(0),
-        theirs.identity(NAME, None, &[]),
+        identity(&theirs, NAME, None, &[]),
         w.client(ours.roots()),
         NAME,
     )
@@ -246,7 +206,7 @@ async fn i1_expired_certificate_is_refused() {
     let validity = Some((now - time::Duration::days(30), now - time::Duration::days(1)));
     let (server, client) = dial(
         w.server(0),
-        ca.identity(NAME, validity, &[]),
+        identity(&ca, NAME, validity, &[]),
         w.client(ca.roots()),
         NAME,
     )
@@ -266,7 +226,7 @@ async fn i1_required_by_the_policy_is_enforced() {
     assert!(client.host_identity.is_none());
     let (server, refused) = dial(w.server(1), self_signed(NAME), client.clone(), NAME).await;
     assert_refused_for_i1(server, refused, "UnknownIssuer");
-    let (server, accepted) = dial(w.server(0), ca.identity(NAME, None, &[]), client, NAME).await;
+    let (server, accepted) = dial(w.server(0), identity(&ca, NAME, None, &[]), client, NAME).await;
     server.unwrap();
     assert!(accepted.unwrap().unwrap().is_affirming());
 
