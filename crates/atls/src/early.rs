@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
+use attested_tls::attester::AttestError;
+use attested_tls::cmw::Cmw;
 use attested_tls::ear::Ear;
-use attested_tls::modes::early::{AttestationScheme, EarlyAttester};
+use attested_tls::modes::early::{AttestationScheme, EarlyAttester, EarlyBinding};
 use attested_tls::platform::configfs::ConfigfsAttester;
 use attested_tls::sim::{self, SimAttester, SIM_MEDIA_TYPE};
 use attested_tls_openssl::{EarlyConfig, EarlyError, Refusal};
@@ -75,6 +77,45 @@ fn early_attester(args: &AttesterArgs) -> Result<Option<EarlyAttesterAndSchemes>
             Ok(Some((Arc::new(attester.expect_provider(probe.provider)), vec![scheme])))
         }
         other => Err(crate::serve::unknown_attester(other)),
+    }
+}
+
+/// Bounds the attester calls running at the same time, all connections
+/// together (`serve --max-attester-calls`): in this mode the attester runs
+/// inside the handshake, so a call beyond the bound fails at once (the
+/// handshake ends with internal_error) instead of queueing behind a slow
+/// platform interface, as the default mode refuses it with ERROR 8.
+struct BoundedAttester {
+    inner: Arc<dyn EarlyAttester>,
+    calls: Arc<tokio::sync::Semaphore>,
+    max: usize,
+}
+
+impl BoundedAttester {
+    fn new(inner: Arc<dyn EarlyAttester>, max: usize) -> Self {
+        Self {
+            inner,
+            calls: Arc::new(tokio::sync::Semaphore::new(max)),
+            max,
+        }
+    }
+}
+
+impl EarlyAttester for BoundedAttester {
+    fn platform(&self) -> &str {
+        self.inner.platform()
+    }
+    fn may_block(&self) -> bool {
+        self.inner.may_block()
+    }
+    fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
+        let _call = self.calls.try_acquire().map_err(|_| {
+            AttestError::Other(format!(
+                "busy: all {} attester calls allowed on this side are running; try again later",
+                self.max
+            ))
+        })?;
+        self.inner.attest_early(binding)
     }
 }
 
@@ -162,6 +203,11 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     if args.passport_key.is_some() {
         attester = Some(passport_attester(&args, attester)?);
     }
+    let max_calls = args.max_attester_calls as usize;
+    let attester = attester.map(|(a, schemes)| {
+        let bounded: Arc<dyn EarlyAttester> = Arc::new(BoundedAttester::new(a, max_calls));
+        (bounded, schemes)
+    });
     let mut cfg = EarlyConfig {
         attester,
         ..EarlyConfig::default()
@@ -359,4 +405,66 @@ async fn one_connection(
     drop(c);
     let client_ear = server.await.map_err(Failure::input)?.map_err(Failure::input)?;
     Ok((ear, client_ear))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// Blocks in `attest_early` until told to go on.
+    struct Gated {
+        entered: mpsc::SyncSender<()>,
+        go: std::sync::Mutex<mpsc::Receiver<()>>,
+    }
+
+    impl EarlyAttester for Gated {
+        fn platform(&self) -> &str {
+            "gated"
+        }
+        fn may_block(&self) -> bool {
+            true
+        }
+        fn attest_early(&self, _: &EarlyBinding) -> Result<Cmw, AttestError> {
+            self.entered.send(()).unwrap();
+            self.go.lock().unwrap().recv().unwrap();
+            Err(AttestError::Other("gated attester done".into()))
+        }
+    }
+
+    #[test]
+    fn a_call_beyond_max_attester_calls_fails_at_once_and_the_bound_is_released() {
+        // Guards `serve --mode early --max-attester-calls`: with one call
+        // running, a second fails as busy without reaching the attester;
+        // after the first ends, a call reaches it again.
+        let (entered_tx, entered) = mpsc::sync_channel(2);
+        let (go, go_rx) = mpsc::sync_channel(2);
+        let bounded = Arc::new(BoundedAttester::new(
+            Arc::new(Gated {
+                entered: entered_tx,
+                go: std::sync::Mutex::new(go_rx),
+            }),
+            1,
+        ));
+        let binding = EarlyBinding::new(attested_tls::crypto::HashAlgorithm::Sha256, &[0u8; 32], b"spki");
+        let first = {
+            let (bounded, binding) = (bounded.clone(), binding.clone());
+            std::thread::spawn(move || bounded.attest_early(&binding))
+        };
+        entered.recv().unwrap();
+        match bounded.attest_early(&binding) {
+            Err(AttestError::Other(m)) => assert!(m.contains("busy: all 1 attester calls"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        go.send(()).unwrap();
+        assert!(first
+            .join()
+            .unwrap()
+            .unwrap_err()
+            .to_string()
+            .contains("gated attester done"));
+        go.send(()).unwrap();
+        let again = bounded.attest_early(&binding).unwrap_err().to_string();
+        assert!(again.contains("gated attester done"), "{again}");
+    }
 }

@@ -108,9 +108,10 @@ pub struct ServeArgs {
     pub(crate) idle_timeout: u64,
     /// Attester calls running at the same time, all connections together
     /// (at least 1; for attesters that may block, e.g. configfs). A request
-    /// beyond it is refused with ERROR 8 (busy). Mode `expat` only.
+    /// beyond it is refused with ERROR 8 (busy); in mode `early` the
+    /// handshake ends with internal_error.
     #[arg(long, default_value_t = net::AttesterCallLimit::DEFAULT_MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
-    max_attester_calls: u32,
+    pub(crate) max_attester_calls: u32,
     /// Mode `early`, passport scheme: present an attestation result (EAR)
     /// signed with this key (PKCS#8 PEM: P-256, P-384 or Ed25519) instead
     /// of the Evidence; needs --passport-policy.
