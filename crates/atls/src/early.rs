@@ -412,10 +412,13 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    /// Blocks in `attest_early` until told to go on.
+    /// Blocks in `attest_early` until told to go on; a call made while
+    /// another is inside returns at once, saying so (so that a missing
+    /// bound fails the test instead of hanging it).
     struct Gated {
         entered: mpsc::SyncSender<()>,
         go: std::sync::Mutex<mpsc::Receiver<()>>,
+        inside: std::sync::atomic::AtomicUsize,
     }
 
     impl EarlyAttester for Gated {
@@ -426,8 +429,14 @@ mod tests {
             true
         }
         fn attest_early(&self, _: &EarlyBinding) -> Result<Cmw, AttestError> {
+            use std::sync::atomic::Ordering;
+            if self.inside.fetch_add(1, Ordering::SeqCst) > 0 {
+                self.inside.fetch_sub(1, Ordering::SeqCst);
+                return Err(AttestError::Other("entered while another call was inside".into()));
+            }
             self.entered.send(()).unwrap();
             self.go.lock().unwrap().recv().unwrap();
+            self.inside.fetch_sub(1, Ordering::SeqCst);
             Err(AttestError::Other("gated attester done".into()))
         }
     }
@@ -443,6 +452,7 @@ mod tests {
             Arc::new(Gated {
                 entered: entered_tx,
                 go: std::sync::Mutex::new(go_rx),
+                inside: Default::default(),
             }),
             1,
         ));
