@@ -64,6 +64,10 @@ unsafe extern "C" fn on_message(
     // instead (see `on_handshake_message`), so the handshake fails closed.
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::on_handshake_message(ssl, bytes);
+        // The binding profiles keep the ClientHello (each looks up only
+        // its own connection state, so both calls are no-ops on the
+        // other's connections).
+        crate::profiles::on_handshake_message(ssl, bytes);
     }));
 }
 

@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod ffi;
+pub mod profiles;
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -1029,7 +1030,7 @@ where
 }
 
 /// OpenSSL reports a received alert as reason 1000 + AlertDescription.
-fn handshake_error(e: openssl::ssl::Error) -> EarlyError {
+pub(crate) fn handshake_error(e: openssl::ssl::Error) -> EarlyError {
     if let Some(stack) = e.ssl_error() {
         for err in stack.errors() {
             let reason = err.reason_code();

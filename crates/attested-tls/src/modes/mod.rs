@@ -9,14 +9,18 @@
 //! - [`early`]: intra-handshake attestation
 //!   (draft-fossati-seat-early-attestation -05..-07); its OpenSSL adapter is
 //!   the `attested-tls-openssl` crate.
+//! - [`profiles`]: the binding mechanisms of the field (B1-B7), explicit,
+//!   named, never a default; OpenSSL adapter in `attested_tls_openssl::profiles`.
 
 pub mod early;
+pub mod profiles;
 
 use crate::ear::{Appraisal, Ear};
 
 /// The claim every submodule of an EAR produced on a connection carries:
-/// the mode the result rests on ([`MODE_EXPAT`] or [`MODE_EARLY`]), so
-/// that a result says how its Evidence was bound to the connection.
+/// the mode the result rests on ([`MODE_EXPAT`], [`MODE_EARLY`], or a
+/// binding profile's name, [`profiles`]), so that a result says how its
+/// Evidence was bound to the connection.
 pub const MODE_CLAIM: &str = "attested_tls_mode";
 /// The default mode, post-handshake Exported Attestation
 /// (draft-fossati-seat-expat over RFC 9261).
