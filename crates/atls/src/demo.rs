@@ -6,13 +6,18 @@ use std::sync::Arc;
 use attested_tls::ear::Ear;
 use attested_tls::net::{self, AttestationConfig};
 use attested_tls::sim::{self, SimAttester};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::Failure;
 
 /// Arguments of `atls demo`.
 #[derive(clap::Args)]
 pub struct DemoArgs {
+    /// Attestation mode: `expat` (post-handshake Exported Attestation,
+    /// RFC 9261 + draft-fossati-seat-expat) or `early` (intra-handshake,
+    /// draft-fossati-seat-early-attestation, on OpenSSL).
+    #[arg(long, value_enum, default_value_t = crate::early::Mode::Expat)]
+    mode: crate::early::Mode,
     /// Print the attestation results as EAR JSON.
     #[arg(long)]
     json: bool,
@@ -26,7 +31,7 @@ pub(crate) fn server_tls() -> Result<Arc<rustls::ServerConfig>, Failure> {
     net::tls::server_config(vec![cert], key).map_err(Failure::input)
 }
 
-fn show(label: &str, ear: &Ear, json: bool) {
+pub(crate) fn show(label: &str, ear: &Ear, json: bool) {
     if json {
         println!("{}", ear.to_json_pretty());
     } else {
@@ -37,18 +42,44 @@ fn show(label: &str, ear: &Ear, json: bool) {
     }
 }
 
+/// The demo server: echoes what it reads until the client's end of
+/// stream (then returns without closing: the client has gone).
+pub(crate) async fn echo_until_eof<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1024];
+    loop {
+        let n = s.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        s.write_all(&buf[..n]).await?;
+        s.flush().await?;
+    }
+}
+
+/// The demo's header: the simulated TEE, the server instance, the mode.
+pub(crate) fn print_world(world: &sim::SimWorld, server: &sim::SimInstance, mode_line: &str) {
+    println!("simulated TEE: root \"{}\"", world.root.subject());
+    println!(
+        "server instance {}  measurement {}",
+        hex::encode(&server.config().instance_id),
+        hex::encode(&server.config().measurement)
+    );
+    println!("{mode_line}\n");
+}
+
 pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
+    if args.mode == crate::early::Mode::Early {
+        return crate::early::demo(args.json, args.mutual).await;
+    }
     let world = sim::ephemeral_world(2).map_err(Failure::input)?;
     let t1 = world.instances[0].clone();
     let appraiser = world.appraiser("sim-demo");
     if !args.json {
-        println!("simulated TEE: root \"{}\"", world.root.subject());
-        println!(
-            "server instance {}  measurement {}",
-            hex::encode(&t1.config().instance_id),
-            hex::encode(&t1.config().measurement)
+        print_world(
+            &world,
+            &t1,
+            "mode: expat, post-handshake Exported Attestation (RFC 9261 + draft-fossati-seat-expat-04), TLS 1.3",
         );
-        println!("mode: post-handshake Exported Attestation (RFC 9261 + draft-fossati-seat-expat-04), TLS 1.3\n");
     }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -69,15 +100,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         let (mut s, client_ear) = net::accept(&tls, tcp, &server_cfg)
             .await
             .map_err(std::io::Error::other)?;
-        let mut buf = vec![0u8; 1024];
-        loop {
-            let n = s.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            s.write_all(&buf[..n]).await?;
-            s.flush().await?;
-        }
+        crate::demo::echo_until_eof(&mut s).await?;
         Ok::<_, std::io::Error>(client_ear)
     });
 

@@ -8,6 +8,7 @@
 
 mod bench;
 mod demo;
+mod early;
 mod inspect;
 mod policy_init;
 mod serve;
@@ -145,6 +146,10 @@ impl Failure {
             code: 1,
             message: message.to_string(),
         }
+    }
+    /// The message shown for this failure.
+    pub fn message(&self) -> &str {
+        &self.message
     }
     /// Connection failure: network, timeout, protocol error (exit 4).
     pub fn network(message: impl std::fmt::Display) -> Self {

@@ -15,6 +15,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::early::Mode;
 use crate::Failure;
 
 /// How this side attests.
@@ -23,33 +24,38 @@ pub struct AttesterArgs {
     /// Attester: `sim` (simulated TEE, needs --sim-instance), `configfs`
     /// (Linux configfs-tsm: SEV-SNP, TDX or CCA guest), or `none`.
     #[arg(long, default_value = "none")]
-    attester: String,
+    pub(crate) attester: String,
     /// Simulated instance file written by `atls sim init`.
     #[arg(long)]
-    sim_instance: Option<PathBuf>,
+    pub(crate) sim_instance: Option<PathBuf>,
     /// configfs-tsm report directory.
     #[arg(long, default_value = "/sys/kernel/config/tsm/report")]
-    tsm_dir: PathBuf,
+    pub(crate) tsm_dir: PathBuf,
 }
 
 impl AttesterArgs {
     fn build(&self) -> Result<Option<Arc<dyn Attester>>, Failure> {
         match self.attester.as_str() {
             "none" => Ok(None),
-            "sim" => {
-                let path = self
-                    .sim_instance
-                    .as_ref()
-                    .ok_or_else(|| Failure::input("--attester sim needs --sim-instance FILE (see `atls sim init`)"))?;
-                let inst = attested_tls::sim::SimInstance::load(path).map_err(Failure::input)?;
-                Ok(Some(Arc::new(attested_tls::sim::SimAttester::new(inst))))
-            }
+            "sim" => Ok(Some(Arc::new(self.sim()?))),
             "configfs" => configfs_attester(&self.tsm_dir),
-            other => Err(Failure::input(format!(
-                "unknown attester {other:?} (sim, configfs, none)"
-            ))),
+            other => Err(unknown_attester(other)),
         }
     }
+
+    /// The simulated attester of `--sim-instance`.
+    pub(crate) fn sim(&self) -> Result<attested_tls::sim::SimAttester, Failure> {
+        let path = self
+            .sim_instance
+            .as_ref()
+            .ok_or_else(|| Failure::input("--attester sim needs --sim-instance FILE (see `atls sim init`)"))?;
+        let inst = attested_tls::sim::SimInstance::load(path).map_err(Failure::input)?;
+        Ok(attested_tls::sim::SimAttester::new(inst))
+    }
+}
+
+pub(crate) fn unknown_attester(name: &str) -> Failure {
+    Failure::input(format!("unknown attester {name:?} (sim, configfs, none)"))
 }
 
 fn configfs_attester(dir: &std::path::Path) -> Result<Option<Arc<dyn Attester>>, Failure> {
@@ -59,14 +65,19 @@ fn configfs_attester(dir: &std::path::Path) -> Result<Option<Arc<dyn Attester>>,
 /// Arguments of `atls serve`.
 #[derive(clap::Args)]
 pub struct ServeArgs {
+    /// Attestation mode: `expat` (post-handshake Exported Attestation,
+    /// RFC 9261 + draft-fossati-seat-expat) or `early` (intra-handshake,
+    /// draft-fossati-seat-early-attestation, on OpenSSL).
+    #[arg(long, value_enum, default_value_t = Mode::Expat)]
+    pub(crate) mode: Mode,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:4433")]
-    listen: String,
+    pub(crate) listen: String,
     #[command(flatten)]
-    attester: AttesterArgs,
+    pub(crate) attester: AttesterArgs,
     /// Require clients to attest, appraised with this policy.
     #[arg(long)]
-    policy: Option<PathBuf>,
+    pub(crate) policy: Option<PathBuf>,
     /// TLS certificate chain (PEM); default: a fresh self-signed one.
     #[arg(long, requires = "key")]
     cert: Option<PathBuf>,
@@ -76,36 +87,51 @@ pub struct ServeArgs {
     /// Attest with the --cert/--key identity: the authenticator (whose key
     /// the Evidence commits to) carries that certificate chain and signs
     /// with that key, instead of a generated self-signed key. Lets clients
-    /// require host identity (I1) with `connect --host-ca`.
+    /// require host identity (I1) with `connect --host-ca`. (In mode
+    /// `early` the TLS key is always the attested key.)
     #[arg(long, requires = "cert")]
     attest_with_tls_cert: bool,
     /// Forward attested connections to this TCP address instead of echoing.
     #[arg(long)]
-    forward: Option<String>,
+    pub(crate) forward: Option<String>,
     /// Serve one connection, then exit with its outcome (0 served, 1
     /// attestation refused, 4 connection failed).
     #[arg(long)]
-    once: bool,
+    pub(crate) once: bool,
     /// Connections handled at the same time (at least 1); further clients
     /// wait in the listen backlog.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    max_connections: u32,
+    pub(crate) max_connections: u32,
     /// Close a connection after this many seconds without a byte in either
     /// direction (0: never).
     #[arg(long, default_value_t = 300)]
-    idle_timeout: u64,
+    pub(crate) idle_timeout: u64,
     /// Attester calls running at the same time, all connections together
     /// (at least 1; for attesters that may block, e.g. configfs). A request
-    /// beyond it is refused with ERROR 8 (busy).
+    /// beyond it is refused with ERROR 8 (busy); in mode `early` the
+    /// handshake ends with internal_error.
     #[arg(long, default_value_t = net::AttesterCallLimit::DEFAULT_MAX as u32, value_parser = clap::value_parser!(u32).range(1..))]
-    max_attester_calls: u32,
+    pub(crate) max_attester_calls: u32,
+    /// Mode `early`, passport scheme: present an attestation result (EAR)
+    /// signed with this key (PKCS#8 PEM: P-256, P-384 or Ed25519) instead
+    /// of the Evidence; needs --passport-policy.
+    #[arg(long, requires = "passport_policy", value_name = "KEY")]
+    pub(crate) passport_key: Option<PathBuf>,
+    /// The policy the passport's verifier appraises this side's Evidence
+    /// with before signing its result.
+    #[arg(long, requires = "passport_key", value_name = "POLICY")]
+    pub(crate) passport_policy: Option<PathBuf>,
+    /// The passport's verifier identity (the `result(1)` scheme's
+    /// `verifier_identity`; clients name it in --passport-verifier).
+    #[arg(long, default_value = "atls-verifier", value_name = "ID")]
+    pub(crate) verifier_id: String,
 }
 
 /// Deadline for reaching the `--forward` service or the server.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for closing an attested connection (close_notify) whose peer
 /// does not read.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub(crate) const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The exit code and message of a connection that failed: a refusal of
 /// attestation (either side) is 1, everything else (I/O, timeouts,
@@ -120,21 +146,43 @@ fn connection_failure(context: &str, e: NetError) -> Failure {
             | SessionError::PeerCannotAttest(_),
         ) => Failure::refused(format!("{context}: {e}")),
         NetError::Config(_) => Failure::input(format!("{context}: {e}")),
+        // A server of mode early refuses a ClientHello without its
+        // extension with missing_extension: say what probably happened.
+        _ if tls_alert_received(&e) == Some(rustls::AlertDescription::MissingExtension) => Failure::network(format!(
+            "{context}: {e} (the server requires a TLS extension this mode does not send; \
+                 if it serves mode early, connect with --mode early)"
+        )),
         _ => Failure::network(format!("{context}: {e}")),
     }
 }
 
-fn idle(secs: u64) -> Option<Duration> {
+/// The TLS alert the peer ended the handshake with, if that is why `e`
+/// happened (rustls reports it as a TLS error, or inside an I/O error).
+fn tls_alert_received(e: &NetError) -> Option<rustls::AlertDescription> {
+    let tls = match e {
+        NetError::Tls(t) => Some(t),
+        NetError::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    match tls {
+        Some(rustls::Error::AlertReceived(a)) => Some(*a),
+        _ => None,
+    }
+}
+
+pub(crate) fn idle(secs: u64) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
 }
 
-fn load_policy(path: &std::path::Path) -> Result<attested_tls::verifier::Appraiser, Failure> {
+pub(crate) fn load_policy(path: &std::path::Path) -> Result<attested_tls::verifier::Appraiser, Failure> {
     let p = Policy::load(path).map_err(Failure::input)?;
     p.appraiser().map_err(Failure::input)
 }
 
 /// The `--cert`/`--key` chain and key, if given.
-fn cert_and_key(args: &ServeArgs) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
+pub(crate) fn cert_and_key(
+    args: &ServeArgs,
+) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, Failure> {
     let (Some(c), Some(k)) = (&args.cert, &args.key) else {
         return Ok(None);
     };
@@ -156,6 +204,14 @@ fn tls_identity(
 }
 
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
+    if args.mode == Mode::Early {
+        return crate::early::serve(args).await;
+    }
+    if args.passport_key.is_some() {
+        return Err(Failure::input(
+            "--passport-key is for mode early (--mode early); in the default mode use `atls verify --sign-ear`",
+        ));
+    }
     let mut cfg = AttestationConfig::default()
         .with_max_attester_calls(args.max_attester_calls as usize)
         .map_err(Failure::input)?;
@@ -176,20 +232,80 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
-    if let Some(p) = &args.policy {
-        let appraiser = load_policy(p)?;
-        if appraiser.host_identity().is_some() {
-            return Err(Failure::input(format!(
-                "{}: [host_identity] (I1) checks the name a client dialled; a server cannot require it of its clients",
-                p.display()
-            )));
-        }
+    if let Some(appraiser) = server_appraiser(&args)? {
         cfg = cfg.with_appraiser(appraiser);
     }
     if cfg.attester.is_none() && cfg.appraiser.is_none() {
         return Err(Failure::input("nothing to attest: give --attester and/or --policy"));
     }
     let tls = tls_identity(cert_and_key)?;
+    let idle_timeout = idle(args.idle_timeout);
+    accept_loop(&args, |tcp, peer| {
+        let (tls, cfg, forward) = (tls.clone(), cfg.clone(), args.forward.clone());
+        async move {
+            let (mut stream, ear) = match net::accept(&tls, tcp, &cfg).await {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("atls: {peer}: refused: {e}");
+                    return Err(connection_failure(&format!("{peer}"), e));
+                }
+            };
+            match &ear {
+                Some(e) => eprintln!("atls: {peer}: client attested (mode expat): {}", e.status),
+                None => eprintln!("atls: {peer}: attested to client (mode expat)"),
+            }
+            let r = serve_stream(&mut stream, forward, idle_timeout).await;
+            if let Err(e) = &r {
+                close_after(&mut stream, e).await;
+            }
+            r.map_err(|e| stream_failure(peer, e))
+        }
+    })
+    .await
+}
+
+/// The appraiser of `serve --policy`, if given: a policy that requires
+/// host identity (I1) is a usage error (a server dialled no name).
+pub(crate) fn server_appraiser(args: &ServeArgs) -> Result<Option<attested_tls::verifier::Appraiser>, Failure> {
+    let Some(p) = &args.policy else {
+        return Ok(None);
+    };
+    let appraiser = load_policy(p)?;
+    if appraiser.host_identity().is_some() {
+        return Err(Failure::input(format!(
+            "{}: [host_identity] (I1) checks the name a client dialled; a server cannot require it of its clients",
+            p.display()
+        )));
+    }
+    Ok(Some(appraiser))
+}
+
+/// Echoes on, or forwards, an attested stream.
+pub(crate) async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    forward: Option<String>,
+    idle_timeout: Option<Duration>,
+) -> std::io::Result<()> {
+    match forward {
+        Some(addr) => forward_to(stream, &addr, idle_timeout).await,
+        None => echo(stream, idle_timeout).await,
+    }
+}
+
+/// The failure of a connection whose attested stream failed after attestation.
+pub(crate) fn stream_failure(peer: std::net::SocketAddr, e: std::io::Error) -> Failure {
+    eprintln!("atls: {peer}: {e}");
+    Failure::network(format!("{peer}: {e}"))
+}
+
+/// Listens on `--listen` and runs `handle` for each connection (at most
+/// `--max-connections` at a time); with `--once`, returns the first
+/// connection's outcome.
+pub(crate) async fn accept_loop<F, Fut>(args: &ServeArgs, handle: F) -> Result<u8, Failure>
+where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>> + Send + 'static,
+{
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Failure::input(format!("cannot listen on {}: {e}", args.listen)))?;
@@ -198,7 +314,6 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         listener.local_addr().map_err(Failure::input)?
     );
     let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
-    let idle_timeout = idle(args.idle_timeout);
     loop {
         // At the limit, stop accepting: clients wait in the backlog.
         let slot = slots.clone().acquire_owned().await.map_err(Failure::input)?;
@@ -214,32 +329,10 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (tls, cfg, forward) = (tls.clone(), cfg.clone(), args.forward.clone());
+        let connection = handle(tcp, peer);
         let task = tokio::spawn(async move {
             let _slot = slot;
-            let (stream, ear) = match net::accept(&tls, tcp, &cfg).await {
-                Ok(x) => x,
-                Err(e) => {
-                    eprintln!("atls: {peer}: refused: {e}");
-                    return Err(connection_failure(&format!("{peer}"), e));
-                }
-            };
-            match &ear {
-                Some(e) => eprintln!("atls: {peer}: client attested: {}", e.status),
-                None => eprintln!("atls: {peer}: attested to client"),
-            }
-            let mut stream = stream;
-            let r = match forward {
-                Some(addr) => forward_to(&mut stream, &addr, idle_timeout).await,
-                None => echo(&mut stream, idle_timeout).await,
-            };
-            if let Err(e) = &r {
-                close_after(&mut stream, e).await;
-            }
-            r.map_err(|e| {
-                eprintln!("atls: {peer}: {e}");
-                Failure::network(format!("{peer}: {e}"))
-            })
+            connection.await
         });
         if args.once {
             return match task.await {
@@ -355,10 +448,16 @@ async fn pass_on<W: AsyncWrite + Unpin>(n: usize, buf: &[u8], w: &mut W) -> std:
 #[derive(clap::Args)]
 pub struct ConnectArgs {
     /// Server address (host:port).
-    addr: String,
+    pub(crate) addr: String,
+    /// Attestation mode: `expat` (post-handshake Exported Attestation,
+    /// RFC 9261 + draft-fossati-seat-expat) or `early` (intra-handshake,
+    /// draft-fossati-seat-early-attestation, on OpenSSL). Must be the
+    /// server's.
+    #[arg(long, value_enum, default_value_t = Mode::Expat)]
+    pub(crate) mode: Mode,
     /// Appraisal policy for the server's Evidence.
     #[arg(long)]
-    policy: PathBuf,
+    pub(crate) policy: PathBuf,
     /// TLS server name: the name dialled (sent as SNI; with --host-ca the
     /// name the server's attested key must be certified for). Default: the
     /// host of ADDR with --host-ca, `atls-server` without.
@@ -368,12 +467,17 @@ pub struct ConnectArgs {
     /// certificate for the dialled name (--server-name) chaining to a root
     /// certificate in FILE (PEM). Repeatable; any of the roots will do.
     #[arg(long = "host-ca", value_name = "FILE")]
-    host_ca: Vec<PathBuf>,
+    pub(crate) host_ca: Vec<PathBuf>,
     #[command(flatten)]
-    attester: AttesterArgs,
+    pub(crate) attester: AttesterArgs,
     /// Print the server's attestation result as EAR JSON (on stderr).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
+    /// Mode `early`, passport scheme: accept an attestation result signed
+    /// by verifier ID with the public key in FILE (PEM SPKI or JWK),
+    /// preferred to Evidence. Repeatable.
+    #[arg(long, value_name = "ID=FILE")]
+    pub(crate) passport_verifier: Vec<String>,
 }
 
 /// The host part of `host:port` (`[v6]:port` too).
@@ -382,27 +486,64 @@ fn host_of(addr: &str) -> &str {
     host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host)
 }
 
+impl ConnectArgs {
+    /// The name dialled: `--server-name`, else ADDR's host with
+    /// `--host-ca`, else `atls-server`.
+    pub(crate) fn server_name(&self) -> String {
+        match (&self.server_name, self.host_ca.is_empty()) {
+            (Some(n), _) => n.clone(),
+            (None, false) => host_of(&self.addr).to_string(),
+            (None, true) => "atls-server".to_string(),
+        }
+    }
+
+    /// The I1 roots of `--host-ca`, if any.
+    pub(crate) fn host_identity(&self) -> Result<Option<HostIdentity>, Failure> {
+        if self.host_ca.is_empty() {
+            return Ok(None);
+        }
+        HostIdentity::from_pem_files(&self.host_ca)
+            .map(Some)
+            .map_err(|e| Failure::input(format!("--host-ca: {e}")))
+    }
+
+    /// A TCP connection to ADDR.
+    pub(crate) async fn dial(&self) -> Result<tokio::net::TcpStream, Failure> {
+        let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&self.addr))
+            .await
+            .map_err(|_| Failure::network(format!("connecting to {} timed out", self.addr)))?
+            .map_err(|e| Failure::network(format!("cannot connect to {}: {e}", self.addr)))?;
+        let _ = tcp.set_nodelay(true);
+        Ok(tcp)
+    }
+}
+
+/// Shows the server's attestation result on stderr (EAR JSON with `--json`).
+pub(crate) fn show_ear(ear: &attested_tls::ear::Ear, json: bool) {
+    if json {
+        eprintln!("{}", ear.to_json_pretty());
+    } else {
+        eprint!("{}", ear.render());
+    }
+}
+
 pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
+    if args.mode == Mode::Early {
+        return crate::early::connect(args).await;
+    }
+    if !args.passport_verifier.is_empty() {
+        return Err(Failure::input("--passport-verifier is for mode early (--mode early)"));
+    }
     let mut cfg = AttestationConfig::verifier(load_policy(&args.policy)?);
-    let server_name = match (&args.server_name, args.host_ca.is_empty()) {
-        (Some(n), _) => n.clone(),
-        (None, false) => host_of(&args.addr).to_string(),
-        (None, true) => "atls-server".to_string(),
-    };
-    if !args.host_ca.is_empty() {
-        let roots =
-            HostIdentity::from_pem_files(&args.host_ca).map_err(|e| Failure::input(format!("--host-ca: {e}")))?;
+    let server_name = args.server_name();
+    if let Some(roots) = args.host_identity()? {
         cfg = cfg.with_host_identity(roots);
     }
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
     let tls = net::tls::client_config().map_err(Failure::input)?;
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&args.addr))
-        .await
-        .map_err(|_| Failure::network(format!("connecting to {} timed out", args.addr)))?
-        .map_err(|e| Failure::network(format!("cannot connect to {}: {e}", args.addr)))?;
-    let _ = tcp.set_nodelay(true);
+    let tcp = args.dial().await?;
     let (stream, ear) = match net::connect(&tls, &server_name, tcp, &cfg).await {
         Ok(x) => x,
         Err(e) => {
@@ -413,12 +554,14 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
         }
     };
     if let Some(ear) = &ear {
-        if args.json {
-            eprintln!("{}", ear.to_json_pretty());
-        } else {
-            eprint!("{}", ear.render());
-        }
+        show_ear(ear, args.json);
     }
+    pipe_stdio(stream).await
+}
+
+/// Pipes stdin to the attested stream and the stream to stdout, until the
+/// server's side ends.
+pub(crate) async fn pipe_stdio<S: AsyncRead + AsyncWrite>(stream: S) -> Result<u8, Failure> {
     let (mut r, mut w) = tokio::io::split(stream);
     let mut up_open = true;
     {

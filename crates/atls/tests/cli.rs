@@ -1438,3 +1438,229 @@ fn connect_host_ca_requires_the_attested_key_to_be_certified_for_the_dialled_nam
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--cert"), "{err}");
 }
+
+#[test]
+fn demo_mode_early_attests_echoes_and_refuses() {
+    let (code, out, err) = run(atls().args(["demo", "--mode", "early"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("mode: early"), "{out}");
+    assert!(out.contains("attestation result: affirming"), "{out}");
+    assert!(out.contains("attested_tls_mode      early"), "{out}");
+    assert!(out.contains("running unapproved code is refused"), "{out}");
+    let (code, out, _) = run(atls().args(["demo", "--mode", "early", "--mutual", "--json"]));
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.matches("\"attested_tls_mode\": \"early\"").count(),
+        2,
+        "both directions appraised in mode early: {out}"
+    );
+}
+
+#[test]
+fn serve_and_connect_in_mode_early_and_a_mode_mismatch_fails_clearly() {
+    // Guards --mode on serve and connect: an early server and client agree
+    // (the EAR says mode early; the default mode's says expat), and a
+    // client of the other mode fails with an error naming the fix.
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    let early = [
+        "--mode",
+        "early",
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ];
+
+    let mut server = serve(&early);
+    let (code, out, err) = connect(&server.1, &policy, b"early data\n", &["--mode", "early", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "early data\n");
+    assert!(err.contains("\"ear_status\": \"affirming\""), "{err}");
+    assert!(err.contains("\"attested_tls_mode\": \"early\""), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+
+    // The default mode's EAR names its mode too.
+    let mut server = serve(&early[2..]);
+    let (code, _, err) = connect(&server.1, &policy, b"x", &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("\"attested_tls_mode\": \"expat\""), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+
+    // An expat client to an early server: the server refuses its
+    // ClientHello (no remoteAttestation) with missing_extension; the client
+    // fails as a connection failure (4) and is told about --mode early.
+    let mut server = serve(&early);
+    let (code, out, err) = connect(&server.1, &policy, b"secret", &[]);
+    assert_eq!(code, 4, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("MissingExtension") && err.contains("--mode early"),
+        "{err}"
+    );
+    assert_eq!(
+        wait_exit(&mut server, 10),
+        Some(1),
+        "the early server refused attestation"
+    );
+
+    // An early client to an expat server: the server does not attest in
+    // the handshake; the client refuses it (exit 1) and says why.
+    let _server = serve(&early[2..]);
+    let (code, out, err) = connect(&_server.1, &policy, b"secret", &["--mode", "early"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("attestation required but the peer declined") && err.contains("without --mode early"),
+        "{err}"
+    );
+
+    // A client of another simulation root refuses the early server: exit 1,
+    // the EAR with --json.
+    let other = tmp.path().join("other");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&other)).0, 0);
+    let mut server = serve(&early);
+    let (code, out, err) = connect(
+        &server.1,
+        &other.join("policy.toml"),
+        b"secret",
+        &["--mode", "early", "--json"],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("simulation root not trusted"), "{err}");
+    assert!(err.contains("\"ear_status\": \"contraindicated\""), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(1));
+}
+
+#[test]
+fn connect_mode_early_host_ca_requires_the_tls_key_to_be_certified_for_the_dialled_name() {
+    // Guards I1 in mode early from the command line: the attested key is
+    // the TLS key, so `serve --mode early --cert/--key` with a CA-issued
+    // certificate passes `connect --mode early --host-ca`, and the same
+    // genuine instance with its self-signed TLS key (no certificate for the
+    // name) is refused, exit 1, naming the check.
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    write_test_ca(tmp.path(), &[("svc", "svc.example")]);
+    let path = |f: &str| tmp.path().join(f).to_str().unwrap().to_string();
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    let args = [
+        "--mode",
+        "early",
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ];
+    let i1 = [
+        "--mode",
+        "early",
+        "--server-name",
+        "svc.example",
+        "--host-ca",
+        &path("ca.pem"),
+    ];
+    let (cert, key) = (path("svc.pem"), path("svc.key"));
+    let mut with_cert = args.to_vec();
+    with_cert.extend(["--cert", &cert, "--key", &key]);
+    let mut server = serve(&with_cert);
+    let (code, out, err) = connect(&server.1, &policy, b"to svc.example\n", &i1);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "to svc.example\n");
+    assert!(err.contains("host_identity") && err.contains("I1 checked"), "{err}");
+    assert!(err.contains("attested_tls_mode      early"), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+
+    let mut server = serve(&args);
+    let (code, out, err) = connect(&server.1, &policy, b"secret", &i1);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("host identity (I1): the attested key has no certificate for svc.example")
+            && err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    assert_eq!(wait_exit(&mut server, 10), Some(1), "the client refused it");
+}
+
+#[test]
+fn mode_early_passport_flags_present_and_check_a_signed_result() {
+    // Guards the passport flags: `serve --passport-key/--passport-policy`
+    // presents a signed EAR about its own Evidence; `connect
+    // --passport-verifier ID=FILE` accepts it only with that verifier's
+    // key (another key: exit 1, "passport refused"); in the default mode
+    // the flags are usage errors.
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    let write_key = |stem: &str| {
+        let key = rcgen::KeyPair::generate().unwrap();
+        std::fs::write(tmp.path().join(format!("{stem}.key")), key.serialize_pem()).unwrap();
+        std::fs::write(tmp.path().join(format!("{stem}.pub")), key.public_key_pem()).unwrap();
+        tmp.path().join(stem).to_str().unwrap().to_string()
+    };
+    let (verifier, other) = (write_key("verifier"), write_key("other"));
+    let signing_key = format!("{verifier}.key");
+    let server_args = [
+        "--mode",
+        "early",
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--passport-key",
+        &signing_key,
+        "--passport-policy",
+        policy.to_str().unwrap(),
+        "--verifier-id",
+        "test-verifier",
+        "--once",
+    ];
+    let trusted = format!("test-verifier={verifier}.pub");
+    let mut server = serve(&server_args);
+    let (code, out, err) = connect(
+        &server.1,
+        &policy,
+        b"passport\n",
+        &["--mode", "early", "--passport-verifier", &trusted, "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "passport\n");
+    assert!(err.contains("\"attested_tls_mode\": \"early\""), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(0));
+
+    let untrusted = format!("test-verifier={other}.pub");
+    let mut server = serve(&server_args);
+    let (code, out, err) = connect(
+        &server.1,
+        &policy,
+        b"secret",
+        &["--mode", "early", "--passport-verifier", &untrusted],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("passport refused"), "{err}");
+    assert_eq!(wait_exit(&mut server, 10), Some(1));
+
+    let (code, _, err) = run(atls()
+        .args(["serve", "--passport-key", &signing_key, "--passport-policy"])
+        .arg(&policy));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mode early"), "{err}");
+    let (code, _, err) = run(atls()
+        .args(["connect", "127.0.0.1:9", "--policy"])
+        .arg(&policy)
+        .args(["--passport-verifier", &trusted]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("mode early"), "{err}");
+}

@@ -3,7 +3,8 @@
 //! message it sends or receives, exactly as it enters its own transcript
 //! (4-byte header included). Mode `early` needs
 //! `Transcript-Hash(ClientHello..ServerHello)`, and the draft's editors ask
-//! that it come from the TLS stack's own view of the handshake.
+//! that it come from the TLS stack's own view of the handshake. Also one
+//! constant conversion the crate offers only as unsafe ([`cert_rejected`]).
 #![allow(unsafe_code)]
 
 use std::os::raw::{c_int, c_void};
@@ -68,4 +69,15 @@ unsafe extern "C" fn on_message(
         // other's connections).
         crate::profiles::on_handshake_message(ssl, bytes);
     }));
+}
+
+/// `X509_V_ERR_CERT_REJECTED`: the verification error a refused host
+/// identity (I1) reports, which OpenSSL sends as bad_certificate (42), the
+/// alert of every other `attestation_failed` refusal (its
+/// `X509_V_ERR_APPLICATION_VERIFICATION` would send handshake_failure).
+pub(crate) fn cert_rejected() -> openssl::x509::X509VerifyResult {
+    // SAFETY: `from_raw` is unsafe only because an invalid error number
+    // makes later calls on the value undefined; this one is a valid
+    // X509_V_ERR_* constant from openssl-sys.
+    unsafe { openssl::x509::X509VerifyResult::from_raw(openssl_sys::X509_V_ERR_CERT_REJECTED) }
 }

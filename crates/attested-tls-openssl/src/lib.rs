@@ -20,6 +20,10 @@
 //! Trust in the peer's key comes from attestation only, as in the default
 //! mode: certificate chains are not validated against roots (the end-entity
 //! certificate is the carrier of the TIK, whose hash the Evidence signs).
+//! The one exception is host identity (I1, [`EarlyConfig::host_identity`]
+//! or a policy's `[host_identity]`): a client that requires it also checks
+//! the server's chain against the I1 roots for the name it dialled (the
+//! end-entity key is the attested TIK), and records the check in the EAR.
 //!
 //! Pitfalls this adapter handles (see `../shared/spec/early-attestation.md`):
 //! the extension is registered once for all four contexts, so OpenSSL's
@@ -41,8 +45,9 @@ use std::time::Duration;
 
 use attested_tls::cmw::Cmw;
 use attested_tls::corim::VerificationKey;
-use attested_tls::ear::{Appraisal, Ear};
+use attested_tls::ear::Ear;
 use attested_tls::ear_jwt::EarJwtValidation;
+use attested_tls::host_identity::{CertificateDer, HostIdentity, HostIdentityCheck, ServerName};
 use attested_tls::modes::early::{
     check_passport, choose_scheme, AttestationScheme, EarlyAlert, EarlyAttester, EarlyBinding, ExtensionContext as Ctx,
     HelloTranscript, RemoteAttestation, TranscriptError, DEFAULT_EXTENSION_TYPE,
@@ -59,11 +64,9 @@ use openssl::x509::{X509Ref, X509StoreContextRef, X509VerifyResult, X509};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_openssl::SslStream;
 
-/// The claim every submodule of an EAR produced by this mode carries: the
-/// mode the result rests on.
-pub const MODE_CLAIM: &str = "attested_tls_mode";
-/// The value of [`MODE_CLAIM`].
-pub const MODE_EARLY: &str = "early";
+/// The claim every submodule of an EAR carries (the mode the result rests
+/// on), and its value for this mode.
+pub use attested_tls::modes::{MODE_CLAIM, MODE_EARLY};
 
 /// Which side of the TLS connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +213,13 @@ pub struct EarlyConfig {
     /// `verifier_identity` of their `result(1)` scheme, with their public
     /// keys. List the matching schemes in the appraiser's schemes.
     pub passport_verifiers: Vec<(Vec<u8>, VerificationKey)>,
+    /// Client only: require host identity (I1) of the server: its
+    /// end-entity certificate (whose key is the attested TIK) must chain to
+    /// these roots for the name given to [`connect`]. Also required when
+    /// the appraiser's policy has `[host_identity]`
+    /// ([`EarlyConfig::required_host_identity`]). Needs an appraiser; a
+    /// server refuses it (no dialled name to check).
+    pub host_identity: Option<HostIdentity>,
     /// Server only: refuse a ClientHello without `remoteAttestation`
     /// (default `true`; an `early` server serves attested connections only).
     pub require_extension: bool,
@@ -237,6 +247,7 @@ impl std::fmt::Debug for EarlyConfig {
             )
             .field("appraiser", &self.appraiser)
             .field("require_extension", &self.require_extension)
+            .field("host_identity", &self.host_identity)
             .finish_non_exhaustive()
     }
 }
@@ -248,6 +259,7 @@ impl Default for EarlyConfig {
             attester: None,
             appraiser: None,
             passport_verifiers: Vec::new(),
+            host_identity: None,
             require_extension: true,
             handshake_timeout: Duration::from_secs(10),
             clock: Arc::new(time::OffsetDateTime::now_utc),
@@ -286,6 +298,21 @@ impl EarlyConfig {
         self
     }
 
+    /// Requires host identity (I1) of the server (client only; see
+    /// [`EarlyConfig::host_identity`]).
+    pub fn with_host_identity(mut self, host_identity: HostIdentity) -> Self {
+        self.host_identity = Some(host_identity);
+        self
+    }
+
+    /// The host identity (I1) required of the peer: this configuration's,
+    /// else the appraiser's (a policy's `[host_identity]` section).
+    pub fn required_host_identity(&self) -> Option<&HostIdentity> {
+        self.host_identity
+            .as_ref()
+            .or_else(|| self.appraiser.as_ref().and_then(|(a, _)| a.host_identity()))
+    }
+
     /// Refuses a configuration that cannot work.
     pub fn check(&self) -> Result<(), EarlyError> {
         if BUILT_IN_TYPES.contains(&self.extension_type) {
@@ -309,6 +336,11 @@ impl EarlyConfig {
                     )));
                 }
             }
+        }
+        if self.host_identity.is_some() && self.appraiser.is_none() {
+            return Err(EarlyError::Config(
+                "host identity (I1) concerns the attested key: it needs an appraiser of the server's Evidence".into(),
+            ));
         }
         if self.attester.is_none() && self.appraiser.is_none() {
             return Err(EarlyError::Config(
@@ -334,6 +366,9 @@ struct ConnState {
     peer_ear: Option<Ear>,
     /// Every handshake message, when `record_handshake` is set.
     recorded: Vec<Vec<u8>>,
+    /// Client: the I1 check still to run on the server's chain (set by
+    /// [`connect`] when I1 is required; taken when it runs).
+    host_identity: Option<HostIdentityCheck>,
     /// The first refusal; reported by the adapter instead of OpenSSL's
     /// generic error.
     refusal: Option<Refusal>,
@@ -794,18 +829,17 @@ fn on_passport(conn: &Conn, cmw: &Cmw, verifier_identity: &[u8], x509: &X509Ref)
 
 /// Records in every submodule that the result rests on mode `early`.
 fn mark_mode(ear: &mut Ear) {
-    for a in ear.submods.values_mut() {
-        Appraisal::claim(a, MODE_CLAIM, MODE_EARLY);
-    }
+    attested_tls::modes::mark_mode(ear, MODE_EARLY);
 }
 
 /// Certificate verification: the chain is not checked against roots (trust
 /// comes from the Evidence), but the handshake fails here when this side
 /// requires the peer's attestation and none was accepted: the peer sent no
-/// Evidence.
+/// Evidence. A client that requires host identity (I1) checks the
+/// server's chain here, once, after the Evidence was accepted.
 fn verify_peer_attested(_preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
-    let conn = X509StoreContext_ssl(store).and_then(conn_of);
-    let Some(conn) = conn else {
+    let ssl = X509StoreContext_ssl(store);
+    let Some((ssl, conn)) = ssl.and_then(|ssl| Some((ssl, conn_of(ssl)?))) else {
         store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
         return false;
     };
@@ -815,8 +849,52 @@ fn verify_peer_attested(_preverify_ok: bool, store: &mut X509StoreContextRef) ->
             "no Evidence in the peer's first CertificateEntry",
         ));
         store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+        return false;
     }
-    attested
+    if !check_host_identity(&conn, ssl) {
+        store.set_error(ffi::cert_rejected());
+        return false;
+    }
+    true
+}
+
+/// I1 on the client: the server's chain (end entity first; its key is the
+/// TIK the Evidence committed to) must verify for the dialled name against
+/// the I1 roots. The outcome is recorded in the peer's EAR either way
+/// ([`HostIdentityCheck::apply`], as in the default mode); a failure
+/// refuses the connection with that EAR. Runs once per connection (the
+/// verify callback runs per certificate).
+fn check_host_identity(conn: &Conn, ssl: &SslRef) -> bool {
+    let Some(check) = conn.lock().host_identity.take() else {
+        return true;
+    };
+    // OpenSSL 3 keeps the received chain in the session before verifying
+    // it; without it the check fails (no certificate), never passes.
+    let mut chain = Vec::new();
+    for cert in ssl.peer_cert_chain().into_iter().flatten() {
+        match cert.to_der() {
+            Ok(der) => chain.push(CertificateDer::from(der)),
+            Err(e) => {
+                conn.refuse(Refusal::Internal(format!("encoding the server's certificate: {e}")));
+                return false;
+            }
+        }
+    }
+    let now = (conn.cfg.clock)();
+    let mut st = conn.lock();
+    let Some(ear) = st.peer_ear.as_mut() else {
+        return false;
+    };
+    let _ = check.apply(ear, &chain, now);
+    if ear.is_acceptable() {
+        return true;
+    }
+    let ear = st.peer_ear.take().map(Box::new);
+    drop(st);
+    if let Some(ear) = ear {
+        conn.refuse(Refusal::NotTrusted(ear));
+    }
+    false
 }
 
 #[allow(non_snake_case)]
@@ -876,7 +954,19 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     cfg.check()?;
+    let host_identity = match cfg.required_host_identity() {
+        Some(h) => {
+            let name = ServerName::try_from(server_name.to_string()).map_err(|e| {
+                EarlyError::Config(format!(
+                    "host identity (I1) needs a DNS name or IP address to check; {server_name:?}: {e}"
+                ))
+            })?;
+            Some(h.for_server(name))
+        }
+        None => None,
+    };
     let (mut ssl, conn) = new_ssl(ctx, Role::Client, cfg)?;
+    conn.lock().host_identity = host_identity;
     ssl.set_hostname(server_name)?;
     ssl.set_connect_state();
     handshake(ssl, conn, io, cfg, true).await
@@ -888,6 +978,12 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     cfg.check()?;
+    if cfg.required_host_identity().is_some() {
+        // Fail closed rather than skip: a server dialled no name.
+        return Err(EarlyError::Config(
+            "host identity (I1) checks the name a client dialled; a server cannot require it of its clients".into(),
+        ));
+    }
     let (mut ssl, conn) = new_ssl(ctx, Role::Server, cfg)?;
     ssl.set_accept_state();
     handshake(ssl, conn, io, cfg, false).await

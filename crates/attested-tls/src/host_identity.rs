@@ -35,7 +35,10 @@ use std::sync::Arc;
 use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::UnixTime;
+/// The certificate and server-name types of this module's API (rustls'),
+/// for callers on other TLS stacks (mode `early` on OpenSSL).
+pub use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::ear::{claim_value, Ear, Tier, TrustClaim};
 

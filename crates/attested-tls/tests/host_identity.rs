@@ -8,75 +8,26 @@ mod common;
 
 use attested_tls::ea::AuthenticatorIdentity;
 use attested_tls::ear::{Ear, Tier};
-use attested_tls::host_identity::HostIdentity;
 use attested_tls::net::{self, AttestationConfig, NetError};
 use attested_tls::transport::SessionError;
 use common::*;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 
-/// A test CA and what it issues.
-struct Ca {
-    cert: CertificateDer<'static>,
-    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
-}
+#[path = "support/test_ca.rs"]
+mod test_ca;
+use test_ca::Ca;
 
-/// A CA certificate's parameters: named, may sign certificates.
-fn ca_params(name: &str) -> rcgen::CertificateParams {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(rcgen::DnType::CommonName, name);
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
-    params
-}
-
-impl Ca {
-    /// A root CA (self-signed).
-    fn new(name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params = ca_params(name);
-        let cert = params.self_signed(&key).unwrap().der().clone();
-        Self {
-            cert,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// An intermediate CA certified by this one.
-    fn intermediate(&self, name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let params = ca_params(name);
-        let cert = params.signed_by(&key, &self.issuer).unwrap().der().clone();
-        Self {
-            cert,
-            issuer: rcgen::Issuer::new(params, key),
-        }
-    }
-
-    /// An authenticator identity (fresh P-256 key) with a certificate for
-    /// `dns_name`, valid over `validity` if given; `extra` is appended to
-    /// the chain (intermediates).
-    fn identity(
-        &self,
-        dns_name: &str,
-        validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
-        extra: &[CertificateDer<'static>],
-    ) -> AuthenticatorIdentity {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(vec![dns_name.to_string()]).unwrap();
-        if let Some((from, to)) = validity {
-            params.not_before = from;
-            params.not_after = to;
-        }
-        let leaf = params.signed_by(&key, &self.issuer).unwrap().der().clone();
-        let mut chain = vec![leaf];
-        chain.extend_from_slice(extra);
-        AuthenticatorIdentity::new(chain, &PrivateKeyDer::Pkcs8(key.serialize_der().into())).unwrap()
-    }
-
-    fn roots(&self) -> HostIdentity {
-        HostIdentity::from_der([self.cert.clone()]).unwrap()
-    }
+/// An authenticator identity with a certificate from `ca` for `dns_name`
+/// (see [`Ca::chain`]).
+fn identity(
+    ca: &Ca,
+    dns_name: &str,
+    validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+    extra: &[CertificateDer<'static>],
+) -> AuthenticatorIdentity {
+    let (chain, key) = ca.chain(dns_name, validity, extra);
+    AuthenticatorIdentity::new(chain, &PrivateKeyDer::Pkcs8(key.into())).unwrap()
 }
 
 /// A sim instance that attests with `identity` as its authenticator.
@@ -154,7 +105,7 @@ fn assert_refused_by_i1(srv: Result<Option<Ear>, NetError>, cli: Result<Option<E
 async fn t1_with_a_certificate_for_the_dialled_name_is_accepted_and_the_ear_says_so() {
     let w = world(2);
     let ca = Ca::new("I1 test CA");
-    let server = tee(&w.instances[0], Some(ca.identity("svc.example", None, &[])));
+    let server = tee(&w.instances[0], Some(identity(&ca, "svc.example", None, &[])));
     let (srv, cli) = dial(server, requires_i1(&w, &ca), "svc.example").await;
     srv.unwrap();
     let ear = cli.unwrap().expect("the client appraised the server");
@@ -177,7 +128,7 @@ async fn a_chain_through_an_intermediate_is_accepted() {
     let inter = root.intermediate("I1 test intermediate");
     let server = tee(
         &w.instances[0],
-        Some(inter.identity("svc.example", None, std::slice::from_ref(&inter.cert))),
+        Some(identity(&inter, "svc.example", None, std::slice::from_ref(&inter.cert))),
     );
     let (srv, cli) = dial(server, requires_i1(&w, &root), "svc.example").await;
     srv.unwrap();
@@ -206,7 +157,7 @@ async fn t2_a_genuine_tee_with_a_self_signed_authenticator_is_refused_naming_i1(
 async fn t2_with_a_certificate_for_another_name_is_refused_naming_i1() {
     let w = world(2);
     let ca = Ca::new("I1 test CA");
-    let server = tee(&w.instances[1], Some(ca.identity("other.example", None, &[])));
+    let server = tee(&w.instances[1], Some(identity(&ca, "other.example", None, &[])));
     let (srv, cli) = dial(server, requires_i1(&w, &ca), "svc.example").await;
     assert_refused_by_i1(srv, cli, "certificate not valid for name \"svc.example\"");
 }
@@ -219,7 +170,8 @@ async fn an_expired_or_wrong_ca_certificate_is_refused_with_the_webpki_reason() 
     let w = world(1);
     let ca = Ca::new("I1 test CA");
     let now = time::OffsetDateTime::now_utc();
-    let expired = ca.identity(
+    let expired = identity(
+        &ca,
         "svc.example",
         Some((now - time::Duration::days(30), now - time::Duration::days(1))),
         &[],
@@ -228,7 +180,7 @@ async fn an_expired_or_wrong_ca_certificate_is_refused_with_the_webpki_reason() 
     assert_refused_by_i1(srv, cli, "certificate expired");
 
     let other_ca = Ca::new("some other CA");
-    let wrong_ca = other_ca.identity("svc.example", None, &[]);
+    let wrong_ca = identity(&other_ca, "svc.example", None, &[]);
     let (srv, cli) = dial(
         tee(&w.instances[0], Some(wrong_ca)),
         requires_i1(&w, &ca),
@@ -263,7 +215,7 @@ async fn an_appraiser_requiring_i1_is_enforced_without_the_config_option() {
     let w = world(2);
     let ca = Ca::new("I1 test CA");
     let client = || AttestationConfig::verifier(w.test_appraiser().with_host_identity(ca.roots()));
-    let t1 = tee(&w.instances[0], Some(ca.identity("svc.example", None, &[])));
+    let t1 = tee(&w.instances[0], Some(identity(&ca, "svc.example", None, &[])));
     let (srv, cli) = dial(t1, client(), "svc.example").await;
     srv.unwrap();
     assert!(cli.unwrap().unwrap().submods["sim"]

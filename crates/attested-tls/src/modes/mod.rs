@@ -14,3 +14,23 @@
 
 pub mod early;
 pub mod profiles;
+
+use crate::ear::{Appraisal, Ear};
+
+/// The claim every submodule of an EAR produced on a connection carries:
+/// the mode the result rests on ([`MODE_EXPAT`], [`MODE_EARLY`], or a
+/// binding profile's name, [`profiles`]), so that a result says how its
+/// Evidence was bound to the connection.
+pub const MODE_CLAIM: &str = "attested_tls_mode";
+/// The default mode, post-handshake Exported Attestation
+/// (draft-fossati-seat-expat over RFC 9261).
+pub const MODE_EXPAT: &str = "expat";
+/// Mode `early`, intra-handshake attestation ([`early`]).
+pub const MODE_EARLY: &str = "early";
+
+/// Records in every submodule of `ear` that the result rests on `mode`.
+pub fn mark_mode(ear: &mut Ear, mode: &'static str) {
+    for a in ear.submods.values_mut() {
+        Appraisal::claim(a, MODE_CLAIM, mode);
+    }
+}

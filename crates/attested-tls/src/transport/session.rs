@@ -794,6 +794,7 @@ impl Session {
         let appraiser = self.cfg.appraiser.as_ref().ok_or(SessionError::State("no appraiser"))?;
         let now = (self.cfg.clock)();
         let mut ear = appraiser.appraise_cmw_bytes(cmw, &ExpectedBinding::Claims(binding), now);
+        crate::modes::mark_mode(&mut ear, crate::modes::MODE_EXPAT);
         // I1, after the Evidence: it concerns the key the Evidence
         // committed to (validated.spki is the chain's end entity). Run even
         // when the appraisal refused, so that the result shows every failed
@@ -912,6 +913,26 @@ mod tests {
         let mut client = SessionConfig::new(Role::Client);
         client.appraiser = Some(world.appraiser("pair"));
         (Session::new(client), attesting_server(&world))
+    }
+
+    #[test]
+    fn every_result_of_the_default_mode_names_its_mode() {
+        // Guards that an EAR says which mode it rests on: the default mode
+        // marks every submodule `attested_tls_mode = "expat"` (mode
+        // `early` marks "early"), accepted or refused.
+        let (mut c, mut s) = sim_pair();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        deliver(&mut c, &mut s, &ex);
+        deliver(&mut s, &mut c, &ex);
+        match c.poll_event() {
+            Some(Event::PeerAttested { ear, .. }) => {
+                assert!(!ear.submods.is_empty());
+                for a in ear.submods.values() {
+                    assert_eq!(a.claims[crate::modes::MODE_CLAIM], crate::modes::MODE_EXPAT);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
