@@ -33,6 +33,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod expat;
 mod ffi;
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -476,7 +477,7 @@ pub fn client_context_builder(
 }
 
 /// Our certificate chain (end-entity first: its key is the TIK) and key.
-fn set_identity(b: &mut SslContextBuilder, chain: &[X509], key: &PKey<Private>, who: &str) -> Result<(), EarlyError> {
+pub(crate) fn set_identity(b: &mut SslContextBuilder, chain: &[X509], key: &PKey<Private>, who: &str) -> Result<(), EarlyError> {
     let (leaf, rest) = chain
         .split_first()
         .ok_or_else(|| EarlyError::Config(format!("the {who} identity has no certificate")))?;
@@ -933,7 +934,7 @@ where
 }
 
 /// OpenSSL reports a received alert as reason 1000 + AlertDescription.
-fn handshake_error(e: openssl::ssl::Error) -> EarlyError {
+pub(crate) fn handshake_error(e: openssl::ssl::Error) -> EarlyError {
     if let Some(stack) = e.ssl_error() {
         for err in stack.errors() {
             let reason = err.reason_code();

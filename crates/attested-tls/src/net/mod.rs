@@ -512,6 +512,21 @@ impl<S> std::fmt::Debug for AttestedStream<S> {
 }
 
 impl<S: TlsStreamExt> AttestedStream<S> {
+    /// Runs the attestation exchange over a TLS connection of another TLS
+    /// stack (OpenSSL, say) whose handshake has completed, as [`connect`]
+    /// (`tls_role` [`Role::Client`]) or [`accept`] ([`Role::Server`]) do
+    /// after theirs: returns the stream only after attestation succeeded in
+    /// every direction the two sides require, with the peer's result.
+    ///
+    /// The caller must have checked what [`connect`] and [`accept`] check
+    /// for rustls: TLS 1.3, a full handshake (no resumption), no 0-RTT data
+    /// accepted, and a server that issues no session tickets. The exchange
+    /// takes its exporter values from [`TlsStreamExt::exporter`].
+    pub async fn establish_over(stream: S, tls_role: Role, att: &AttestationConfig) -> Result<(Self, Option<Ear>), NetError> {
+        att.check()?;
+        Self::establish(stream, Session::new(att.session(tls_role)), att).await
+    }
+
     async fn establish(inner: S, session: Session, att: &AttestationConfig) -> Result<(Self, Option<Ear>), NetError> {
         let max_frame = session.config().max_frame;
         let timeout = att.attestation_timeout;
