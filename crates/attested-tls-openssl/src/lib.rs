@@ -497,6 +497,9 @@ fn common(b: &mut SslContextBuilder, cfg: &EarlyConfig) -> Result<(), EarlyError
     // Resumption would skip the Certificate message and its Evidence.
     b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
     b.set_options(openssl::ssl::SslOptions::NO_TICKET);
+    // NO_TICKET with the cache off still lets OpenSSL 3 send two TLS 1.3
+    // tickets; none at all are sent with this.
+    b.set_num_tickets(0)?;
     ffi::set_handshake_message_callback(b);
     let contexts = ExtensionContext::TLS_ONLY
         | ExtensionContext::TLS1_3_ONLY
