@@ -172,7 +172,15 @@ struct Setup {
     openssl: OpensslSetup,
 }
 
-async fn connections_per_second(kind: Kind, n: usize, concurrency: usize, setup: &Arc<Setup>) -> Result<f64, Failure> {
+/// Connections per second of `kind`, and the CPU time the whole process
+/// (clients and server) spent per connection, if the platform reports it.
+async fn connections_per_second(
+    kind: Kind,
+    n: usize,
+    concurrency: usize,
+    setup: &Arc<Setup>,
+) -> Result<(f64, Option<Duration>), Failure> {
+    let cpu_before = process_cpu_time();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(Failure::input)?;
@@ -196,7 +204,23 @@ async fn connections_per_second(kind: Kind, n: usize, concurrency: usize, setup:
     }
     let elapsed = start.elapsed();
     server.await.map_err(Failure::input)?.map_err(Failure::input)?;
-    Ok(n as f64 / elapsed.as_secs_f64())
+    let cpu = cpu_before
+        .zip(process_cpu_time())
+        .map(|(b, a)| a.saturating_sub(b) / n.max(1) as u32);
+    Ok((n as f64 / elapsed.as_secs_f64(), cpu))
+}
+
+/// The CPU time of all this process's live threads so far, from
+/// `/proc/self/task/*/schedstat` (Linux; `None` elsewhere). Unlike
+/// connections per second, it hardly moves when other processes load the
+/// machine: it is the figure to compare kinds by on a shared machine.
+fn process_cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// Accepts `n` connections of `kind`, like a real server one task per
@@ -455,9 +479,14 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
 
     // The kinds alternate within every round so that load drift hits all.
     let mut rate_samples = vec![Vec::new(); kinds.len()];
+    let mut total_cpu_samples = vec![Vec::new(); kinds.len()];
     for _ in 0..args.rounds.max(1) {
         for (i, kind) in kinds.iter().enumerate() {
-            rate_samples[i].push(connections_per_second(*kind, args.connections, args.concurrency, &setup).await?);
+            let (rate, cpu) = connections_per_second(*kind, args.connections, args.concurrency, &setup).await?;
+            rate_samples[i].push(rate);
+            if let Some(cpu) = cpu {
+                total_cpu_samples[i].push(cpu.as_secs_f64() * 1e6);
+            }
         }
     }
     if let Some(kind) = args.only {
@@ -472,6 +501,12 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     }
     let rates: Vec<(Kind, f64)> = kinds.iter().copied().zip(rate_samples.into_iter().map(median)).collect();
     let rate = |k: Kind| rates.iter().find(|(x, _)| *x == k).map(|(_, r)| *r);
+    let total_cpus: Vec<(Kind, f64)> = if total_cpu_samples.iter().all(|v| !v.is_empty()) {
+        kinds.iter().copied().zip(total_cpu_samples.into_iter().map(median)).collect()
+    } else {
+        Vec::new()
+    };
+    let total_cpu = |k: Kind| total_cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
 
     // Server-side CPU per connection, the kinds alternating.
     let mut cpu_samples = vec![Vec::new(); kinds.len()];
@@ -534,6 +569,9 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     let ratio = |num: Kind, den: Kind| rate(num).zip(rate(den)).map(|(n, d)| n / d);
     // Server capacity: connections/s a server core sustains, `num` / `den`.
     let capacity = |num: Kind, den: Kind| cpu(num).zip(cpu(den)).map(|(n, d)| d / n);
+    // The same for both sides together: connections/s a CPU-bound machine
+    // running clients and server sustains, `num` / `den`.
+    let cpu_ratio = |num: Kind, den: Kind| total_cpu(num).zip(total_cpu(den)).map(|(n, d)| d / n);
     use Kind::*;
     if args.json {
         println!(
@@ -562,6 +600,11 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 "server_cpu_openssl_early_us": cpu(OpensslEarly),
                 "server_capacity_openssl_attested_over_openssl_plain": capacity(OpensslAttested, OpensslPlain),
                 "server_capacity_early_over_openssl_plain": capacity(OpensslEarly, OpensslPlain),
+                "cpu_per_connection_us": total_cpus.iter().map(|(k, c)| (format!("{k:?}"), *c)).collect::<std::collections::BTreeMap<_, _>>(),
+                "cpu_capacity_attested_over_plain": cpu_ratio(Attested, Plain),
+                "cpu_capacity_early_over_openssl_plain": cpu_ratio(OpensslEarly, OpensslPlain),
+                "cpu_capacity_openssl_attested_over_openssl_plain": cpu_ratio(OpensslAttested, OpensslPlain),
+                "cpu_capacity_openssl_attested_over_rustls_attested": cpu_ratio(OpensslAttested, Attested),
                 "authenticate_validate_us": ea_time.as_secs_f64() * 1e6,
                 "raw_p256_sign_verify_us": raw_time.as_secs_f64() * 1e6,
                 "ea_over_raw_signatures": ea_ratio,
@@ -595,6 +638,21 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         show("OpenSSL attested / plain OpenSSL", ratio(OpensslAttested, OpensslPlain), "(default mode on OpenSSL)");
         show("OpenSSL attested / rustls attested", ratio(OpensslAttested, Attested), "(default mode, stack against stack)");
         show("plain OpenSSL / plain rustls", ratio(OpensslPlain, Plain), "(the baselines)");
+        if !total_cpus.is_empty() {
+            println!("CPU per connection, clients and server together (whole process; insensitive to other load)");
+            for (kind, c) in &total_cpus {
+                println!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
+            }
+            let show_cpu = |label: &str, r: Option<f64>| {
+                if let Some(r) = r {
+                    println!("  capacity {label:<35} {r:>10.3}   (connections/s a CPU-bound machine sustains)");
+                }
+            };
+            show_cpu("attested / plain", cpu_ratio(Attested, Plain));
+            show_cpu("early / plain OpenSSL", cpu_ratio(OpensslEarly, OpensslPlain));
+            show_cpu("OpenSSL attested / plain OpenSSL", cpu_ratio(OpensslAttested, OpensslPlain));
+            show_cpu("OpenSSL attested / rustls attested", cpu_ratio(OpensslAttested, Attested));
+        }
         if cpus.is_empty() {
             println!("server CPU per connection: not available (no /proc/thread-self/schedstat)");
         } else {
