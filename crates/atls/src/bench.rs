@@ -12,16 +12,16 @@ use std::time::{Duration, Instant};
 use attested_tls::crypto::HashAlgorithm;
 use attested_tls::ea::{self, AuthenticatorIdentity, EaProfile, Role};
 use attested_tls::exporter::SecretExporter;
-use attested_tls::net::{self, AttestationConfig};
 use attested_tls::modes::early::AttestationScheme;
+use attested_tls::net::{self, AttestationConfig};
 use attested_tls::sim::{self, SimAttester};
 use attested_tls_openssl::{expat, EarlyConfig};
-use openssl::pkey::PKey;
-use openssl::ssl::SslContext;
-use openssl::x509::X509;
 use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
 };
+use openssl::pkey::PKey;
+use openssl::ssl::SslContext;
+use openssl::x509::X509;
 use tokio::io::AsyncWriteExt;
 
 use crate::Failure;
@@ -347,7 +347,9 @@ async fn one_client(kind: Kind, addr: std::net::SocketAddr, setup: &Setup) -> Re
             c.shutdown().await.map_err(Failure::input)?;
         }
         Kind::OpensslPlain => {
-            let mut c = openssl_handshake(&ossl.client, tcp, true).await.map_err(Failure::input)?;
+            let mut c = openssl_handshake(&ossl.client, tcp, true)
+                .await
+                .map_err(Failure::input)?;
             c.shutdown().await.map_err(Failure::input)?;
         }
         Kind::OpensslAttested => {
@@ -437,7 +439,8 @@ fn openssl_setup(
     let chain = [X509::from_der(cert).map_err(Failure::input)?];
     let key = PKey::private_key_from_der(key.secret_der()).map_err(Failure::input)?;
     let scheme = vec![AttestationScheme::evidence_media_type(sim::SIM_MEDIA_TYPE)];
-    let early_server_cfg = EarlyConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone())), scheme.clone());
+    let early_server_cfg =
+        EarlyConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone())), scheme.clone());
     let early_client_cfg = EarlyConfig::verifier(world.appraiser("bench"), scheme);
     Ok(OpensslSetup {
         server: expat::server_context(&chain, &key).map_err(Failure::input)?,
@@ -499,10 +502,18 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         );
         return Ok(0);
     }
-    let rates: Vec<(Kind, f64)> = kinds.iter().copied().zip(rate_samples.into_iter().map(median)).collect();
+    let rates: Vec<(Kind, f64)> = kinds
+        .iter()
+        .copied()
+        .zip(rate_samples.into_iter().map(median))
+        .collect();
     let rate = |k: Kind| rates.iter().find(|(x, _)| *x == k).map(|(_, r)| *r);
     let total_cpus: Vec<(Kind, f64)> = if total_cpu_samples.iter().all(|v| !v.is_empty()) {
-        kinds.iter().copied().zip(total_cpu_samples.into_iter().map(median)).collect()
+        kinds
+            .iter()
+            .copied()
+            .zip(total_cpu_samples.into_iter().map(median))
+            .collect()
     } else {
         Vec::new()
     };
@@ -628,16 +639,40 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             }
         };
         show("attested / plain", ratio(Attested, Plain), "(rustls; target >= 0.6)");
-        show("round trip / plain", ratio(RoundTrip, Plain), "(the extra round trip alone)");
-        show("attested / round trip", ratio(Attested, RoundTrip), "(the attestation work alone)");
+        show(
+            "round trip / plain",
+            ratio(RoundTrip, Plain),
+            "(the extra round trip alone)",
+        );
+        show(
+            "attested / round trip",
+            ratio(Attested, RoundTrip),
+            "(the attestation work alone)",
+        );
         if rate(RoundTrip).is_some() {
             let [a, b, c] = setup.sizes;
             println!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
         }
-        show("early / plain OpenSSL", ratio(OpensslEarly, OpensslPlain), "(target >= 0.6)");
-        show("OpenSSL attested / plain OpenSSL", ratio(OpensslAttested, OpensslPlain), "(default mode on OpenSSL)");
-        show("OpenSSL attested / rustls attested", ratio(OpensslAttested, Attested), "(default mode, stack against stack)");
-        show("plain OpenSSL / plain rustls", ratio(OpensslPlain, Plain), "(the baselines)");
+        show(
+            "early / plain OpenSSL",
+            ratio(OpensslEarly, OpensslPlain),
+            "(target >= 0.6)",
+        );
+        show(
+            "OpenSSL attested / plain OpenSSL",
+            ratio(OpensslAttested, OpensslPlain),
+            "(default mode on OpenSSL)",
+        );
+        show(
+            "OpenSSL attested / rustls attested",
+            ratio(OpensslAttested, Attested),
+            "(default mode, stack against stack)",
+        );
+        show(
+            "plain OpenSSL / plain rustls",
+            ratio(OpensslPlain, Plain),
+            "(the baselines)",
+        );
         if !total_cpus.is_empty() {
             println!("CPU per connection, clients and server together (whole process; insensitive to other load)");
             for (kind, c) in &total_cpus {
@@ -650,8 +685,14 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             };
             show_cpu("attested / plain", cpu_ratio(Attested, Plain));
             show_cpu("early / plain OpenSSL", cpu_ratio(OpensslEarly, OpensslPlain));
-            show_cpu("OpenSSL attested / plain OpenSSL", cpu_ratio(OpensslAttested, OpensslPlain));
-            show_cpu("OpenSSL attested / rustls attested", cpu_ratio(OpensslAttested, Attested));
+            show_cpu(
+                "OpenSSL attested / plain OpenSSL",
+                cpu_ratio(OpensslAttested, OpensslPlain),
+            );
+            show_cpu(
+                "OpenSSL attested / rustls attested",
+                cpu_ratio(OpensslAttested, Attested),
+            );
         }
         if cpus.is_empty() {
             println!("server CPU per connection: not available (no /proc/thread-self/schedstat)");
@@ -667,7 +708,10 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             };
             show_capacity("attested / plain", capacity(Attested, Plain));
             show_capacity("early / plain OpenSSL", capacity(OpensslEarly, OpensslPlain));
-            show_capacity("OpenSSL attested / plain OpenSSL", capacity(OpensslAttested, OpensslPlain));
+            show_capacity(
+                "OpenSSL attested / plain OpenSSL",
+                capacity(OpensslAttested, OpensslPlain),
+            );
         }
         println!(
             "authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations",

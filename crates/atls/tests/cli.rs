@@ -743,7 +743,17 @@ fn bench_measures_both_stacks_and_mode_early() {
     }
     // OpenSSL alone: no rustls figures.
     let (code, out, err) = run(atls().args([
-        "bench", "--connections", "2", "--rounds", "1", "--iterations", "20", "--stack", "openssl", "--mode", "early",
+        "bench",
+        "--connections",
+        "2",
+        "--rounds",
+        "1",
+        "--iterations",
+        "20",
+        "--stack",
+        "openssl",
+        "--mode",
+        "early",
         "--json",
     ]));
     assert_eq!(code, 0, "{out}\n{err}");

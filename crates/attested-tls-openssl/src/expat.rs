@@ -133,9 +133,9 @@ impl<IO> Exporter for OpenSslStream<IO> {
             return Err(ExporterError::NotTls13(ssl.version_str().to_string()));
         }
         let cipher = ssl.current_cipher().ok_or(ExporterError::HandshakeIncomplete)?;
-        let digest = cipher.handshake_digest().ok_or_else(|| {
-            ExporterError::Tls(format!("no handshake digest for cipher suite {}", cipher.name()))
-        })?;
+        let digest = cipher
+            .handshake_digest()
+            .ok_or_else(|| ExporterError::Tls(format!("no handshake digest for cipher suite {}", cipher.name())))?;
         if digest.type_() == MessageDigest::sha256().type_() {
             Ok(HashAlgorithm::Sha256)
         } else if digest.type_() == MessageDigest::sha384().type_() {
@@ -263,8 +263,7 @@ pub fn check_server_context(ctx: &SslContextRef) -> Result<(), ExpatError> {
     }
     if ctx.max_early_data() != 0 {
         return Err(NetError::Config(
-            "the server context accepts 0-RTT early data; attested connections must not (set_max_early_data(0))"
-                .into(),
+            "the server context accepts 0-RTT early data; attested connections must not (set_max_early_data(0))".into(),
         )
         .into());
     }
@@ -282,7 +281,10 @@ fn check_session(ssl: &SslRef) -> Result<(), ExpatError> {
         .into());
     }
     if ssl.session_reused() {
-        return Err(NetError::Session("a resumed session; resumed sessions are refused on attested connections".into()).into());
+        return Err(NetError::Session(
+            "a resumed session; resumed sessions are refused on attested connections".into(),
+        )
+        .into());
     }
     Ok(())
 }

@@ -477,7 +477,12 @@ pub fn client_context_builder(
 }
 
 /// Our certificate chain (end-entity first: its key is the TIK) and key.
-pub(crate) fn set_identity(b: &mut SslContextBuilder, chain: &[X509], key: &PKey<Private>, who: &str) -> Result<(), EarlyError> {
+pub(crate) fn set_identity(
+    b: &mut SslContextBuilder,
+    chain: &[X509],
+    key: &PKey<Private>,
+    who: &str,
+) -> Result<(), EarlyError> {
     let (leaf, rest) = chain
         .split_first()
         .ok_or_else(|| EarlyError::Config(format!("the {who} identity has no certificate")))?;
@@ -619,8 +624,8 @@ fn spki_der(x509: &X509Ref) -> Result<Vec<u8>, String> {
 }
 
 fn binding_for(conn: &Conn, x509: &X509Ref) -> Result<EarlyBinding, SslAlert> {
-    let spki = spki_der(x509)
-        .map_err(|e| conn.refuse(Refusal::Internal(format!("reading the end-entity key: {e}"))))?;
+    let spki =
+        spki_der(x509).map_err(|e| conn.refuse(Refusal::Internal(format!("reading the end-entity key: {e}"))))?;
     let th = conn.lock().transcript.finish();
     match th {
         Ok((hash, th)) => Ok(EarlyBinding::new(hash, &th, &spki)),
@@ -972,7 +977,11 @@ mod tests {
     /// certificate is what OpenSSL encodes for the certificate's key.
     #[test]
     fn spki_from_the_certificate_is_the_encoded_public_key() {
-        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384, &rcgen::PKCS_ED25519] {
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &rcgen::PKCS_ED25519,
+        ] {
             let key = rcgen::KeyPair::generate_for(alg).unwrap();
             let cert = rcgen::CertificateParams::new(vec!["s.test".to_string()])
                 .unwrap()

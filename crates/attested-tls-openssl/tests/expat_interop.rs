@@ -161,7 +161,14 @@ async fn both_stacks_export_identical_keying_material() {
     let w = ephemeral_world(1).unwrap();
     for (server_stack, client_stack) in BOTH_WAYS {
         for (suite, hash_len) in [("TLS_AES_128_GCM_SHA256", 32), ("TLS_AES_256_GCM_SHA384", 48)] {
-            let (s, c) = run(server_stack, attests(&w.instances[0]), client_stack, appraises(&w), Some(suite)).await;
+            let (s, c) = run(
+                server_stack,
+                attests(&w.instances[0]),
+                client_stack,
+                appraises(&w),
+                Some(suite),
+            )
+            .await;
             let (s, _) = s.unwrap();
             let (c, _) = c.unwrap();
             for (label, context, len) in [
@@ -181,10 +188,7 @@ async fn both_stacks_export_identical_keying_material() {
                 );
             }
             // Different contexts give different values (the context is not ignored).
-            assert_ne!(
-                s.export(b"EXPORTER-x", b"a", 32),
-                s.export(b"EXPORTER-x", b"b", 32)
-            );
+            assert_ne!(s.export(b"EXPORTER-x", b"a", 32), s.export(b"EXPORTER-x", b"b", 32));
         }
     }
 }
@@ -193,7 +197,14 @@ async fn both_stacks_export_identical_keying_material() {
 async fn server_attests_across_stacks_both_ways() {
     let w = ephemeral_world(1).unwrap();
     for (server_stack, client_stack) in BOTH_WAYS {
-        let (s, c) = run(server_stack, attests(&w.instances[0]), client_stack, appraises(&w), None).await;
+        let (s, c) = run(
+            server_stack,
+            attests(&w.instances[0]),
+            client_stack,
+            appraises(&w),
+            None,
+        )
+        .await;
         let (mut s, server_view) = s.unwrap_or_else(|e| panic!("{server_stack:?} server: {e}"));
         let (mut c, ear) = c.unwrap_or_else(|e| panic!("{client_stack:?} client: {e}"));
         assert!(server_view.is_none(), "the server appraised nothing");
@@ -211,7 +222,14 @@ async fn server_attests_across_stacks_both_ways() {
 async fn client_attests_across_stacks_both_ways() {
     let w = ephemeral_world(1).unwrap();
     for (server_stack, client_stack) in BOTH_WAYS {
-        let (s, c) = run(server_stack, appraises(&w), client_stack, attests(&w.instances[0]), None).await;
+        let (s, c) = run(
+            server_stack,
+            appraises(&w),
+            client_stack,
+            attests(&w.instances[0]),
+            None,
+        )
+        .await;
         let (mut s, ear) = s.unwrap_or_else(|e| panic!("{server_stack:?} server: {e}"));
         let (mut c, client_view) = c.unwrap_or_else(|e| panic!("{client_stack:?} client: {e}"));
         assert!(client_view.is_none());
@@ -302,14 +320,20 @@ fn expect_refusal(relying_party: Side, attester: Side, needle: &str, what: &str)
         Err(ExpatError::Net(NetError::Attestation(SessionError::PeerNotTrusted { summary, ear }))) => {
             assert!(!ear.is_acceptable(), "{what}");
             assert!(summary.contains(needle), "{what}: {summary:?} does not name {needle:?}");
-            assert!(summary.contains("test-policy"), "{what}: the refusal names the policy: {summary}");
+            assert!(
+                summary.contains("test-policy"),
+                "{what}: the refusal names the policy: {summary}"
+            );
         }
         Err(e) => panic!("{what}: expected PeerNotTrusted, got {e}"),
         Ok(_) => panic!("{what}: accepted a peer it must refuse"),
     }
     match attester {
         Err(ExpatError::Net(NetError::Attestation(SessionError::RefusedByPeer(reason)))) => {
-            assert!(reason.contains(needle), "{what}: the attester learned {reason:?}, not {needle:?}")
+            assert!(
+                reason.contains(needle),
+                "{what}: the attester learned {reason:?}, not {needle:?}"
+            )
         }
         Err(e) => panic!("{what}: the attester saw {e}, expected the peer's refusal"),
         Ok(_) => panic!("{what}: the attester completed although it was refused"),

@@ -797,7 +797,12 @@ async fn an_early_server_issues_no_session_tickets() {
     let mut got = Vec::new();
     c.read_to_end(&mut got).await.unwrap();
     assert_eq!(got, b"after the handshake");
-    let types: Vec<u8> = details(c.ssl()).unwrap().handshake_messages.iter().map(|m| m[0]).collect();
+    let types: Vec<u8> = details(c.ssl())
+        .unwrap()
+        .handshake_messages
+        .iter()
+        .map(|m| m[0])
+        .collect();
     assert!(types.contains(&20), "the server Finished was recorded: {types:?}");
     assert!(!types.contains(&4), "the server sent NewSessionTicket: {types:?}");
 }

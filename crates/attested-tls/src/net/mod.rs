@@ -522,7 +522,11 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     /// for rustls: TLS 1.3, a full handshake (no resumption), no 0-RTT data
     /// accepted, and a server that issues no session tickets. The exchange
     /// takes its exporter values from [`TlsStreamExt::exporter`].
-    pub async fn establish_over(stream: S, tls_role: Role, att: &AttestationConfig) -> Result<(Self, Option<Ear>), NetError> {
+    pub async fn establish_over(
+        stream: S,
+        tls_role: Role,
+        att: &AttestationConfig,
+    ) -> Result<(Self, Option<Ear>), NetError> {
         att.check()?;
         Self::establish(stream, Session::new(att.session(tls_role)), att).await
     }
