@@ -1,7 +1,10 @@
-//! `atls bench`: attested connections per second next to plain rustls TLS
-//! 1.3 handshakes per second with the same keys on loopback, and the cost of
+//! `atls bench`: attested connections per second next to plain TLS 1.3
+//! handshakes per second with the same keys on loopback, and the cost of
 //! RFC 9261 authenticate+validate next to the raw signature operations it
-//! contains. Run it in release mode: `cargo run --release -p atls -- bench`.
+//! contains. `--stack rustls,openssl` measures the default mode on both TLS
+//! stacks, each against its own plain baseline; `--mode early` (OpenSSL
+//! only) adds intra-handshake attestation against plain OpenSSL. Run it in
+//! release mode: `cargo run --release -p atls -- bench`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,11 +12,16 @@ use std::time::{Duration, Instant};
 use attested_tls::crypto::HashAlgorithm;
 use attested_tls::ea::{self, AuthenticatorIdentity, EaProfile, Role};
 use attested_tls::exporter::SecretExporter;
+use attested_tls::modes::early::AttestationScheme;
 use attested_tls::net::{self, AttestationConfig};
 use attested_tls::sim::{self, SimAttester};
+use attested_tls_openssl::{expat, EarlyConfig};
 use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
 };
+use openssl::pkey::PKey;
+use openssl::ssl::SslContext;
+use openssl::x509::X509;
 use tokio::io::AsyncWriteExt;
 
 use crate::Failure;
@@ -24,7 +32,7 @@ pub struct BenchArgs {
     /// Connections per round for each kind.
     #[arg(long, default_value_t = 200)]
     connections: usize,
-    /// Rounds (plain and attested alternate; the median round is reported).
+    /// Rounds (the kinds alternate within each; the median round is reported).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     /// Iterations of authenticate+validate.
@@ -34,6 +42,15 @@ pub struct BenchArgs {
     /// measures latency; more: throughput with both cores busy).
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
+    /// TLS stacks to measure, comma-separated: rustls, openssl. Each is
+    /// measured with its own plain TLS 1.3 baseline.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "rustls")]
+    stack: Vec<Stack>,
+    /// Attestation modes to measure, comma-separated: default (post-handshake
+    /// Exported Attestation, on every stack given), early (intra-handshake,
+    /// OpenSSL only).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
+    mode: Vec<Mode>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -43,8 +60,26 @@ pub struct BenchArgs {
     only: Option<Kind>,
 }
 
-/// The kinds of connection the benchmark compares.
+/// A TLS stack `atls bench` can measure.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stack {
+    /// rustls (aws-lc-rs), the stack of `atls serve` / `connect`.
+    Rustls,
+    /// OpenSSL 3 through tokio-openssl.
+    Openssl,
+}
+
+/// An attestation mode `atls bench` can measure.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Post-handshake Exported Attestation (RFC 9261 + seat-expat).
+    Default,
+    /// Intra-handshake attestation (draft-fossati-seat-early-attestation).
+    Early,
+}
+
+/// The kinds of connection the benchmark compares.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Kind {
     /// Plain rustls TLS 1.3.
     Plain,
@@ -52,19 +87,55 @@ pub enum Kind {
     /// (same sizes, same order, no attestation work): what the extra round
     /// trip of post-handshake attestation costs by itself.
     RoundTrip,
-    /// expat on the simulated TEE.
+    /// expat on the simulated TEE, rustls.
     Attested,
+    /// Plain OpenSSL TLS 1.3.
+    OpensslPlain,
+    /// expat on the simulated TEE, OpenSSL (`attested_tls_openssl::expat`).
+    OpensslAttested,
+    /// Mode `early` on the simulated TEE, OpenSSL.
+    OpensslEarly,
 }
 
 impl Kind {
-    const ALL: [Kind; 3] = [Kind::Plain, Kind::RoundTrip, Kind::Attested];
+    const ALL: [Kind; 6] = [
+        Kind::Plain,
+        Kind::RoundTrip,
+        Kind::Attested,
+        Kind::OpensslPlain,
+        Kind::OpensslAttested,
+        Kind::OpensslEarly,
+    ];
 
     fn label(self) -> &'static str {
         match self {
             Kind::Plain => "plain rustls TLS 1.3 handshakes/s",
             Kind::RoundTrip => "plain TLS 1.3 + the same round trip/s",
             Kind::Attested => "attested connections/s (expat, sim)",
+            Kind::OpensslPlain => "plain OpenSSL TLS 1.3 handshakes/s",
+            Kind::OpensslAttested => "OpenSSL attested connections/s (expat, sim)",
+            Kind::OpensslEarly => "OpenSSL early attested handshakes/s (sim)",
         }
+    }
+
+    /// The kinds `stacks` x `modes` select, in [`Kind::ALL`] order.
+    fn selected(stacks: &[Stack], modes: &[Mode]) -> Result<Vec<Kind>, Failure> {
+        if modes.contains(&Mode::Early) && !stacks.contains(&Stack::Openssl) {
+            return Err(Failure::input(
+                "--mode early needs --stack openssl: rustls cannot carry the remoteAttestation extension",
+            ));
+        }
+        let default = modes.contains(&Mode::Default);
+        Ok(Kind::ALL
+            .into_iter()
+            .filter(|k| match k {
+                Kind::Plain => stacks.contains(&Stack::Rustls),
+                Kind::RoundTrip | Kind::Attested => stacks.contains(&Stack::Rustls) && default,
+                Kind::OpensslPlain => stacks.contains(&Stack::Openssl),
+                Kind::OpensslAttested => stacks.contains(&Stack::Openssl) && default,
+                Kind::OpensslEarly => stacks.contains(&Stack::Openssl) && modes.contains(&Mode::Early),
+            })
+            .collect())
     }
 }
 
@@ -78,6 +149,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The OpenSSL side of the benchmark: contexts with the same P-256 server
+/// key as the rustls kinds.
+struct OpensslSetup {
+    /// Plain and expat server (hardened: TLS 1.3, no tickets).
+    server: SslContext,
+    /// Plain and expat client.
+    client: SslContext,
+    early_server: SslContext,
+    early_client: SslContext,
+    early_server_cfg: EarlyConfig,
+    early_client_cfg: EarlyConfig,
+}
+
 /// What the benchmark's connections need, shared by every round.
 struct Setup {
     tls: Arc<rustls::ServerConfig>,
@@ -85,9 +169,18 @@ struct Setup {
     server_att: AttestationConfig,
     client_att: AttestationConfig,
     sizes: ExchangeSizes,
+    openssl: OpensslSetup,
 }
 
-async fn connections_per_second(kind: Kind, n: usize, concurrency: usize, setup: &Arc<Setup>) -> Result<f64, Failure> {
+/// Connections per second of `kind`, and the CPU time the whole process
+/// (clients and server) spent per connection, if the platform reports it.
+async fn connections_per_second(
+    kind: Kind,
+    n: usize,
+    concurrency: usize,
+    setup: &Arc<Setup>,
+) -> Result<(f64, Option<Duration>), Failure> {
+    let cpu_before = process_cpu_time();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(Failure::input)?;
@@ -111,7 +204,23 @@ async fn connections_per_second(kind: Kind, n: usize, concurrency: usize, setup:
     }
     let elapsed = start.elapsed();
     server.await.map_err(Failure::input)?.map_err(Failure::input)?;
-    Ok(n as f64 / elapsed.as_secs_f64())
+    let cpu = cpu_before
+        .zip(process_cpu_time())
+        .map(|(b, a)| a.saturating_sub(b) / n.max(1) as u32);
+    Ok((n as f64 / elapsed.as_secs_f64(), cpu))
+}
+
+/// The CPU time of all this process's live threads so far, from
+/// `/proc/self/task/*/schedstat` (Linux; `None` elsewhere). Unlike
+/// connections per second, it hardly moves when other processes load the
+/// machine: it is the figure to compare kinds by on a shared machine.
+fn process_cpu_time() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
 }
 
 /// Accepts `n` connections of `kind`, like a real server one task per
@@ -135,8 +244,30 @@ async fn serve_connections(
     Ok(())
 }
 
+/// A plain OpenSSL handshake on `tcp` as server or client.
+async fn openssl_handshake(
+    ctx: &SslContext,
+    tcp: tokio::net::TcpStream,
+    client: bool,
+) -> std::io::Result<tokio_openssl::SslStream<tokio::net::TcpStream>> {
+    let mut ssl = openssl::ssl::Ssl::new(ctx).map_err(std::io::Error::other)?;
+    if client {
+        ssl.set_hostname("atls-server").map_err(std::io::Error::other)?;
+    }
+    let mut s = tokio_openssl::SslStream::new(ssl, tcp).map_err(std::io::Error::other)?;
+    let mut pinned = std::pin::Pin::new(&mut s);
+    let r = if client {
+        pinned.as_mut().connect().await
+    } else {
+        pinned.as_mut().accept().await
+    };
+    r.map_err(std::io::Error::other)?;
+    Ok(s)
+}
+
 async fn one_server(kind: Kind, tcp: tokio::net::TcpStream, setup: &Setup) -> std::io::Result<()> {
     use tokio::io::AsyncReadExt;
+    let ossl = &setup.openssl;
     match kind {
         Kind::Attested => {
             let (mut s, _) = net::accept(&setup.tls, tcp, &setup.server_att)
@@ -157,6 +288,19 @@ async fn one_server(kind: Kind, tcp: tokio::net::TcpStream, setup: &Setup) -> st
             s.read_exact(&mut vec![0; outcome]).await?;
             s.shutdown().await
         }
+        Kind::OpensslPlain => openssl_handshake(&ossl.server, tcp, false).await?.shutdown().await,
+        Kind::OpensslAttested => {
+            let (mut s, _) = expat::accept(&ossl.server, tcp, &setup.server_att)
+                .await
+                .map_err(std::io::Error::other)?;
+            s.shutdown().await
+        }
+        Kind::OpensslEarly => {
+            let (mut s, _) = attested_tls_openssl::accept(&ossl.early_server, tcp, &ossl.early_server_cfg)
+                .await
+                .map_err(std::io::Error::other)?;
+            s.shutdown().await
+        }
     }
 }
 
@@ -166,14 +310,20 @@ async fn one_client(kind: Kind, addr: std::net::SocketAddr, setup: &Setup) -> Re
     tcp.set_nodelay(true).map_err(Failure::input)?;
     let name = rustls::pki_types::ServerName::try_from("atls-server").map_err(Failure::input)?;
     let connector = tokio_rustls::TlsConnector::from(setup.client_tls.clone());
+    let ossl = &setup.openssl;
+    let affirmed = |ear: Option<attested_tls::ear::Ear>| {
+        if ear.is_some_and(|e| e.is_affirming()) {
+            Ok(())
+        } else {
+            Err(Failure::refused("benchmark server not affirmed"))
+        }
+    };
     match kind {
         Kind::Attested => {
             let (mut c, ear) = net::connect(&setup.client_tls, "atls-server", tcp, &setup.client_att)
                 .await
                 .map_err(Failure::refused)?;
-            if !ear.is_some_and(|e| e.is_affirming()) {
-                return Err(Failure::refused("benchmark server not affirmed"));
-            }
+            affirmed(ear)?;
             c.shutdown().await.map_err(Failure::input)?;
         }
         Kind::Plain => {
@@ -194,6 +344,27 @@ async fn one_client(kind: Kind, addr: std::net::SocketAddr, setup: &Setup) -> Re
             c.read_exact(&mut vec![0; answer]).await.map_err(Failure::input)?;
             c.write_all(&vec![0x43; outcome]).await.map_err(Failure::input)?;
             c.flush().await.map_err(Failure::input)?;
+            c.shutdown().await.map_err(Failure::input)?;
+        }
+        Kind::OpensslPlain => {
+            let mut c = openssl_handshake(&ossl.client, tcp, true)
+                .await
+                .map_err(Failure::input)?;
+            c.shutdown().await.map_err(Failure::input)?;
+        }
+        Kind::OpensslAttested => {
+            let (mut c, ear) = expat::connect(&ossl.client, "atls-server", tcp, &setup.client_att)
+                .await
+                .map_err(Failure::refused)?;
+            affirmed(ear)?;
+            c.shutdown().await.map_err(Failure::input)?;
+        }
+        Kind::OpensslEarly => {
+            let (mut c, ear) =
+                attested_tls_openssl::connect(&ossl.early_client, "atls-server", tcp, &ossl.early_client_cfg)
+                    .await
+                    .map_err(Failure::refused)?;
+            affirmed(ear)?;
             c.shutdown().await.map_err(Failure::input)?;
         }
     }
@@ -258,14 +429,44 @@ fn per_op(iterations: usize, mut f: impl FnMut()) -> Duration {
     start.elapsed() / iterations as u32
 }
 
+/// The OpenSSL contexts and mode `early` configurations, with the server
+/// key of the rustls kinds.
+fn openssl_setup(
+    cert: &rustls::pki_types::CertificateDer<'_>,
+    key: &rustls::pki_types::PrivateKeyDer<'_>,
+    world: &sim::SimWorld,
+) -> Result<OpensslSetup, Failure> {
+    let chain = [X509::from_der(cert).map_err(Failure::input)?];
+    let key = PKey::private_key_from_der(key.secret_der()).map_err(Failure::input)?;
+    let scheme = vec![AttestationScheme::evidence_media_type(sim::SIM_MEDIA_TYPE)];
+    let early_server_cfg =
+        EarlyConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone())), scheme.clone());
+    let early_client_cfg = EarlyConfig::verifier(world.appraiser("bench"), scheme);
+    Ok(OpensslSetup {
+        server: expat::server_context(&chain, &key).map_err(Failure::input)?,
+        client: expat::client_context().map_err(Failure::input)?,
+        early_server: attested_tls_openssl::server_context(&early_server_cfg, &chain, &key).map_err(Failure::input)?,
+        early_client: attested_tls_openssl::client_context(&early_client_cfg, None).map_err(Failure::input)?,
+        early_server_cfg,
+        early_client_cfg,
+    })
+}
+
 pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     if cfg!(debug_assertions) {
         eprintln!("atls: warning: this is a debug build; run `cargo run --release -p atls -- bench` for real figures");
     }
-    // Same TLS keys for every kind: a P-256 self-signed server certificate.
-    let tls = crate::demo::server_tls()?;
-    let client_tls = net::tls::client_config().map_err(Failure::input)?;
+    let kinds = match args.only {
+        Some(kind) => vec![kind],
+        None => Kind::selected(&args.stack, &args.mode)?,
+    };
+    // Same TLS keys for every kind and stack: one P-256 self-signed server
+    // certificate.
+    let (cert, key) = net::tls::self_signed_server_identity("atls-server").map_err(Failure::input)?;
     let world = sim::ephemeral_world(1).map_err(Failure::input)?;
+    let openssl = openssl_setup(&cert, &key, &world)?;
+    let tls = net::tls::server_config(vec![cert], key).map_err(Failure::input)?;
+    let client_tls = net::tls::client_config().map_err(Failure::input)?;
     let server_att =
         AttestationConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone()))).map_err(Failure::input)?;
     let client_att = AttestationConfig::verifier(world.appraiser("bench"));
@@ -276,41 +477,64 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         server_att,
         client_att,
         sizes,
+        openssl,
     });
 
     // The kinds alternate within every round so that load drift hits all.
-    let mut rates = [Vec::new(), Vec::new(), Vec::new()];
+    let mut rate_samples = vec![Vec::new(); kinds.len()];
+    let mut total_cpu_samples = vec![Vec::new(); kinds.len()];
     for _ in 0..args.rounds.max(1) {
-        for (i, kind) in Kind::ALL.into_iter().enumerate() {
-            if args.only.is_some_and(|k| k != kind) {
-                continue;
+        for (i, kind) in kinds.iter().enumerate() {
+            let (rate, cpu) = connections_per_second(*kind, args.connections, args.concurrency, &setup).await?;
+            rate_samples[i].push(rate);
+            if let Some(cpu) = cpu {
+                total_cpu_samples[i].push(cpu.as_secs_f64() * 1e6);
             }
-            rates[i].push(connections_per_second(kind, args.connections, args.concurrency, &setup).await?);
         }
     }
     if let Some(kind) = args.only {
-        let i = Kind::ALL.iter().position(|k| *k == kind).unwrap_or_default();
         println!(
             "{}: {:.1} ({} connections x {} rounds)",
             kind.label(),
-            median(std::mem::take(&mut rates[i])),
+            median(std::mem::take(&mut rate_samples[0])),
             args.connections,
             args.rounds
         );
         return Ok(0);
     }
-    let [plain, round_trip, attested] = rates.map(median);
+    let rates: Vec<(Kind, f64)> = kinds
+        .iter()
+        .copied()
+        .zip(rate_samples.into_iter().map(median))
+        .collect();
+    let rate = |k: Kind| rates.iter().find(|(x, _)| *x == k).map(|(_, r)| *r);
+    let total_cpus: Vec<(Kind, f64)> = if total_cpu_samples.iter().all(|v| !v.is_empty()) {
+        kinds
+            .iter()
+            .copied()
+            .zip(total_cpu_samples.into_iter().map(median))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let total_cpu = |k: Kind| total_cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
 
     // Server-side CPU per connection, the kinds alternating.
-    let mut server_cpu = [Vec::new(), Vec::new(), Vec::new()];
+    let mut cpu_samples = vec![Vec::new(); kinds.len()];
     for _ in 0..args.rounds.max(1) {
-        for (i, kind) in Kind::ALL.into_iter().enumerate() {
-            if let Some(d) = server_cpu_per_connection(kind, args.connections, &setup).await? {
-                server_cpu[i].push(d.as_secs_f64() * 1e6);
+        for (i, kind) in kinds.iter().enumerate() {
+            if let Some(d) = server_cpu_per_connection(*kind, args.connections, &setup).await? {
+                cpu_samples[i].push(d.as_secs_f64() * 1e6);
             }
         }
     }
-    let server_cpu_us = server_cpu.iter().all(|v| !v.is_empty()).then(|| server_cpu.map(median));
+    let cpu_available = cpu_samples.iter().all(|v| !v.is_empty());
+    let cpus: Vec<(Kind, f64)> = if cpu_available {
+        kinds.iter().copied().zip(cpu_samples.into_iter().map(median)).collect()
+    } else {
+        Vec::new()
+    };
+    let cpu = |k: Kind| cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
 
     // authenticate + validate (P-256, SHA-256 suite) vs its signature operations.
     let exporter = SecretExporter::new(HashAlgorithm::Sha256, vec![1u8; 32]);
@@ -352,24 +576,46 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         sans_io_exchange(&setup.client_att, &setup.server_att);
     });
 
-    let conn_ratio = attested / plain;
-    let round_trip_ratio = round_trip / plain;
-    let attested_over_round_trip = attested / round_trip;
+    // Ratios of two kinds measured in this run (None if either was not).
+    let ratio = |num: Kind, den: Kind| rate(num).zip(rate(den)).map(|(n, d)| n / d);
+    // Server capacity: connections/s a server core sustains, `num` / `den`.
+    let capacity = |num: Kind, den: Kind| cpu(num).zip(cpu(den)).map(|(n, d)| d / n);
+    // The same for both sides together: connections/s a CPU-bound machine
+    // running clients and server sustains, `num` / `den`.
+    let cpu_ratio = |num: Kind, den: Kind| total_cpu(num).zip(total_cpu(den)).map(|(n, d)| d / n);
+    use Kind::*;
     if args.json {
         println!(
             "{}",
             serde_json::json!({
-                "plain_tls13_handshakes_per_s": plain,
-                "attested_connections_per_s": attested,
-                "attested_over_plain": conn_ratio,
-                "plain_round_trip_per_s": round_trip,
-                "round_trip_over_plain": round_trip_ratio,
-                "attested_over_round_trip": attested_over_round_trip,
+                "plain_tls13_handshakes_per_s": rate(Plain),
+                "attested_connections_per_s": rate(Attested),
+                "attested_over_plain": ratio(Attested, Plain),
+                "plain_round_trip_per_s": rate(RoundTrip),
+                "round_trip_over_plain": ratio(RoundTrip, Plain),
+                "attested_over_round_trip": ratio(Attested, RoundTrip),
                 "exchange_plaintext_bytes": setup.sizes,
-                "server_cpu_plain_us": server_cpu_us.map(|[p, _, _]| p),
-                "server_cpu_round_trip_us": server_cpu_us.map(|[_, r, _]| r),
-                "server_cpu_attested_us": server_cpu_us.map(|[_, _, a]| a),
-                "server_capacity_attested_over_plain": server_cpu_us.map(|[p, _, a]| p / a),
+                "server_cpu_plain_us": cpu(Plain),
+                "server_cpu_round_trip_us": cpu(RoundTrip),
+                "server_cpu_attested_us": cpu(Attested),
+                "server_capacity_attested_over_plain": capacity(Attested, Plain),
+                "openssl_plain_tls13_handshakes_per_s": rate(OpensslPlain),
+                "openssl_attested_connections_per_s": rate(OpensslAttested),
+                "openssl_early_handshakes_per_s": rate(OpensslEarly),
+                "openssl_attested_over_openssl_plain": ratio(OpensslAttested, OpensslPlain),
+                "early_over_openssl_plain": ratio(OpensslEarly, OpensslPlain),
+                "openssl_attested_over_rustls_attested": ratio(OpensslAttested, Attested),
+                "openssl_plain_over_rustls_plain": ratio(OpensslPlain, Plain),
+                "server_cpu_openssl_plain_us": cpu(OpensslPlain),
+                "server_cpu_openssl_attested_us": cpu(OpensslAttested),
+                "server_cpu_openssl_early_us": cpu(OpensslEarly),
+                "server_capacity_openssl_attested_over_openssl_plain": capacity(OpensslAttested, OpensslPlain),
+                "server_capacity_early_over_openssl_plain": capacity(OpensslEarly, OpensslPlain),
+                "cpu_per_connection_us": total_cpus.iter().map(|(k, c)| (format!("{k:?}"), *c)).collect::<std::collections::BTreeMap<_, _>>(),
+                "cpu_capacity_attested_over_plain": cpu_ratio(Attested, Plain),
+                "cpu_capacity_early_over_openssl_plain": cpu_ratio(OpensslEarly, OpensslPlain),
+                "cpu_capacity_openssl_attested_over_openssl_plain": cpu_ratio(OpensslAttested, OpensslPlain),
+                "cpu_capacity_openssl_attested_over_rustls_attested": cpu_ratio(OpensslAttested, Attested),
                 "authenticate_validate_us": ea_time.as_secs_f64() * 1e6,
                 "raw_p256_sign_verify_us": raw_time.as_secs_f64() * 1e6,
                 "ea_over_raw_signatures": ea_ratio,
@@ -384,28 +630,88 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             "loopback, {} connections x {} rounds (median round), {} concurrent client(s), P-256 keys, TLS 1.3",
             args.connections, args.rounds, args.concurrency
         );
-        println!("  {:<38} {plain:>10.1}", Kind::Plain.label());
-        println!("  {:<38} {round_trip:>10.1}", Kind::RoundTrip.label());
-        println!("  {:<38} {attested:>10.1}", Kind::Attested.label());
-        println!("  ratio attested / plain                 {conn_ratio:>10.3}   (target >= 0.6)");
-        println!("  ratio round trip / plain               {round_trip_ratio:>10.3}   (the extra round trip alone)");
-        println!(
-            "  ratio attested / round trip            {attested_over_round_trip:>10.3}   (the attestation work alone)"
-        );
-        let [a, b, c] = setup.sizes;
-        println!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
-        match server_cpu_us {
-            Some([p, r, a]) => {
-                println!("server CPU per connection (server alone on its own thread, sequential clients)");
-                println!("  plain rustls TLS 1.3                   {p:>10.1} us");
-                println!("  plain TLS 1.3 + the same round trip    {r:>10.1} us");
-                println!("  attested (expat, sim)                  {a:>10.1} us");
-                println!(
-                    "  ratio plain / attested                 {:>10.3}   (connections/s a server core sustains, attested / plain)",
-                    p / a
-                );
+        for (kind, r) in &rates {
+            println!("  {:<44} {r:>10.1}", kind.label());
+        }
+        let show = |label: &str, r: Option<f64>, note: &str| {
+            if let Some(r) = r {
+                println!("  ratio {label:<38} {r:>10.3}   {note}");
             }
-            None => println!("server CPU per connection: not available (no /proc/thread-self/schedstat)"),
+        };
+        show("attested / plain", ratio(Attested, Plain), "(rustls; target >= 0.6)");
+        show(
+            "round trip / plain",
+            ratio(RoundTrip, Plain),
+            "(the extra round trip alone)",
+        );
+        show(
+            "attested / round trip",
+            ratio(Attested, RoundTrip),
+            "(the attestation work alone)",
+        );
+        if rate(RoundTrip).is_some() {
+            let [a, b, c] = setup.sizes;
+            println!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
+        }
+        show(
+            "early / plain OpenSSL",
+            ratio(OpensslEarly, OpensslPlain),
+            "(target >= 0.6)",
+        );
+        show(
+            "OpenSSL attested / plain OpenSSL",
+            ratio(OpensslAttested, OpensslPlain),
+            "(default mode on OpenSSL)",
+        );
+        show(
+            "OpenSSL attested / rustls attested",
+            ratio(OpensslAttested, Attested),
+            "(default mode, stack against stack)",
+        );
+        show(
+            "plain OpenSSL / plain rustls",
+            ratio(OpensslPlain, Plain),
+            "(the baselines)",
+        );
+        if !total_cpus.is_empty() {
+            println!("CPU per connection, clients and server together (whole process; insensitive to other load)");
+            for (kind, c) in &total_cpus {
+                println!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
+            }
+            let show_cpu = |label: &str, r: Option<f64>| {
+                if let Some(r) = r {
+                    println!("  capacity {label:<35} {r:>10.3}   (connections/s a CPU-bound machine sustains)");
+                }
+            };
+            show_cpu("attested / plain", cpu_ratio(Attested, Plain));
+            show_cpu("early / plain OpenSSL", cpu_ratio(OpensslEarly, OpensslPlain));
+            show_cpu(
+                "OpenSSL attested / plain OpenSSL",
+                cpu_ratio(OpensslAttested, OpensslPlain),
+            );
+            show_cpu(
+                "OpenSSL attested / rustls attested",
+                cpu_ratio(OpensslAttested, Attested),
+            );
+        }
+        if cpus.is_empty() {
+            println!("server CPU per connection: not available (no /proc/thread-self/schedstat)");
+        } else {
+            println!("server CPU per connection (server alone on its own thread, sequential clients)");
+            for (kind, c) in &cpus {
+                println!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
+            }
+            let show_capacity = |label: &str, r: Option<f64>| {
+                if let Some(r) = r {
+                    println!("  capacity {label:<35} {r:>10.3}   (connections/s a server core sustains)");
+                }
+            };
+            show_capacity("attested / plain", capacity(Attested, Plain));
+            show_capacity("early / plain OpenSSL", capacity(OpensslEarly, OpensslPlain));
+            show_capacity(
+                "OpenSSL attested / plain OpenSSL",
+                capacity(OpensslAttested, OpensslPlain),
+            );
         }
         println!(
             "authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations",

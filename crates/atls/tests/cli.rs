@@ -707,6 +707,67 @@ fn bench_reports_every_kind_and_one_kind_on_request() {
 }
 
 #[test]
+fn bench_measures_both_stacks_and_mode_early() {
+    // Figures from a debug build mean nothing; this checks that the OpenSSL
+    // kinds run (plain, the default mode, mode early) and that every ratio
+    // the issue asks for is reported.
+    let (code, out, err) = run(atls().args([
+        "bench",
+        "--connections",
+        "2",
+        "--rounds",
+        "1",
+        "--iterations",
+        "20",
+        "--stack",
+        "rustls,openssl",
+        "--mode",
+        "default,early",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for key in [
+        "plain_tls13_handshakes_per_s",
+        "attested_connections_per_s",
+        "openssl_plain_tls13_handshakes_per_s",
+        "openssl_attested_connections_per_s",
+        "openssl_early_handshakes_per_s",
+        "early_over_openssl_plain",
+        "openssl_attested_over_openssl_plain",
+        "openssl_attested_over_rustls_attested",
+        "server_cpu_openssl_early_us",
+        "server_capacity_early_over_openssl_plain",
+    ] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key} in {out}");
+    }
+    // OpenSSL alone: no rustls figures.
+    let (code, out, err) = run(atls().args([
+        "bench",
+        "--connections",
+        "2",
+        "--rounds",
+        "1",
+        "--iterations",
+        "20",
+        "--stack",
+        "openssl",
+        "--mode",
+        "early",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["early_over_openssl_plain"].as_f64().is_some(), "{out}");
+    assert!(v["plain_tls13_handshakes_per_s"].is_null(), "{out}");
+    assert!(v["openssl_attested_connections_per_s"].is_null(), "{out}");
+    // rustls cannot carry mode early: refused as a usage error, naming why.
+    let (code, _, err) = run(atls().args(["bench", "--connections", "2", "--mode", "early"]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--stack openssl"), "{err}");
+}
+
+#[test]
 fn connect_returns_when_the_server_side_ends_even_if_stdin_stays_open() {
     use std::io::Read;
     // A service that greets and hangs up; the user never closes stdin.

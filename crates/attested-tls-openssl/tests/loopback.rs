@@ -770,3 +770,39 @@ async fn mutual_attestation_after_a_hello_retry_request_with_sha384() {
     assert!(cear.unwrap().is_affirming());
     echo(&mut s, &mut c).await;
 }
+
+/// Guards "no resumption": a mode `early` server issues no TLS 1.3
+/// session tickets (NewSessionTicket, handshake type 4). `NO_TICKET` with
+/// the session cache off did not stop OpenSSL 3 from sending two (found by
+/// `atls bench`: a client that closed without reading them made the
+/// server's close_notify fail with a broken pipe); `set_num_tickets(0)`
+/// does.
+#[tokio::test]
+async fn an_early_server_issues_no_session_tickets() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let scfg = sim.server_cfg(sim.attester());
+    let mut ccfg = sim.client_cfg();
+    ccfg.record_handshake = true;
+    let sctx = server_context(&scfg, &chain, &key).unwrap();
+    assert_eq!(sctx.num_tickets(), 0);
+    let cctx = client_context(&ccfg, None).unwrap();
+    let (s, c) = pair(sctx, scfg, cctx, ccfg).await;
+    let (mut s, _) = s.unwrap();
+    let (mut c, _) = c.unwrap();
+    // The server's post-handshake messages reach the client's message
+    // callback while it reads what the server sends after them.
+    s.write_all(b"after the handshake").await.unwrap();
+    s.shutdown().await.unwrap();
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got, b"after the handshake");
+    let types: Vec<u8> = details(c.ssl())
+        .unwrap()
+        .handshake_messages
+        .iter()
+        .map(|m| m[0])
+        .collect();
+    assert!(types.contains(&20), "the server Finished was recorded: {types:?}");
+    assert!(!types.contains(&4), "the server sent NewSessionTicket: {types:?}");
+}

@@ -571,6 +571,45 @@ impl<S> std::fmt::Debug for AttestedStream<S> {
 }
 
 impl<S: TlsStreamExt> AttestedStream<S> {
+    /// Runs the attestation exchange over a TLS connection of another TLS
+    /// stack (OpenSSL, say) whose handshake has completed, as [`connect`]
+    /// (`tls_role` [`Role::Client`]) or [`accept`] ([`Role::Server`]) do
+    /// after theirs: returns the stream only after attestation succeeded in
+    /// every direction the two sides require, with the peer's result.
+    ///
+    /// The caller must have checked what [`connect`] and [`accept`] check
+    /// for rustls: TLS 1.3, a full handshake (no resumption), no 0-RTT data
+    /// accepted, and a server that issues no session tickets. The exchange
+    /// takes its exporter values from [`TlsStreamExt::exporter`].
+    ///
+    /// `server_name` is the name a TLS client dialled: host identity (I1),
+    /// when `att` requires it, is checked for that name, as [`connect`]
+    /// does. Requiring I1 without a name, or on the TLS server side (which
+    /// dialled no name), is a configuration error, never a skipped check.
+    pub async fn establish_over(
+        stream: S,
+        tls_role: Role,
+        server_name: Option<&str>,
+        att: &AttestationConfig,
+    ) -> Result<(Self, Option<Ear>), NetError> {
+        att.check()?;
+        let name = match server_name {
+            Some(n) => Some(
+                ServerName::try_from(n.to_string())
+                    .map_err(|e| NetError::Config(format!("invalid server name {n:?}: {e}")))?,
+            ),
+            None => None,
+        };
+        if att.required_host_identity().is_some() && (tls_role == Role::Server || name.is_none()) {
+            return Err(NetError::Config(
+                "host identity (I1) is checked by a TLS client for the name it dialled: \
+                 give the client its server name, and do not require I1 on a TLS server"
+                    .into(),
+            ));
+        }
+        Self::establish(stream, Session::new(att.session(tls_role, name.as_ref())), att).await
+    }
+
     async fn establish(inner: S, session: Session, att: &AttestationConfig) -> Result<(Self, Option<Ear>), NetError> {
         let max_frame = session.config().max_frame;
         let timeout = att.attestation_timeout;
