@@ -361,6 +361,8 @@ async fn a_verifier_on_either_stack_refuses_a_peer_without_attester() {
     }
 }
 
+/// Shared with the other suites; this one uses only roots and leaves.
+#[allow(dead_code)]
 #[path = "../../attested-tls/tests/support/test_ca.rs"]
 mod test_ca;
 
