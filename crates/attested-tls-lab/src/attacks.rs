@@ -57,8 +57,9 @@ impl std::fmt::Display for Capabilities {
     }
 }
 
-/// One attack of the catalogue (with its capability set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// One attack of the catalogue (with its capability set). Serialized as
+/// its [`AttackId::id`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AttackId {
     /// D1: the client's connection redirected to T2.
     D1,
@@ -182,6 +183,12 @@ impl AttackId {
             },
             _ => net,
         }
+    }
+}
+
+impl Serialize for AttackId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
     }
 }
 

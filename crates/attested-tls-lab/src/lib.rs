@@ -143,3 +143,17 @@ pub fn run_lab(options: &LabOptions) -> Result<LabReport, LabError> {
     runtime.shutdown_background();
     Ok(LabReport { rows })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::mode_matches;
+
+    #[test]
+    fn mode_filters_match_names_exactly_or_by_prefix() {
+        assert!(mode_matches("expat", "expat"));
+        assert!(!mode_matches("expat", "expat+I2"), "a family is selected with a star");
+        assert!(mode_matches("EARLY*", "early+I1+I2"));
+        assert!(mode_matches("expat+i2", "expat+I2"));
+        assert!(!mode_matches("early*", "expat"));
+    }
+}

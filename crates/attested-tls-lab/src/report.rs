@@ -369,3 +369,66 @@ fn svg(trace: &[Step]) -> String {
     s.push_str("</svg>");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(mode: &str, gating: bool, outcome: Outcome) -> Row {
+        Row {
+            mode: mode.into(),
+            family: "expat".into(),
+            gating,
+            attack: AttackId::D1,
+            capabilities: AttackId::D1.capabilities(),
+            outcome,
+            trace: vec![Step::new(Party::C, Party::A, "a <b> & c"), Step::note(Party::C, "note")],
+        }
+    }
+
+    /// Guards the exit rule: only successes in gated configurations count;
+    /// refusals there and successes elsewhere do not.
+    #[test]
+    fn only_successes_in_gated_configurations_fail_the_lab() {
+        let ok = || Outcome::Succeeded { how: "read".into() };
+        let refused = || Outcome::Refused {
+            check: "EAR finding sim.instance_id".into(),
+            detail: String::new(),
+        };
+        let report = LabReport {
+            rows: vec![row("expat", false, ok()), row("expat+I2", true, refused())],
+        };
+        assert!(report.gating_failures().is_empty());
+        assert!(!report.to_table().contains("FAILS THE LAB"));
+        let report = LabReport {
+            rows: vec![row("early+I1", true, ok())],
+        };
+        assert_eq!(report.gating_failures().len(), 1);
+        assert!(report.to_table().contains("SUCCEEDED  <-- FAILS THE LAB"));
+    }
+
+    /// Guards the HTML page: labels are escaped, one SVG per attack run.
+    #[test]
+    fn html_escapes_labels_and_draws_the_trace() {
+        let report = LabReport {
+            rows: vec![row("expat", false, Outcome::NotBuilt { reason: "x|y".into() })],
+        };
+        let html = report.to_html();
+        assert!(html.contains("a &lt;b&gt; &amp; c") && !html.contains("a <b>"));
+        assert_eq!(html.matches("<svg").count(), 1);
+        assert!(report.to_markdown().contains("| not built |"));
+    }
+
+    #[test]
+    fn capabilities_are_named_as_in_the_spec() {
+        assert_eq!(
+            AttackId::R4.capabilities().to_string(),
+            "net+observe-evidence+leak-tls-key"
+        );
+        assert_eq!(
+            AttackId::PhForwardLeaked.capabilities().to_string(),
+            "net+leak-tls-key+leak-ltk"
+        );
+        assert_eq!(Capabilities::default().to_string(), "none");
+    }
+}
