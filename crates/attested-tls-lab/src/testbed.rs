@@ -33,6 +33,9 @@ pub enum Tee {
     T1,
     /// Another genuine instance with the same measurement.
     T2,
+    /// The victim's own instance, when the victim attests too (mutual
+    /// attestation; reflection).
+    Client,
 }
 
 /// A certificate chain (end entity first) and its private key, as DER.
@@ -63,7 +66,8 @@ impl KeyMaterial {
 
 /// The testbed's long-lived parts.
 pub struct Testbed {
-    /// The simulation root (the hardware vendor) and instances T1, T2. The
+    /// The simulation root (the hardware vendor) and instances T1, T2 and
+    /// the victim's own (mutual attestation). The
     /// attacker code never touches the root key or an instance key: it only
     /// talks to the genuine servers.
     pub world: SimWorld,
@@ -77,9 +81,9 @@ pub struct Testbed {
 }
 
 impl Testbed {
-    /// A fresh world with two instances of the same measurement and a CA.
+    /// A fresh world with three instances of the same measurement and a CA.
     pub fn new() -> Result<Self, String> {
-        let world = attested_tls::sim::ephemeral_world(2).map_err(|e| e.to_string())?;
+        let world = attested_tls::sim::ephemeral_world(3).map_err(|e| e.to_string())?;
         let ca_key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
         params.distinguished_name.push(rcgen::DnType::CommonName, "lab I1 CA");
@@ -111,6 +115,7 @@ impl Testbed {
         &self.world.instances[match tee {
             Tee::T1 => 0,
             Tee::T2 => 1,
+            Tee::Client => 2,
         }]
     }
 
@@ -118,7 +123,7 @@ impl Testbed {
     pub fn ltk(&self, tee: Tee) -> &KeyMaterial {
         match tee {
             Tee::T1 => &self.t1_ltk,
-            Tee::T2 => &self.t2_ltk,
+            Tee::T2 | Tee::Client => &self.t2_ltk,
         }
     }
 

@@ -365,8 +365,10 @@ impl LabMode for Early {
                 "the adapter's OpenSSL contexts are not checked here for tickets / 0-RTT; no attack built".into(),
             ),
             Reflection => Applicability::NotBuilt(
-                "the lab's victims do not attest themselves; no mutual-mode victim yet (the adapter refuses a peer key \
-                 equal to its own: attested-tls-openssl tests)"
+                "A's server Certificate (with its Evidence) precedes C's client Certificate, so C's own Evidence for \
+                 this transcript does not exist when A must send it; reflecting C's certificate and Evidence from \
+                 another connection needs C's private key for the CertificateVerify, which no capability grants \
+                 (the adapter also refuses a peer key equal to its own: attested-tls-openssl tests)"
                     .into(),
             ),
             StaleReattestation => Applicability::NotApplicable(

@@ -70,6 +70,9 @@ fn classify(e: &NetError) -> String {
             "SessionError::Authenticator(EaError::{})",
             variant_name(&format!("{ea:?}"))
         ),
+        NetError::Attestation(SessionError::Request(ea)) => {
+            format!("SessionError::Request(EaError::{})", variant_name(&format!("{ea:?}")))
+        }
         NetError::Attestation(se) => format!("SessionError::{}", variant_name(&format!("{se:?}"))),
         NetError::Tls(te) => format!("rustls: {te}"),
         NetError::Timeout(step) => format!("NetError::Timeout({step})"),
@@ -108,11 +111,24 @@ impl Expat {
     }
 
     async fn victim_at(&self, tb: &Testbed, addr: SocketAddr) -> VictimResult {
+        self.victim_with(tb, addr, false).await
+    }
+
+    /// The victim; with `mutual` it also attests itself (as the client
+    /// instance [`Tee::Client`]), as a mutual-attestation peer does.
+    async fn victim_with(&self, tb: &Testbed, addr: SocketAddr, mutual: bool) -> VictimResult {
         let refused = |check: String, detail: String| VictimResult::Refused { check, detail };
         let mut att = match tb.appraiser(self.identity.i2) {
             Ok(a) => AttestationConfig::verifier(a),
             Err(e) => return refused("lab: appraiser".into(), e),
         };
+        if mutual {
+            let own = Arc::new(attested_tls::sim::SimAttester::new(tb.instance(Tee::Client).clone()));
+            att = match att.with_attester(own) {
+                Ok(a) => a,
+                Err(e) => return refused("lab: client attester".into(), e.to_string()),
+            };
+        }
         if self.identity.i1 {
             match tb.host_identity() {
                 Ok(h) => att = att.with_host_identity(h),
@@ -329,6 +345,125 @@ impl Expat {
     }
 }
 
+impl Expat {
+    /// Reflection against a mutual-attestation victim: A terminates C's
+    /// TLS with its own key, reads C's HELLO and ClientCertificateRequest,
+    /// sends C's own request back as a CertificateRequest (same context),
+    /// and answers C's request with the authenticator C produced for it.
+    async fn reflection(&self, tb: &Testbed) -> Result<AttackRun, String> {
+        use attested_tls::transport::frame::FLAG_REQUIRES_PEER_ATTESTATION;
+        use attested_tls::transport::FrameDecoder;
+        use tokio::io::AsyncReadExt;
+        let a_tls = KeyMaterial::self_signed("attacker.example")?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls_server(&a_tls)?);
+        let (listener, addr) = attacker::listen().await?;
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let sink = read.clone();
+        let notes = Arc::new(Mutex::new(Vec::<String>::new()));
+        let notes_a = notes.clone();
+        tokio::spawn(async move {
+            let note = |n: String| {
+                if let Ok(mut v) = notes_a.lock() {
+                    v.push(n)
+                }
+            };
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok(mut s) = acceptor.accept(tcp).await else { return };
+            let mut decoder = FrameDecoder::new(attested_tls::transport::frame::DEFAULT_MAX_FRAME);
+            let mut buf = vec![0u8; 16384];
+            let mut next = async |s: &mut tokio_rustls::server::TlsStream<TcpStream>, decoder: &mut FrameDecoder| loop {
+                match decoder.next_frame() {
+                    Ok(Some(f)) => return Some(f),
+                    Ok(None) => {}
+                    Err(_) => return None,
+                }
+                match tokio::time::timeout(STEP_TIMEOUT, s.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => decoder.push(&buf[..n]),
+                    _ => return None,
+                }
+            };
+            // C's first flight: HELLO, then its request.
+            let (c_id, c_request) = loop {
+                match next(&mut s, &mut decoder).await {
+                    Some(Frame::AuthRequest { request_id, request }) => break (request_id, request),
+                    Some(_) => continue,
+                    None => return note("C sent no request".into()),
+                }
+            };
+            let profile = attested_tls::ea::EaProfile::default();
+            let mut reflected = c_request.clone();
+            // ClientCertificateRequest (17) -> CertificateRequest (13): the
+            // same body, context included.
+            reflected[0] = 13;
+            let mut out = Frame::Hello(Hello {
+                version: 1,
+                flags: FLAG_CAN_ATTEST | FLAG_REQUIRES_PEER_ATTESTATION,
+                max_frame: attested_tls::transport::frame::DEFAULT_MAX_FRAME as u32,
+                cmw_ext_type: profile.cmw_ext_type,
+                exporter_label: profile.exporter_label.clone(),
+            })
+            .encode();
+            out.extend(
+                Frame::AuthRequest {
+                    request_id: 7,
+                    request: reflected,
+                }
+                .encode(),
+            );
+            if s.write_all(&out).await.is_err() || s.flush().await.is_err() {
+                return;
+            }
+            let c_auth = loop {
+                match next(&mut s, &mut decoder).await {
+                    Some(Frame::Authenticator { authenticator, .. }) => break authenticator,
+                    Some(Frame::Error { code, reason }) => {
+                        return note(format!("C answered the reflected request with ERROR {code}: {reason}"))
+                    }
+                    Some(_) => continue,
+                    None => return note("C did not answer the reflected request".into()),
+                }
+            };
+            note("C authenticated to the reflected request; its authenticator goes back to C".into());
+            let back = Frame::Authenticator {
+                request_id: c_id,
+                authenticator: c_auth,
+            }
+            .encode();
+            if s.write_all(&back).await.is_ok() && s.flush().await.is_ok() {
+                while let Some(f) = next(&mut s, &mut decoder).await {
+                    if let Frame::Data(d) = f {
+                        if let Ok(mut v) = sink.lock() {
+                            v.extend(d);
+                        }
+                    }
+                }
+            }
+        });
+        let victim = self.victim_with(tb, addr, true).await;
+        let seen = seen_if_accepted(&victim, &read).await;
+        let mut trace = vec![
+            Step::new(
+                Party::C,
+                Party::A,
+                "TLS 1.3 handshake (A's own key); HELLO, ClientCertificateRequest(ctx)",
+            ),
+            Step::new(
+                Party::A,
+                Party::C,
+                "HELLO (attests, requires C's attestation); CertificateRequest(ctx): C's own request reflected",
+            ),
+        ];
+        for n in notes.lock().map(|n| n.clone()).unwrap_or_default() {
+            trace.push(Step::note(Party::A, n));
+        }
+        trace.push(Step::note(Party::C, victim_note(&victim)));
+        Ok(AttackRun {
+            outcome: verdict(victim, &seen, "A"),
+            trace,
+        })
+    }
+}
+
 impl LabMode for Expat {
     fn name(&self) -> String {
         format!("expat{}", self.identity.suffix())
@@ -364,9 +499,7 @@ impl LabMode for Expat {
                  nothing to accept or replay; covered by tests/post_handshake_negative.rs resumed_tls_sessions_are_refused"
                     .into(),
             ),
-            Reflection => Applicability::NotBuilt(
-                "the lab's victims are relying parties that do not attest themselves; no mutual-mode victim yet".into(),
-            ),
+            Reflection => Applicability::Applicable,
             StaleReattestation => Applicability::NotApplicable(
                 "the -07 8.4 problem is intra-handshake; expat's re-attestation uses a new context and a fresh exporter binder"
                     .into(),
@@ -397,6 +530,7 @@ impl LabMode for Expat {
                 AttackId::PhLeafKey => self.replay(tb, caps, false, false).await,
                 AttackId::PhExporterLabel => self.other_label(tb).await,
                 AttackId::PhDataFirst => self.data_first(tb).await,
+                AttackId::Reflection => self.reflection(tb).await,
                 other => Err(format!("{} is not built in mode expat", other.id())),
             }
         })
