@@ -324,7 +324,9 @@ fn svg(trace: &[Step]) -> String {
     const LANE: usize = 220;
     const LEFT: usize = 90;
     const ROW: usize = 34;
-    let width = LEFT * 2 + LANE * 3;
+    // Labels start at the arrow's left end and may run past the last
+    // lane: room for them on the right.
+    let width = LEFT * 2 + LANE * 3 + 320;
     let height = 60 + ROW * (trace.len() + 1);
     let x = |p: crate::report::Party| LEFT + LANE * p.lane();
     let mut s = format!(
@@ -359,8 +361,8 @@ fn svg(trace: &[Step]) -> String {
             let _ = write!(
                 s,
                 "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" stroke=\"black\" marker-end=\"url(#h)\"/>\
-                 <text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
-                x1.min(x2) + x1.abs_diff(x2) / 2,
+                 <text x=\"{}\" y=\"{}\">{}</text>",
+                x1.min(x2) + 4,
                 y - 5,
                 esc(&step.label)
             );
