@@ -269,3 +269,127 @@ pub fn recorded_evidence(seen: &Arc<Mutex<Vec<CmwRecord>>>) -> Result<Cmw, Strin
         .map(Cmw::Record)
         .ok_or_else(|| "the attacker's own connection to T1 yielded no Evidence".into())
 }
+
+/// The fields of a ClientHello the attacker reads (to copy a nonce carried
+/// in SNI, ALPN, the random or an extension into its own handshake).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientHelloView {
+    /// `random`.
+    pub random: [u8; 32],
+    /// `legacy_session_id`.
+    pub session_id: Vec<u8>,
+    /// The host name of `server_name` (0), if any.
+    pub server_name: Option<String>,
+    /// The protocols of `application_layer_protocol_negotiation` (16).
+    pub alpn: Vec<Vec<u8>>,
+    /// Every extension, in order: type and data.
+    pub extensions: Vec<(u16, Vec<u8>)>,
+}
+
+/// A bounds-checked reader over a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err(format!(
+                "ClientHello truncated: needed {n} bytes, {} left",
+                self.0.len()
+            ));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<usize, String> {
+        Ok(self.take(1)?[0] as usize)
+    }
+    fn u16(&mut self) -> Result<usize, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]) as usize)
+    }
+    fn vec8(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u8()?;
+        self.take(n)
+    }
+    fn vec16(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u16()?;
+        self.take(n)
+    }
+}
+
+impl ClientHelloView {
+    /// Parses the ClientHello in one TLS record (as [`read_record`]
+    /// returns it: header included).
+    pub fn parse_record(record: &[u8]) -> Result<Self, String> {
+        let mut r = Reader(record);
+        if r.u8()? != 22 {
+            return Err("not a handshake record".into());
+        }
+        r.take(2)?;
+        let mut body = Reader(r.vec16()?);
+        if body.u8()? != 1 {
+            return Err("not a ClientHello".into());
+        }
+        let len = body.take(3)?;
+        let len = (len[0] as usize) << 16 | (len[1] as usize) << 8 | len[2] as usize;
+        let mut ch = Reader(body.take(len)?);
+        ch.take(2)?; // legacy_version
+        let mut view = Self::default();
+        view.random.copy_from_slice(ch.take(32)?);
+        view.session_id = ch.vec8()?.to_vec();
+        ch.vec16()?; // cipher_suites
+        ch.vec8()?; // legacy_compression_methods
+        let mut exts = Reader(ch.vec16()?);
+        while !exts.0.is_empty() {
+            let typ = exts.u16()? as u16;
+            let data = exts.vec16()?;
+            match typ {
+                0 => {
+                    let mut list = Reader(Reader(data).vec16()?);
+                    while !list.0.is_empty() {
+                        let kind = list.u8()?;
+                        let name = list.vec16()?;
+                        if kind == 0 && view.server_name.is_none() {
+                            view.server_name = Some(String::from_utf8_lossy(name).into_owned());
+                        }
+                    }
+                }
+                16 => {
+                    let mut list = Reader(Reader(data).vec16()?);
+                    while !list.0.is_empty() {
+                        view.alpn.push(list.vec8()?.to_vec());
+                    }
+                }
+                _ => {}
+            }
+            view.extensions.push((typ, data.to_vec()));
+        }
+        Ok(view)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real ClientHello (rustls, sans-IO) with SNI and ALPN is read back.
+    #[test]
+    fn client_hello_fields_are_read_from_a_real_client_hello() {
+        let mut cfg = (*attested_tls::net::tls::client_config().unwrap()).clone();
+        cfg.alpn_protocols = vec![b"atls:v1:nonce:00ff".to_vec(), b"h2".to_vec()];
+        let name = rustls::pki_types::ServerName::try_from("abcd.nonce.example").unwrap();
+        let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+        let mut record = Vec::new();
+        conn.write_tls(&mut record).unwrap();
+        let view = ClientHelloView::parse_record(&record).unwrap();
+        assert_eq!(view.server_name.as_deref(), Some("abcd.nonce.example"));
+        assert_eq!(view.alpn, vec![b"atls:v1:nonce:00ff".to_vec(), b"h2".to_vec()]);
+        assert!(view.extensions.iter().any(|(t, _)| *t == 43), "supported_versions");
+        assert_ne!(view.random, [0u8; 32]);
+        // Every truncation is an error, never a panic.
+        for n in 0..record.len() {
+            assert!(ClientHelloView::parse_record(&record[..n]).is_err(), "{n}");
+        }
+    }
+}
