@@ -29,6 +29,32 @@ pub async fn listen() -> Result<(TcpListener, SocketAddr), String> {
     Ok((l, a))
 }
 
+/// Serves every connection to the returned loopback address with
+/// `accept` (a TLS or attested accept); the application bytes of every
+/// stream it returns are collected in the returned buffer.
+pub async fn serve_and_collect<F, Fut, S>(accept: F) -> Result<(SocketAddr, Arc<Mutex<Vec<u8>>>), String>
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<S>> + Send + 'static,
+    S: AsyncRead + Unpin + Send + 'static,
+{
+    let (listener, addr) = listen().await?;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let accepted = accept(tcp);
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                if let Some(stream) = accepted.await {
+                    drain_into(stream, sink, READ_WINDOW).await;
+                }
+            });
+        }
+    });
+    Ok((addr, received))
+}
+
 /// A TCP redirector: every connection to the returned address is spliced
 /// to `target` (net).
 pub async fn redirect(target: SocketAddr, caps: Capabilities) -> Result<SocketAddr, String> {
@@ -63,25 +89,15 @@ pub async fn tls12_server() -> Result<Genuine, String> {
     b.set_certificate(&cert).map_err(|e| e.to_string())?;
     b.set_private_key(&key).map_err(|e| e.to_string())?;
     let acceptor = b.build();
-    let (listener, addr) = listen().await?;
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = received.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
-                continue;
-            };
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let Ok(mut s) = tokio_openssl::SslStream::new(ssl, tcp) else {
-                    return;
-                };
-                if Pin::new(&mut s).accept().await.is_ok() {
-                    drain_into(s, sink, READ_WINDOW).await;
-                }
-            });
+    let (addr, received) = serve_and_collect(move |tcp| {
+        let ssl = openssl::ssl::Ssl::new(acceptor.context());
+        async move {
+            let mut s = tokio_openssl::SslStream::new(ssl.ok()?, tcp).ok()?;
+            Pin::new(&mut s).accept().await.ok()?;
+            Some(s)
         }
-    });
+    })
+    .await?;
     Ok(Genuine {
         addr,
         received,

@@ -60,20 +60,16 @@ async fn spawn_server(
     cfg.handshake_timeout = STEP_TIMEOUT;
     let (chain, key) = openssl_identity(identity)?;
     let ctx = attested_tls_openssl::server_context(&cfg, &chain, &key).map_err(|e| e.to_string())?;
-    let (listener, addr) = attacker::listen().await?;
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = received.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (ctx, cfg, sink) = (ctx.clone(), cfg.clone(), sink.clone());
-            tokio::spawn(async move {
-                if let Ok((stream, _)) = attested_tls_openssl::accept(&ctx, tcp, &cfg).await {
-                    drain_into(stream, sink, READ_WINDOW).await;
-                }
-            });
+    attacker::serve_and_collect(move |tcp| {
+        let (ctx, cfg) = (ctx.clone(), cfg.clone());
+        async move {
+            attested_tls_openssl::accept(&ctx, tcp, &cfg)
+                .await
+                .ok()
+                .map(|(stream, _)| stream)
         }
-    });
-    Ok((addr, received))
+    })
+    .await
 }
 
 /// The check behind a victim's error.

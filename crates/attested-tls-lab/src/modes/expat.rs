@@ -46,20 +46,11 @@ async fn spawn_server(
     tls: Arc<rustls::ServerConfig>,
     att: AttestationConfig,
 ) -> Result<(SocketAddr, Arc<Mutex<Vec<u8>>>), String> {
-    let (listener, addr) = attacker::listen().await?;
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let sink = received.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (tls, att, sink) = (tls.clone(), att.clone(), sink.clone());
-            tokio::spawn(async move {
-                if let Ok((stream, _)) = net::accept(&tls, tcp, &att).await {
-                    drain_into(stream, sink, READ_WINDOW).await;
-                }
-            });
-        }
-    });
-    Ok((addr, received))
+    attacker::serve_and_collect(move |tcp| {
+        let (tls, att) = (tls.clone(), att.clone());
+        async move { net::accept(&tls, tcp, &att).await.ok().map(|(stream, _)| stream) }
+    })
+    .await
 }
 
 /// The check behind a victim's error.
