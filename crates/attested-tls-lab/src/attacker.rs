@@ -403,9 +403,49 @@ mod tests {
         assert_eq!(view.alpn, vec![b"atls:v1:nonce:00ff".to_vec(), b"h2".to_vec()]);
         assert!(view.extensions.iter().any(|(t, _)| *t == 43), "supported_versions");
         assert_ne!(view.random, [0u8; 32]);
+        // The attacker's client copies that random into its own ClientHello.
+        let mine = rustls::ClientConfig::builder_with_provider(provider_with_client_random(view.random))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(attested_tls::net::tls::AttestationOnlyServerVerifier::new()))
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("t1.example").unwrap();
+        let mut own = rustls::ClientConnection::new(Arc::new(mine), name).unwrap();
+        let mut own_record = Vec::new();
+        own.write_tls(&mut own_record).unwrap();
+        assert_eq!(ClientHelloView::parse_record(&own_record).unwrap().random, view.random);
         // Every truncation is an error, never a panic.
         for n in 0..record.len() {
             assert!(ClientHelloView::parse_record(&record[..n]).is_err(), "{n}");
         }
     }
+}
+
+/// The attacker's own crypto provider for rustls clients whose ClientHello
+/// carries `random` (copied from the victim's ClientHello: the B1 relay).
+/// rustls draws the client random, and the legacy session id, from the
+/// provider's `SecureRandom` in 32-byte fills; every 32-byte fill returns
+/// `random`, every other fill comes from aws-lc-rs. Key shares are drawn
+/// by aws-lc-rs itself and stay random. rustls wants a `'static` random
+/// source, so each call leaks one small value: a lab tool, not for
+/// long-running programs.
+pub fn provider_with_client_random(random: [u8; 32]) -> Arc<rustls::crypto::CryptoProvider> {
+    #[derive(Debug)]
+    struct Chosen([u8; 32]);
+    impl rustls::crypto::SecureRandom for Chosen {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+            if buf.len() == self.0.len() {
+                buf.copy_from_slice(&self.0);
+                Ok(())
+            } else {
+                rustls::crypto::aws_lc_rs::default_provider().secure_random.fill(buf)
+            }
+        }
+    }
+    let chosen: &'static Chosen = Box::leak(Box::new(Chosen(random)));
+    Arc::new(rustls::crypto::CryptoProvider {
+        secure_random: chosen,
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    })
 }
