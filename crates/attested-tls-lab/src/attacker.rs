@@ -385,6 +385,34 @@ impl ClientHelloView {
     }
 }
 
+/// The attacker's own crypto provider for rustls clients whose ClientHello
+/// carries `random` (copied from the victim's ClientHello: the B1 relay).
+/// rustls draws the client random, and the legacy session id, from the
+/// provider's `SecureRandom` in 32-byte fills; every 32-byte fill returns
+/// `random`, every other fill comes from aws-lc-rs. Key shares are drawn
+/// by aws-lc-rs itself and stay random. rustls wants a `'static` random
+/// source, so each call leaks one small value: a lab tool, not for
+/// long-running programs.
+pub fn provider_with_client_random(random: [u8; 32]) -> Arc<rustls::crypto::CryptoProvider> {
+    #[derive(Debug)]
+    struct Chosen([u8; 32]);
+    impl rustls::crypto::SecureRandom for Chosen {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+            if buf.len() == self.0.len() {
+                buf.copy_from_slice(&self.0);
+                Ok(())
+            } else {
+                rustls::crypto::aws_lc_rs::default_provider().secure_random.fill(buf)
+            }
+        }
+    }
+    let chosen: &'static Chosen = Box::leak(Box::new(Chosen(random)));
+    Arc::new(rustls::crypto::CryptoProvider {
+        secure_random: chosen,
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,32 +448,4 @@ mod tests {
             assert!(ClientHelloView::parse_record(&record[..n]).is_err(), "{n}");
         }
     }
-}
-
-/// The attacker's own crypto provider for rustls clients whose ClientHello
-/// carries `random` (copied from the victim's ClientHello: the B1 relay).
-/// rustls draws the client random, and the legacy session id, from the
-/// provider's `SecureRandom` in 32-byte fills; every 32-byte fill returns
-/// `random`, every other fill comes from aws-lc-rs. Key shares are drawn
-/// by aws-lc-rs itself and stay random. rustls wants a `'static` random
-/// source, so each call leaks one small value: a lab tool, not for
-/// long-running programs.
-pub fn provider_with_client_random(random: [u8; 32]) -> Arc<rustls::crypto::CryptoProvider> {
-    #[derive(Debug)]
-    struct Chosen([u8; 32]);
-    impl rustls::crypto::SecureRandom for Chosen {
-        fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
-            if buf.len() == self.0.len() {
-                buf.copy_from_slice(&self.0);
-                Ok(())
-            } else {
-                rustls::crypto::aws_lc_rs::default_provider().secure_random.fill(buf)
-            }
-        }
-    }
-    let chosen: &'static Chosen = Box::leak(Box::new(Chosen(random)));
-    Arc::new(rustls::crypto::CryptoProvider {
-        secure_random: chosen,
-        ..rustls::crypto::aws_lc_rs::default_provider()
-    })
 }
