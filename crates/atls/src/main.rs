@@ -10,6 +10,7 @@ mod bench;
 mod demo;
 mod early;
 mod inspect;
+mod lab;
 mod policy_init;
 mod serve;
 mod verify;
@@ -63,6 +64,8 @@ enum Command {
         #[command(subcommand)]
         command: CorimCommand,
     },
+    /// Run the attack lab: relay, diversion and replay attacks against each mode over loopback TLS.
+    Lab(lab::LabArgs),
 }
 
 #[derive(Subcommand)]
@@ -206,6 +209,7 @@ fn main() -> ExitCode {
             Command::Corim {
                 command: CorimCommand::Import { file, key, platform },
             } => corim_import(&file, key.as_deref(), &platform),
+            Command::Lab(a) => lab::run(a).await,
         }
     });
     // A blocking read of stdin (`connect`) may never return; do not wait

@@ -1,0 +1,451 @@
+//! The attacker's tools. Everything here runs with the attacker's own
+//! keys unless an attack passes it keys leaked under a capability.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use attested_tls::attester::{AttestError, Attester};
+use attested_tls::binder::BindingClaims;
+use attested_tls::cmw::{Cmw, CmwLabel, CmwRecord};
+use attested_tls::ear::Appraisal;
+use attested_tls::modes::early::{EarlyAttester, EarlyBinding};
+use attested_tls::verifier::{AppraisalContext, Verifier};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::attacks::Capabilities;
+use crate::testbed::{drain_into, Genuine, KeyMaterial};
+
+/// How long the attacker's servers read a victim's data.
+pub const READ_WINDOW: Duration = Duration::from_secs(8);
+
+/// Binds a loopback listener.
+pub async fn listen() -> Result<(TcpListener, SocketAddr), String> {
+    let l = TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let a = l.local_addr().map_err(|e| e.to_string())?;
+    Ok((l, a))
+}
+
+/// Serves every connection to the returned loopback address with
+/// `accept` (a TLS or attested accept); the application bytes of every
+/// stream it returns are collected in the returned buffer.
+pub async fn serve_and_collect<F, Fut, S>(accept: F) -> Result<(SocketAddr, Arc<Mutex<Vec<u8>>>), String>
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Option<S>> + Send + 'static,
+    S: AsyncRead + Unpin + Send + 'static,
+{
+    let (listener, addr) = listen().await?;
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let accepted = accept(tcp);
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                if let Some(stream) = accepted.await {
+                    drain_into(stream, sink, READ_WINDOW).await;
+                }
+            });
+        }
+    });
+    Ok((addr, received))
+}
+
+/// A TCP redirector: every connection to the returned address is spliced
+/// to `target` (net).
+pub async fn redirect(target: SocketAddr, caps: Capabilities) -> Result<SocketAddr, String> {
+    if !caps.net {
+        return Err("redirecting needs the net capability".into());
+    }
+    let (listener, addr) = listen().await?;
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// A TLS 1.2-only OpenSSL server with the attacker's own key; whatever a
+/// client sends after the handshake is collected.
+pub async fn tls12_server() -> Result<Genuine, String> {
+    use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
+    let own = KeyMaterial::self_signed("attacker.example")?;
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(|e| e.to_string())?;
+    b.set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(|e| e.to_string())?;
+    b.set_max_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(|e| e.to_string())?;
+    let cert = openssl::x509::X509::from_der(&own.chain[0]).map_err(|e| e.to_string())?;
+    let key = openssl::pkey::PKey::private_key_from_der(&own.key_pkcs8).map_err(|e| e.to_string())?;
+    b.set_certificate(&cert).map_err(|e| e.to_string())?;
+    b.set_private_key(&key).map_err(|e| e.to_string())?;
+    let acceptor = b.build();
+    let (addr, received) = serve_and_collect(move |tcp| {
+        let ssl = openssl::ssl::Ssl::new(acceptor.context());
+        async move {
+            let mut s = tokio_openssl::SslStream::new(ssl.ok()?, tcp).ok()?;
+            Pin::new(&mut s).accept().await.ok()?;
+            Some(s)
+        }
+    })
+    .await?;
+    Ok(Genuine {
+        addr,
+        received,
+        observed: Arc::default(),
+        tls: own,
+        attested_key: None,
+    })
+}
+
+/// Reads one TLS record (the ClientHello's) from `tcp`.
+pub async fn read_record(tcp: &mut TcpStream) -> Result<Vec<u8>, String> {
+    let mut header = [0u8; 5];
+    tcp.read_exact(&mut header).await.map_err(|e| e.to_string())?;
+    if header[0] != 22 {
+        return Err(format!("expected a handshake record, got content type {}", header[0]));
+    }
+    let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+    if len > 16384 + 256 {
+        return Err(format!("record of {len} bytes"));
+    }
+    let mut body = vec![0u8; len];
+    tcp.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+    let mut record = header.to_vec();
+    record.extend(body);
+    Ok(record)
+}
+
+/// A stream that yields `prefix` before reading from `inner`: the
+/// attacker's own TLS server processes the ClientHello it already read
+/// (and forwarded).
+pub struct Prefixed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S> Prefixed<S> {
+    /// `prefix` first, then `inner`.
+    pub fn new(prefix: Vec<u8>, inner: S) -> Self {
+        Self { prefix, pos: 0, inner }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Prefixed<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = buf.remaining().min(self.prefix.len() - self.pos);
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Copies `from` to `to`, keeping a copy of every byte in `seen`.
+pub async fn copy_recording<R, W>(mut from: R, mut to: W, seen: Arc<Mutex<Vec<u8>>>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = [0u8; 8192];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if let Ok(mut s) = seen.lock() {
+                    s.extend_from_slice(&buf[..n]);
+                }
+                if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// An attester that presents Evidence the attacker obtained elsewhere
+/// (it has no access to any attestation key), optionally with a record
+/// carrying the freshly computed binder next to it.
+pub struct ReplayAttester {
+    /// The Evidence presented.
+    pub evidence: Cmw,
+    /// Add a CMW record with the fresh binder next to the old Evidence.
+    pub fresh_binder_beside: bool,
+}
+
+impl ReplayAttester {
+    fn present(&self, binder: &[u8]) -> Cmw {
+        if !self.fresh_binder_beside {
+            return self.evidence.clone();
+        }
+        Cmw::Collection {
+            ctype: None,
+            members: [
+                (CmwLabel::Text("evidence".into()), self.evidence.clone()),
+                (
+                    CmwLabel::Text("binder".into()),
+                    Cmw::Record(CmwRecord::evidence("application/vnd.example.binder", binder.to_vec())),
+                ),
+            ]
+            .into(),
+        }
+    }
+}
+
+impl Attester for ReplayAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn attest(&self, binding: &BindingClaims) -> Result<Cmw, AttestError> {
+        Ok(self.present(&binding.binder))
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+}
+
+impl EarlyAttester for ReplayAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
+        Ok(self.present(&binding.direct_claims().binder))
+    }
+}
+
+/// The verifier of the attacker's own client: it records every Evidence
+/// record a server presents to it (the attacker is the TLS endpoint of its
+/// own connections, so it reads them legitimately) and appraises nothing.
+pub struct RecordingVerifier {
+    /// The records seen.
+    pub seen: Arc<Mutex<Vec<CmwRecord>>>,
+}
+
+impl Verifier for RecordingVerifier {
+    fn platform(&self) -> &'static str {
+        "sim"
+    }
+    fn accepts_media_type(&self, _media_type: &str) -> bool {
+        true
+    }
+    fn appraise(&self, media_type: &str, evidence: &[u8], ctx: &AppraisalContext<'_>) -> Appraisal {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push(CmwRecord::evidence(media_type, evidence.to_vec()));
+        }
+        // Accept, so that the attacker's own handshake completes: the
+        // attacker does not care what it runs.
+        let mut a = Appraisal::new(ctx.policy_id);
+        a.claim("recorded_by", "lab attacker");
+        a.finish()
+    }
+}
+
+/// The recording appraiser of the attacker's own clients.
+pub fn recording_appraiser() -> (attested_tls::verifier::Appraiser, Arc<Mutex<Vec<CmwRecord>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let a = attested_tls::verifier::Appraiser::new("attacker")
+        .with_verifier(Arc::new(RecordingVerifier { seen: seen.clone() }));
+    (a, seen)
+}
+
+/// The one Evidence record the attacker recorded, as a CMW.
+pub fn recorded_evidence(seen: &Arc<Mutex<Vec<CmwRecord>>>) -> Result<Cmw, String> {
+    let seen = seen.lock().map_err(|_| "poisoned".to_string())?;
+    seen.last()
+        .cloned()
+        .map(Cmw::Record)
+        .ok_or_else(|| "the attacker's own connection to T1 yielded no Evidence".into())
+}
+
+/// The fields of a ClientHello the attacker reads (to copy a nonce carried
+/// in SNI, ALPN, the random or an extension into its own handshake).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientHelloView {
+    /// `random`.
+    pub random: [u8; 32],
+    /// `legacy_session_id`.
+    pub session_id: Vec<u8>,
+    /// The host name of `server_name` (0), if any.
+    pub server_name: Option<String>,
+    /// The protocols of `application_layer_protocol_negotiation` (16).
+    pub alpn: Vec<Vec<u8>>,
+    /// Every extension, in order: type and data.
+    pub extensions: Vec<(u16, Vec<u8>)>,
+}
+
+/// A bounds-checked reader over a byte slice.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err(format!(
+                "ClientHello truncated: needed {n} bytes, {} left",
+                self.0.len()
+            ));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<usize, String> {
+        Ok(self.take(1)?[0] as usize)
+    }
+    fn u16(&mut self) -> Result<usize, String> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]) as usize)
+    }
+    fn vec8(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u8()?;
+        self.take(n)
+    }
+    fn vec16(&mut self) -> Result<&'a [u8], String> {
+        let n = self.u16()?;
+        self.take(n)
+    }
+}
+
+impl ClientHelloView {
+    /// Parses the ClientHello in one TLS record (as [`read_record`]
+    /// returns it: header included).
+    pub fn parse_record(record: &[u8]) -> Result<Self, String> {
+        let mut r = Reader(record);
+        if r.u8()? != 22 {
+            return Err("not a handshake record".into());
+        }
+        r.take(2)?;
+        let mut body = Reader(r.vec16()?);
+        if body.u8()? != 1 {
+            return Err("not a ClientHello".into());
+        }
+        let len = body.take(3)?;
+        let len = (len[0] as usize) << 16 | (len[1] as usize) << 8 | len[2] as usize;
+        let mut ch = Reader(body.take(len)?);
+        ch.take(2)?; // legacy_version
+        let mut view = Self::default();
+        view.random.copy_from_slice(ch.take(32)?);
+        view.session_id = ch.vec8()?.to_vec();
+        ch.vec16()?; // cipher_suites
+        ch.vec8()?; // legacy_compression_methods
+        let mut exts = Reader(ch.vec16()?);
+        while !exts.0.is_empty() {
+            let typ = exts.u16()? as u16;
+            let data = exts.vec16()?;
+            match typ {
+                0 => {
+                    let mut list = Reader(Reader(data).vec16()?);
+                    while !list.0.is_empty() {
+                        let kind = list.u8()?;
+                        let name = list.vec16()?;
+                        if kind == 0 && view.server_name.is_none() {
+                            view.server_name = Some(String::from_utf8_lossy(name).into_owned());
+                        }
+                    }
+                }
+                16 => {
+                    let mut list = Reader(Reader(data).vec16()?);
+                    while !list.0.is_empty() {
+                        view.alpn.push(list.vec8()?.to_vec());
+                    }
+                }
+                _ => {}
+            }
+            view.extensions.push((typ, data.to_vec()));
+        }
+        Ok(view)
+    }
+}
+
+/// The attacker's own crypto provider for rustls clients whose ClientHello
+/// carries `random` (copied from the victim's ClientHello: the B1 relay).
+/// rustls draws the client random, and the legacy session id, from the
+/// provider's `SecureRandom` in 32-byte fills; every 32-byte fill returns
+/// `random`, every other fill comes from aws-lc-rs. Key shares are drawn
+/// by aws-lc-rs itself and stay random. rustls wants a `'static` random
+/// source, so each call leaks one small value: a lab tool, not for
+/// long-running programs.
+pub fn provider_with_client_random(random: [u8; 32]) -> Arc<rustls::crypto::CryptoProvider> {
+    #[derive(Debug)]
+    struct Chosen([u8; 32]);
+    impl rustls::crypto::SecureRandom for Chosen {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+            if buf.len() == self.0.len() {
+                buf.copy_from_slice(&self.0);
+                Ok(())
+            } else {
+                rustls::crypto::aws_lc_rs::default_provider().secure_random.fill(buf)
+            }
+        }
+    }
+    let chosen: &'static Chosen = Box::leak(Box::new(Chosen(random)));
+    Arc::new(rustls::crypto::CryptoProvider {
+        secure_random: chosen,
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real ClientHello (rustls, sans-IO) with SNI and ALPN is read back.
+    #[test]
+    fn client_hello_fields_are_read_from_a_real_client_hello() {
+        let mut cfg = (*attested_tls::net::tls::client_config().unwrap()).clone();
+        cfg.alpn_protocols = vec![b"atls:v1:nonce:00ff".to_vec(), b"h2".to_vec()];
+        let name = rustls::pki_types::ServerName::try_from("abcd.nonce.example").unwrap();
+        let mut conn = rustls::ClientConnection::new(Arc::new(cfg), name).unwrap();
+        let mut record = Vec::new();
+        conn.write_tls(&mut record).unwrap();
+        let view = ClientHelloView::parse_record(&record).unwrap();
+        assert_eq!(view.server_name.as_deref(), Some("abcd.nonce.example"));
+        assert_eq!(view.alpn, vec![b"atls:v1:nonce:00ff".to_vec(), b"h2".to_vec()]);
+        assert!(view.extensions.iter().any(|(t, _)| *t == 43), "supported_versions");
+        assert_ne!(view.random, [0u8; 32]);
+        // The attacker's client copies that random into its own ClientHello.
+        let mine = rustls::ClientConfig::builder_with_provider(provider_with_client_random(view.random))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(attested_tls::net::tls::AttestationOnlyServerVerifier::new()))
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("t1.example").unwrap();
+        let mut own = rustls::ClientConnection::new(Arc::new(mine), name).unwrap();
+        let mut own_record = Vec::new();
+        own.write_tls(&mut own_record).unwrap();
+        assert_eq!(ClientHelloView::parse_record(&own_record).unwrap().random, view.random);
+        // Every truncation is an error, never a panic.
+        for n in 0..record.len() {
+            assert!(ClientHelloView::parse_record(&record[..n]).is_err(), "{n}");
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The attack catalogue, and the attacks built the same way on every mode.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::attacker;
+use crate::modes::{Applicability, LabMode};
+use crate::report::{Outcome, Party, Step};
+use crate::testbed::{seen_if_accepted, Tee, Testbed, SECRET};
+
+/// The attacker's capabilities (`binding-mechanisms.md`), each off unless
+/// an attack switches it on. The genuine attesters hand out their keys and
+/// Evidence only through [`crate::testbed::Genuine`] accessors that take
+/// the attack's capabilities and refuse when the switch is off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Dolev-Yao network attacker with its own TLS clients and servers.
+    pub net: bool,
+    /// Reads the Evidence a genuine attester produces for other parties.
+    pub observe_evidence: bool,
+    /// Holds the genuine attester's TLS private key (and, in the default
+    /// mode, its authenticator key: the key the Evidence binds).
+    pub leak_tls_key: bool,
+    /// Holds the service's long-term identity key / WebPKI certificate.
+    pub leak_ltk: bool,
+}
+
+impl Capabilities {
+    const NET: Self = Self {
+        net: true,
+        observe_evidence: false,
+        leak_tls_key: false,
+        leak_ltk: false,
+    };
+}
+
+impl std::fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if self.net {
+            parts.push("net");
+        }
+        if self.observe_evidence {
+            parts.push("observe-evidence");
+        }
+        if self.leak_tls_key {
+            parts.push("leak-tls-key");
+        }
+        if self.leak_ltk {
+            parts.push("leak-ltk");
+        }
+        if parts.is_empty() {
+            parts.push("none");
+        }
+        f.write_str(&parts.join("+"))
+    }
+}
+
+/// One attack of the catalogue (with its capability set). Serialized as
+/// its [`AttackId::id`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttackId {
+    /// D1: the client's connection redirected to T2.
+    D1,
+    /// R1: nonce / request relay through the attacker's own connection to T1.
+    R1,
+    /// R2: the client's ClientHello forwarded byte for byte to T1.
+    R2,
+    /// R3: extracted-key relay (CVE-2026-33697).
+    R3,
+    /// R4: R2 with the extracted key.
+    R4,
+    /// R5: downgrade to TLS 1.2.
+    R5Tls12,
+    /// The AuthenticatorRequest forwarded to T1, with T1's TLS key and LTK.
+    PhForwardLeaked,
+    /// Old genuine Evidence next to a freshly computed binder.
+    PhOldEvidence,
+    /// An authenticator replayed on the same connection.
+    PhReplayedAuthenticator,
+    /// The authenticator's leaf key is not the key in the Evidence.
+    PhLeafKey,
+    /// Evidence computed with another exporter label.
+    PhExporterLabel,
+    /// Session tickets / 0-RTT.
+    PhTickets,
+    /// Application data before attestation completed.
+    PhDataFirst,
+    /// Reflection of a peer's own Evidence in a mutual mode.
+    Reflection,
+    /// Stale Evidence re-sent at re-attestation (early, -07 8.4).
+    StaleReattestation,
+}
+
+impl AttackId {
+    /// Every attack, in table order.
+    pub const ALL: &'static [AttackId] = &[
+        Self::D1,
+        Self::R1,
+        Self::R2,
+        Self::R3,
+        Self::R4,
+        Self::R5Tls12,
+        Self::PhForwardLeaked,
+        Self::PhOldEvidence,
+        Self::PhReplayedAuthenticator,
+        Self::PhLeafKey,
+        Self::PhExporterLabel,
+        Self::PhTickets,
+        Self::PhDataFirst,
+        Self::Reflection,
+        Self::StaleReattestation,
+    ];
+
+    /// Short id (`--only`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::D1 => "D1",
+            Self::R1 => "R1",
+            Self::R2 => "R2",
+            Self::R3 => "R3",
+            Self::R4 => "R4",
+            Self::R5Tls12 => "R5-tls12",
+            Self::PhForwardLeaked => "PH-forward-leaked",
+            Self::PhOldEvidence => "PH-old-evidence",
+            Self::PhReplayedAuthenticator => "PH-replay-auth",
+            Self::PhLeafKey => "PH-leaf-key",
+            Self::PhExporterLabel => "PH-exporter-label",
+            Self::PhTickets => "PH-tickets",
+            Self::PhDataFirst => "PH-data-first",
+            Self::Reflection => "reflection",
+            Self::StaleReattestation => "stale-reattest",
+        }
+    }
+
+    /// One line: what the attacker does.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::D1 => "diversion: C's connection redirected to T2 (genuine, same measurement, other instance)",
+            Self::R1 => "relay: A terminates C's TLS with its own key and relays C's attestation request to T1 over its own connection",
+            Self::R2 => "ClientHello forwarding: A sends C's ClientHello byte for byte to T1, takes T1's Evidence, answers C itself",
+            Self::R3 => "extracted-key relay: A obtains T1's Evidence over its own connection and presents it with T1's leaked key",
+            Self::R4 => "R2 + R3: C's ClientHello forwarded to T1, T1's Evidence presented with T1's leaked key",
+            Self::R5Tls12 => "downgrade: A answers C with a TLS 1.2-only server",
+            Self::PhForwardLeaked => "R1 with T1's leaked TLS key and long-term key: A's TLS server presents T1's own certificate",
+            Self::PhOldEvidence => "old genuine Evidence of T1 with a freshly computed binder record next to it, signed with T1's leaked key",
+            Self::PhReplayedAuthenticator => "an authenticator replayed on the same connection (context reuse)",
+            Self::PhLeafKey => "T1's Evidence presented with A's own key (the key in the Evidence is not the leaf key)",
+            Self::PhExporterLabel => "Evidence bound with another exporter label (T1 runs the -01..-03 label \"Attestation\")",
+            Self::PhTickets => "session ticket resumption / 0-RTT",
+            Self::PhDataFirst => "A's server sends application data before any attestation",
+            Self::Reflection => "reflection: a peer's own Evidence or authenticator sent back to it (mutual attestation)",
+            Self::StaleReattestation => "stale Evidence re-sent at re-attestation (draft-fossati-seat-early-attestation-07 8.4)",
+        }
+    }
+
+    /// The capabilities the attack is run with.
+    pub fn capabilities(self) -> Capabilities {
+        let net = Capabilities::NET;
+        match self {
+            Self::R2 => Capabilities {
+                observe_evidence: true,
+                ..net
+            },
+            Self::R3 => Capabilities {
+                leak_tls_key: true,
+                ..net
+            },
+            Self::R4 => Capabilities {
+                observe_evidence: true,
+                leak_tls_key: true,
+                ..net
+            },
+            Self::PhForwardLeaked => Capabilities {
+                leak_tls_key: true,
+                leak_ltk: true,
+                ..net
+            },
+            Self::PhOldEvidence => Capabilities {
+                leak_tls_key: true,
+                ..net
+            },
+            _ => net,
+        }
+    }
+}
+
+impl Serialize for AttackId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.id())
+    }
+}
+
+/// What one run of an attack did.
+#[derive(Clone, Debug)]
+pub struct AttackRun {
+    /// The oracle's verdict.
+    pub outcome: Outcome,
+    /// What the attacker did, as messages between the parties.
+    pub trace: Vec<Step>,
+}
+
+impl AttackRun {
+    /// A run that did not happen, for `outcome`'s reason.
+    pub fn skipped(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            trace: Vec::new(),
+        }
+    }
+}
+
+/// The victim client's report: attested OK (then it sent [`SECRET`]), or
+/// the check that refused.
+#[derive(Clone, Debug)]
+pub enum VictimResult {
+    /// `connect` returned an attested stream and the client wrote the secret.
+    Accepted,
+    /// `connect` failed.
+    Refused {
+        /// The check that refused (EAR finding names, error variant, alert).
+        check: String,
+        /// The error as the client reported it.
+        detail: String,
+    },
+}
+
+/// The oracle: C attested OK and `reader` saw C's secret in plaintext.
+pub fn verdict(victim: VictimResult, plaintext_seen: &[u8], reader: &str) -> Outcome {
+    match victim {
+        VictimResult::Refused { check, detail } => Outcome::Refused { check, detail },
+        VictimResult::Accepted if contains(plaintext_seen, SECRET) => Outcome::Succeeded {
+            how: format!("C reported attested OK and {reader} read C's application data in plaintext"),
+        },
+        VictimResult::Accepted => Outcome::AcceptedNotRead {
+            detail: format!("C reported attested OK but {reader} did not read C's application data"),
+        },
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// How long an attack may take before it is reported as timed out.
+const ATTACK_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Runs `attack` against `mode` (or reports why it is not run).
+pub async fn run(mode: &dyn LabMode, attack: AttackId, tb: &Testbed) -> AttackRun {
+    match mode.applicable(attack) {
+        Applicability::NotApplicable(reason) => return AttackRun::skipped(Outcome::NotApplicable { reason }),
+        Applicability::NotBuilt(reason) => return AttackRun::skipped(Outcome::NotBuilt { reason }),
+        Applicability::Applicable => {}
+    }
+    let caps = attack.capabilities();
+    let fut = async {
+        match attack {
+            AttackId::D1 => d1(mode, tb, caps).await,
+            AttackId::R5Tls12 => r5_tls12(mode, tb).await,
+            other => mode.run(other, caps, tb).await,
+        }
+    };
+    match tokio::time::timeout(ATTACK_DEADLINE, fut).await {
+        Ok(Ok(run)) => run,
+        Ok(Err(e)) => AttackRun::skipped(Outcome::Error {
+            detail: format!("the lab failed to run the attack: {e}"),
+        }),
+        Err(_) => AttackRun::skipped(Outcome::Error {
+            detail: format!("the attack did not finish within {ATTACK_DEADLINE:?}"),
+        }),
+    }
+}
+
+/// D1: the attacker redirects C's TCP connection to T2; T2 is genuine and
+/// answers C as it answers anyone. The diversion succeeds when C reports
+/// attested OK and its secret reaches T2.
+async fn d1(mode: &dyn LabMode, tb: &Testbed, caps: Capabilities) -> Result<AttackRun, String> {
+    let _t1 = mode.serve_genuine(tb, Tee::T1).await?;
+    let t2 = mode.serve_genuine(tb, Tee::T2).await?;
+    let redirect = attacker::redirect(t2.addr, caps).await?;
+    let victim = mode.victim(tb, redirect).await;
+    let seen = seen_if_accepted(&victim, &t2.received).await;
+    let trace = vec![
+        Step::new(Party::C, Party::A, "TCP connect (meant for T1)"),
+        Step::new(Party::A, Party::T2, "same TCP bytes, redirected"),
+        Step::new(
+            Party::T2,
+            Party::C,
+            "T2's handshake and Evidence (genuine, instance T2)",
+        ),
+        Step::note(Party::C, victim_note(&victim)),
+        Step::new(Party::C, Party::T2, "application data, if C accepted"),
+    ];
+    Ok(AttackRun {
+        outcome: verdict(victim, &seen, "T2 (the attacker's diversion target)"),
+        trace,
+    })
+}
+
+/// R5: A answers with a TLS 1.2-only server (its own self-signed key).
+async fn r5_tls12(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String> {
+    let server = attacker::tls12_server().await?;
+    let victim = mode.victim(tb, server.addr).await;
+    let seen = seen_if_accepted(&victim, &server.received).await;
+    let trace = vec![
+        Step::new(Party::C, Party::A, "ClientHello"),
+        Step::new(Party::A, Party::C, "ServerHello TLS 1.2 (A's TLS 1.2-only server)"),
+        Step::note(Party::C, victim_note(&victim)),
+    ];
+    Ok(AttackRun {
+        outcome: verdict(victim, &seen, "A"),
+        trace,
+    })
+}
+
+/// The victim's verdict as a trace note.
+pub fn victim_note(v: &VictimResult) -> String {
+    match v {
+        VictimResult::Accepted => "C: attested OK, sends its secret".into(),
+        VictimResult::Refused { check, .. } => format!("C refuses: {check}"),
+    }
+}

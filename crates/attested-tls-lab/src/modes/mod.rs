@@ -1,0 +1,127 @@
+//! The modes under attack. A mode is one [`LabMode`] value in
+//! [`registry`]; a new mode (a binding profile) is one file here that
+//! implements the trait and one line in the registry.
+
+mod early;
+mod expat;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+
+use crate::attacks::{AttackId, AttackRun, Capabilities, VictimResult};
+use crate::testbed::{Genuine, Tee, Testbed};
+
+pub use early::Early;
+pub use expat::Expat;
+
+/// A boxed future (the trait is object safe).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The identity mechanisms a mode configuration adds to its binding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdentityConfig {
+    /// I1: the attested key must have a certificate for the dialled name
+    /// from the client's roots.
+    pub i1: bool,
+    /// I2: the platform identity (sim instance id) must be on the
+    /// service's allow-list (T1 only).
+    pub i2: bool,
+}
+
+impl IdentityConfig {
+    /// The four combinations, none first.
+    pub const ALL: [IdentityConfig; 4] = [
+        Self { i1: false, i2: false },
+        Self { i1: true, i2: false },
+        Self { i1: false, i2: true },
+        Self { i1: true, i2: true },
+    ];
+
+    /// `""`, `+I1`, `+I2`, `+I1+I2`.
+    pub fn suffix(self) -> &'static str {
+        match (self.i1, self.i2) {
+            (false, false) => "",
+            (true, false) => "+I1",
+            (false, true) => "+I2",
+            (true, true) => "+I1+I2",
+        }
+    }
+}
+
+/// Whether an attack is run against a mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applicability {
+    /// Run it.
+    Applicable,
+    /// The attack does not apply to the mode's design.
+    NotApplicable(String),
+    /// It applies, but the lab does not build it here.
+    NotBuilt(String),
+}
+
+/// One mode configuration under attack.
+pub trait LabMode: Send + Sync {
+    /// Its name in the matrix (`expat+I2`).
+    fn name(&self) -> String;
+    /// Its family (`expat`, `early`).
+    fn family(&self) -> &'static str;
+    /// Whether a successful attack against it fails the lab.
+    fn gating(&self) -> bool;
+    /// Whether `attack` is run against it.
+    fn applicable(&self, attack: AttackId) -> Applicability;
+    /// Starts a genuine attester server for `tee` (the mode's real server
+    /// code), reading what its clients send after attestation.
+    fn serve_genuine<'a>(&'a self, tb: &'a Testbed, tee: Tee) -> BoxFuture<'a, Result<Genuine, String>>;
+    /// The victim client (the mode's real relying-party code) dialling
+    /// [`crate::testbed::SERVICE_NAME`] at `addr`; on attested OK it sends
+    /// [`crate::testbed::SECRET`].
+    fn victim<'a>(&'a self, tb: &'a Testbed, addr: SocketAddr) -> BoxFuture<'a, VictimResult>;
+    /// The attacks whose construction is specific to the mode (all but D1
+    /// and R5, which [`crate::attacks`] builds from the two methods above).
+    fn run<'a>(
+        &'a self,
+        attack: AttackId,
+        caps: Capabilities,
+        tb: &'a Testbed,
+    ) -> BoxFuture<'a, Result<AttackRun, String>>;
+}
+
+/// Every mode configuration the lab attacks.
+pub fn registry() -> Vec<Box<dyn LabMode>> {
+    let mut v: Vec<Box<dyn LabMode>> = Vec::new();
+    for id in IdentityConfig::ALL {
+        v.push(Box::new(Expat { identity: id }));
+    }
+    for id in IdentityConfig::ALL {
+        v.push(Box::new(Early { identity: id }));
+    }
+    v
+}
+
+/// The check behind a refusal, from an EAR: the names of its
+/// contraindicated findings.
+pub fn ear_check(ear: &attested_tls::ear::Ear) -> String {
+    let mut names: Vec<String> = Vec::new();
+    for (sub, a) in &ear.submods {
+        for f in &a.findings {
+            if f.tier == attested_tls::ear::Tier::Contraindicated {
+                let n = format!("{sub}.{}", f.claim);
+                if !names.contains(&n) {
+                    names.push(n);
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        format!("EAR status {}", ear.status)
+    } else {
+        format!("EAR finding {}", names.join(", "))
+    }
+}
+
+/// An enum value's variant name from its Debug form.
+pub fn variant_name(debug: &str) -> &str {
+    let end = debug.find(['(', ' ', '{']).unwrap_or(debug.len());
+    &debug[..end]
+}
