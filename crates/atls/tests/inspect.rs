@@ -6,7 +6,7 @@
 //! print a `SKIPPED` line and pass when the directory is absent, as in a
 //! plain clone).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 #[path = "../../attested-tls/tests/support/snp_synthetic.rs"]
