@@ -26,19 +26,24 @@ pub fn peers_dir() -> Option<PathBuf> {
     // CARGO_MANIFEST_DIR is crates/<crate>; the checkout is two levels up.
     let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let checkout = checkout.canonicalize().unwrap_or(checkout);
-    let dir = checkout.join("../shared/vectors/peers");
+    let dir = match checkout.parent() {
+        Some(beside) => beside.join("shared/vectors/peers"),
+        None => checkout.join("../shared/vectors/peers"),
+    };
     if dir.is_dir() {
         return Some(dir);
     }
     if !SKIP_REPORTED.with(|r| r.replace(true)) {
         let thread = std::thread::current();
         let test = thread.name().unwrap_or("a test");
-        // Best effort: a failed write to stderr must not fail the test.
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "SKIPPED {test}: {} is absent (the peer samples are not part of the repository)",
+        let line = format!(
+            "SKIPPED {test}: {} is absent (the peer samples are not part of the repository)\n",
             dir.display()
         );
+        // One write, so that the line is not split by the harness's own
+        // output to the same terminal or pipe. Best effort: a failed write
+        // to stderr must not fail the test.
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
     None
 }
