@@ -1,7 +1,7 @@
 //! Writes the seed corpora of the platform-decoder targets
 //! (`snp_report`, `dcap_quote`, `dcap_collateral`, `cca_token`,
 //! `corim_import`, `ear_jwt_verify`) under `fuzz/seeds/<target>/`, from the
-//! shared vectors (`ATLS_VECTORS`, default `../../shared/vectors/` relative
+//! repository's test vectors (`ATLS_VECTORS`, default `../vectors/` relative
 //! to this crate) and the fixture keys in `fixtures/platform/`.
 //!
 //! ```text
@@ -32,7 +32,7 @@ fn root() -> PathBuf {
 fn vectors() -> PathBuf {
     std::env::var_os("ATLS_VECTORS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../../shared/vectors"))
+        .unwrap_or_else(|| root().join("../vectors"))
 }
 
 fn vector(p: &str) -> Vec<u8> {

@@ -6,9 +6,9 @@
 //! cd fuzz && cargo run --example gen_seeds
 //! ```
 //!
-//! The RFC 9261 seeds come from the shared vector
+//! The RFC 9261 seeds come from the repository's vector
 //! `expat-ed25519-sha256-server.toml` (path from `ATLS_VECTOR`, default
-//! `../../shared/vectors/rfc9261/` relative to this crate), recomputed with
+//! `../vectors/rfc9261/` relative to this crate), recomputed with
 //! `attested_tls::vectors::check_vector`.
 
 use std::collections::BTreeMap;
@@ -71,7 +71,7 @@ fn sim_instance() -> SimInstance {
 fn main() {
     let vector_path = std::env::var_os("ATLS_VECTOR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml"));
+        .unwrap_or_else(|| root().join("../vectors/rfc9261/expat-ed25519-sha256-server.toml"));
     let text = std::fs::read_to_string(&vector_path)
         .unwrap_or_else(|e| panic!("{}: {e} (set ATLS_VECTOR)", vector_path.display()));
     let report = attested_tls::vectors::check_vector(&text).unwrap();

@@ -10,7 +10,7 @@ fn atls() -> Command {
 }
 
 fn vectors() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors")
 }
 
 #[path = "../../attested-tls/tests/support/snp_synthetic.rs"]
@@ -1361,7 +1361,7 @@ fn verify_exits_3_when_a_floor_is_unset() {
 /// `--certs` / `--collateral` paths are the user's, relative to the working
 /// directory; they were joined to the policy file's directory (as the
 /// policy's own paths are), so README's example (`--certs
-/// ../shared/...` with `--policy /tmp/snp.toml`) failed with "No such file".
+/// $V/...` with `--policy /tmp/snp.toml`) failed with "No such file".
 #[test]
 fn verify_resolves_command_line_paths_against_the_working_directory() {
     let tmp = tempfile::tempdir().unwrap();

@@ -3,9 +3,10 @@
 //! Evidence, 2 unreadable input. Certificates built here cover 1 and 2 on
 //! a plain clone; exit 0 needs a quote signed under the real Intel root,
 //! which only the peer samples in ../shared/vectors/peers have (those tests
-//! print a skip line when the directory is absent).
+//! print a `SKIPPED` line and pass when the directory is absent, as in a
+//! plain clone).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 #[path = "../../attested-tls/tests/support/snp_synthetic.rs"]
@@ -24,18 +25,9 @@ fn run(cmd: &mut Command) -> (i32, String, String) {
     )
 }
 
-fn peers() -> Option<PathBuf> {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/peers");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (peer vectors are not part of the repository)",
-            d.display()
-        );
-        None
-    }
-}
+#[path = "../../attested-tls/tests/support/peer_samples.rs"]
+mod peer_samples;
+use peer_samples::peers_dir as peers;
 
 /// A self-signed certificate with `value` under extension `oid`.
 fn cert_with(oid: &[u64], value: Vec<u8>) -> (Vec<u8>, Vec<u8>) {
@@ -145,11 +137,7 @@ fn inspect_exit_1_without_evidence_and_2_for_unreadable_input() {
 
 #[test]
 fn inspect_raw_quote_shows_tcb_with_collateral_and_exits_1_for_lack_of_a_binding() {
-    let v = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/sgx");
-    if !v.is_dir() {
-        eprintln!("SKIPPED: {} is absent", v.display());
-        return;
-    }
+    let v = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/sgx");
     let (code, out, err) = run(atls()
         .arg("inspect")
         .arg(v.join("sgx_quote"))

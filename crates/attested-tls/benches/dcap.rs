@@ -16,7 +16,7 @@ use attested_tls::policy::Policy;
 use attested_tls::verifier::AppraisalContext;
 use criterion::{criterion_group, criterion_main, Criterion};
 
-const V: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/");
+const V: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/");
 const MRTD: &str = "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
 const RD: &str = "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd551862c1211d35c304f9eca3efdbb481601c163cf52493d6e44aed55d51ec39b7e518fadb92c2b523f20";
 const NOW: i64 = 1_751_328_000; // 2025-07-01T00:00:00Z

@@ -14,8 +14,8 @@
 //! and (b)/(d): medians of per-round ratios, each round timing both sides
 //! back to back, so that other load on the machine cancels out.
 //!
-//! `cargo bench -p attested-tls --bench snp` (vectors from
-//! `../shared/vectors/sev-snp`, or `$ATTESTED_TLS_SHARED/vectors/sev-snp`).
+//! `cargo bench -p attested-tls --bench snp` (vectors from the repository's
+//! `vectors/sev-snp`).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -30,10 +30,7 @@ use criterion::Criterion;
 use x509_parser::prelude::*;
 
 fn dir() -> PathBuf {
-    std::env::var_os("ATTESTED_TLS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("vectors/sev-snp")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/sev-snp")
 }
 
 fn read(name: &str) -> Vec<u8> {

@@ -1,6 +1,6 @@
 //! Recomputing seat-expat / RFC 9261 worked vectors.
 //!
-//! A vector file (the format of `shared/vectors/rfc9261/*.toml`) has an
+//! A vector file (the format of `vectors/rfc9261/*.toml`) has an
 //! `[input]` table (a fixed `exporter_master_secret` standing in for a live
 //! connection, the sender role, label, key, certificate, context and CMW)
 //! and an `[expected]` table with every derived value. [`check_vector`]
@@ -233,7 +233,7 @@ mod output_escaping {
 
     fn vector() -> String {
         let path = format!(
-            "{}/../../../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml",
+            "{}/../../vectors/rfc9261/expat-ed25519-sha256-server.toml",
             env!("CARGO_MANIFEST_DIR")
         );
         std::fs::read_to_string(path).unwrap()

@@ -1,5 +1,5 @@
 //! Golden and negative tests of the Arm CCA verifier on the shared vectors
-//! (`shared/vectors/cca`, see its README: the Veraison test tokens).
+//! (`vectors/cca`, see `vectors/README.md`: the Veraison test tokens).
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use ciborium::value::Value;
 
 macro_rules! vector {
     ($name:literal) => {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/cca/", $name)
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/cca/", $name)
     };
 }
 

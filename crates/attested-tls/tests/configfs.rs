@@ -273,10 +273,7 @@ fn binding() -> BindingClaims {
 }
 
 fn vectors() -> PathBuf {
-    std::env::var_os("ATTESTED_TLS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("vectors/sev-snp")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/sev-snp")
 }
 
 fn vector_report() -> Vec<u8> {

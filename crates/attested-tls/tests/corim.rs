@@ -500,7 +500,7 @@ fn cca_policy_takes_reference_values_from_a_signed_corim() {
     use attested_tls::verifier::AppraisalContext;
 
     let dir = tempfile::tempdir().unwrap();
-    let vectors = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/cca/");
+    let vectors = concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/cca/");
     let cpak: serde_json::Value =
         serde_json::from_slice(&std::fs::read(format!("{vectors}cpak.json")).unwrap()).unwrap();
     let ta = serde_json::json!([{

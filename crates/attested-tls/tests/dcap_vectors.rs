@@ -1,5 +1,5 @@
 //! Golden and negative tests of the DCAP (TDX, SGX) verifier on the real
-//! quotes and collateral in `shared/vectors` (see its README for the
+//! quotes and collateral in `vectors/` (see `vectors/README.md` for the
 //! expected outcomes and time windows), plus a cross-check of the TCB status
 //! against dcap-qvl.
 
@@ -12,7 +12,7 @@ use attested_tls::policy::Policy;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-const V: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/");
+const V: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/");
 
 fn read(p: &str) -> Vec<u8> {
     std::fs::read(format!("{V}{p}")).unwrap()

@@ -1,31 +1,20 @@
 //! Every sample in `../shared/vectors/peers/` gives the outcome its README
 //! states. The samples come from other projects' public repositories and
-//! are never copied into this one: when the directory is absent the tests
-//! print a skip line and pass (CI always has it). The readers are also
-//! tested without these files, on certificates the unit tests build
-//! (`peers::tests`).
-
-use std::path::PathBuf;
+//! are never copied into this one: when the directory is absent (a plain
+//! clone) each test prints a `SKIPPED` line and passes; CI runs them with
+//! the directory present, then once more from a clone without it. The
+//! readers are also tested without these files, on certificates the unit
+//! tests build (`peers::tests`).
 
 use attested_tls::peers::{
     self, BindingOutcome, EvidenceOutcome, Found, PeerError, PeerFormat, PeerReport, ReadOptions,
 };
 
-fn dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/peers");
-    if d.is_dir() {
-        Some(d)
-    } else {
-        eprintln!(
-            "SKIPPED: {} is absent (peer vectors are not part of the repository)",
-            d.display()
-        );
-        None
-    }
-}
+#[path = "support/peer_samples.rs"]
+mod peer_samples;
 
 fn sample(rel: &str) -> Option<Vec<u8>> {
-    Some(std::fs::read(dir()?.join(rel)).expect("sample readable"))
+    Some(std::fs::read(peer_samples::peers_dir()?.join(rel)).expect("sample readable"))
 }
 
 /// 2023-06-01T00:00:00Z: inside the Gramine and rats-tls certificates' and PCK chains' windows.

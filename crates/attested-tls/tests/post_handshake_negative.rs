@@ -456,7 +456,7 @@ impl Attester for ReplayedSnpAttester {
 #[tokio::test]
 async fn genuine_snp_report_replayed_into_a_connection_is_refused_on_report_data() {
     use attested_tls::platform::snp::{build_cert_table, encode_envelope, guid};
-    let v = format!("{}/../../../shared/vectors/sev-snp", env!("CARGO_MANIFEST_DIR"));
+    let v = format!("{}/../../vectors/sev-snp", env!("CARGO_MANIFEST_DIR"));
     let report = hex::decode(std::fs::read_to_string(format!("{v}/report_milan.hex")).unwrap().trim()).unwrap();
     let vcek = std::fs::read(format!("{v}/vcek_milan.der")).unwrap();
     let envelope = encode_envelope(&report, Some(&build_cert_table(&[(guid::VCEK, &vcek[..])])));

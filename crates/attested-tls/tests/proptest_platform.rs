@@ -9,7 +9,7 @@
 //!   unmodified vector is affirming with the same verifier, time and
 //!   expected report data (checked first, so the property is not vacuous).
 //!
-//! The vectors are read from `shared/vectors` (see its README).
+//! The vectors are read from the repository's `vectors/` (see `vectors/README.md`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -33,7 +33,7 @@ use attested_tls::platform::snp::{
 use attested_tls::verifier::{AppraisalContext, Verifier};
 use proptest::prelude::*;
 
-const V: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/");
+const V: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/");
 
 fn read(p: &str) -> Vec<u8> {
     std::fs::read(format!("{V}{p}")).unwrap_or_else(|e| panic!("{V}{p}: {e}"))

@@ -4,7 +4,7 @@
 use attested_tls::vectors::check_vector;
 
 fn vector(name: &str) -> String {
-    let path = format!("{}/../../../shared/vectors/rfc9261/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../vectors/rfc9261/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
 }
 

@@ -1,5 +1,5 @@
 //! Golden tests of the SEV-SNP verifier against the real vectors in
-//! `../shared/vectors/sev-snp` (see its README for the expected outcomes).
+//! `vectors/sev-snp` (see `vectors/README.md` for the expected outcomes).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,10 +23,7 @@ const CHIP_ID: &str = "d49554ec717f4e5b0fe6b143bcf0405bd7ae304727edf46603f2a76ae
 const NOW: i64 = 1_735_689_600;
 
 fn dir() -> PathBuf {
-    std::env::var_os("ATTESTED_TLS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-        .join("vectors/sev-snp")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/sev-snp")
 }
 
 fn read(name: &str) -> Vec<u8> {

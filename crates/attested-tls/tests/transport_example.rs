@@ -6,7 +6,7 @@ use attested_tls::transport::frame::{Frame, Hello, OutcomeStatus, FLAG_CAN_ATTES
 
 fn expected(name: &str) -> String {
     let path = format!(
-        "{}/../../../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml",
+        "{}/../../vectors/rfc9261/expat-ed25519-sha256-server.toml",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(path).unwrap();

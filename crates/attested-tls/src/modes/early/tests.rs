@@ -3,13 +3,13 @@ use proptest::prelude::*;
 
 // Worked vector of the early binder.
 //
-// Provenance: the brief points at the `early_*` lines of
-// ../shared/vectors/rfc9261/ed25519-sha256.txt, but that file is not in
-// shared/vectors (its README still lists its checksum). The values below
+// Provenance: the brief pointed at the `early_*` lines of an
+// `rfc9261/ed25519-sha256.txt` in the project's shared vectors, but that file
+// was never there (their README listed only its checksum). The values below
 // were therefore computed independently of this crate, with Python's
 // `hmac`/`hashlib` from the spec's formulas (HKDF-Expand-Label written out
 // by hand), for the spec's fixed transcript hash of 32 x 0x33 and the
-// Ed25519 SPKI of ../shared/vectors/rfc9261/expat-ed25519-sha256-server.toml
+// Ed25519 SPKI of vectors/rfc9261/expat-ed25519-sha256-server.toml
 // (`spki`); `TIK_PUB_HASH` equals that file's `aik_pub_hash`, which
 // cross-checks the SPKI copy. docs/early-attestation.md shows the same bytes.
 const TRANSCRIPT_HASH: [u8; 32] = [0x33; 32];

@@ -831,7 +831,7 @@ mod tests {
     use super::*;
 
     fn vector(path: &str) -> String {
-        std::fs::read_to_string(format!("{}/../../../shared/vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!("{}/../../vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
 
     #[test]

@@ -504,7 +504,7 @@ mod tests {
     const T: i64 = 1_751_328_000; // 2025-07-01T00:00:00Z
 
     fn vector(path: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/../../../shared/vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!("{}/../../vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
 
     fn collateral(path: &str) -> VerifiedCollateral {

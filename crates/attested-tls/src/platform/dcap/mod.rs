@@ -787,11 +787,7 @@ mod tests {
     use crate::ear::Tier;
 
     fn td_report() -> TdReport {
-        let raw = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/tdx/tdx_quote"
-        ))
-        .unwrap();
+        let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/tdx/tdx_quote")).unwrap();
         match Quote::parse(&raw).unwrap().body {
             Body::Td(td) => td,
             Body::Sgx(_) => panic!("not TDX"),
@@ -923,11 +919,7 @@ mod tests {
 
     /// The enclave report of the SGX test vector.
     fn sgx_report() -> EnclaveReport {
-        let raw = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/sgx/sgx_quote"
-        ))
-        .unwrap();
+        let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/sgx/sgx_quote")).unwrap();
         match Quote::parse(&raw).unwrap().body {
             Body::Sgx(r) => r,
             Body::Td(_) => panic!("not SGX"),

@@ -514,8 +514,7 @@ mod tests {
     #[test]
     fn embedded_root_is_the_root_of_the_vector_chains() {
         for f in ["tdx/tdx_quote_collateral.json", "sgx/sgx_quote_collateral.json"] {
-            let text =
-                std::fs::read_to_string(format!("{}/../../../shared/vectors/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+            let text = std::fs::read_to_string(format!("{}/../../vectors/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             let chain = parse_pem_chain(v["tcb_info_issuer_chain"].as_str().unwrap().as_bytes(), "tcb").unwrap();
             assert_eq!(hex::encode(chain[1].fingerprint()), INTEL_ROOT_CA_SHA256);
@@ -561,11 +560,7 @@ mod tests {
     }
 
     fn pck_extension_der() -> Vec<u8> {
-        let raw = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/tdx/tdx_quote"
-        ))
-        .unwrap();
+        let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/tdx/tdx_quote")).unwrap();
         let q = super::super::quote::Quote::parse(&raw).unwrap();
         parse_pem_chain(q.pck_cert_data, "pck").unwrap()[0]
             .sgx_extension
@@ -595,11 +590,7 @@ mod tests {
     }
 
     fn pck_chain() -> Vec<Cert> {
-        let raw = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/tdx/tdx_quote"
-        ))
-        .unwrap();
+        let raw = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../vectors/tdx/tdx_quote")).unwrap();
         let q = super::super::quote::Quote::parse(&raw).unwrap();
         parse_pem_chain(q.pck_cert_data, "pck").unwrap()
     }
@@ -626,7 +617,7 @@ mod tests {
     fn crl_revocation_and_issuer_checks() {
         let text = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/vectors/tdx/tdx_quote_collateral.json"
+            "/../../vectors/tdx/tdx_quote_collateral.json"
         ))
         .unwrap();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();

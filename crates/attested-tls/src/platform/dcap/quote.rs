@@ -509,7 +509,7 @@ mod tests {
     use super::*;
 
     fn vector(path: &str) -> Vec<u8> {
-        std::fs::read(format!("{}/../../../shared/vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read(format!("{}/../../vectors/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
     }
 
     #[test]
