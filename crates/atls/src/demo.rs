@@ -14,8 +14,10 @@ use crate::Failure;
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// Attestation mode: `expat` (post-handshake Exported Attestation,
-    /// RFC 9261 + draft-fossati-seat-expat) or `early` (intra-handshake,
-    /// draft-fossati-seat-early-attestation, on OpenSSL).
+    /// RFC 9261 + draft-fossati-seat-expat), `early` (intra-handshake,
+    /// draft-fossati-seat-early-attestation, on OpenSSL), or a binding
+    /// profile of the field by name (never a default, weaker: see
+    /// docs/modes.md).
     #[arg(long, value_enum, default_value_t = crate::early::Mode::Expat)]
     mode: crate::early::Mode,
     /// Print the attestation results as EAR JSON.
@@ -68,8 +70,10 @@ pub(crate) fn print_world(world: &sim::SimWorld, server: &sim::SimInstance, mode
 }
 
 pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
-    if args.mode == crate::early::Mode::Early {
-        return crate::early::demo(args.json, args.mutual).await;
+    match args.mode {
+        crate::early::Mode::Early => return crate::early::demo(args.json, args.mutual).await,
+        crate::early::Mode::Profile(p) => return crate::profiles::demo(p, args.json, args.mutual).await,
+        crate::early::Mode::Expat => {}
     }
     let world = sim::ephemeral_world(2).map_err(Failure::input)?;
     let t1 = world.instances[0].clone();

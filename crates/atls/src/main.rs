@@ -11,6 +11,7 @@ mod demo;
 mod early;
 mod inspect;
 mod policy_init;
+mod profiles;
 mod serve;
 mod verify;
 
