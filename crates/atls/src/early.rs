@@ -17,7 +17,7 @@ use attested_tls_openssl::{EarlyConfig, EarlyError, Refusal};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::serve::{AttesterArgs, ConnectArgs, ServeArgs};
 use crate::Failure;
@@ -385,7 +385,7 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
     if !json {
         println!(
             "\napplication data echoed after attestation: {:?}",
-            "hello from an attested client"
+            String::from_utf8_lossy(crate::demo::DEMO_MESSAGE)
         );
         println!("re-attestation: not in this mode (the Evidence is part of the handshake; open a new connection)");
     }
@@ -394,25 +394,10 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
     }
 
     // Fail closed: a genuine simulated TEE running other code is refused.
-    let other = world
-        .root
-        .issue_instance(sim::SimInstanceConfig::new(vec![0xee; 48]))
-        .map_err(Failure::input)?;
+    let other = crate::demo::unapproved_instance(&world)?;
     let server_cfg = EarlyConfig::attester(Arc::new(SimAttester::new(other)), scheme());
-    match one_connection(server_cfg, EarlyConfig::verifier(appraiser, scheme()), false).await {
-        Ok(_) => Err(Failure::refused(
-            "BUG: a server with an unknown measurement was accepted",
-        )),
-        Err(f) => {
-            if !json {
-                println!(
-                    "\na server running unapproved code is refused:\n  client: {}",
-                    f.message()
-                );
-            }
-            Ok(0)
-        }
-    }
+    let outcome = one_connection(server_cfg, EarlyConfig::verifier(appraiser, scheme()), false).await;
+    crate::demo::show_unapproved_refused(outcome, json)
 }
 
 /// One loopback connection of mode `early` (echoing one message when
@@ -449,14 +434,7 @@ async fn one_connection(
         .await
         .map_err(|e| early_failure("attested connection failed (mode early)", &e))?;
     if echo {
-        let msg = b"hello from an attested client";
-        c.write_all(msg).await.map_err(Failure::input)?;
-        c.flush().await.map_err(Failure::input)?;
-        let mut back = vec![0u8; msg.len()];
-        c.read_exact(&mut back).await.map_err(Failure::input)?;
-        if back != msg {
-            return Err(Failure::network("the echoed data differs"));
-        }
+        crate::demo::echo_once(&mut c).await?;
     }
     c.shutdown().await.map_err(Failure::input)?;
     drop(c);

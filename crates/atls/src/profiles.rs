@@ -22,7 +22,7 @@ use attested_tls_openssl::profiles::{
     self as ossl, ProfileClientConfig, ProfileRefusal, ProfileServerConfig, ProfileTlsError,
 };
 use attested_tls_openssl::EarlyError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::early::BoundedAttester;
 use crate::serve::{AttesterArgs, ConnectArgs, ServeArgs};
@@ -280,29 +280,14 @@ pub async fn demo(profile: &'static dyn Profile, json: bool, mutual: bool) -> Re
     if !json {
         println!(
             "\napplication data echoed after attestation: {:?}",
-            "hello from an attested client"
+            String::from_utf8_lossy(crate::demo::DEMO_MESSAGE)
         );
     }
 
     // Fail closed: a genuine simulated TEE running other code is refused.
-    let other = world
-        .root
-        .issue_instance(sim::SimInstanceConfig::new(vec![0xee; 48]))
-        .map_err(Failure::input)?;
-    match one_connection(profile, Arc::new(SimAttester::new(other)), &appraiser, false).await {
-        Ok(_) => Err(Failure::refused(
-            "BUG: a server with an unknown measurement was accepted",
-        )),
-        Err(f) => {
-            if !json {
-                println!(
-                    "\na server running unapproved code is refused:\n  client: {}",
-                    f.message()
-                );
-            }
-            Ok(0)
-        }
-    }
+    let other = crate::demo::unapproved_instance(&world)?;
+    let outcome = one_connection(profile, Arc::new(SimAttester::new(other)), &appraiser, false).await;
+    crate::demo::show_unapproved_refused(outcome, json)
 }
 
 /// One loopback connection of `profile` (echoing one message when `echo`):
@@ -344,14 +329,7 @@ async fn one_connection(
         }
     };
     if echo {
-        let msg = b"hello from an attested client";
-        c.write_all(msg).await.map_err(Failure::input)?;
-        c.flush().await.map_err(Failure::input)?;
-        let mut back = vec![0u8; msg.len()];
-        c.read_exact(&mut back).await.map_err(Failure::input)?;
-        if back != msg {
-            return Err(Failure::network("the echoed data differs"));
-        }
+        crate::demo::echo_once(&mut c).await?;
     }
     c.shutdown().await.map_err(Failure::input)?;
     drop(c);
