@@ -14,8 +14,10 @@ use crate::Failure;
 #[derive(clap::Args)]
 pub struct DemoArgs {
     /// Attestation mode: `expat` (post-handshake Exported Attestation,
-    /// RFC 9261 + draft-fossati-seat-expat) or `early` (intra-handshake,
-    /// draft-fossati-seat-early-attestation, on OpenSSL).
+    /// RFC 9261 + draft-fossati-seat-expat), `early` (intra-handshake,
+    /// draft-fossati-seat-early-attestation, on OpenSSL), or a binding
+    /// profile of the field by name (never a default, weaker: see
+    /// docs/modes.md).
     #[arg(long, value_enum, default_value_t = crate::early::Mode::Expat)]
     mode: crate::early::Mode,
     /// Print the attestation results as EAR JSON.
@@ -56,6 +58,50 @@ pub(crate) async fn echo_until_eof<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S)
     }
 }
 
+/// The message the demo's client sends and expects back.
+pub(crate) const DEMO_MESSAGE: &[u8] = b"hello from an attested client";
+
+/// Sends [`DEMO_MESSAGE`] on an attested stream and checks that the
+/// server echoes it.
+pub(crate) async fn echo_once<S: AsyncRead + AsyncWrite + Unpin>(c: &mut S) -> Result<(), Failure> {
+    c.write_all(DEMO_MESSAGE).await.map_err(Failure::input)?;
+    c.flush().await.map_err(Failure::input)?;
+    let mut back = vec![0u8; DEMO_MESSAGE.len()];
+    c.read_exact(&mut back).await.map_err(Failure::input)?;
+    if back != DEMO_MESSAGE {
+        return Err(Failure::network("the echoed data differs"));
+    }
+    Ok(())
+}
+
+/// A genuine simulated TEE of `world` running code its policy does not
+/// approve: the demo's last step shows it refused.
+pub(crate) fn unapproved_instance(world: &sim::SimWorld) -> Result<sim::SimInstance, Failure> {
+    world
+        .root
+        .issue_instance(sim::SimInstanceConfig::new(vec![0xee; 48]))
+        .map_err(Failure::input)
+}
+
+/// The demo's last step: the client's connection to the unapproved
+/// instance (`outcome`) must have failed; shows why.
+pub(crate) fn show_unapproved_refused<T>(outcome: Result<T, Failure>, json: bool) -> Result<u8, Failure> {
+    match outcome {
+        Ok(_) => Err(Failure::refused(
+            "BUG: a server with an unknown measurement was accepted",
+        )),
+        Err(f) => {
+            if !json {
+                println!(
+                    "\na server running unapproved code is refused:\n  client: {}",
+                    f.message()
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
 /// The demo's header: the simulated TEE, the server instance, the mode.
 pub(crate) fn print_world(world: &sim::SimWorld, server: &sim::SimInstance, mode_line: &str) {
     println!("simulated TEE: root \"{}\"", world.root.subject());
@@ -68,8 +114,10 @@ pub(crate) fn print_world(world: &sim::SimWorld, server: &sim::SimInstance, mode
 }
 
 pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
-    if args.mode == crate::early::Mode::Early {
-        return crate::early::demo(args.json, args.mutual).await;
+    match args.mode {
+        crate::early::Mode::Early => return crate::early::demo(args.json, args.mutual).await,
+        crate::early::Mode::Profile(p) => return crate::profiles::demo(p, args.json, args.mutual).await,
+        crate::early::Mode::Expat => {}
     }
     let world = sim::ephemeral_world(2).map_err(Failure::input)?;
     let t1 = world.instances[0].clone();
@@ -111,7 +159,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::refused(format!("attested connection failed: {e}")))?;
     let ear = ear.ok_or_else(|| Failure::refused("the server was not appraised"))?;
     show("client appraised the server:", &ear, args.json);
-    let msg = b"hello from an attested client";
+    let msg = DEMO_MESSAGE;
     c.write_all(msg).await.map_err(Failure::input)?;
     c.flush().await.map_err(Failure::input)?;
     let mut back = vec![0u8; msg.len()];
@@ -141,10 +189,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     }
 
     // Fail closed: a genuine simulated TEE running other code is refused.
-    let other = world
-        .root
-        .issue_instance(sim::SimInstanceConfig::new(vec![0xee; 48]))
-        .map_err(Failure::input)?;
+    let other = unapproved_instance(&world)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(Failure::input)?;

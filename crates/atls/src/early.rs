@@ -4,25 +4,28 @@
 //! handshake and binds the TLS end-entity key, so the TLS certificate is
 //! the attested key (the TIK) and host identity (I1) checks it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use attested_tls::attester::AttestError;
 use attested_tls::cmw::Cmw;
 use attested_tls::ear::Ear;
 use attested_tls::modes::early::{AttestationScheme, EarlyAttester, EarlyBinding};
+use attested_tls::modes::profiles::{Profile, PROFILES};
 use attested_tls::platform::configfs::ConfigfsAttester;
 use attested_tls::sim::{self, SimAttester, SIM_MEDIA_TYPE};
 use attested_tls_openssl::{EarlyConfig, EarlyError, Refusal};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::serve::{AttesterArgs, ConnectArgs, ServeArgs};
 use crate::Failure;
 
-/// How Evidence is bound to the TLS connection.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How Evidence is bound to the TLS connection (`--mode` of `serve`,
+/// `connect` and `demo`). The default is [`Mode::Expat`]; a binding
+/// profile is only ever selected by its name.
+#[derive(Clone, Copy, Debug, Default)]
 pub enum Mode {
     /// Post-handshake Exported Attestation (RFC 9261 +
     /// draft-fossati-seat-expat), the default.
@@ -31,6 +34,54 @@ pub enum Mode {
     /// Intra-handshake attestation (draft-fossati-seat-early-attestation)
     /// on OpenSSL.
     Early,
+    /// A binding profile of the field (B1-B7), on OpenSSL: explicit and
+    /// never a default ([`crate::profiles`], `docs/modes.md`).
+    Profile(&'static dyn Profile),
+}
+
+impl Mode {
+    /// The name it is selected by, which is also the value of the EAR's
+    /// `attested_tls_mode` claim.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Expat => attested_tls::modes::MODE_EXPAT,
+            Self::Early => attested_tls::modes::MODE_EARLY,
+            Self::Profile(p) => p.name(),
+        }
+    }
+}
+
+impl PartialEq for Mode {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name()
+    }
+}
+
+impl Eq for Mode {}
+
+/// The mode names `--mode` accepts: `expat`, `early` and every registered
+/// profile. Anything else is a usage error (exit 2) that lists them.
+impl clap::ValueEnum for Mode {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: OnceLock<Vec<Mode>> = OnceLock::new();
+        ALL.get_or_init(|| {
+            [Mode::Expat, Mode::Early]
+                .into_iter()
+                .chain(PROFILES.iter().map(|p| Mode::Profile(*p)))
+                .collect()
+        })
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Self::Expat => {
+                "post-handshake Exported Attestation (RFC 9261 + draft-fossati-seat-expat), the default".into()
+            }
+            Self::Early => "intra-handshake attestation (draft-fossati-seat-early-attestation) on OpenSSL".into(),
+            Self::Profile(p) => crate::profiles::help(*p),
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// The mode line the demo prints.
@@ -81,27 +132,38 @@ fn early_attester(args: &AttesterArgs) -> Result<Option<EarlyAttesterAndSchemes>
 }
 
 /// Bounds the attester calls running at the same time, all connections
-/// together (`serve --max-attester-calls`): in this mode the attester runs
-/// inside the handshake, so a call beyond the bound fails at once (the
-/// handshake ends with internal_error) instead of queueing behind a slow
-/// platform interface, as the default mode refuses it with ERROR 8.
-struct BoundedAttester {
-    inner: Arc<dyn EarlyAttester>,
+/// together (`serve --max-attester-calls`): in mode `early` and the binding
+/// profiles the attester runs inside the handshake, so a call beyond the
+/// bound fails at once (the handshake ends with internal_error) instead of
+/// queueing behind a slow platform interface, as the default mode refuses
+/// it with ERROR 8.
+pub(crate) struct BoundedAttester<A: ?Sized> {
+    pub(crate) inner: Arc<A>,
     calls: Arc<tokio::sync::Semaphore>,
     max: usize,
 }
 
-impl BoundedAttester {
-    fn new(inner: Arc<dyn EarlyAttester>, max: usize) -> Self {
+impl<A: ?Sized> BoundedAttester<A> {
+    pub(crate) fn new(inner: Arc<A>, max: usize) -> Self {
         Self {
             inner,
             calls: Arc::new(tokio::sync::Semaphore::new(max)),
             max,
         }
     }
+
+    /// One of the calls allowed at a time, or the busy error.
+    pub(crate) fn call(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AttestError> {
+        self.calls.try_acquire().map_err(|_| {
+            AttestError::Other(format!(
+                "busy: all {} attester calls allowed on this side are running; try again later",
+                self.max
+            ))
+        })
+    }
 }
 
-impl EarlyAttester for BoundedAttester {
+impl<A: EarlyAttester + ?Sized> EarlyAttester for BoundedAttester<A> {
     fn platform(&self) -> &str {
         self.inner.platform()
     }
@@ -109,12 +171,7 @@ impl EarlyAttester for BoundedAttester {
         self.inner.may_block()
     }
     fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
-        let _call = self.calls.try_acquire().map_err(|_| {
-            AttestError::Other(format!(
-                "busy: all {} attester calls allowed on this side are running; try again later",
-                self.max
-            ))
-        })?;
+        let _call = self.call()?;
         self.inner.attest_early(binding)
     }
 }
@@ -138,7 +195,7 @@ fn self_signed(name: &str) -> Result<Identity, Failure> {
 /// Exit code of a failed mode `early` connection, as for the default mode:
 /// a refusal of attestation by either side is 1, a configuration error 2,
 /// anything else (I/O, timeouts, TLS failures) 4.
-fn early_failure(context: &str, e: &EarlyError) -> Failure {
+pub(crate) fn early_failure(context: &str, e: &EarlyError) -> Failure {
     match e {
         EarlyError::Refused { .. } => Failure::refused(format!("{context}: {e}")),
         // bad_certificate and missing_extension: the peer refused our
@@ -328,7 +385,7 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
     if !json {
         println!(
             "\napplication data echoed after attestation: {:?}",
-            "hello from an attested client"
+            String::from_utf8_lossy(crate::demo::DEMO_MESSAGE)
         );
         println!("re-attestation: not in this mode (the Evidence is part of the handshake; open a new connection)");
     }
@@ -337,25 +394,10 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
     }
 
     // Fail closed: a genuine simulated TEE running other code is refused.
-    let other = world
-        .root
-        .issue_instance(sim::SimInstanceConfig::new(vec![0xee; 48]))
-        .map_err(Failure::input)?;
+    let other = crate::demo::unapproved_instance(&world)?;
     let server_cfg = EarlyConfig::attester(Arc::new(SimAttester::new(other)), scheme());
-    match one_connection(server_cfg, EarlyConfig::verifier(appraiser, scheme()), false).await {
-        Ok(_) => Err(Failure::refused(
-            "BUG: a server with an unknown measurement was accepted",
-        )),
-        Err(f) => {
-            if !json {
-                println!(
-                    "\na server running unapproved code is refused:\n  client: {}",
-                    f.message()
-                );
-            }
-            Ok(0)
-        }
-    }
+    let outcome = one_connection(server_cfg, EarlyConfig::verifier(appraiser, scheme()), false).await;
+    crate::demo::show_unapproved_refused(outcome, json)
 }
 
 /// One loopback connection of mode `early` (echoing one message when
@@ -392,14 +434,7 @@ async fn one_connection(
         .await
         .map_err(|e| early_failure("attested connection failed (mode early)", &e))?;
     if echo {
-        let msg = b"hello from an attested client";
-        c.write_all(msg).await.map_err(Failure::input)?;
-        c.flush().await.map_err(Failure::input)?;
-        let mut back = vec![0u8; msg.len()];
-        c.read_exact(&mut back).await.map_err(Failure::input)?;
-        if back != msg {
-            return Err(Failure::network("the echoed data differs"));
-        }
+        crate::demo::echo_once(&mut c).await?;
     }
     c.shutdown().await.map_err(Failure::input)?;
     drop(c);

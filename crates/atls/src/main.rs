@@ -12,6 +12,7 @@ mod early;
 mod inspect;
 mod lab;
 mod policy_init;
+mod profiles;
 mod serve;
 mod verify;
 

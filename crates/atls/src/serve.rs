@@ -66,8 +66,10 @@ fn configfs_attester(dir: &std::path::Path) -> Result<Option<Arc<dyn Attester>>,
 #[derive(clap::Args)]
 pub struct ServeArgs {
     /// Attestation mode: `expat` (post-handshake Exported Attestation,
-    /// RFC 9261 + draft-fossati-seat-expat) or `early` (intra-handshake,
-    /// draft-fossati-seat-early-attestation, on OpenSSL).
+    /// RFC 9261 + draft-fossati-seat-expat), `early` (intra-handshake,
+    /// draft-fossati-seat-early-attestation, on OpenSSL), or a binding
+    /// profile of the field by name (`b1-client-random` ... `b7-draft06`,
+    /// never a default, weaker: see docs/modes.md).
     #[arg(long, value_enum, default_value_t = Mode::Expat)]
     pub(crate) mode: Mode,
     /// Address to listen on.
@@ -150,7 +152,12 @@ fn connection_failure(context: &str, e: NetError) -> Failure {
         // extension with missing_extension: say what probably happened.
         _ if tls_alert_received(&e) == Some(rustls::AlertDescription::MissingExtension) => Failure::network(format!(
             "{context}: {e} (the server requires a TLS extension this mode does not send; \
-                 if it serves mode early, connect with --mode early)"
+                 if it serves mode early, connect with --mode early; if a binding profile, with its --mode)"
+        )),
+        // Servers of the binding profiles end a handshake without their
+        // nonce with other alerts.
+        _ if tls_alert_received(&e).is_some() => Failure::network(format!(
+            "{context}: {e} (if the server serves mode early or a binding profile, connect with its --mode)"
         )),
         _ => Failure::network(format!("{context}: {e}")),
     }
@@ -204,8 +211,10 @@ fn tls_identity(
 }
 
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
-    if args.mode == Mode::Early {
-        return crate::early::serve(args).await;
+    match args.mode {
+        Mode::Early => return crate::early::serve(args).await,
+        Mode::Profile(p) => return crate::profiles::serve(p, args).await,
+        Mode::Expat => {}
     }
     if args.passport_key.is_some() {
         return Err(Failure::input(
@@ -450,9 +459,10 @@ pub struct ConnectArgs {
     /// Server address (host:port).
     pub(crate) addr: String,
     /// Attestation mode: `expat` (post-handshake Exported Attestation,
-    /// RFC 9261 + draft-fossati-seat-expat) or `early` (intra-handshake,
-    /// draft-fossati-seat-early-attestation, on OpenSSL). Must be the
-    /// server's.
+    /// RFC 9261 + draft-fossati-seat-expat), `early` (intra-handshake,
+    /// draft-fossati-seat-early-attestation, on OpenSSL), or a binding
+    /// profile of the field by name (`b1-client-random` ... `b7-draft06`,
+    /// never a default, weaker: see docs/modes.md). Must be the server's.
     #[arg(long, value_enum, default_value_t = Mode::Expat)]
     pub(crate) mode: Mode,
     /// Appraisal policy for the server's Evidence.
@@ -528,8 +538,10 @@ pub(crate) fn show_ear(ear: &attested_tls::ear::Ear, json: bool) {
 }
 
 pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
-    if args.mode == Mode::Early {
-        return crate::early::connect(args).await;
+    match args.mode {
+        Mode::Early => return crate::early::connect(args).await,
+        Mode::Profile(p) => return crate::profiles::connect(p, args).await,
+        Mode::Expat => {}
     }
     if !args.passport_verifier.is_empty() {
         return Err(Failure::input("--passport-verifier is for mode early (--mode early)"));

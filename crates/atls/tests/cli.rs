@@ -1,7 +1,7 @@
 //! The `atls` command line, run as a user would: real processes, real
 //! loopback TLS, exit codes.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -74,7 +74,9 @@ fn vectors_check_reproduces_both_vectors_and_reports_mismatches() {
     assert_eq!(code, 2, "{err}");
 }
 
-struct Server(std::process::Child, String);
+/// A running `atls serve`: the process, its address, and what it wrote on
+/// stderr before the address line (the binding profiles' warning).
+struct Server(std::process::Child, String, String);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -91,14 +93,23 @@ fn serve(args: &[&str]) -> Server {
 
 /// Starts a server command and waits for the line with its address.
 fn start_server(mut cmd: Command) -> Server {
-    let mut child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(line.contains("serving attested TLS on"), "{line}");
-    Server(child, addr)
+    let child = cmd.stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    // Owned by `Server` first, so that a failed start still kills it.
+    let mut server = Server(child, String::new(), String::new());
+    let mut reader = BufReader::new(server.0.stderr.as_mut().unwrap());
+    loop {
+        let mut line = String::new();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "no address line: {}",
+            server.2
+        );
+        if line.contains("serving attested TLS on") {
+            server.1 = line.trim().rsplit(' ').next().unwrap().to_string();
+            return server;
+        }
+        server.2.push_str(&line);
+    }
 }
 
 /// The server's exit code, waiting at most `secs` seconds.
@@ -1724,4 +1735,227 @@ fn mode_early_passport_flags_present_and_check_a_signed_result() {
         .args(["--passport-verifier", &trusted]));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("mode early"), "{err}");
+}
+
+/// Guards `--mode <profile>` on serve and connect: for representative
+/// profiles (a nonce in ALPN bound with the key, the client random, a
+/// static certificate) both ends warn on stderr with the registry's text of
+/// what the profile does not protect against, the connection is accepted,
+/// data flows, and the EAR records the profile as `attested_tls_mode`.
+#[test]
+fn serve_and_connect_with_binding_profiles_warn_and_record_the_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    for name in ["b6-spki-nonce-alpn", "b1-client-random", "b4-static-cert"] {
+        let not_protected = attested_tls::modes::profiles::from_name(name)
+            .unwrap()
+            .not_protected_against();
+        let mut server = serve(&[
+            "--mode",
+            name,
+            "--attester",
+            "sim",
+            "--sim-instance",
+            instance.to_str().unwrap(),
+            "--once",
+        ]);
+        assert!(
+            server.2.contains(&format!("WARNING: --mode {name} is binding profile"))
+                && server.2.contains(not_protected),
+            "serve warns: {}",
+            server.2
+        );
+        let (code, out, err) = connect(&server.1, &policy, b"profile data\n", &["--mode", name, "--json"]);
+        assert_eq!(code, 0, "{name}: {err}");
+        assert_eq!(out, "profile data\n", "{name}");
+        assert!(err.contains("\"ear_status\": \"affirming\""), "{name}: {err}");
+        assert!(
+            err.contains(&format!("\"attested_tls_mode\": \"{name}\"")),
+            "{name}: {err}"
+        );
+        assert!(
+            err.contains(&format!("WARNING: --mode {name} is binding profile")) && err.contains(not_protected),
+            "connect warns: {err}"
+        );
+        assert_eq!(wait_exit(&mut server, 10), Some(0), "{name}");
+    }
+    // The rendered result names the mode too.
+    let _server = serve(&[
+        "--mode",
+        "b4-static-cert",
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+    ]);
+    let (code, _, err) = connect(&_server.1, &policy, b"x", &["--mode", "b4-static-cert"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("attested_tls_mode      b4-static-cert"), "{err}");
+}
+
+/// Guards that two ends of different modes fail clearly: a profile client
+/// of a server of another profile refuses the Evidence (exit 1, naming the
+/// binder claim and the likely cause), a profile client of a default-mode
+/// server finds no Evidence in its certificate (exit 1), and a default-mode
+/// client of a profile server is refused by the server's nonce check.
+#[test]
+fn a_binding_profile_mode_mismatch_fails_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    let server_of = |mode: &str| {
+        serve(&[
+            "--mode",
+            mode,
+            "--attester",
+            "sim",
+            "--sim-instance",
+            instance.to_str().unwrap(),
+            "--once",
+        ])
+    };
+    let hint = "both ends must use the same --mode";
+
+    let _server = server_of("b1-client-random");
+    let (code, out, err) = connect(&_server.1, &policy, b"secret", &["--mode", "b6-spki-nonce-alpn"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("eat_nonce is not the binder of this connection") && err.contains(hint),
+        "{err}"
+    );
+
+    let _server = server_of("expat");
+    let (code, out, err) = connect(&_server.1, &policy, b"secret", &["--mode", "b4-static-cert"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.contains("the certificate has no Evidence extension") && err.contains(hint),
+        "{err}"
+    );
+
+    let mut server = server_of("b6-spki-nonce-alpn");
+    let (code, out, err) = connect(&server.1, &policy, b"secret", &[]);
+    assert_eq!(code, 4, "{err}");
+    assert!(out.is_empty());
+    assert!(err.contains("connect with its --mode"), "{err}");
+    assert_eq!(
+        wait_exit(&mut server, 10),
+        Some(1),
+        "the server refused the nonce check"
+    );
+    let mut rest = String::new();
+    server.0.stderr.take().unwrap().read_to_string(&mut rest).unwrap();
+    assert!(
+        rest.contains("nonce check: the ALPN protocol list carries no attestation nonce") && rest.contains(hint),
+        "{rest}"
+    );
+}
+
+/// Guards the selection of profiles: an unknown mode is a usage error
+/// (exit 2) listing every known name; the flags a profile cannot honour
+/// (client attestation, host identity, our own certificate) are usage
+/// errors, not silently ignored; and the demo runs a profile.
+#[test]
+fn binding_profiles_are_selected_by_name_only() {
+    for cmd in [
+        vec!["serve", "--mode", "b6"],
+        vec![
+            "connect",
+            "127.0.0.1:1",
+            "--policy",
+            "p.toml",
+            "--mode",
+            "B6-SPKI-NONCE-ALPN",
+        ],
+        vec!["demo", "--mode", "contrast"],
+    ] {
+        let (code, _, err) = run(atls().args(&cmd));
+        assert_eq!(code, 2, "{cmd:?}: {err}");
+        for name in attested_tls::modes::profiles::names() {
+            assert!(err.contains(name), "{cmd:?} lists {name}: {err}");
+        }
+        assert!(err.contains("expat") && err.contains("early"), "{err}");
+    }
+
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let instance = sim.join("instance-0.toml");
+    let policy = sim.join("policy.toml");
+    let mode = ["--mode", "b6-spki-nonce-alpn"];
+    let sim_attester = ["--attester", "sim", "--sim-instance", instance.to_str().unwrap()];
+    // A policy requiring host identity (I1): the profiles cannot check it.
+    write_test_ca(tmp.path(), &[("svc", "svc.example")]);
+    let i1_policy = sim.join("i1-policy.toml");
+    let mut text = std::fs::read_to_string(&policy).unwrap();
+    text.push_str(&format!(
+        "\n[host_identity]\nroots = [{:?}]\n",
+        tmp.path().join("ca.pem")
+    ));
+    std::fs::write(&i1_policy, text).unwrap();
+    let (cert, key) = (tmp.path().join("svc.pem"), tmp.path().join("svc.key"));
+    for (args, needle) in [
+        (
+            vec!["connect", "127.0.0.1:1", "--policy", i1_policy.to_str().unwrap()],
+            "[host_identity] (I1) is not available with --mode b6-spki-nonce-alpn",
+        ),
+        (
+            [
+                &[
+                    "serve",
+                    "--cert",
+                    cert.to_str().unwrap(),
+                    "--key",
+                    key.to_str().unwrap(),
+                ][..],
+                &sim_attester,
+            ]
+            .concat(),
+            "--cert/--key is not available",
+        ),
+        (vec!["serve"], "give --attester sim or configfs"),
+        (
+            [&["serve"][..], &sim_attester, &["--policy", policy.to_str().unwrap()]].concat(),
+            "--policy is not available with --mode b6-spki-nonce-alpn",
+        ),
+        (
+            [
+                &["connect", "127.0.0.1:1", "--policy", policy.to_str().unwrap()][..],
+                &sim_attester,
+            ]
+            .concat(),
+            "--attester is not available",
+        ),
+        (
+            vec![
+                "connect",
+                "127.0.0.1:1",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--host-ca",
+                "ca.pem",
+            ],
+            "--host-ca is not available",
+        ),
+        (vec!["demo", "--mutual"], "--mutual is not available"),
+    ] {
+        let (code, _, err) = run(atls().args(&args).args(mode));
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+
+    let (code, out, err) = run(atls().args(["demo", "--mode", "b7-draft06"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("attested_tls_mode      b7-draft06"), "{out}");
+    assert!(out.contains("running unapproved code is refused"), "{out}");
+    assert!(
+        err.contains("WARNING: --mode b7-draft06 is binding profile B7"),
+        "{err}"
+    );
 }

@@ -1,15 +1,32 @@
 //! # attested-tls-openssl
 //!
-//! Mode `early` of attested-tls on OpenSSL 3: intra-handshake attestation
-//! after draft-fossati-seat-early-attestation (-05 wire format and binder,
-//! unchanged in -07). The Evidence travels in the `remoteAttestation`
-//! extension of the attester's first CertificateEntry; the binder commits to
-//! `Transcript-Hash(ClientHello..ServerHello)` and the end-entity key.
+//! attested-tls on OpenSSL 3, three modes in one crate (all thin OpenSSL +
+//! tokio adapters over the sans-IO code of `attested-tls`; the table of
+//! every mode and what it protects against is `docs/modes.md`):
 //!
-//! This crate is the thin OpenSSL + tokio adapter; the wire format, binder,
-//! transcript and report-data mapping are the sans-IO
-//! [`attested_tls::modes::early`]. A program that only uses the default
-//! mode does not depend on this crate and builds without OpenSSL headers.
+//! - **mode `early`** (this module's top level): intra-handshake
+//!   attestation after draft-fossati-seat-early-attestation;
+//! - **the default mode** on OpenSSL ([`expat`]): post-handshake Exported
+//!   Attestation (RFC 9261 + draft-fossati-seat-expat), the same session
+//!   code as the rustls adapter, interoperating with it both ways;
+//! - **the binding profiles** ([`profiles`]): the binding mechanisms of the
+//!   field (B1-B7: client random, a nonce in SNI/ALPN/an extension, the
+//!   early exporter, a static certificate, Hash(SPKI ‖ nonce),
+//!   draft-fossati-tls-attestation-06), explicit, selected by name, never a
+//!   default, each use logged with what it does not protect against.
+//!
+//! A program that only uses the default mode on rustls does not depend on
+//! this crate and builds without OpenSSL headers.
+//!
+//! ## Mode `early`
+//!
+//! Intra-handshake attestation after draft-fossati-seat-early-attestation
+//! (-05 wire format and binder, unchanged in -07). The Evidence travels in
+//! the `remoteAttestation` extension of the attester's first
+//! CertificateEntry; the binder commits to
+//! `Transcript-Hash(ClientHello..ServerHello)` and the end-entity key. The
+//! wire format, binder, transcript and report-data mapping are the sans-IO
+//! [`attested_tls::modes::early`].
 //!
 //! [`connect`] and [`accept`] return the stream only after the peer's
 //! Evidence was appraised and accepted (when this side requires it), with
