@@ -14,49 +14,56 @@
 //! ## Layout
 //!
 //! The protocol core is sans-IO, like rustls' `msgs` codecs and
-//! `quinn-proto`:
-//! - [`codec`]: wire codecs of the TLS handshake messages RFC 9261 uses;
-//! - [`ea`]: RFC 9261 request / authenticate / validate over any [`exporter::Exporter`];
-//! - [`binder`]: the seat-expat binder and the `report_data` mapping;
-//! - [`cmw`], [`ear`]: Conceptual Message Wrappers and EAT Attestation Results;
-//! - [`attester`], [`verifier`], [`policy`]: pluggable Evidence producers,
-//!   verifiers and the TOML policy; [`sim`] (simulated TEE) and [`platform`]
-//!   (SEV-SNP, TDX, SGX, CCA verifiers; the configfs-tsm attester);
-//! - [`corim`]: reference values from CoRIM; [`ear_jwt`]: signed EARs;
-//! - [`host_identity`]: I1, the attested key's WebPKI certificate for the
-//!   dialled name (anti-diversion);
-//! - [`vectors`]: recomputing RFC 9261 / seat-expat worked vectors;
-//! - [`crypto`], [`der`]: the few primitives and DER walks the hot path needs;
+//! `quinn-proto`; the folders show the architecture:
+//! - [`wire`]: wire formats ([`codec`] for the TLS handshake structures
+//!   RFC 9261 uses, [`cmw`], [`der`]);
+//! - [`ea`]: RFC 9261 request / authenticate / validate over any
+//!   [`exporter::Exporter`];
+//! - [`modes`]: what binds Evidence to a connection, one module per mode:
+//!   [`modes::expat`] (the default; also reachable as [`binder`]),
+//!   [`modes::early`] (intra-handshake), [`modes::profiles`] (the field's
+//!   binding mechanisms, one file per design);
+//! - [`appraisal`]: [`verifier`], [`policy`], [`ear`] / [`ear_jwt`],
+//!   [`corim`], [`host_identity`];
+//! - [`evidence`]: [`attester`], the simulated TEE ([`sim`]) and the
+//!   hardware platforms ([`platform`]: SEV-SNP, TDX, SGX, CCA verifiers;
+//!   the configfs-tsm attester);
+//! - [`peers`]: readers of the attested-TLS formats other systems put on
+//!   the wire;
 //! - [`transport`]: the framing that carries the messages in-band and the
-//!   attestation session state machine.
+//!   attestation session state machine;
+//! - [`crypto`], [`exporter`], [`fsutil`], [`vectors`]: primitives, TLS
+//!   exporters, bounded file reads, worked-vector recomputation.
 //!
 //! [`net`] is the thin tokio + rustls adapter: `connect` / `accept` return a
-//! stream only after attestation succeeded.
+//! stream only after attestation succeeded. The OpenSSL adapters (mode
+//! `early`, the default mode on OpenSSL, the binding profiles) are the
+//! separate `attested-tls-openssl` crate, so a program that uses only the
+//! default mode builds without OpenSSL.
+//!
+//! The modules of [`wire`], [`appraisal`] and [`evidence`] are also
+//! re-exported at the crate root (`attested_tls::ear`, `attested_tls::sim`,
+//! ...), the paths they had before the folders existed.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod attester;
-pub mod binder;
-pub mod cmw;
-pub mod codec;
-pub mod corim;
+pub mod appraisal;
 pub mod crypto;
-pub mod der;
 pub mod ea;
-pub mod ear;
-pub mod ear_jwt;
+pub mod evidence;
 pub mod exporter;
 pub mod fsutil;
-pub mod host_identity;
 pub mod modes;
 pub mod net;
 pub mod peers;
-pub mod platform;
-pub mod policy;
-pub mod sim;
 pub mod transport;
 pub mod vectors;
-pub mod verifier;
+pub mod wire;
+
+pub use appraisal::{corim, ear, ear_jwt, host_identity, policy, verifier};
+pub use evidence::{attester, platform, sim};
+pub use modes::expat as binder;
+pub use wire::{cmw, codec, der};
 
 /// The README's code blocks are compiled as doctests.
 #[cfg(doctest)]

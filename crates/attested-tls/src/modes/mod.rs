@@ -1,8 +1,10 @@
 //! What binds Evidence to a connection, one module per mode.
 //!
-//! The default mode, post-handshake Exported Attestation, lives in
-//! [`crate::binder`] and [`crate::ea`]. Further modes are explicit and
-//! non-default; each is one file here (sans-IO: codecs, binder,
+//! - [`expat`]: the default mode, post-handshake Exported Attestation
+//!   (draft-fossati-seat-expat over RFC 9261, whose messages are [`crate::ea`]):
+//!   the binder and the `report_data` mapping (also [`crate::binder`]).
+//!
+//! Further modes are explicit and non-default; each is one file here (sans-IO: codecs, binder,
 //! `report_data` mapping) plus an adapter in the crate of the TLS stack
 //! that can carry it.
 //!
@@ -13,6 +15,7 @@
 //!   named, never a default; OpenSSL adapter in `attested_tls_openssl::profiles`.
 
 pub mod early;
+pub mod expat;
 pub mod profiles;
 
 use crate::ear::{Appraisal, Ear};

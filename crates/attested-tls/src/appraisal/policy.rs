@@ -323,7 +323,7 @@ mod doc_tests {
     /// exists (unknown keys are errors).
     #[test]
     fn documented_example_parses() {
-        let doc = include_str!("../../../docs/policy.md");
+        let doc = include_str!("../../../../docs/policy.md");
         let toml = doc
             .split("```toml")
             .nth(1)
