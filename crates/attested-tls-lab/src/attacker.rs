@@ -12,6 +12,7 @@ use attested_tls::binder::BindingClaims;
 use attested_tls::cmw::{Cmw, CmwLabel, CmwRecord};
 use attested_tls::ear::Appraisal;
 use attested_tls::modes::early::{EarlyAttester, EarlyBinding};
+use attested_tls::modes::profiles::{ProfileAttester, ProfileBinding};
 use attested_tls::verifier::{AppraisalContext, Verifier};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -239,6 +240,18 @@ impl EarlyAttester for ReplayAttester {
     }
     fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
         Ok(self.present(&binding.direct_claims().binder))
+    }
+}
+
+impl ProfileAttester for ReplayAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_profile(&self, binding: &ProfileBinding) -> Result<Cmw, AttestError> {
+        Ok(self.present(&binding.sim_claims().binder))
     }
 }
 

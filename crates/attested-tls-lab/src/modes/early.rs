@@ -352,6 +352,9 @@ impl LabMode for Early {
             )
         };
         match attack {
+            RpReplay => Applicability::NotApplicable(
+                "mode early has no static attested certificate (Evidence per handshake; the nearest construction is R3)".into(),
+            ),
             D1 | R1 | R2 | R3 | R4 | R5Tls12 | PhOldEvidence => Applicability::Applicable,
             PhForwardLeaked | PhReplayedAuthenticator | PhExporterLabel | PhDataFirst => post_handshake(),
             PhLeafKey => Applicability::NotApplicable(

@@ -4,6 +4,7 @@
 
 mod early;
 mod expat;
+mod profile;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use crate::testbed::{Genuine, Tee, Testbed};
 
 pub use early::Early;
 pub use expat::Expat;
+pub use profile::ProfileMode;
 
 /// A boxed future (the trait is object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -96,6 +98,17 @@ pub fn registry() -> Vec<Box<dyn LabMode>> {
     for id in IdentityConfig::ALL {
         v.push(Box::new(Early { identity: id }));
     }
+    // The binding profiles B1-B7, each without and with I2.
+    v.extend(ProfileMode::variants("b1-client-random"));
+    v.extend(ProfileMode::variants("b2-sni"));
+    v.extend(ProfileMode::variants("b2-alpn"));
+    v.extend(ProfileMode::variants("b2-ext"));
+    v.extend(ProfileMode::variants("b3-early-exporter"));
+    v.extend(ProfileMode::variants("b4-static-cert"));
+    v.extend(ProfileMode::variants("b5-nonce-early-exporter"));
+    v.extend(ProfileMode::variants("b6-spki-nonce-alpn"));
+    v.extend(ProfileMode::variants("b6-spki-nonce-sni"));
+    v.extend(ProfileMode::variants("b7-draft06"));
     v
 }
 
