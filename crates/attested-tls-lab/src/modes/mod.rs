@@ -138,3 +138,25 @@ pub fn variant_name(debug: &str) -> &str {
     let end = debug.find(['(', ' ', '{']).unwrap_or(debug.len());
     &debug[..end]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::registry;
+
+    /// Guards the registry: every profile of the library is attacked,
+    /// without and with I2 (a registry line naming no profile would yield
+    /// no mode), and mode names are unique.
+    #[test]
+    fn every_profile_is_in_the_registry_with_and_without_i2() {
+        let names: Vec<String> = registry().iter().map(|m| m.name()).collect();
+        for p in attested_tls::modes::profiles::names() {
+            assert!(names.contains(&p.to_string()), "{p} missing from {names:?}");
+            assert!(names.contains(&format!("{p}+I2")), "{p}+I2 missing from {names:?}");
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
+        assert!(registry().iter().filter(|m| m.gating()).all(|m| !m.name().starts_with('b')));
+    }
+}
