@@ -157,6 +157,9 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len(), "{names:?}");
-        assert!(registry().iter().filter(|m| m.gating()).all(|m| !m.name().starts_with('b')));
+        assert!(registry()
+            .iter()
+            .filter(|m| m.gating())
+            .all(|m| !m.name().starts_with('b')));
     }
 }

@@ -29,8 +29,8 @@ use tokio::net::TcpStream;
 
 use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
 use crate::attacker::{
-    self, provider_with_client_random, read_record, recorded_evidence, recording_appraiser, ClientHelloView, Prefixed, ReplayAttester,
-    READ_WINDOW,
+    self, provider_with_client_random, read_record, recorded_evidence, recording_appraiser, ClientHelloView, Prefixed,
+    ReplayAttester, READ_WINDOW,
 };
 use crate::attacks::{verdict, victim_note, AttackId, AttackRun, Capabilities, VictimResult};
 use crate::report::{Party, Step};
@@ -57,10 +57,12 @@ impl ProfileMode {
         };
         [false, true]
             .into_iter()
-            .map(|i2| Box::new(Self {
-                profile,
-                identity: IdentityConfig { i1: false, i2 },
-            }) as Box<dyn LabMode>)
+            .map(|i2| {
+                Box::new(Self {
+                    profile,
+                    identity: IdentityConfig { i1: false, i2 },
+                }) as Box<dyn LabMode>
+            })
             .collect()
     }
 }
@@ -235,11 +237,12 @@ impl ProfileMode {
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .map_err(|e| e.to_string())?
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(
-                    attested_tls::net::tls::AttestationOnlyServerVerifier::new(),
-                ))
+                .with_custom_certificate_verifier(
+                    Arc::new(attested_tls::net::tls::AttestationOnlyServerVerifier::new()),
+                )
                 .with_no_client_auth();
-            let name = rustls::pki_types::ServerName::try_from(crate::testbed::SERVICE_NAME).map_err(|e| e.to_string())?;
+            let name =
+                rustls::pki_types::ServerName::try_from(crate::testbed::SERVICE_NAME).map_err(|e| e.to_string())?;
             let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
                 .connect(name, tcp)
                 .await
@@ -350,7 +353,11 @@ impl ProfileMode {
         let trace = vec![
             Step::new(Party::C, Party::A, "ClientHello (read by A)"),
             Step::new(Party::A, Party::T1, copied),
-            Step::new(Party::T1, Party::A, "T1's certificate with Evidence over A's handshake values"),
+            Step::new(
+                Party::T1,
+                Party::A,
+                "T1's certificate with Evidence over A's handshake values",
+            ),
             Step::new(
                 Party::A,
                 Party::C,
@@ -412,7 +419,11 @@ impl ProfileMode {
         let trace = vec![
             Step::new(Party::C, Party::A, "ClientHello"),
             Step::new(Party::A, Party::T1, "C's ClientHello, byte for byte"),
-            Step::new(Party::T1, Party::A, "ServerHello, encrypted flight (Evidence over C's ClientHello values)"),
+            Step::new(
+                Party::T1,
+                Party::A,
+                "ServerHello, encrypted flight (Evidence over C's ClientHello values)",
+            ),
             Step::note(Party::A, "observe-evidence: T1's Evidence; T1 abandoned"),
             Step::new(
                 Party::A,
@@ -446,10 +457,18 @@ impl ProfileMode {
             .await?;
         let trace = vec![
             Step::new(Party::A, Party::T1, "A's own handshake, once"),
-            Step::new(Party::T1, Party::A, "T1's static certificate with Evidence; its key leaks once"),
+            Step::new(
+                Party::T1,
+                Party::A,
+                "T1's static certificate with Evidence; its key leaks once",
+            ),
             Step::note(Party::A, "later: T1 is not contacted again"),
             Step::new(Party::C, Party::A, "ClientHello"),
-            Step::new(Party::A, Party::C, "T1's static certificate (Evidence); CertificateVerify with T1's leaked key"),
+            Step::new(
+                Party::A,
+                Party::C,
+                "T1's static certificate (Evidence); CertificateVerify with T1's leaked key",
+            ),
             Step::note(Party::C, victim_note(&victim)),
         ];
         Ok(AttackRun {
@@ -522,7 +541,11 @@ impl LabMode for ProfileMode {
                 AttackId::R2 => self.forward_client_hello(tb, caps, false).await,
                 AttackId::R4 => self.forward_client_hello(tb, caps, true).await,
                 AttackId::RpReplay => self.replay_static(tb, caps).await,
-                other => Err(format!("{} is not built for profile {}", other.id(), self.profile.name())),
+                other => Err(format!(
+                    "{} is not built for profile {}",
+                    other.id(),
+                    self.profile.name()
+                )),
             }
         })
     }
