@@ -1,6 +1,8 @@
 //! The modes under attack. A mode is one [`LabMode`] value in
-//! [`registry`]; a new mode (a binding profile) is one file here that
-//! implements the trait and one line in the registry.
+//! [`registry`]; a new mode is one file here that implements the trait
+//! and one line in the registry. The binding profiles B1-B7 share one
+//! file ([`ProfileMode`], driven by each profile's `Needs`, as the OpenSSL
+//! adapter is): a profile joins with one registry line.
 
 mod early;
 mod expat;
