@@ -126,6 +126,33 @@ pub async fn read_record(tcp: &mut TcpStream) -> Result<Vec<u8>, String> {
     Ok(record)
 }
 
+/// R2's forwarding: sends `client_hello` (one record) byte for byte to
+/// the genuine server at `t1` and reads (without decrypting) its flight
+/// until the server's observe hook (`observed`) holds more than `before`
+/// Evidence, for up to 3 s; returns the newest Evidence, or `None`. The
+/// connection to `t1` is then dropped (the attacker abandons it).
+pub async fn forward_and_observe(
+    client_hello: &[u8],
+    t1: SocketAddr,
+    observed: &Arc<Mutex<Vec<Cmw>>>,
+    before: usize,
+) -> Result<Option<Cmw>, String> {
+    let mut t1_tcp = TcpStream::connect(t1).await.map_err(|e| e.to_string())?;
+    t1_tcp.write_all(client_hello).await.map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = observed.lock().map(|o| o.clone()).unwrap_or_default();
+        if now.len() > before {
+            return Ok(now.last().cloned());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), t1_tcp.read(&mut buf)).await;
+    }
+}
+
 /// A stream that yields `prefix` before reading from `inner`: the
 /// attacker's own TLS server processes the ClientHello it already read
 /// (and forwarded).

@@ -24,7 +24,7 @@ use attested_tls_openssl::profiles::{
     ProfileServerConfig, ProfileTlsError,
 };
 use attested_tls_openssl::EarlyError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
@@ -384,23 +384,16 @@ impl ProfileMode {
             identity: self.identity,
         };
         let t1c = t1.clone();
+        // observe-evidence: the hook's record, handed over with the capability.
+        t1.genuine.observed(caps)?;
+        let observed = t1.genuine.observed.clone();
         let (victim, seen, _) = self
             .against_victim(tb, move |client_hello, c_tcp, sink| async move {
-                let mut t1_tcp = TcpStream::connect(t1c.genuine.addr).await.map_err(|e| e.to_string())?;
-                t1_tcp.write_all(&client_hello).await.map_err(|e| e.to_string())?;
-                let mut buf = [0u8; 4096];
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-                let evidence = loop {
-                    let now = t1c.genuine.observed(caps)?;
-                    if now.len() > before || (static_cert && !now.is_empty()) {
-                        break now.last().cloned();
-                    }
-                    if tokio::time::Instant::now() >= deadline {
-                        break None;
-                    }
-                    let _ = tokio::time::timeout(Duration::from_millis(50), t1_tcp.read(&mut buf)).await;
-                };
-                drop(t1_tcp);
+                // The static design made its one Evidence when T1 started:
+                // the observe hook has it already.
+                let before = if static_cert { 0 } else { before };
+                let evidence =
+                    attacker::forward_and_observe(&client_hello, t1c.genuine.addr, &observed, before).await?;
                 let evidence = evidence.ok_or("T1 produced no Evidence for the forwarded ClientHello")?;
                 let key = if leaked {
                     t1c.leak_last_key(caps)?
