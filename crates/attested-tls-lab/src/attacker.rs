@@ -12,6 +12,7 @@ use attested_tls::binder::BindingClaims;
 use attested_tls::cmw::{Cmw, CmwLabel, CmwRecord};
 use attested_tls::ear::Appraisal;
 use attested_tls::modes::early::{EarlyAttester, EarlyBinding};
+use attested_tls::modes::profiles::{ProfileAttester, ProfileBinding};
 use attested_tls::verifier::{AppraisalContext, Verifier};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
@@ -123,6 +124,33 @@ pub async fn read_record(tcp: &mut TcpStream) -> Result<Vec<u8>, String> {
     let mut record = header.to_vec();
     record.extend(body);
     Ok(record)
+}
+
+/// R2's forwarding: sends `client_hello` (one record) byte for byte to
+/// the genuine server at `t1` and reads (without decrypting) its flight
+/// until the server's observe hook (`observed`) holds more than `before`
+/// Evidence, for up to 3 s; returns the newest Evidence, or `None`. The
+/// connection to `t1` is then dropped (the attacker abandons it).
+pub async fn forward_and_observe(
+    client_hello: &[u8],
+    t1: SocketAddr,
+    observed: &Arc<Mutex<Vec<Cmw>>>,
+    before: usize,
+) -> Result<Option<Cmw>, String> {
+    let mut t1_tcp = TcpStream::connect(t1).await.map_err(|e| e.to_string())?;
+    t1_tcp.write_all(client_hello).await.map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let now = observed.lock().map(|o| o.clone()).unwrap_or_default();
+        if now.len() > before {
+            return Ok(now.last().cloned());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), t1_tcp.read(&mut buf)).await;
+    }
 }
 
 /// A stream that yields `prefix` before reading from `inner`: the
@@ -239,6 +267,18 @@ impl EarlyAttester for ReplayAttester {
     }
     fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
         Ok(self.present(&binding.direct_claims().binder))
+    }
+}
+
+impl ProfileAttester for ReplayAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_profile(&self, binding: &ProfileBinding) -> Result<Cmw, AttestError> {
+        Ok(self.present(&binding.sim_claims().binder))
     }
 }
 

@@ -71,6 +71,9 @@ pub enum AttackId {
     R3,
     /// R4: R2 with the extracted key.
     R4,
+    /// RP replay: T1's static attested certificate served again with its
+    /// leaked key (T1 not contacted).
+    RpReplay,
     /// R5: downgrade to TLS 1.2.
     R5Tls12,
     /// The AuthenticatorRequest forwarded to T1, with T1's TLS key and LTK.
@@ -101,6 +104,7 @@ impl AttackId {
         Self::R2,
         Self::R3,
         Self::R4,
+        Self::RpReplay,
         Self::R5Tls12,
         Self::PhForwardLeaked,
         Self::PhOldEvidence,
@@ -121,6 +125,7 @@ impl AttackId {
             Self::R2 => "R2",
             Self::R3 => "R3",
             Self::R4 => "R4",
+            Self::RpReplay => "RP-replay",
             Self::R5Tls12 => "R5-tls12",
             Self::PhForwardLeaked => "PH-forward-leaked",
             Self::PhOldEvidence => "PH-old-evidence",
@@ -142,6 +147,7 @@ impl AttackId {
             Self::R2 => "ClientHello forwarding: A sends C's ClientHello byte for byte to T1, takes T1's Evidence, answers C itself",
             Self::R3 => "extracted-key relay: A obtains T1's Evidence over its own connection and presents it with T1's leaked key",
             Self::R4 => "R2 + R3: C's ClientHello forwarded to T1, T1's Evidence presented with T1's leaked key",
+            Self::RpReplay => "replay: A serves T1's static attested certificate with T1's leaked key, without contacting T1",
             Self::R5Tls12 => "downgrade: A answers C with a TLS 1.2-only server",
             Self::PhForwardLeaked => "R1 with T1's leaked TLS key and long-term key: A's TLS server presents T1's own certificate",
             Self::PhOldEvidence => "old genuine Evidence of T1 with a freshly computed binder record next to it, signed with T1's leaked key",
@@ -163,7 +169,7 @@ impl AttackId {
                 observe_evidence: true,
                 ..net
             },
-            Self::R3 => Capabilities {
+            Self::R3 | Self::RpReplay => Capabilities {
                 leak_tls_key: true,
                 ..net
             },

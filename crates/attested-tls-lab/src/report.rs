@@ -135,6 +135,9 @@ pub struct Row {
     pub trace: Vec<Step>,
 }
 
+/// The most mode columns of one Markdown table ([`LabReport::to_markdown`]).
+pub const MARKDOWN_MODES_PER_TABLE: usize = 8;
+
 /// The results of [`crate::run_lab`].
 #[derive(Clone, Debug, Serialize)]
 pub struct LabReport {
@@ -215,20 +218,46 @@ impl LabReport {
         s
     }
 
-    /// A Markdown matrix (attacks x modes), cells as [`Outcome::cell`]
-    /// (shortened for not applicable / not built).
+    /// The Markdown matrices (attacks x modes), cells as [`Outcome::cell`]
+    /// (shortened for not applicable / not built): one table per group of
+    /// whole families of at most [`MARKDOWN_MODES_PER_TABLE`] modes, so
+    /// that each stays readable; an attack not applicable to any mode of a
+    /// table is left out of it (its reasons are in the JSON).
     pub fn to_markdown(&self) -> String {
-        let modes = self.modes();
-        let mut s = String::new();
-        let _ = writeln!(s, "| attack | capabilities | {} |", modes.join(" | "));
-        let _ = writeln!(s, "|---|---|{}", "---|".repeat(modes.len()));
-        for a in self.attacks() {
-            let _ = write!(s, "| {} | {} |", a.id(), a.capabilities());
-            for m in &modes {
-                let cell = self.get(m, a).map(|r| short_cell(&r.outcome)).unwrap_or_default();
-                let _ = write!(s, " {} |", cell.replace('|', "\\|"));
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        let mut family_modes: Vec<(String, Vec<String>)> = Vec::new();
+        for r in &self.rows {
+            match family_modes.iter_mut().find(|(f, _)| *f == r.family) {
+                Some((_, ms)) if !ms.contains(&r.mode) => ms.push(r.mode.clone()),
+                Some(_) => {}
+                None => family_modes.push((r.family.clone(), vec![r.mode.clone()])),
             }
-            s.push('\n');
+        }
+        for (_, ms) in family_modes {
+            match groups.last_mut() {
+                Some(g) if g.len() + ms.len() <= MARKDOWN_MODES_PER_TABLE => g.extend(ms),
+                _ => groups.push(ms),
+            }
+        }
+        let mut s = String::new();
+        for (i, modes) in groups.iter().enumerate() {
+            if i > 0 {
+                s.push('\n');
+            }
+            let _ = writeln!(s, "| attack | capabilities | {} |", modes.join(" | "));
+            let _ = writeln!(s, "|---|---|{}", "---|".repeat(modes.len()));
+            for a in self.attacks() {
+                let cells: Vec<&Row> = modes.iter().filter_map(|m| self.get(m, a)).collect();
+                if cells.iter().all(|r| matches!(r.outcome, Outcome::NotApplicable { .. })) {
+                    continue;
+                }
+                let _ = write!(s, "| {} | {} |", a.id(), a.capabilities());
+                for m in modes {
+                    let cell = self.get(m, a).map(|r| short_cell(&r.outcome)).unwrap_or_default();
+                    let _ = write!(s, " {} |", cell.replace('|', "\\|"));
+                }
+                s.push('\n');
+            }
         }
         s
     }

@@ -10,6 +10,7 @@ use attested_tls::binder::BindingClaims;
 use attested_tls::cmw::Cmw;
 use attested_tls::host_identity::HostIdentity;
 use attested_tls::modes::early::{EarlyAttester, EarlyBinding};
+use attested_tls::modes::profiles::{ProfileAttester, ProfileBinding};
 use attested_tls::sim::{SimAttester, SimInstance, SimVerifier, SimWorld};
 use attested_tls::verifier::Appraiser;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -192,6 +193,20 @@ impl EarlyAttester for ObservedAttester {
     }
     fn attest_early(&self, binding: &EarlyBinding) -> Result<Cmw, AttestError> {
         let cmw = self.inner.attest_early(binding)?;
+        self.record(&cmw);
+        Ok(cmw)
+    }
+}
+
+impl ProfileAttester for ObservedAttester {
+    fn platform(&self) -> &str {
+        Attester::platform(&self.inner)
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_profile(&self, binding: &ProfileBinding) -> Result<Cmw, AttestError> {
+        let cmw = self.inner.attest_profile(binding)?;
         self.record(&cmw);
         Ok(cmw)
     }

@@ -1,13 +1,20 @@
 //! The lab's fast CI subset: D1 and R3 against the default mode without
-//! and with I2, and D1 against mode `early` without identity. Each
-//! assertion names both the outcome and the check behind it.
+//! and with I2, D1 against mode `early` without identity, and R3 (the
+//! CVE-2026-33697 relay) against the Contrast-like profile
+//! `b6-spki-nonce-alpn`. Each assertion names both the outcome and the
+//! check (or, for a success, the route) behind it.
 
 use attested_tls_lab::{run_lab, AttackId, LabOptions, LabReport, Outcome};
 
 fn subset() -> LabReport {
     run_lab(&LabOptions {
         only: vec!["D1".into(), "R3".into()],
-        modes: vec!["expat".into(), "expat+I2".into(), "early".into()],
+        modes: vec![
+            "expat".into(),
+            "expat+I2".into(),
+            "early".into(),
+            "b6-spki-nonce-alpn".into(),
+        ],
         progress: false,
     })
     .expect("the lab runs")
@@ -51,6 +58,22 @@ fn d1_and_r3_against_the_default_mode_with_and_without_i2_and_early_without_iden
         refused_by(&report, "expat+I2", AttackId::R3),
         "EAR finding sim.eat_nonce"
     );
+    // Guards the profiles' measurement (a weak design, attacked with its
+    // real code): with the key T1 used on A's own connection (leaked), A
+    // relays C's ALPN nonce to T1 and presents T1's Evidence in its own
+    // handshake with C; SHA-512(SPKI || nonce) holds, C accepts, A reads.
+    let row = report.get("b6-spki-nonce-alpn", AttackId::R3).expect("the row exists");
+    match &row.outcome {
+        Outcome::Succeeded { how } => assert!(how.contains("A read C's application data"), "{how}"),
+        other => panic!("b6-spki-nonce-alpn / R3: expected the relay to succeed, got {other:?}"),
+    }
+    let route: Vec<&str> = row.trace.iter().map(|s| s.label.as_str()).collect();
+    assert!(
+        route.iter().any(|l| l.contains("C's nonce copied into its alpn")),
+        "{route:?}"
+    );
+    assert!(route.iter().any(|l| l.contains("(leaked)")), "{route:?}");
+    assert!(!row.gating, "a profile never fails the lab");
     // The exit rule: expat+I2 is the default mode with its default
     // policy; nothing succeeded there.
     assert!(report.gating_failures().is_empty(), "{}", report.to_table());
@@ -59,7 +82,7 @@ fn d1_and_r3_against_the_default_mode_with_and_without_i2_and_early_without_iden
     let html = report.to_html();
     assert!(html.contains("<svg") && html.contains("SUCCEEDED"));
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
-    assert_eq!(json["rows"].as_array().unwrap().len(), 6);
+    assert_eq!(json["rows"].as_array().unwrap().len(), 8);
 }
 
 /// Filters that name nothing are refused, naming what exists.

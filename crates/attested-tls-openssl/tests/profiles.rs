@@ -427,3 +427,24 @@ async fn a_fixed_tls_key_is_used_and_reported() {
     assert_eq!(peer_spki, rcgen::PublicKeyData::subject_public_key_info(&key));
     assert_eq!(*leaked.lock().unwrap(), vec![key.serialize_der()]);
 }
+
+/// Guards the fail-closed I1 rule: a profile client whose policy asks for
+/// host identity (I1) is refused as a configuration error before any
+/// connection, naming I1, instead of connecting without checking it (the
+/// attack lab's D1 succeeded against every `b*+I1` before this check).
+#[tokio::test]
+async fn a_policy_with_host_identity_is_a_configuration_error_for_every_profile() {
+    let sim = Sim::new();
+    let root = rcgen::generate_simple_self_signed(vec!["i1-root.example".to_string()]).unwrap();
+    let roots = attested_tls::host_identity::HostIdentity::from_der([root.cert.der().clone()]).unwrap();
+    for name in names() {
+        let mut client = sim.client(name);
+        client.appraiser = client.appraiser.clone().with_host_identity(roots.clone());
+        let (_, c) = run(&sim.server(name), &client).await;
+        match c {
+            Err(ProfileTlsError::Config(msg)) => assert!(msg.contains("host identity (I1)"), "{name}: {msg}"),
+            Err(e) => panic!("{name}: expected a configuration error, got {e}"),
+            Ok(_) => panic!("{name}: connected without checking I1"),
+        }
+    }
+}

@@ -11,7 +11,7 @@ use attested_tls::sim::SIM_MEDIA_TYPE;
 use attested_tls_openssl::{EarlyConfig, EarlyError, Refusal};
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
@@ -229,23 +229,9 @@ impl Early {
         let task = tokio::spawn(async move {
             let (mut c_tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
             let client_hello = read_record(&mut c_tcp).await?;
-            let mut t1_tcp = TcpStream::connect(t1_addr).await.map_err(|e| e.to_string())?;
-            t1_tcp.write_all(&client_hello).await.map_err(|e| e.to_string())?;
             // T1 answers with its flight; its attester runs while it builds
             // the Certificate. A reads (and cannot decrypt) the flight.
-            let mut buf = [0u8; 4096];
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-            let evidence = loop {
-                let now = observed.lock().map(|o| o.clone()).unwrap_or_default();
-                if now.len() > before {
-                    break now.last().cloned();
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    break None;
-                }
-                let _ = tokio::time::timeout(Duration::from_millis(50), t1_tcp.read(&mut buf)).await;
-            };
-            drop(t1_tcp);
+            let evidence = attacker::forward_and_observe(&client_hello, t1_addr, &observed, before).await?;
             let evidence = evidence.ok_or("T1 produced no Evidence for the forwarded ClientHello")?;
             let mut cfg = EarlyConfig::attester(
                 Arc::new(ReplayAttester {
@@ -352,6 +338,9 @@ impl LabMode for Early {
             )
         };
         match attack {
+            RpReplay => Applicability::NotApplicable(
+                "mode early has no static attested certificate (Evidence per handshake; the nearest construction is R3)".into(),
+            ),
             D1 | R1 | R2 | R3 | R4 | R5Tls12 | PhOldEvidence => Applicability::Applicable,
             PhForwardLeaked | PhReplayedAuthenticator | PhExporterLabel | PhDataFirst => post_handshake(),
             PhLeafKey => Applicability::NotApplicable(

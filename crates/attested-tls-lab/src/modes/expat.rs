@@ -471,6 +471,9 @@ impl LabMode for Expat {
     fn applicable(&self, attack: AttackId) -> Applicability {
         use AttackId::*;
         match attack {
+            RpReplay => Applicability::NotApplicable(
+                "the default mode has no static attested certificate (a fresh authenticator per request; the nearest construction is R3)".into(),
+            ),
             D1 | R1 | R3 | R5Tls12 | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst => {
                 Applicability::Applicable
             }

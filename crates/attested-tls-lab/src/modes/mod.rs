@@ -1,9 +1,12 @@
 //! The modes under attack. A mode is one [`LabMode`] value in
-//! [`registry`]; a new mode (a binding profile) is one file here that
-//! implements the trait and one line in the registry.
+//! [`registry`]; a new mode is one file here that implements the trait
+//! and one line in the registry. The binding profiles B1-B7 share one
+//! file ([`ProfileMode`], driven by each profile's `Needs`, as the OpenSSL
+//! adapter is): a profile joins with one registry line.
 
 mod early;
 mod expat;
+mod profile;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +17,7 @@ use crate::testbed::{Genuine, Tee, Testbed};
 
 pub use early::Early;
 pub use expat::Expat;
+pub use profile::ProfileMode;
 
 /// A boxed future (the trait is object safe).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -96,6 +100,17 @@ pub fn registry() -> Vec<Box<dyn LabMode>> {
     for id in IdentityConfig::ALL {
         v.push(Box::new(Early { identity: id }));
     }
+    // The binding profiles B1-B7, each without and with I2.
+    v.extend(ProfileMode::variants("b1-client-random"));
+    v.extend(ProfileMode::variants("b2-sni"));
+    v.extend(ProfileMode::variants("b2-alpn"));
+    v.extend(ProfileMode::variants("b2-ext"));
+    v.extend(ProfileMode::variants("b3-early-exporter"));
+    v.extend(ProfileMode::variants("b4-static-cert"));
+    v.extend(ProfileMode::variants("b5-nonce-early-exporter"));
+    v.extend(ProfileMode::variants("b6-spki-nonce-alpn"));
+    v.extend(ProfileMode::variants("b6-spki-nonce-sni"));
+    v.extend(ProfileMode::variants("b7-draft06"));
     v
 }
 
@@ -124,4 +139,29 @@ pub fn ear_check(ear: &attested_tls::ear::Ear) -> String {
 pub fn variant_name(debug: &str) -> &str {
     let end = debug.find(['(', ' ', '{']).unwrap_or(debug.len());
     &debug[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::registry;
+
+    /// Guards the registry: every profile of the library is attacked,
+    /// without and with I2 (a registry line naming no profile would yield
+    /// no mode), and mode names are unique.
+    #[test]
+    fn every_profile_is_in_the_registry_with_and_without_i2() {
+        let names: Vec<String> = registry().iter().map(|m| m.name()).collect();
+        for p in attested_tls::modes::profiles::names() {
+            assert!(names.contains(&p.to_string()), "{p} missing from {names:?}");
+            assert!(names.contains(&format!("{p}+I2")), "{p}+I2 missing from {names:?}");
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "{names:?}");
+        assert!(registry()
+            .iter()
+            .filter(|m| m.gating())
+            .all(|m| !m.name().starts_with('b')));
+    }
 }

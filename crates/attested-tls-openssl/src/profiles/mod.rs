@@ -561,7 +561,9 @@ pub struct ProfileDetails {
 /// Opens a profile connection as TLS client. `server_name` is sent as SNI
 /// unless the design carries its nonce there (then the SNI is the nonce,
 /// as Cocos v3 does). Returns the stream only after the server's Evidence
-/// was accepted, with its EAR.
+/// was accepted, with its EAR. An appraiser that requires host identity
+/// (I1, a policy's `[host_identity]`) is a configuration error: no profile
+/// can carry it.
 pub async fn connect<IO>(
     ctx: &SslContext,
     server_name: &str,
@@ -573,6 +575,18 @@ where
 {
     let profile = cfg.profile;
     warn_use(profile, "client");
+    if cfg.appraiser.host_identity().is_some() {
+        // Fail closed rather than skip I1 silently (the attack lab found
+        // D1 accepted by every profile whose policy asked for I1): the
+        // profiles' certificates are self-signed per handshake (or static)
+        // and carry no CA-issued chain for the dialled name to check.
+        return Err(ProfileTlsError::Config(format!(
+            "profile {} cannot check host identity (I1): its server certificates are self-signed and carry no \
+             certificate chain for the dialled name; remove [host_identity] from the policy, or use mode expat or \
+             early, which check it",
+            profile.name()
+        )));
+    }
     let carrier = profile.needs().nonce;
     let nonce = carrier.map(|_| match &cfg.nonce {
         NonceSource::Random => attested_tls::crypto::random_bytes(NONCE_LEN),
