@@ -62,6 +62,26 @@ pub struct PolicyInitArgs {
     /// Replace an existing file at `--out`.
     #[arg(long)]
     force: bool,
+    /// Write an observed Intel TCB status other than UpToDate into
+    /// `allowed_tcb_statuses` (accepted with a warning naming it). Without
+    /// it, such Evidence is refused and no policy is written.
+    #[arg(long)]
+    accept_observed_tcb_status: bool,
+    /// Write an observed SEV-SNP VMPL other than 0 into `vmpls`. Without it,
+    /// such Evidence is refused and no policy is written (the strict default
+    /// is `vmpls = [0]`).
+    #[arg(long)]
+    accept_observed_vmpl: bool,
+}
+
+/// Which observed values `policy init` may write although the strict
+/// default would refuse them (each needs its own flag).
+#[derive(Clone, Copy, Default)]
+struct AcceptObserved {
+    /// An Intel TCB status other than UpToDate.
+    tcb_status: bool,
+    /// An SEV-SNP VMPL other than 0.
+    vmpl: bool,
 }
 
 /// Policy id of `atls verify` without `--policy` (both passes).
@@ -118,7 +138,9 @@ pub fn appraise_without_policy(
     let observed = discover(inputs, bytes, path, expected, now)?;
     // Claims too incomplete to write a policy from (malformed Evidence):
     // the discovery result says why.
-    let ear = match render_policy(NO_POLICY_ID, &observed, inputs, false, None) {
+    // The strict defaults (vmpls = [0], only UpToDate): a guest at another
+    // VMPL or a platform out of date is shown refused, not pinned as normal.
+    let ear = match render_policy(NO_POLICY_ID, &observed, inputs, AcceptObserved::default(), None) {
         Ok(text) => {
             let policy = Policy::from_toml(&text, Path::new(".")).map_err(Failure::input)?;
             appraise_evidence(&policy, bytes, path, expected, now)?
@@ -191,9 +213,24 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
         ))
     };
     let binding = observed_binding(&observed).map_err(&no_policy)?;
+    let accept = AcceptObserved {
+        tcb_status: args.accept_observed_tcb_status,
+        vmpl: args.accept_observed_vmpl,
+    };
     let digest = hex::encode(HashAlgorithm::Sha256.digest(&bytes));
     let id = format!("from-evidence-{}", &digest[..16]);
-    let text = render_policy(&id, &observed, &inputs, true, Some((&digest, now))).map_err(&no_policy)?;
+    // A value only a flag may write (VMPL, TCB status) is named only when it
+    // is the one problem: Evidence that fails anyway is refused for that.
+    let needs_flag = needs_acceptance(&observed, accept);
+    let written = if needs_flag.is_some() {
+        AcceptObserved {
+            tcb_status: true,
+            vmpl: true,
+        }
+    } else {
+        accept
+    };
+    let text = render_policy(&id, &observed, &inputs, written, Some((&digest, now))).map_err(&no_policy)?;
     let policy = Policy::from_toml(&text, Path::new(".")).map_err(|e| Failure::input(format!("BUG: {e}")))?;
     let ear = appraise_evidence(&policy, &bytes, &args.from_evidence, &binding, now)?;
     if !ear.is_acceptable() {
@@ -201,6 +238,9 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
             "the Evidence does not verify under the policy written from it: {}",
             ear.refusal_summary()
         )));
+    }
+    if let Some(why) = needs_flag {
+        return Err(no_policy(why));
     }
     write_policy(&args.out, &text, args.force)?;
     println!(
@@ -216,6 +256,36 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
         }
     }
     Ok(0)
+}
+
+/// Why the observed claims may not be written without a flag: a VMPL other
+/// than 0 (without `--accept-observed-vmpl`) or a TCB status other than
+/// UpToDate (without `--accept-observed-tcb-status`). None: nothing needs one.
+fn needs_acceptance(observed: &Ear, accept: AcceptObserved) -> Option<String> {
+    let mut why = Vec::new();
+    for (name, a) in &observed.submods {
+        let c = Claims(&a.claims);
+        let name = attested_tls::ear::escape_control(name);
+        match platform_of(name.as_ref()) {
+            "snp" if !accept.vmpl => {
+                if let Some(v) = c.u64("vmpl").filter(|v| *v != 0) {
+                    why.push(format!(
+                        "[{name}] the guest runs at VMPL {v}, not 0 (the strict default vmpls = [0]);                          pass --accept-observed-vmpl to pin VMPL {v}"
+                    ));
+                }
+            }
+            "tdx" | "sgx" if !accept.tcb_status => {
+                if let Some(st) = c.str("tcb_status").filter(|s| *s != "UpToDate") {
+                    why.push(format!(
+                        "[{name}] the platform's TCB status is {}, not UpToDate; pass                          --accept-observed-tcb-status to accept it (with a warning)",
+                        attested_tls::ear::escape_control(st)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// What the user can add when the Evidence could not be verified (empty
@@ -377,15 +447,16 @@ fn floor(claims: &[Claims<'_>], key: &str) -> Option<u64> {
 }
 
 /// The policy text pinning the claims of `ear`: one section per platform
-/// found, with every key commented. `accept_observed_tcb_status`: an
-/// observed Intel TCB status other than UpToDate is listed as allowed (a
-/// warning naming it); otherwise only UpToDate is. `provenance`: the
+/// found, with every key commented. `accept`: which observed values other
+/// than the strict defaults are written (an Intel TCB status other than
+/// UpToDate, a VMPL other than 0); otherwise only the default is, with the
+/// observed value in a comment. `provenance`: the
 /// Evidence's SHA-256 and the verification time, for the header.
 fn render_policy(
     id: &str,
     ear: &Ear,
     inputs: &EvidenceInputs<'_>,
-    accept_observed_tcb_status: bool,
+    accept: AcceptObserved,
     provenance: Option<(&str, time::OffsetDateTime)>,
 ) -> Result<String, String> {
     let mut by_platform: BTreeMap<&str, Vec<(&str, Claims<'_>)>> = BTreeMap::new();
@@ -413,9 +484,9 @@ fn render_policy(
         let claims: Vec<Claims<'_>> = subs.iter().map(|(_, c)| *c).collect();
         let section = match *platform {
             "sim" => sim_section(&claims, inputs)?,
-            "snp" => snp_section(&claims, inputs)?,
-            "tdx" => dcap_section("tdx", &claims, inputs, accept_observed_tcb_status)?,
-            "sgx" => dcap_section("sgx", &claims, inputs, accept_observed_tcb_status)?,
+            "snp" => snp_section(&claims, inputs, accept.vmpl)?,
+            "tdx" => dcap_section("tdx", &claims, inputs, accept.tcb_status)?,
+            "sgx" => dcap_section("sgx", &claims, inputs, accept.tcb_status)?,
             "cca" => cca_section(&claims, inputs)?,
             _ => {
                 let (name, _) = subs[0];
@@ -458,12 +529,27 @@ fn sim_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
     ))
 }
 
-fn snp_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<String, String> {
+fn snp_section(
+    claims: &[Claims<'_>],
+    inputs: &EvidenceInputs<'_>,
+    accept_observed_vmpl: bool,
+) -> Result<String, String> {
     let measurements = required(union(claims, "measurement"), "measurement")?;
-    let chips = union(claims, "chip_id");
+    // An all-zero CHIP_ID is the firmware's mask (MASK_CHIP_ID, or a
+    // VLEK-signed report): it names no chip, so pinning it would bind
+    // nothing and claim anti-diversion falsely.
+    let (masked, chips): (Vec<String>, Vec<String>) = union(claims, "chip_id")
+        .into_iter()
+        .partition(|c| c.bytes().all(|b| b == b'0'));
     let mut s = String::from("# AMD SEV-SNP (docs/platforms/snp.md).\n[snp]\nmeasurements = ");
     s.push_str(&list(&measurements));
     s.push('\n');
+    if !masked.is_empty() {
+        s.push_str(
+            "# chip_ids not pinned: the report's CHIP_ID is all zero (masked by the guest policy,\n\
+             # or a VLEK-signed report), which names no chip.\n",
+        );
+    }
     if !chips.is_empty() {
         s.push_str(&format!(
             "chip_ids = {}   # only this chip (anti-diversion)\n",
@@ -482,9 +568,21 @@ fn snp_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
     let mut vmpls: Vec<u64> = claims.iter().filter_map(|c| c.u64("vmpl")).collect();
     vmpls.sort_unstable();
     vmpls.dedup();
-    if !vmpls.is_empty() {
-        let shown: Vec<String> = vmpls.iter().map(u64::to_string).collect();
-        s.push_str(&format!("vmpls = [{}]\n", shown.join(", ")));
+    let shown: Vec<String> = vmpls.iter().map(u64::to_string).collect();
+    if accept_observed_vmpl && vmpls.iter().any(|v| *v != 0) {
+        s.push_str(&format!(
+            "# REVIEW: the guest runs at VMPL {0}, not 0 (written because of --accept-observed-vmpl);\n\
+             # the strict default is vmpls = [0].\n\
+             vmpls = [{0}]\n",
+            shown.join(", ")
+        ));
+    } else if vmpls.iter().any(|v| *v != 0) {
+        s.push_str(&format!(
+            "vmpls = [0]   # the strict default; observed VMPL {}\n",
+            shown.join(", ")
+        ));
+    } else {
+        s.push_str("vmpls = [0]\n");
     }
     s.push_str("allow_debug = false\nallow_migration_agent = false\n");
     // The floor is the TCB the endorsement key certifies (what min_tcb is
@@ -513,11 +611,21 @@ fn snp_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
             path_list(inputs.certs)?
         ));
     }
-    if !inputs.trust_arks.is_empty() {
+    // Only a root the chain actually ended at is written: a --trust-ark
+    // that was not needed would widen the policy for nothing.
+    let ended_at_trusted_ark = claims.iter().any(|c| {
+        c.0.get("endorsement_key")
+            .and_then(|k| k.get("root_origin"))
+            .and_then(Value::as_str)
+            == Some("trusted_arks")
+    });
+    if !inputs.trust_arks.is_empty() && ended_at_trusted_ark {
         s.push_str(&format!(
             "trusted_arks = {}   # as given with --trust-ark: roots besides AMD's; review\n",
             path_list(inputs.trust_arks)?
         ));
+    } else if !inputs.trust_arks.is_empty() {
+        s.push_str("# trusted_arks not written: the chain ended at a built-in AMD root, not at a --trust-ark\n");
     }
     for (key, claim) in [
         ("host_data", "host_data"),
@@ -595,10 +703,17 @@ fn dcap_section(
     if accept_observed_tcb_status && !non_current.is_empty() {
         statuses.extend(non_current);
         s.push_str(&format!(
-            "# REVIEW: the platform's TCB status is not UpToDate; listing it accepts it with a\n\
-             # warning naming it and its advisories. Remove it once the platform is updated.\n\
+            "# REVIEW: the platform's TCB status is not UpToDate (written because of\n\
+             # --accept-observed-tcb-status); listing it accepts it with a warning naming it\n\
+             # and its advisories. Remove it once the platform is updated.\n\
              allowed_tcb_statuses = {}\n",
             list(&statuses)
+        ));
+    } else if !non_current.is_empty() {
+        s.push_str(&format!(
+            "allowed_tcb_statuses = {}   # the strict default; observed TCB status {}\n",
+            list(&statuses),
+            attested_tls::ear::escape_control(&non_current.join(", "))
         ));
     } else {
         s.push_str(&format!("allowed_tcb_statuses = {}\n", list(&statuses)));
@@ -702,4 +817,73 @@ fn cca_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snp_claims(chip_id: &str, root_origin: &str) -> BTreeMap<String, Value> {
+        let mut m = BTreeMap::new();
+        m.insert("measurement".into(), Value::from("ab".repeat(48)));
+        m.insert("chip_id".into(), Value::from(chip_id));
+        m.insert("vmpl".into(), Value::from(0));
+        m.insert(
+            "endorsement_key".into(),
+            serde_json::json!({ "root_origin": root_origin }),
+        );
+        m
+    }
+
+    fn inputs<'a>(trust_arks: &'a [PathBuf]) -> EvidenceInputs<'a> {
+        EvidenceInputs {
+            certs: &[],
+            trust_arks,
+            collateral: &[],
+            sim_roots: &[],
+            cca_trust_anchors: &[],
+        }
+    }
+
+    /// Guards the review's L6: an all-zero CHIP_ID (masked, or a VLEK
+    /// report) was pinned as `chip_ids`, labelled anti-diversion, although
+    /// it names no chip.
+    #[test]
+    fn snp_section_does_not_pin_a_masked_chip_id() {
+        let claims = snp_claims(&"00".repeat(64), "built-in AMD root");
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), false).unwrap();
+        assert!(!s.contains("chip_ids ="), "{s}");
+        assert!(s.contains("CHIP_ID is all zero"), "{s}");
+        let claims = snp_claims(&"c1".repeat(64), "built-in AMD root");
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), false).unwrap();
+        assert!(s.contains(&format!("chip_ids = [\"{}\"]", "c1".repeat(64))), "{s}");
+    }
+
+    /// Guards the review's L5: `trusted_arks` was written whenever
+    /// --trust-ark was given, even when the chain ended at a built-in AMD
+    /// root (widening the policy for nothing).
+    #[test]
+    fn snp_section_writes_trusted_arks_only_when_the_chain_ended_there() {
+        let arks = [PathBuf::from("/tmp/ark.der")];
+        let claims = snp_claims(&"c1".repeat(64), "built-in AMD root");
+        let s = snp_section(&[Claims(&claims)], &inputs(&arks), false).unwrap();
+        assert!(!s.contains("trusted_arks ="), "{s}");
+        assert!(s.contains("# trusted_arks not written"), "{s}");
+        let claims = snp_claims(&"c1".repeat(64), "trusted_arks");
+        let s = snp_section(&[Claims(&claims)], &inputs(&arks), false).unwrap();
+        assert!(s.contains("trusted_arks = [\"/tmp/ark.der\"]"), "{s}");
+    }
+
+    /// Guards the review's M1: the observed VMPL was pinned; now the strict
+    /// `vmpls = [0]` is written (the observed one in a comment) unless
+    /// accepted explicitly.
+    #[test]
+    fn snp_section_writes_vmpl_0_unless_accepted() {
+        let mut claims = snp_claims(&"c1".repeat(64), "built-in AMD root");
+        claims.insert("vmpl".into(), Value::from(2));
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), false).unwrap();
+        assert!(s.contains("vmpls = [0]   # the strict default; observed VMPL 2"), "{s}");
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), true).unwrap();
+        assert!(s.contains("\nvmpls = [2]\n"), "{s}");
+    }
 }

@@ -544,6 +544,95 @@ fn verify_snp_refuses_a_forged_hierarchy_passed_with_certs() {
     assert_eq!(key["root_origin"], "trusted_arks", "{out}");
 }
 
+/// Guards the review's M1 and what docs/policy.md says `policy init`
+/// refuses: Evidence from a guest at VMPL 2 is not pinned (it used to write
+/// `vmpls = [2]`) unless --accept-observed-vmpl, and `verify` without a
+/// policy flags the VMPL; a debuggable guest or one allowing a migration
+/// agent gets no policy at all (no flag accepts them).
+#[test]
+fn policy_init_refuses_snp_vmpl_debug_and_migration_agent() {
+    let measurement = [0x7au8; 48];
+    let rd = [0xd4u8; 64];
+    let tmp = tempfile::tempdir().unwrap();
+    let forged = |name: &str, f: fn(&mut [u8])| {
+        let (h, report) = snp_synthetic::forged_milan_changed(&measurement, &rd, f);
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("ark.der"), &h.ark).unwrap();
+        std::fs::write(dir.join("ask.der"), &h.intermediate).unwrap();
+        std::fs::write(dir.join("vcek.der"), &h.leaf).unwrap();
+        std::fs::write(dir.join("report.hex"), hex_of(&report)).unwrap();
+        dir
+    };
+    let init = |dir: &Path, extra: &[&str]| {
+        let out_file = dir.join("p.toml");
+        let r = run(atls()
+            .args(["policy", "init", "--from-evidence"])
+            .arg(dir.join("report.hex"))
+            .arg("--certs")
+            .arg(dir.join("ask.der"))
+            .arg("--certs")
+            .arg(dir.join("vcek.der"))
+            .arg("--trust-ark")
+            .arg(dir.join("ark.der"))
+            .args(["--at", "2026-01-01T00:00:00Z", "--out"])
+            .arg(&out_file)
+            .args(extra));
+        (r, out_file)
+    };
+    let vmpl2 = forged("vmpl2", |r| r[0x30] = 2);
+    let ((code, out, err), file) = init(&vmpl2, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("VMPL 2") && err.contains("--accept-observed-vmpl"),
+        "{err}"
+    );
+    assert!(!file.exists());
+    let ((code, out, err), file) = init(&vmpl2, &["--accept-observed-vmpl"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("vmpls = [2]") && text.contains("# REVIEW: the guest runs at VMPL 2"),
+        "{text}"
+    );
+    // Without a policy the non-zero VMPL is a refusal of its own.
+    let (code, out, _) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(vmpl2.join("report.hex"))
+        .arg("--certs")
+        .arg(vmpl2.join("ask.der"))
+        .arg("--certs")
+        .arg(vmpl2.join("vcek.der"))
+        .arg("--trust-ark")
+        .arg(vmpl2.join("ark.der"))
+        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", &hex_of(&rd)]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("contraindicated") && l.contains("vmpl")),
+        "{out}"
+    );
+
+    // Debug (guest policy bit 19) and migration agent (bit 18): refused,
+    // whatever the flags.
+    for (name, bit, claim) in [("debug", 19u32, "debug"), ("migration", 18, "migration")] {
+        let dir = forged(
+            name,
+            if bit == 19 {
+                |r: &mut [u8]| r[0x0A] |= 0x08
+            } else {
+                |r: &mut [u8]| r[0x0A] |= 0x04
+            },
+        );
+        let ((code, out, err), file) = init(&dir, &["--accept-observed-vmpl", "--accept-observed-tcb-status"]);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        assert!(
+            err.contains("no policy written") && err.to_lowercase().contains(claim),
+            "{name}: {err}"
+        );
+        assert!(!file.exists(), "{name}");
+    }
+}
+
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -1225,22 +1314,44 @@ fn policy_init_writes_a_policy_that_affirms_the_same_evidence() {
     let tmp = tempfile::tempdir().unwrap();
     for c in cases(tmp.path()) {
         let out_file = tmp.path().join(format!("{}.toml", c.name.replace(' ', "-")));
-        let init = || {
+        let is_sgx = c.name == "sgx";
+        let init = |accept: bool| {
             let mut cmd = atls();
             cmd.args(["policy", "init", "--from-evidence"])
                 .arg(&c.evidence)
                 .args(&c.inputs)
                 .arg("--out")
                 .arg(&out_file);
+            if accept {
+                cmd.arg("--accept-observed-tcb-status");
+            }
             cmd
         };
-        let (code, out, err) = run(&mut init());
+        if is_sgx {
+            // Guards the review's M2: a TCB status other than UpToDate was
+            // written as allowed without being asked; now it needs the flag.
+            let (code, out, err) = run(&mut init(false));
+            assert_eq!(code, 1, "{out}{err}");
+            assert!(
+                err.contains("ConfigurationAndSWHardeningNeeded") && err.contains("--accept-observed-tcb-status"),
+                "{err}"
+            );
+            assert!(!out_file.exists(), "a policy was written without the flag");
+        }
+        let (code, out, err) = run(&mut init(is_sgx));
         assert_eq!(code, 0, "{}: {out}{err}", c.name);
         assert!(out.contains("review"), "{}: {out}", c.name);
         let text = std::fs::read_to_string(&out_file).unwrap();
         assert!(text.contains(&c.shows), "{}: {text}", c.name);
         assert!(text.contains("allow_debug = false"), "{}: {text}", c.name);
-        assert!(text.contains("REVIEW"), "{}: {text}", c.name);
+        // The TCB-status REVIEW comment only where a status was accepted
+        // (the header's "REVIEW IT" is in every file).
+        assert_eq!(
+            text.contains("# REVIEW: the platform's TCB status is not UpToDate"),
+            is_sgx,
+            "{}: {text}",
+            c.name
+        );
 
         // The round trip: `verify --policy` with the written file alone
         // (no --certs / --collateral / trust anchors: the policy names them).
@@ -1261,11 +1372,11 @@ fn policy_init_writes_a_policy_that_affirms_the_same_evidence() {
         }
 
         // Never overwritten without --force.
-        let (code, _, err) = run(&mut init());
+        let (code, _, err) = run(&mut init(is_sgx));
         assert_eq!(code, 2, "{}: {err}", c.name);
         assert!(err.contains("already exists") && err.contains("--force"), "{err}");
         assert_eq!(std::fs::read_to_string(&out_file).unwrap(), text);
-        let (code, _, err) = run(init().arg("--force"));
+        let (code, _, err) = run(init(is_sgx).arg("--force"));
         assert_eq!(code, 0, "{}: {err}", c.name);
     }
 }

@@ -169,6 +169,11 @@ pub fn signed_report(key: &EcdsaKeyPair, measurement: &[u8], report_data: &[u8],
 /// given measurement and report data, consistent with the VCEK: everything
 /// a relying party checks holds except that AMD never signed the chain.
 pub fn forged_milan(measurement: &[u8], report_data: &[u8]) -> (Hierarchy, Vec<u8>) {
+    forged_milan_changed(measurement, report_data, |_| {})
+}
+
+/// [`forged_milan`], with the report changed by `f` before it is signed.
+pub fn forged_milan_changed(measurement: &[u8], report_data: &[u8], f: impl FnOnce(&mut [u8])) -> (Hierarchy, Vec<u8>) {
     let exts = vec![
         ("1.3.6.1.4.1.3704.1.2", b"\x16\x08Milan-B0".to_vec()),
         ("1.3.6.1.4.1.3704.1.3.1", spl(3)),
@@ -181,6 +186,7 @@ pub fn forged_milan(measurement: &[u8], report_data: &[u8]) -> (Hierarchy, Vec<u
     let r = signed_report(&h.leaf_key, measurement, report_data, |r| {
         r[0x180..0x188].copy_from_slice(&[3, 0, 0, 0, 0, 0, 8, 115]);
         r[0x1A0..0x1E0].copy_from_slice(&[0xc1; 64]);
+        f(r);
     });
     (h, r)
 }
