@@ -424,12 +424,12 @@ fn verify_snp_report_offline_with_certs() {
     let measurement =
         "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
     let rd = "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd";
-    // With a TCB floor the vector meets (as README's example): affirming.
+    // With the floors the vector meets (as README's example): affirming.
     std::fs::write(
         &policy,
         format!(
             "id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n\
-             min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\n"
+             min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\nmin_guest_svn = 0\n"
         ),
     )
     .unwrap();
@@ -478,6 +478,19 @@ fn verify_snp_report_offline_with_certs() {
         out.contains("[snp] warning") && out.contains("min_tcb not set"),
         "{out}"
     );
+    // Guards the review's M4 through the CLI: min_guest_svn unset is a
+    // warning naming it (exit 3), as sgx.min_isv_svn unset is.
+    std::fs::write(
+        &policy,
+        format!(
+            "id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n\
+             min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = verify_with("vcek_milan.der");
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("snp.min_guest_svn not set"), "{out}");
 }
 
 /// Guards issue 8 point 1 through the CLI: the usual workflow of dumping
@@ -504,7 +517,9 @@ fn verify_snp_refuses_a_forged_hierarchy_passed_with_certs() {
     let policy = tmp.path().join("snp.toml");
     std::fs::write(
         &policy,
-        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\nmin_tcb = {{ snp = 8 }}\n"),
+        format!(
+            "id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\nmin_tcb = {{ snp = 8 }}\nmin_guest_svn = 0\n"
+        ),
     )
     .unwrap();
     let verify = |extra: &[&std::ffi::OsStr]| {

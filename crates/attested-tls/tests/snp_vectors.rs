@@ -59,18 +59,23 @@ fn at(t: i64) -> time::OffsetDateTime {
 const MILAN_MIN_TCB: &str = "min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }";
 
 /// A verifier from a policy whose `[snp]` section is `extra` plus the
-/// vector's measurement and, unless `extra` sets one, the floor
-/// [`MILAN_MIN_TCB`] (an unset floor makes every result a warning, see
-/// `an_unset_min_tcb_is_a_warning_naming_it`); relative paths resolve
-/// against the vectors.
+/// vector's measurement and, unless `extra` sets them, the floors
+/// [`MILAN_MIN_TCB`] and `min_guest_svn = 0` (an unset floor makes every
+/// result a warning, see `an_unset_min_tcb_is_a_warning_naming_it`);
+/// relative paths resolve against the vectors.
 fn verifier(extra: &str) -> SnpVerifier {
     verifier_in(&dir(), extra)
 }
 
 fn verifier_in(base: &Path, extra: &str) -> SnpVerifier {
     let floor = if extra.contains("min_tcb") { "" } else { MILAN_MIN_TCB };
+    let svn_floor = if extra.contains("min_guest_svn") {
+        ""
+    } else {
+        "min_guest_svn = 0"
+    };
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{floor}\n{extra}\n"),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{floor}\n{svn_floor}\n{extra}\n"),
         base,
     )
     .unwrap();
@@ -170,7 +175,7 @@ fn milan_report_in_the_envelope_with_the_host_cert_table_is_affirming() {
 
     // Through the policy's appraiser and a CMW, as on a connection.
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{MILAN_MIN_TCB}\n"),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{MILAN_MIN_TCB}\nmin_guest_svn = 0\n"),
         &dir(),
     )
     .unwrap();
@@ -321,7 +326,7 @@ fn wrong_expected_report_data_fails() {
 fn measurement_not_in_the_policy_fails() {
     let p = Policy::from_toml(
         &format!(
-            "id = \"snp-test\"\n[snp]\nmeasurements = [\"{}\"]\ncerts = [\"vcek_milan.der\"]\n{MILAN_MIN_TCB}\n",
+            "id = \"snp-test\"\n[snp]\nmeasurements = [\"{}\"]\ncerts = [\"vcek_milan.der\"]\n{MILAN_MIN_TCB}\nmin_guest_svn = 0\n",
             "00".repeat(48)
         ),
         &dir(),
@@ -401,7 +406,7 @@ fn min_tcb_is_compared_with_the_certified_tcb() {
 #[test]
 fn an_unset_min_tcb_is_a_warning_naming_it() {
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\"vcek_milan.der\"]\n"),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\"vcek_milan.der\"]\nmin_guest_svn = 0\n"),
         &dir(),
     )
     .unwrap();

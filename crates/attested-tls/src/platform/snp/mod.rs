@@ -132,7 +132,7 @@ pub struct MinTcb {
 /// report_id_ma = "ffff..."             # optional pin (32-byte hex)
 /// vmpls = [0]                          # allowed VMPLs, default [0]
 /// min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }   # unset: a warning
-/// min_guest_svn = 0                    # optional
+/// min_guest_svn = 0                    # floor; unset: a warning
 /// certs = ["amd/"]                     # PEM/DER files or directories: VCEK/VLEK, ASK/ASVK (never roots)
 /// trusted_arks = ["test-ark.pem"]      # optional extra roots, besides the built-in AMD ARKs
 /// product = "milan"                    # optional pin: milan | genoa | turin
@@ -177,7 +177,7 @@ pub struct SnpPolicy {
     /// TCB is accepted and the result is a warning that says so.
     #[serde(default)]
     pub min_tcb: MinTcb,
-    /// Minimum `guest_svn`.
+    /// Minimum `guest_svn` (`None`: not set, a warning naming it).
     #[serde(default)]
     pub min_guest_svn: Option<u32>,
     /// Certificate files or directories (PEM or DER): VCEK/VLEK for raw
@@ -917,6 +917,21 @@ pub fn check_report_policy(
     if a.findings.len() == exec_before {
         a.set(Executables, cv::APPROVED_RUNTIME);
     }
+    if cfg.min_guest_svn.is_none() {
+        // No floor, as for sgx.min_isv_svn: an older, vulnerable build of
+        // the same guest (same ID/author key) would pass unnoticed.
+        let policy_id = a.policy_ids.first().cloned().unwrap_or_default();
+        a.warn(
+            Executables,
+            cv::UNSAFE_RUNTIME,
+            "guest_svn",
+            Some(r.guest_svn.to_string()),
+            format!(
+                "snp.min_guest_svn not set in policy {policy_id}: any guest SVN accepted \
+                 (set snp.min_guest_svn to the oldest guest version you accept)"
+            ),
+        );
+    }
 }
 
 fn media_essence(m: &str) -> &str {
@@ -969,12 +984,33 @@ mod tests {
     const MEASUREMENT: &str =
         "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
 
+    /// A policy with every floor of the report set (min_guest_svn = 0), so
+    /// that a clean report is affirming.
     fn cfg() -> SnpConfig {
         SnpConfig::from_policy(&SnpPolicy {
             measurements: vec![MEASUREMENT.into()],
+            min_guest_svn: Some(0),
             ..Default::default()
         })
         .unwrap()
+    }
+
+    /// Guards the review's M4: `snp.min_guest_svn` unset was silent while
+    /// `sgx.min_isv_svn` unset warns; now it is a warning naming the key
+    /// (an explicit 0 is a deliberate "any version": no warning).
+    #[test]
+    fn min_guest_svn_unset_is_a_warning_naming_it() {
+        let mut c = cfg();
+        c.min_guest_svn = None;
+        let a = run(&report(false, 0), &c);
+        assert_eq!(a.status, Tier::Warning, "{:?}", a.findings);
+        assert_eq!(claims(&a), ["guest_svn"]);
+        assert!(
+            a.findings[0].reason.contains("snp.min_guest_svn not set in policy p"),
+            "{:?}",
+            a.findings
+        );
+        assert_eq!(run(&report(false, 0), &cfg()).status, Tier::Affirming);
     }
 
     /// An unsigned report with chosen fields (the policy checks do not look
