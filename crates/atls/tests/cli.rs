@@ -559,6 +559,47 @@ fn verify_snp_refuses_a_forged_hierarchy_passed_with_certs() {
     assert_eq!(key["root_origin"], "trusted_arks", "{out}");
 }
 
+/// Guards the review's M3 through the CLI: a forged hierarchy copying
+/// AMD's exact names, passed with `--certs`, is refused as not leading to
+/// a trusted AMD root (it was "signature ... does not verify with the key
+/// of ARK-Milan").
+#[test]
+fn verify_snp_refuses_a_forged_hierarchy_with_amd_names_as_untrusted() {
+    let measurement = [0x7au8; 48];
+    let rd = [0xd4u8; 64];
+    let (h, report) = snp_synthetic::forged_milan_with_amd_names(&measurement, &rd);
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("host-certs");
+    std::fs::create_dir(&certs).unwrap();
+    for (n, d) in [("ark.der", &h.ark), ("ask.der", &h.intermediate), ("vcek.der", &h.leaf)] {
+        std::fs::write(certs.join(n), d).unwrap();
+    }
+    let evidence = tmp.path().join("report.hex");
+    std::fs::write(&evidence, hex_of(&report)).unwrap();
+    let policy = tmp.path().join("snp.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "id = \"snp\"\n[snp]\nmeasurements = [\"{}\"]\nmin_tcb = {{ snp = 8 }}\nmin_guest_svn = 0\n",
+            hex_of(&measurement)
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(&evidence)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--certs")
+        .arg(&certs)
+        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", &hex_of(&rd)]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("which is not a trusted AMD root") && out.contains("a trusted root has that name"),
+        "{out}"
+    );
+}
+
 /// Guards the review's M1 and what docs/policy.md says `policy init`
 /// refuses: Evidence from a guest at VMPL 2 is not pinned (it used to write
 /// `vmpls = [2]`) unless --accept-observed-vmpl, and `verify` without a

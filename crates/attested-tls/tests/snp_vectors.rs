@@ -892,6 +892,46 @@ mod synthetic {
         assert!(appraise_raw(&v, &r).is_affirming());
     }
 
+    /// Guards the review's M3: a forged hierarchy copying AMD's exact
+    /// subject names matched the built-in ARK-Milan by name, so the refusal
+    /// read "signature of ... does not verify with the key of ARK-Milan"
+    /// instead of saying the chain has no trusted root (what
+    /// docs/platforms/snp.md promises). Both ways in: `certs`, and the
+    /// Evidence's certificate table.
+    #[test]
+    fn a_forged_hierarchy_with_amd_names_is_refused_as_not_a_trusted_root() {
+        let (m, rd) = (hex::decode(MEASUREMENT).unwrap(), hex::decode(REPORT_DATA).unwrap());
+        let (h, r) = snp_synthetic::forged_milan_with_amd_names(&m, &rd);
+        let refused_as_untrusted = |a: &Appraisal| {
+            assert_refused_for(a, "endorsement_key");
+            let chain = a.findings.iter().find(|f| f.claim == "endorsement_key").unwrap();
+            assert!(
+                chain
+                    .reason
+                    .contains("\"SEV-Milan\" is issued by \"ARK-Milan\", which is not a trusted AMD root")
+                    && chain.reason.contains("a trusted root has that name"),
+                "{chain}"
+            );
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        for (n, d) in [("ark.der", &h.ark), ("ask.der", &h.intermediate), ("vcek.der", &h.leaf)] {
+            std::fs::write(tmp.path().join(n), d).unwrap();
+        }
+        refused_as_untrusted(&appraise_raw(&verifier_in(tmp.path(), "certs = [\".\"]"), &r));
+        let table = [
+            (guid::VCEK, &h.leaf[..]),
+            (guid::ASK, &h.intermediate[..]),
+            (guid::ARK, &h.ark[..]),
+        ];
+        refused_as_untrusted(&appraise_with(
+            &verifier(""),
+            MEDIA_TYPE_ENVELOPE,
+            &envelope(&r, &table),
+            &expected(),
+            NOW,
+        ));
+    }
+
     /// A `trusted_arks` entry must be a self-signed certificate: an ASK
     /// there is refused when the policy loads, naming the key and file.
     #[test]
