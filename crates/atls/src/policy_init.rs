@@ -119,6 +119,7 @@ fn discover(
         cca: Some(Default::default()),
         ..Default::default()
     };
+    // Every section is present: no flag goes unused here.
     inputs.add_to(&mut policy)?;
     appraise_evidence(&policy, bytes, path, expected, now)
 }

@@ -91,54 +91,68 @@ impl EvidenceInputs<'_> {
         check_bundle_paths("--cca-trust-anchors", self.cca_trust_anchors)
     }
 
-    /// Adds the inputs to the policy's sections (creating a section that is
-    /// absent, which then has no reference values of its own). Paths from
-    /// the command line are relative to the working directory, not to the
-    /// policy file, so they are made absolute first.
-    pub fn add_to(&self, policy: &mut Policy) -> Result<(), Failure> {
-        let abs = |paths: &[PathBuf]| -> Result<Vec<PathBuf>, Failure> { paths.iter().map(|p| absolute(p)).collect() };
-        if !self.certs.is_empty() {
-            policy
-                .snp
-                .get_or_insert_with(Default::default)
-                .certs
-                .extend(abs(self.certs)?);
-        }
-        if !self.trust_arks.is_empty() {
-            policy
-                .snp
-                .get_or_insert_with(Default::default)
-                .trusted_arks
-                .extend(abs(self.trust_arks)?);
-        }
-        if !self.collateral.is_empty() {
-            let collateral = abs(self.collateral)?;
-            policy
-                .tdx
-                .get_or_insert_with(Default::default)
-                .collateral
-                .extend(collateral.iter().cloned());
-            policy
-                .sgx
-                .get_or_insert_with(Default::default)
-                .collateral
-                .extend(collateral);
-        }
-        if !self.sim_roots.is_empty() {
-            policy
-                .sim
-                .get_or_insert_with(Default::default)
-                .trusted_roots
-                .extend(abs(self.sim_roots)?);
-        }
-        if !self.cca_trust_anchors.is_empty() {
-            policy
-                .cca
-                .get_or_insert_with(Default::default)
-                .trust_anchors
-                .extend(abs(self.cca_trust_anchors)?);
-        }
-        Ok(())
+    /// Adds the inputs to the policy's sections, and returns a note for
+    /// each flag that no section of the policy takes (it is not used: a
+    /// section created for it would have no reference values and refuse to
+    /// load). Paths from the command line are relative to the working
+    /// directory, not to the policy file, so they are made absolute first.
+    pub fn add_to(&self, policy: &mut Policy) -> Result<Vec<String>, Failure> {
+        let id = escape_control(&policy.id).into_owned();
+        let mut unused = Vec::new();
+        // Appends `paths` to every list given (one per section that takes
+        // the flag and is present); notes the flag when there is none.
+        let mut add = |flag: &str, sections: &str, paths: &[PathBuf], lists: Vec<Option<&mut Vec<PathBuf>>>| {
+            if paths.is_empty() {
+                return Ok::<(), Failure>(());
+            }
+            let abs = paths.iter().map(|p| absolute(p)).collect::<Result<Vec<_>, _>>()?;
+            let mut used = false;
+            for list in lists.into_iter().flatten() {
+                list.extend(abs.iter().cloned());
+                used = true;
+            }
+            if !used {
+                unused.push(format!(
+                    "{flag} was not used: policy {id} has no {sections} section (Evidence of that platform \
+                     would be refused anyway)"
+                ));
+            }
+            Ok(())
+        };
+        add(
+            "--certs",
+            "[snp]",
+            self.certs,
+            vec![policy.snp.as_mut().map(|s| &mut s.certs)],
+        )?;
+        add(
+            "--trust-ark",
+            "[snp]",
+            self.trust_arks,
+            vec![policy.snp.as_mut().map(|s| &mut s.trusted_arks)],
+        )?;
+        add(
+            "--collateral",
+            "[tdx] or [sgx]",
+            self.collateral,
+            vec![
+                policy.tdx.as_mut().map(|s| &mut s.collateral),
+                policy.sgx.as_mut().map(|s| &mut s.collateral),
+            ],
+        )?;
+        add(
+            "--sim-root",
+            "[sim]",
+            self.sim_roots,
+            vec![policy.sim.as_mut().map(|s| &mut s.trusted_roots)],
+        )?;
+        add(
+            "--cca-trust-anchors",
+            "[cca]",
+            self.cca_trust_anchors,
+            vec![policy.cca.as_mut().map(|s| &mut s.trust_anchors)],
+        )?;
+        Ok(unused)
     }
 }
 
@@ -255,7 +269,9 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
                     escape_control(&policy.id)
                 );
             }
-            inputs.add_to(&mut policy)?;
+            for note in inputs.add_to(&mut policy)? {
+                eprintln!("atls: note: {note}");
+            }
             (
                 appraise_evidence(&policy, &bytes, &args.evidence, &expected, now)?,
                 None,

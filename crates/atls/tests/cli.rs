@@ -343,6 +343,43 @@ const TDX_REPORT_DATA: &str = "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd55186
 const TDX_MRTD: &str =
     "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
 
+/// Guards the review's L1: `--certs` / `--trust-ark` (and the other input
+/// flags) with a policy lacking their section created an empty section,
+/// and the policy then failed to load ("snp.measurements is invalid", exit
+/// 2). Now the flag is noted as unused and the appraisal goes on.
+#[test]
+fn verify_notes_input_flags_the_policy_has_no_section_for() {
+    let v = vectors();
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("tdx.toml");
+    std::fs::write(&policy, format!("id = \"tdx-prod\"\n[tdx]\nmrtd = [\"{TDX_MRTD}\"]\n")).unwrap();
+    let vcek = v.join("sev-snp/vcek_milan.der");
+    let (code, out, err) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(v.join("tdx/tdx_quote"))
+        .arg("--collateral")
+        .arg(v.join("tdx/tdx_quote_collateral.json"))
+        .arg("--policy")
+        .arg(&policy)
+        .args([
+            "--certs".as_ref(),
+            vcek.as_os_str(),
+            "--trust-ark".as_ref(),
+            vcek.as_os_str(),
+        ])
+        .args(["--sim-root".as_ref(), vcek.as_os_str()])
+        .args(["--cca-trust-anchors".as_ref(), vcek.as_os_str()])
+        .args(["--at", "2025-07-01T00:00:00Z", "--report-data", TDX_REPORT_DATA]));
+    assert_eq!(code, 0, "{out}{err}");
+    for flag in ["--certs", "--trust-ark", "--sim-root", "--cca-trust-anchors"] {
+        assert!(
+            err.contains(&format!("atls: note: {flag} was not used: policy tdx-prod has no")),
+            "{flag}: {err}"
+        );
+    }
+    assert!(!err.contains("--collateral was not used"), "{err}");
+}
+
 #[test]
 fn verify_tdx_quote_offline() {
     let v = vectors().join("tdx");
