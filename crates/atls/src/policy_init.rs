@@ -146,7 +146,7 @@ pub fn appraise_without_policy(
             let policy = Policy::from_toml(&text, Path::new(".")).map_err(Failure::input)?;
             appraise_evidence(&policy, bytes, path, expected, now)?
         }
-        Err(_) => observed.clone(),
+        Err(_) => without_discovery_findings(observed.clone()),
     };
     let more = hint(&observed, inputs).trim_start();
     let shown = if more.is_empty() {
@@ -155,6 +155,43 @@ pub fn appraise_without_policy(
         format!("{NO_POLICY_HINT}\n{more}")
     };
     Ok((refused_for_lack_of_policy(ear), shown))
+}
+
+/// Claims compared with reference values: with none in the discovery
+/// policy, their refusals say nothing about the Evidence.
+const REFERENCE_VALUE_CLAIMS: &[&str] = &["measurement", "mrtd", "mrenclave", "realm.initial_measurement"];
+
+/// Claims whose floor the discovery policy leaves unset (a warning that
+/// says nothing about the Evidence).
+const FLOOR_CLAIMS: &[&str] = &[
+    "min_tcb",
+    "guest_svn",
+    "isv_svn",
+    "security_version",
+    "platform.sw_components",
+];
+
+/// The discovery appraisal without the findings that only its policy
+/// causes: a reference value it lacks (or the placeholder SNP measurement,
+/// "expected 000..."), a floor it leaves unset. What is left are the
+/// Evidence's own problems (malformed, signature, chain, ...).
+fn without_discovery_findings(mut ear: Ear) -> Ear {
+    let placeholder = hex::encode(DISCOVERY_SNP_MEASUREMENT);
+    for a in ear.submods.values_mut() {
+        a.findings.retain(|f| {
+            let claim = f.claim.as_str();
+            let discovery_only = match f.tier {
+                attested_tls::ear::Tier::Contraindicated => {
+                    f.expected.as_deref().is_some_and(|e| e.contains(&placeholder))
+                        || (f.expected.is_none() && REFERENCE_VALUE_CLAIMS.contains(&claim))
+                }
+                attested_tls::ear::Tier::Warning => FLOOR_CLAIMS.contains(&claim),
+                _ => false,
+            };
+            !discovery_only
+        });
+    }
+    ear
 }
 
 /// Adds to every submodule the refusal "no policy given".
@@ -844,6 +881,45 @@ mod tests {
             sim_roots: &[],
             cca_trust_anchors: &[],
         }
+    }
+
+    /// Guards the review's L7: when no policy could be written from the
+    /// claims, `verify` without a policy showed the discovery pass as is,
+    /// with a bogus "measurement expected 000..." refusal and the warnings
+    /// of floors only the discovery policy leaves unset.
+    #[test]
+    fn the_fallback_drops_findings_only_the_discovery_policy_causes() {
+        use attested_tls::ear::{claim_value as cv, TrustClaim as T};
+        let mut a = Appraisal::new(NO_POLICY_ID);
+        a.fail(
+            T::Executables,
+            cv::UNRECOGNIZED_RUNTIME,
+            "measurement",
+            Some("ab".repeat(48)),
+            Some(format!("one of {}", hex::encode(DISCOVERY_SNP_MEASUREMENT))),
+            "the measurement is not in the policy",
+        );
+        a.fail(
+            T::Executables,
+            cv::UNRECOGNIZED_RUNTIME,
+            "mrtd",
+            Some("cd".repeat(48)),
+            None,
+            "policy lists no reference MRTD values",
+        );
+        a.warn(T::Hardware, cv::VULNERABLE_HARDWARE, "min_tcb", None, "min_tcb not set");
+        a.fail(
+            T::Hardware,
+            cv::UNRECOGNIZED_HARDWARE,
+            "endorsement_key",
+            None,
+            None,
+            "signature does not verify",
+        );
+        let ear = Ear::new(0, [("snp".to_string(), a.finish())].into_iter().collect(), None);
+        let ear = without_discovery_findings(ear);
+        let left: Vec<&str> = ear.submods["snp"].findings.iter().map(|f| f.claim.as_str()).collect();
+        assert_eq!(left, ["endorsement_key"]);
     }
 
     /// Guards the review's L6: an all-zero CHIP_ID (masked, or a VLEK
