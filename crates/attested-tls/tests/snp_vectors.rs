@@ -892,6 +892,38 @@ mod synthetic {
         assert!(appraise_raw(&v, &r).is_affirming());
     }
 
+    /// Guards the review's L2 and L3: `add_cert(ark)` before
+    /// `add_trusted_ark(ark)` left a stale "ignored root" warning although
+    /// the root was trusted; and the ignored-root finding named the local
+    /// file it came from, which reached the peer in the EAR.
+    #[test]
+    fn an_ignored_root_later_trusted_is_not_reported_and_no_path_is_sent() {
+        let (m, rd) = (hex::decode(MEASUREMENT).unwrap(), hex::decode(REPORT_DATA).unwrap());
+        let (h, r) = snp_synthetic::forged_milan(&m, &rd);
+        let mut v = verifier("");
+        v.add_cert(&h.ark).unwrap();
+        assert_eq!(v.ignored_roots().len(), 1);
+        v.add_trusted_ark(&h.ark).unwrap();
+        v.add_cert(&h.intermediate).unwrap();
+        v.add_cert(&h.leaf).unwrap();
+        assert!(v.ignored_roots().is_empty(), "{:?}", v.ignored_roots());
+        let a = appraise_raw(&v, &r);
+        assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("host-ark.der"), &h.ark).unwrap();
+        let v = verifier_in(tmp.path(), "certs = [\"host-ark.der\"]");
+        let a = appraise_raw(&v, &r);
+        let ignored = a.findings.iter().find(|f| f.claim == "certs").unwrap();
+        let observed = ignored.observed.as_deref().unwrap();
+        assert_eq!(observed, format!("ARK-Milan sha256:{}", hex::encode(sha256(&h.ark))));
+        assert!(
+            !format!("{:?}", a.findings).contains("host-ark.der"),
+            "{:?}",
+            a.findings
+        );
+    }
+
     /// Guards the review's M3: a forged hierarchy copying AMD's exact
     /// subject names matched the built-in ARK-Milan by name, so the refusal
     /// read "signature of ... does not verify with the key of ARK-Milan"

@@ -387,6 +387,9 @@ impl SnpVerifier {
             ChainError::BadSignature { .. } => ChainError::NotSelfSigned(ark.subject_cn.clone()),
             other => other,
         })?;
+        // Offered earlier among the certs (and ignored then), trusted now:
+        // no longer an ignored root, whatever the order of the calls.
+        self.ignored_roots.retain(|r| r.sha256 != ark.sha256);
         self.trust.add_root(ark)
     }
 
@@ -395,6 +398,14 @@ impl SnpVerifier {
             // Byte-identical to a trusted root (the AMD ARK of a dumped
             // host certificate table): nothing is ignored.
             if !self.trust.trusts_root(&c.sha256) && !self.ignored_roots.iter().any(|r| r.sha256 == c.sha256) {
+                // The file is named here, locally, and not in the finding:
+                // a finding travels in the EAR, which may go to the peer.
+                tracing::warn!(
+                    "SEV-SNP: self-signed certificate {:?} sha256:{} from {source} is not a trust anchor and was \
+                     ignored; list it in trusted_arks to trust it",
+                    c.subject_cn,
+                    hex::encode(c.sha256)
+                );
                 self.ignored_roots.push(IgnoredRoot {
                     source: source.to_string(),
                     subject: c.subject_cn,
@@ -447,7 +458,9 @@ impl SnpVerifier {
             // policy (or command line) asked for something that was not done.
             a.findings.push(Finding {
                 claim: "certs".into(),
-                observed: Some(format!("{} sha256:{} ({})", r.subject, hex::encode(r.sha256), r.source)),
+                // CN and hash only: the source (a local path) is logged
+                // when the certificate is added, never sent in the EAR.
+                observed: Some(format!("{} sha256:{}", r.subject, hex::encode(r.sha256))),
                 expected: None,
                 reason: "a self-signed certificate among the certs is never a trust anchor and was ignored \
                          (it is not a built-in AMD ARK); list it in trusted_arks to trust it"
