@@ -50,7 +50,7 @@ pub use report::{AttestationReport, GuestPolicy, Product, ReportError, SigningKe
 const UNSUPPORTABLE_HARDWARE: i8 = 96;
 
 /// Whether `sha256` is the DER hash of a built-in AMD ARK.
-fn is_builtin_ark(sha256: &[u8; 32]) -> bool {
+pub(crate) fn is_builtin_ark(sha256: &[u8; 32]) -> bool {
     builtin_certs().iter().any(|(ark, _)| ark.sha256 == *sha256)
 }
 
