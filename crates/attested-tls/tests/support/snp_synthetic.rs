@@ -230,11 +230,14 @@ pub fn forged_milan_with_amd_names(measurement: &[u8], report_data: &[u8]) -> (H
     forged_milan_built(measurement, report_data, |_| {}, hierarchy_with_amd_names)
 }
 
+/// [`hierarchy`] or [`hierarchy_with_amd_names`].
+type BuildHierarchy = fn(&str, &str, &str, &[(&str, Vec<u8>)]) -> Hierarchy;
+
 fn forged_milan_built(
     measurement: &[u8],
     report_data: &[u8],
     f: impl FnOnce(&mut [u8]),
-    build: fn(&str, &str, &str, &[(&str, Vec<u8>)]) -> Hierarchy,
+    build: BuildHierarchy,
 ) -> (Hierarchy, Vec<u8>) {
     let exts = vec![
         ("1.3.6.1.4.1.3704.1.2", b"\x16\x08Milan-B0".to_vec()),
