@@ -437,6 +437,15 @@ impl ParsedCert {
             })
     }
 
+    /// Verifies that this certificate is self-signed (a root): its
+    /// signature verifies with its own key, else [`ChainError::NotSelfSigned`].
+    pub fn verify_self_signed(&self) -> Result<(), ChainError> {
+        self.verify_issued_by(self).map_err(|e| match e {
+            ChainError::BadSignature { .. } => ChainError::NotSelfSigned(self.subject_cn.clone()),
+            other => other,
+        })
+    }
+
     /// Verifies that `issuer` issued this certificate: names match and the
     /// signature verifies.
     pub fn verify_issued_by(&self, issuer: &ParsedCert) -> Result<(), ChainError> {
@@ -781,13 +790,7 @@ impl TrustStore {
         // copied, and the refusal says the chain has no trusted root.
         let mut only_signatures_failed = true;
         for ark in self.arks.iter().filter(|a| a.subject_raw == inter.issuer_raw) {
-            let r = ark
-                .verify_issued_by(ark)
-                .map_err(|e| match e {
-                    ChainError::BadSignature { .. } => ChainError::NotSelfSigned(ark.subject_cn.clone()),
-                    other => other,
-                })
-                .and_then(|()| inter.verify_issued_by(ark));
+            let r = ark.verify_self_signed().and_then(|()| inter.verify_issued_by(ark));
             match r {
                 Ok(()) => {
                     let v = Arc::new(VerifiedIssuer {

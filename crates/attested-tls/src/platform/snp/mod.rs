@@ -383,10 +383,7 @@ impl SnpVerifier {
         let ark = ParsedCert::from_der(der)?;
         // Checked now so that a wrong file is named when the policy loads,
         // not as an untrusted chain later.
-        ark.verify_issued_by(&ark).map_err(|e| match e {
-            ChainError::BadSignature { .. } => ChainError::NotSelfSigned(ark.subject_cn.clone()),
-            other => other,
-        })?;
+        ark.verify_self_signed()?;
         // Offered earlier among the certs (and ignored then), trusted now:
         // no longer an ignored root, whatever the order of the calls.
         self.ignored_roots.retain(|r| r.sha256 != ark.sha256);
