@@ -26,7 +26,7 @@ use attested_tls::ear::{claim_value, Appraisal, Ear, TrustClaim};
 use attested_tls::policy::Policy;
 use serde_json::Value;
 
-use crate::verify::{absolute, appraise_evidence, parse_at, read_evidence, EvidenceInputs};
+use crate::verify::{absolute, appraise_evidence, parse_at, read_evidence, EvidenceInputArgs, EvidenceInputs};
 use crate::Failure;
 
 /// Arguments of `atls policy init`.
@@ -36,23 +36,8 @@ pub struct PolicyInitArgs {
     /// Evidence (binary or hex).
     #[arg(long)]
     from_evidence: PathBuf,
-    /// SEV-SNP certificates (VCEK/VLEK, ASK): a PEM/DER file or a directory.
-    #[arg(long)]
-    certs: Vec<PathBuf>,
-    /// An SEV-SNP root (ARK) to trust besides the built-in AMD roots, as
-    /// `atls verify --trust-ark`; written as the policy's `trusted_arks`.
-    #[arg(long, value_name = "FILE")]
-    trust_ark: Vec<PathBuf>,
-    /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
-    #[arg(long)]
-    collateral: Vec<PathBuf>,
-    /// Simulation root certificate (PEM) that issued the simulated instance.
-    #[arg(long)]
-    sim_root: Vec<PathBuf>,
-    /// Arm CCA trust anchors (JSON list of instance id, implementation id
-    /// and CPAK).
-    #[arg(long)]
-    cca_trust_anchors: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: EvidenceInputArgs,
     /// Verification time (RFC 3339, e.g. 2025-07-01T00:00:00Z); default now.
     #[arg(long)]
     at: Option<String>,
@@ -225,13 +210,7 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
         )));
     }
     let now = parse_at(args.at.as_deref())?;
-    let inputs = EvidenceInputs {
-        certs: &args.certs,
-        trust_arks: &args.trust_ark,
-        collateral: &args.collateral,
-        sim_roots: &args.sim_root,
-        cca_trust_anchors: &args.cca_trust_anchors,
-    };
+    let inputs = args.inputs.inputs();
     inputs.check_paths()?;
     let bytes = read_evidence(&args.from_evidence)?;
     // No connection: the binding is not what is checked here, so the

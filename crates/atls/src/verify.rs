@@ -27,18 +27,8 @@ pub struct VerifyArgs {
     /// (binary or hex).
     #[arg(long)]
     evidence: PathBuf,
-    /// SEV-SNP certificates (VCEK/VLEK, ASK): a PEM/DER file or a
-    /// directory. Intermediates and leaves only: a self-signed certificate
-    /// here is ignored (and reported) unless it is a built-in AMD ARK.
-    #[arg(long)]
-    certs: Vec<PathBuf>,
-    /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
-    /// built-in AMD roots, as the policy's `trusted_arks`. Repeatable.
-    #[arg(long, value_name = "FILE")]
-    trust_ark: Vec<PathBuf>,
-    /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
-    #[arg(long)]
-    collateral: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: EvidenceInputArgs,
     /// Appraisal policy (TOML). Without one, the Evidence is verified and
     /// its claims are printed, but nothing is affirming (exit 1).
     #[arg(long)]
@@ -56,14 +46,55 @@ pub struct VerifyArgs {
     /// P-384 or Ed25519), for the passport model.
     #[arg(long)]
     sign_ear: Option<PathBuf>,
+}
+
+/// Certificates, roots and collateral given with Evidence: one set of
+/// flags for `atls verify`, `atls policy init` and `atls inspect`.
+#[derive(clap::Args)]
+pub struct CertInputArgs {
+    /// Certificates (PEM/DER files or directories): SEV-SNP intermediates
+    /// and endorsement keys (ASK, VCEK/VLEK; a self-signed certificate here
+    /// is never a root: it is ignored, and reported, unless it is a built-in
+    /// AMD ARK); for `atls inspect` also an attestation service's CA for
+    /// tokens.
+    #[arg(long)]
+    pub certs: Vec<PathBuf>,
+    /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
+    /// built-in AMD roots, as the policy's `trusted_arks`. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub trust_ark: Vec<PathBuf>,
+    /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
+    #[arg(long)]
+    pub collateral: Vec<PathBuf>,
+}
+
+/// The Evidence inputs of `atls verify` and `atls policy init`:
+/// [`CertInputArgs`] and the trust anchors of the simulated TEE and CCA.
+#[derive(clap::Args)]
+pub struct EvidenceInputArgs {
+    #[command(flatten)]
+    pub bundles: CertInputArgs,
     /// Simulation root certificate (PEM) to trust for simulated Evidence;
     /// added to `[sim] trusted_roots`.
     #[arg(long)]
-    sim_root: Vec<PathBuf>,
+    pub sim_root: Vec<PathBuf>,
     /// Arm CCA trust anchors (JSON list of instance id, implementation id
     /// and CPAK); added to `[cca] trust_anchors`.
     #[arg(long)]
-    cca_trust_anchors: Vec<PathBuf>,
+    pub cca_trust_anchors: Vec<PathBuf>,
+}
+
+impl EvidenceInputArgs {
+    /// The inputs as [`EvidenceInputs`].
+    pub fn inputs(&self) -> EvidenceInputs<'_> {
+        EvidenceInputs {
+            certs: &self.bundles.certs,
+            trust_arks: &self.bundles.trust_ark,
+            collateral: &self.bundles.collateral,
+            sim_roots: &self.sim_root,
+            cca_trust_anchors: &self.cca_trust_anchors,
+        }
+    }
 }
 
 /// What comes with Evidence besides the policy: certificates, collateral
@@ -246,13 +277,7 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
         }
     };
     let now = parse_at(args.at.as_deref())?;
-    let inputs = EvidenceInputs {
-        certs: &args.certs,
-        trust_arks: &args.trust_ark,
-        collateral: &args.collateral,
-        sim_roots: &args.sim_root,
-        cca_trust_anchors: &args.cca_trust_anchors,
-    };
+    let inputs = args.inputs.inputs();
     let policy = match &args.policy {
         Some(p) => Some(Policy::load(p).map_err(Failure::input)?),
         None => None,
