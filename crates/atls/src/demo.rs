@@ -176,9 +176,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::refused(format!("re-attestation failed: {e}")))?;
     if !args.json {
         println!(
-            "re-attestation on the same connection: {} (new binder {}...)",
+            "re-attestation on the same connection: {} (new binder {})",
             again.status,
-            &again.eat_nonce.as_ref().map(ToString::to_string).unwrap_or_default()[..16]
+            binder_prefix(again.eat_nonce.as_ref().map(ToString::to_string))
         );
     }
     c.shutdown().await.map_err(Failure::input)?;
@@ -222,4 +222,34 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         }
     }
     Ok(0)
+}
+
+/// The start of an EAR's binder for display: its first 16 characters and
+/// "...", the whole of a shorter one, or "(none)" when the EAR carries none.
+/// Never slices past the end (the EAR comes from the peer's appraisal).
+fn binder_prefix(nonce: Option<String>) -> String {
+    match nonce {
+        None => "(none)".into(),
+        Some(n) => match n.get(..16) {
+            Some(head) if n.len() > 16 => format!("{head}..."),
+            _ => n,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::binder_prefix;
+
+    /// Guards the re-attestation line of `atls demo`: an EAR without
+    /// `eat_nonce` (or with a short one) used to panic on `[..16]`.
+    #[test]
+    fn binder_prefix_never_panics() {
+        assert_eq!(binder_prefix(None), "(none)");
+        assert_eq!(binder_prefix(Some("abcd".into())), "abcd");
+        assert_eq!(
+            binder_prefix(Some("0123456789abcdef0123".into())),
+            "0123456789abcdef..."
+        );
+    }
 }

@@ -30,18 +30,8 @@ pub struct InspectArgs {
     /// today are inspected at a time inside their validity.
     #[arg(long)]
     at: Option<String>,
-    /// Certificates (PEM/DER files or directories): an attestation service's
-    /// CA for tokens, a VCEK/ASK for SEV-SNP reports.
-    #[arg(long)]
-    certs: Vec<PathBuf>,
-    /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
-    /// built-in AMD roots, as for `atls verify`. Repeatable.
-    #[arg(long, value_name = "FILE")]
-    trust_ark: Vec<PathBuf>,
-    /// Intel DCAP collateral (JSON file or directory), for the TCB status of
-    /// SGX/TDX quotes.
-    #[arg(long)]
-    collateral: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: crate::verify::CertInputArgs,
     /// The connection's nonce (hex), for formats whose binding includes it
     /// (Contrast, Cocos v3).
     #[arg(long)]
@@ -61,20 +51,20 @@ pub fn run(args: InspectArgs) -> Result<u8, Failure> {
     if let Some(n) = &args.nonce {
         opts.nonce = Some(hex::decode(n.trim()).map_err(|e| Failure::input(format!("--nonce is not hex: {e}")))?);
     }
-    if !args.certs.is_empty() {
-        let loaded = attested_tls::platform::snp::load_cert_paths(&args.certs)
+    if !args.inputs.certs.is_empty() {
+        let loaded = attested_tls::platform::snp::load_cert_paths(&args.inputs.certs)
             .map_err(|(p, e)| Failure::input(format!("--certs {}: {e}", p.display())))?;
         opts.certs = loaded.into_iter().map(|(_, der)| der).collect();
     }
-    if !args.trust_ark.is_empty() {
-        let loaded = attested_tls::platform::snp::load_cert_paths(&args.trust_ark)
+    if !args.inputs.trust_ark.is_empty() {
+        let loaded = attested_tls::platform::snp::load_cert_paths(&args.inputs.trust_ark)
             .map_err(|(p, e)| Failure::input(format!("--trust-ark {}: {e}", p.display())))?;
         opts.trusted_arks = loaded.into_iter().map(|(_, der)| der).collect();
     }
-    if !args.collateral.is_empty() {
+    if !args.inputs.collateral.is_empty() {
         let root = pki::intel_root().map_err(Failure::input)?;
         let mut cache = CollateralCache::new();
-        for p in &args.collateral {
+        for p in &args.inputs.collateral {
             cache
                 .load_path(p, &root)
                 .map_err(|e| Failure::input(format!("--collateral {}: {e}", p.display())))?;

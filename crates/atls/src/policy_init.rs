@@ -26,7 +26,7 @@ use attested_tls::ear::{claim_value, Appraisal, Ear, TrustClaim};
 use attested_tls::policy::Policy;
 use serde_json::Value;
 
-use crate::verify::{absolute, appraise_evidence, parse_at, read_evidence, EvidenceInputs};
+use crate::verify::{absolute, appraise_evidence, parse_at, read_evidence, EvidenceInputArgs, EvidenceInputs};
 use crate::Failure;
 
 /// Arguments of `atls policy init`.
@@ -36,23 +36,8 @@ pub struct PolicyInitArgs {
     /// Evidence (binary or hex).
     #[arg(long)]
     from_evidence: PathBuf,
-    /// SEV-SNP certificates (VCEK/VLEK, ASK): a PEM/DER file or a directory.
-    #[arg(long)]
-    certs: Vec<PathBuf>,
-    /// An SEV-SNP root (ARK) to trust besides the built-in AMD roots, as
-    /// `atls verify --trust-ark`; written as the policy's `trusted_arks`.
-    #[arg(long, value_name = "FILE")]
-    trust_ark: Vec<PathBuf>,
-    /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
-    #[arg(long)]
-    collateral: Vec<PathBuf>,
-    /// Simulation root certificate (PEM) that issued the simulated instance.
-    #[arg(long)]
-    sim_root: Vec<PathBuf>,
-    /// Arm CCA trust anchors (JSON list of instance id, implementation id
-    /// and CPAK).
-    #[arg(long)]
-    cca_trust_anchors: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: EvidenceInputArgs,
     /// Verification time (RFC 3339, e.g. 2025-07-01T00:00:00Z); default now.
     #[arg(long)]
     at: Option<String>,
@@ -62,6 +47,26 @@ pub struct PolicyInitArgs {
     /// Replace an existing file at `--out`.
     #[arg(long)]
     force: bool,
+    /// Write an observed Intel TCB status other than UpToDate into
+    /// `allowed_tcb_statuses` (accepted with a warning naming it). Without
+    /// it, such Evidence is refused and no policy is written.
+    #[arg(long)]
+    accept_observed_tcb_status: bool,
+    /// Write an observed SEV-SNP VMPL other than 0 into `vmpls`. Without it,
+    /// such Evidence is refused and no policy is written (the strict default
+    /// is `vmpls = [0]`).
+    #[arg(long)]
+    accept_observed_vmpl: bool,
+}
+
+/// Which observed values `policy init` may write although the strict
+/// default would refuse them (each needs its own flag).
+#[derive(Clone, Copy, Default)]
+struct AcceptObserved {
+    /// An Intel TCB status other than UpToDate.
+    tcb_status: bool,
+    /// An SEV-SNP VMPL other than 0.
+    vmpl: bool,
 }
 
 /// Policy id of `atls verify` without `--policy` (both passes).
@@ -99,6 +104,7 @@ fn discover(
         cca: Some(Default::default()),
         ..Default::default()
     };
+    // Every section is present: no flag goes unused here.
     inputs.add_to(&mut policy)?;
     appraise_evidence(&policy, bytes, path, expected, now)
 }
@@ -118,12 +124,14 @@ pub fn appraise_without_policy(
     let observed = discover(inputs, bytes, path, expected, now)?;
     // Claims too incomplete to write a policy from (malformed Evidence):
     // the discovery result says why.
-    let ear = match render_policy(NO_POLICY_ID, &observed, inputs, false, None) {
+    // The strict defaults (vmpls = [0], only UpToDate): a guest at another
+    // VMPL or a platform out of date is shown refused, not pinned as normal.
+    let ear = match render_policy(NO_POLICY_ID, &observed, inputs, AcceptObserved::default(), None) {
         Ok(text) => {
             let policy = Policy::from_toml(&text, Path::new(".")).map_err(Failure::input)?;
             appraise_evidence(&policy, bytes, path, expected, now)?
         }
-        Err(_) => observed.clone(),
+        Err(_) => without_discovery_findings(observed.clone()),
     };
     let more = hint(&observed, inputs).trim_start();
     let shown = if more.is_empty() {
@@ -132,6 +140,43 @@ pub fn appraise_without_policy(
         format!("{NO_POLICY_HINT}\n{more}")
     };
     Ok((refused_for_lack_of_policy(ear), shown))
+}
+
+/// Claims compared with reference values: with none in the discovery
+/// policy, their refusals say nothing about the Evidence.
+const REFERENCE_VALUE_CLAIMS: &[&str] = &["measurement", "mrtd", "mrenclave", "realm.initial_measurement"];
+
+/// Claims whose floor the discovery policy leaves unset (a warning that
+/// says nothing about the Evidence).
+const FLOOR_CLAIMS: &[&str] = &[
+    "min_tcb",
+    "guest_svn",
+    "isv_svn",
+    "security_version",
+    "platform.sw_components",
+];
+
+/// The discovery appraisal without the findings that only its policy
+/// causes: a reference value it lacks (or the placeholder SNP measurement,
+/// "expected 000..."), a floor it leaves unset. What is left are the
+/// Evidence's own problems (malformed, signature, chain, ...).
+fn without_discovery_findings(mut ear: Ear) -> Ear {
+    let placeholder = hex::encode(DISCOVERY_SNP_MEASUREMENT);
+    for a in ear.submods.values_mut() {
+        a.findings.retain(|f| {
+            let claim = f.claim.as_str();
+            let discovery_only = match f.tier {
+                attested_tls::ear::Tier::Contraindicated => {
+                    f.expected.as_deref().is_some_and(|e| e.contains(&placeholder))
+                        || (f.expected.is_none() && REFERENCE_VALUE_CLAIMS.contains(&claim))
+                }
+                attested_tls::ear::Tier::Warning => FLOOR_CLAIMS.contains(&claim),
+                _ => false,
+            };
+            !discovery_only
+        });
+    }
+    ear
 }
 
 /// Adds to every submodule the refusal "no policy given".
@@ -165,13 +210,7 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
         )));
     }
     let now = parse_at(args.at.as_deref())?;
-    let inputs = EvidenceInputs {
-        certs: &args.certs,
-        trust_arks: &args.trust_ark,
-        collateral: &args.collateral,
-        sim_roots: &args.sim_root,
-        cca_trust_anchors: &args.cca_trust_anchors,
-    };
+    let inputs = args.inputs.inputs();
     inputs.check_paths()?;
     let bytes = read_evidence(&args.from_evidence)?;
     // No connection: the binding is not what is checked here, so the
@@ -191,9 +230,24 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
         ))
     };
     let binding = observed_binding(&observed).map_err(&no_policy)?;
+    let accept = AcceptObserved {
+        tcb_status: args.accept_observed_tcb_status,
+        vmpl: args.accept_observed_vmpl,
+    };
     let digest = hex::encode(HashAlgorithm::Sha256.digest(&bytes));
     let id = format!("from-evidence-{}", &digest[..16]);
-    let text = render_policy(&id, &observed, &inputs, true, Some((&digest, now))).map_err(&no_policy)?;
+    // A value only a flag may write (VMPL, TCB status) is named only when it
+    // is the one problem: Evidence that fails anyway is refused for that.
+    let needs_flag = needs_acceptance(&observed, accept);
+    let written = if needs_flag.is_some() {
+        AcceptObserved {
+            tcb_status: true,
+            vmpl: true,
+        }
+    } else {
+        accept
+    };
+    let text = render_policy(&id, &observed, &inputs, written, Some((&digest, now))).map_err(&no_policy)?;
     let policy = Policy::from_toml(&text, Path::new(".")).map_err(|e| Failure::input(format!("BUG: {e}")))?;
     let ear = appraise_evidence(&policy, &bytes, &args.from_evidence, &binding, now)?;
     if !ear.is_acceptable() {
@@ -201,6 +255,9 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
             "the Evidence does not verify under the policy written from it: {}",
             ear.refusal_summary()
         )));
+    }
+    if let Some(why) = needs_flag {
+        return Err(no_policy(why));
     }
     write_policy(&args.out, &text, args.force)?;
     println!(
@@ -216,6 +273,36 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
         }
     }
     Ok(0)
+}
+
+/// Why the observed claims may not be written without a flag: a VMPL other
+/// than 0 (without `--accept-observed-vmpl`) or a TCB status other than
+/// UpToDate (without `--accept-observed-tcb-status`). None: nothing needs one.
+fn needs_acceptance(observed: &Ear, accept: AcceptObserved) -> Option<String> {
+    let mut why = Vec::new();
+    for (name, a) in &observed.submods {
+        let c = Claims(&a.claims);
+        let name = attested_tls::ear::escape_control(name);
+        match platform_of(name.as_ref()) {
+            "snp" if !accept.vmpl => {
+                if let Some(v) = c.u64("vmpl").filter(|v| *v != 0) {
+                    why.push(format!(
+                        "[{name}] the guest runs at VMPL {v}, not 0 (the strict default vmpls = [0]);                          pass --accept-observed-vmpl to pin VMPL {v}"
+                    ));
+                }
+            }
+            "tdx" | "sgx" if !accept.tcb_status => {
+                if let Some(st) = c.str("tcb_status").filter(|s| *s != "UpToDate") {
+                    why.push(format!(
+                        "[{name}] the platform's TCB status is {}, not UpToDate; pass                          --accept-observed-tcb-status to accept it (with a warning)",
+                        attested_tls::ear::escape_control(st)
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// What the user can add when the Evidence could not be verified (empty
@@ -377,15 +464,16 @@ fn floor(claims: &[Claims<'_>], key: &str) -> Option<u64> {
 }
 
 /// The policy text pinning the claims of `ear`: one section per platform
-/// found, with every key commented. `accept_observed_tcb_status`: an
-/// observed Intel TCB status other than UpToDate is listed as allowed (a
-/// warning naming it); otherwise only UpToDate is. `provenance`: the
+/// found, with every key commented. `accept`: which observed values other
+/// than the strict defaults are written (an Intel TCB status other than
+/// UpToDate, a VMPL other than 0); otherwise only the default is, with the
+/// observed value in a comment. `provenance`: the
 /// Evidence's SHA-256 and the verification time, for the header.
 fn render_policy(
     id: &str,
     ear: &Ear,
     inputs: &EvidenceInputs<'_>,
-    accept_observed_tcb_status: bool,
+    accept: AcceptObserved,
     provenance: Option<(&str, time::OffsetDateTime)>,
 ) -> Result<String, String> {
     let mut by_platform: BTreeMap<&str, Vec<(&str, Claims<'_>)>> = BTreeMap::new();
@@ -413,9 +501,9 @@ fn render_policy(
         let claims: Vec<Claims<'_>> = subs.iter().map(|(_, c)| *c).collect();
         let section = match *platform {
             "sim" => sim_section(&claims, inputs)?,
-            "snp" => snp_section(&claims, inputs)?,
-            "tdx" => dcap_section("tdx", &claims, inputs, accept_observed_tcb_status)?,
-            "sgx" => dcap_section("sgx", &claims, inputs, accept_observed_tcb_status)?,
+            "snp" => snp_section(&claims, inputs, accept.vmpl)?,
+            "tdx" => dcap_section("tdx", &claims, inputs, accept.tcb_status)?,
+            "sgx" => dcap_section("sgx", &claims, inputs, accept.tcb_status)?,
             "cca" => cca_section(&claims, inputs)?,
             _ => {
                 let (name, _) = subs[0];
@@ -458,12 +546,27 @@ fn sim_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
     ))
 }
 
-fn snp_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<String, String> {
+fn snp_section(
+    claims: &[Claims<'_>],
+    inputs: &EvidenceInputs<'_>,
+    accept_observed_vmpl: bool,
+) -> Result<String, String> {
     let measurements = required(union(claims, "measurement"), "measurement")?;
-    let chips = union(claims, "chip_id");
+    // An all-zero CHIP_ID is the firmware's mask (MASK_CHIP_ID, or a
+    // VLEK-signed report): it names no chip, so pinning it would bind
+    // nothing and claim anti-diversion falsely.
+    let (masked, chips): (Vec<String>, Vec<String>) = union(claims, "chip_id")
+        .into_iter()
+        .partition(|c| c.bytes().all(|b| b == b'0'));
     let mut s = String::from("# AMD SEV-SNP (docs/platforms/snp.md).\n[snp]\nmeasurements = ");
     s.push_str(&list(&measurements));
     s.push('\n');
+    if !masked.is_empty() {
+        s.push_str(
+            "# chip_ids not pinned: the report's CHIP_ID is all zero (masked by the guest policy,\n\
+             # or a VLEK-signed report), which names no chip.\n",
+        );
+    }
     if !chips.is_empty() {
         s.push_str(&format!(
             "chip_ids = {}   # only this chip (anti-diversion)\n",
@@ -482,9 +585,21 @@ fn snp_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
     let mut vmpls: Vec<u64> = claims.iter().filter_map(|c| c.u64("vmpl")).collect();
     vmpls.sort_unstable();
     vmpls.dedup();
-    if !vmpls.is_empty() {
-        let shown: Vec<String> = vmpls.iter().map(u64::to_string).collect();
-        s.push_str(&format!("vmpls = [{}]\n", shown.join(", ")));
+    let shown: Vec<String> = vmpls.iter().map(u64::to_string).collect();
+    if accept_observed_vmpl && vmpls.iter().any(|v| *v != 0) {
+        s.push_str(&format!(
+            "# REVIEW: the guest runs at VMPL {0}, not 0 (written because of --accept-observed-vmpl);\n\
+             # the strict default is vmpls = [0].\n\
+             vmpls = [{0}]\n",
+            shown.join(", ")
+        ));
+    } else if vmpls.iter().any(|v| *v != 0) {
+        s.push_str(&format!(
+            "vmpls = [0]   # the strict default; observed VMPL {}\n",
+            shown.join(", ")
+        ));
+    } else {
+        s.push_str("vmpls = [0]\n");
     }
     s.push_str("allow_debug = false\nallow_migration_agent = false\n");
     // The floor is the TCB the endorsement key certifies (what min_tcb is
@@ -513,11 +628,21 @@ fn snp_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
             path_list(inputs.certs)?
         ));
     }
-    if !inputs.trust_arks.is_empty() {
+    // Only a root the chain actually ended at is written: a --trust-ark
+    // that was not needed would widen the policy for nothing.
+    let ended_at_trusted_ark = claims.iter().any(|c| {
+        c.0.get("endorsement_key")
+            .and_then(|k| k.get("root_origin"))
+            .and_then(Value::as_str)
+            == Some("trusted_arks")
+    });
+    if !inputs.trust_arks.is_empty() && ended_at_trusted_ark {
         s.push_str(&format!(
             "trusted_arks = {}   # as given with --trust-ark: roots besides AMD's; review\n",
             path_list(inputs.trust_arks)?
         ));
+    } else if !inputs.trust_arks.is_empty() {
+        s.push_str("# trusted_arks not written: the chain ended at a built-in AMD root, not at a --trust-ark\n");
     }
     for (key, claim) in [
         ("host_data", "host_data"),
@@ -595,10 +720,17 @@ fn dcap_section(
     if accept_observed_tcb_status && !non_current.is_empty() {
         statuses.extend(non_current);
         s.push_str(&format!(
-            "# REVIEW: the platform's TCB status is not UpToDate; listing it accepts it with a\n\
-             # warning naming it and its advisories. Remove it once the platform is updated.\n\
+            "# REVIEW: the platform's TCB status is not UpToDate (written because of\n\
+             # --accept-observed-tcb-status); listing it accepts it with a warning naming it\n\
+             # and its advisories. Remove it once the platform is updated.\n\
              allowed_tcb_statuses = {}\n",
             list(&statuses)
+        ));
+    } else if !non_current.is_empty() {
+        s.push_str(&format!(
+            "allowed_tcb_statuses = {}   # the strict default; observed TCB status {}\n",
+            list(&statuses),
+            attested_tls::ear::escape_control(&non_current.join(", "))
         ));
     } else {
         s.push_str(&format!("allowed_tcb_statuses = {}\n", list(&statuses)));
@@ -702,4 +834,112 @@ fn cca_section(claims: &[Claims<'_>], inputs: &EvidenceInputs<'_>) -> Result<Str
         }
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snp_claims(chip_id: &str, root_origin: &str) -> BTreeMap<String, Value> {
+        let mut m = BTreeMap::new();
+        m.insert("measurement".into(), Value::from("ab".repeat(48)));
+        m.insert("chip_id".into(), Value::from(chip_id));
+        m.insert("vmpl".into(), Value::from(0));
+        m.insert(
+            "endorsement_key".into(),
+            serde_json::json!({ "root_origin": root_origin }),
+        );
+        m
+    }
+
+    fn inputs<'a>(trust_arks: &'a [PathBuf]) -> EvidenceInputs<'a> {
+        EvidenceInputs {
+            certs: &[],
+            trust_arks,
+            collateral: &[],
+            sim_roots: &[],
+            cca_trust_anchors: &[],
+        }
+    }
+
+    /// Guards the review's L7: when no policy could be written from the
+    /// claims, `verify` without a policy showed the discovery pass as is,
+    /// with a bogus "measurement expected 000..." refusal and the warnings
+    /// of floors only the discovery policy leaves unset.
+    #[test]
+    fn the_fallback_drops_findings_only_the_discovery_policy_causes() {
+        use attested_tls::ear::{claim_value as cv, TrustClaim as T};
+        let mut a = Appraisal::new(NO_POLICY_ID);
+        a.fail(
+            T::Executables,
+            cv::UNRECOGNIZED_RUNTIME,
+            "measurement",
+            Some("ab".repeat(48)),
+            Some(format!("one of {}", hex::encode(DISCOVERY_SNP_MEASUREMENT))),
+            "the measurement is not in the policy",
+        );
+        a.fail(
+            T::Executables,
+            cv::UNRECOGNIZED_RUNTIME,
+            "mrtd",
+            Some("cd".repeat(48)),
+            None,
+            "policy lists no reference MRTD values",
+        );
+        a.warn(T::Hardware, cv::VULNERABLE_HARDWARE, "min_tcb", None, "min_tcb not set");
+        a.fail(
+            T::Hardware,
+            cv::UNRECOGNIZED_HARDWARE,
+            "endorsement_key",
+            None,
+            None,
+            "signature does not verify",
+        );
+        let ear = Ear::new(0, [("snp".to_string(), a.finish())].into_iter().collect(), None);
+        let ear = without_discovery_findings(ear);
+        let left: Vec<&str> = ear.submods["snp"].findings.iter().map(|f| f.claim.as_str()).collect();
+        assert_eq!(left, ["endorsement_key"]);
+    }
+
+    /// Guards the review's L6: an all-zero CHIP_ID (masked, or a VLEK
+    /// report) was pinned as `chip_ids`, labelled anti-diversion, although
+    /// it names no chip.
+    #[test]
+    fn snp_section_does_not_pin_a_masked_chip_id() {
+        let claims = snp_claims(&"00".repeat(64), "built-in AMD root");
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), false).unwrap();
+        assert!(!s.contains("chip_ids ="), "{s}");
+        assert!(s.contains("CHIP_ID is all zero"), "{s}");
+        let claims = snp_claims(&"c1".repeat(64), "built-in AMD root");
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), false).unwrap();
+        assert!(s.contains(&format!("chip_ids = [\"{}\"]", "c1".repeat(64))), "{s}");
+    }
+
+    /// Guards the review's L5: `trusted_arks` was written whenever
+    /// --trust-ark was given, even when the chain ended at a built-in AMD
+    /// root (widening the policy for nothing).
+    #[test]
+    fn snp_section_writes_trusted_arks_only_when_the_chain_ended_there() {
+        let arks = [PathBuf::from("/tmp/ark.der")];
+        let claims = snp_claims(&"c1".repeat(64), "built-in AMD root");
+        let s = snp_section(&[Claims(&claims)], &inputs(&arks), false).unwrap();
+        assert!(!s.contains("trusted_arks ="), "{s}");
+        assert!(s.contains("# trusted_arks not written"), "{s}");
+        let claims = snp_claims(&"c1".repeat(64), "trusted_arks");
+        let s = snp_section(&[Claims(&claims)], &inputs(&arks), false).unwrap();
+        assert!(s.contains("trusted_arks = [\"/tmp/ark.der\"]"), "{s}");
+    }
+
+    /// Guards the review's M1: the observed VMPL was pinned; now the strict
+    /// `vmpls = [0]` is written (the observed one in a comment) unless
+    /// accepted explicitly.
+    #[test]
+    fn snp_section_writes_vmpl_0_unless_accepted() {
+        let mut claims = snp_claims(&"c1".repeat(64), "built-in AMD root");
+        claims.insert("vmpl".into(), Value::from(2));
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), false).unwrap();
+        assert!(s.contains("vmpls = [0]   # the strict default; observed VMPL 2"), "{s}");
+        let s = snp_section(&[Claims(&claims)], &inputs(&[]), true).unwrap();
+        assert!(s.contains("\nvmpls = [2]\n"), "{s}");
+    }
 }

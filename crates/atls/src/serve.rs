@@ -367,12 +367,21 @@ async fn read_within<R: AsyncRead + Unpin>(
     }
 }
 
+/// The marker inside the error of a connection closed for lack of traffic:
+/// only this one is answered with ERROR 6 (timeout), not every `TimedOut`
+/// (a forwarded service's ETIMEDOUT, a connect timeout).
+#[derive(Debug, thiserror::Error)]
+#[error("idle timeout: no byte in either direction for {0} s")]
+struct IdleTimeout(u64);
+
 /// The error of a connection closed for lack of traffic.
 fn idle_timeout(d: Duration) -> std::io::Error {
-    std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!("idle timeout: no byte in either direction for {} s", d.as_secs()),
-    )
+    std::io::Error::new(std::io::ErrorKind::TimedOut, IdleTimeout(d.as_secs()))
+}
+
+/// Whether `e` is the idle timeout of [`idle_timeout`].
+fn is_idle_timeout(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<IdleTimeout>())
 }
 
 /// Closes an attested connection that ended with `e` as every attested
@@ -380,7 +389,7 @@ fn idle_timeout(d: Duration) -> std::io::Error {
 /// one whose other end (the forwarded service) failed with close_notify
 /// alone. A connection that failed by itself has already closed.
 async fn close_after<S: TlsStreamExt>(stream: &mut AttestedStream<S>, e: &std::io::Error) {
-    if e.kind() == std::io::ErrorKind::TimedOut {
+    if is_idle_timeout(e) {
         stream.close_with_error(error_code::TIMEOUT, &e.to_string()).await;
     } else {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.shutdown()).await;
@@ -609,4 +618,22 @@ pub(crate) async fn pipe_stdio<S: AsyncRead + AsyncWrite>(stream: S) -> Result<u
         let _ = w.shutdown().await;
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod idle_timeout_tests {
+    use super::*;
+
+    /// Guards the review's L8: `close_after` sent ERROR 6 "idle timeout"
+    /// for any `TimedOut` error, including the forwarded service's
+    /// ETIMEDOUT; only the idle timeout's own marker counts now.
+    #[test]
+    fn only_the_idle_timeout_is_an_idle_timeout() {
+        assert!(is_idle_timeout(&idle_timeout(Duration::from_secs(5))));
+        assert!(!is_idle_timeout(&std::io::Error::from(std::io::ErrorKind::TimedOut)));
+        assert!(!is_idle_timeout(&std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connecting to 127.0.0.1:1 timed out"
+        )));
+    }
 }

@@ -27,18 +27,8 @@ pub struct VerifyArgs {
     /// (binary or hex).
     #[arg(long)]
     evidence: PathBuf,
-    /// SEV-SNP certificates (VCEK/VLEK, ASK): a PEM/DER file or a
-    /// directory. Intermediates and leaves only: a self-signed certificate
-    /// here is ignored (and reported) unless it is a built-in AMD ARK.
-    #[arg(long)]
-    certs: Vec<PathBuf>,
-    /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
-    /// built-in AMD roots, as the policy's `trusted_arks`. Repeatable.
-    #[arg(long, value_name = "FILE")]
-    trust_ark: Vec<PathBuf>,
-    /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
-    #[arg(long)]
-    collateral: Vec<PathBuf>,
+    #[command(flatten)]
+    inputs: EvidenceInputArgs,
     /// Appraisal policy (TOML). Without one, the Evidence is verified and
     /// its claims are printed, but nothing is affirming (exit 1).
     #[arg(long)]
@@ -56,14 +46,55 @@ pub struct VerifyArgs {
     /// P-384 or Ed25519), for the passport model.
     #[arg(long)]
     sign_ear: Option<PathBuf>,
+}
+
+/// Certificates, roots and collateral given with Evidence: one set of
+/// flags for `atls verify`, `atls policy init` and `atls inspect`.
+#[derive(clap::Args)]
+pub struct CertInputArgs {
+    /// Certificates (PEM/DER files or directories): SEV-SNP intermediates
+    /// and endorsement keys (ASK, VCEK/VLEK; a self-signed certificate here
+    /// is never a root: it is ignored, and reported, unless it is a built-in
+    /// AMD ARK); for `atls inspect` also an attestation service's CA for
+    /// tokens.
+    #[arg(long)]
+    pub certs: Vec<PathBuf>,
+    /// An SEV-SNP root (ARK, PEM/DER, self-signed) to trust besides the
+    /// built-in AMD roots, as the policy's `trusted_arks`. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub trust_ark: Vec<PathBuf>,
+    /// Intel DCAP collateral (JSON file or directory of them), for TDX and SGX.
+    #[arg(long)]
+    pub collateral: Vec<PathBuf>,
+}
+
+/// The Evidence inputs of `atls verify` and `atls policy init`:
+/// [`CertInputArgs`] and the trust anchors of the simulated TEE and CCA.
+#[derive(clap::Args)]
+pub struct EvidenceInputArgs {
+    #[command(flatten)]
+    pub bundles: CertInputArgs,
     /// Simulation root certificate (PEM) to trust for simulated Evidence;
     /// added to `[sim] trusted_roots`.
     #[arg(long)]
-    sim_root: Vec<PathBuf>,
+    pub sim_root: Vec<PathBuf>,
     /// Arm CCA trust anchors (JSON list of instance id, implementation id
     /// and CPAK); added to `[cca] trust_anchors`.
     #[arg(long)]
-    cca_trust_anchors: Vec<PathBuf>,
+    pub cca_trust_anchors: Vec<PathBuf>,
+}
+
+impl EvidenceInputArgs {
+    /// The inputs as [`EvidenceInputs`].
+    pub fn inputs(&self) -> EvidenceInputs<'_> {
+        EvidenceInputs {
+            certs: &self.bundles.certs,
+            trust_arks: &self.bundles.trust_ark,
+            collateral: &self.bundles.collateral,
+            sim_roots: &self.sim_root,
+            cca_trust_anchors: &self.cca_trust_anchors,
+        }
+    }
 }
 
 /// What comes with Evidence besides the policy: certificates, collateral
@@ -91,54 +122,68 @@ impl EvidenceInputs<'_> {
         check_bundle_paths("--cca-trust-anchors", self.cca_trust_anchors)
     }
 
-    /// Adds the inputs to the policy's sections (creating a section that is
-    /// absent, which then has no reference values of its own). Paths from
-    /// the command line are relative to the working directory, not to the
-    /// policy file, so they are made absolute first.
-    pub fn add_to(&self, policy: &mut Policy) -> Result<(), Failure> {
-        let abs = |paths: &[PathBuf]| -> Result<Vec<PathBuf>, Failure> { paths.iter().map(|p| absolute(p)).collect() };
-        if !self.certs.is_empty() {
-            policy
-                .snp
-                .get_or_insert_with(Default::default)
-                .certs
-                .extend(abs(self.certs)?);
-        }
-        if !self.trust_arks.is_empty() {
-            policy
-                .snp
-                .get_or_insert_with(Default::default)
-                .trusted_arks
-                .extend(abs(self.trust_arks)?);
-        }
-        if !self.collateral.is_empty() {
-            let collateral = abs(self.collateral)?;
-            policy
-                .tdx
-                .get_or_insert_with(Default::default)
-                .collateral
-                .extend(collateral.iter().cloned());
-            policy
-                .sgx
-                .get_or_insert_with(Default::default)
-                .collateral
-                .extend(collateral);
-        }
-        if !self.sim_roots.is_empty() {
-            policy
-                .sim
-                .get_or_insert_with(Default::default)
-                .trusted_roots
-                .extend(abs(self.sim_roots)?);
-        }
-        if !self.cca_trust_anchors.is_empty() {
-            policy
-                .cca
-                .get_or_insert_with(Default::default)
-                .trust_anchors
-                .extend(abs(self.cca_trust_anchors)?);
-        }
-        Ok(())
+    /// Adds the inputs to the policy's sections, and returns a note for
+    /// each flag that no section of the policy takes (it is not used: a
+    /// section created for it would have no reference values and refuse to
+    /// load). Paths from the command line are relative to the working
+    /// directory, not to the policy file, so they are made absolute first.
+    pub fn add_to(&self, policy: &mut Policy) -> Result<Vec<String>, Failure> {
+        let id = escape_control(&policy.id).into_owned();
+        let mut unused = Vec::new();
+        // Appends `paths` to every list given (one per section that takes
+        // the flag and is present); notes the flag when there is none.
+        let mut add = |flag: &str, sections: &str, paths: &[PathBuf], lists: Vec<Option<&mut Vec<PathBuf>>>| {
+            if paths.is_empty() {
+                return Ok::<(), Failure>(());
+            }
+            let abs = paths.iter().map(|p| absolute(p)).collect::<Result<Vec<_>, _>>()?;
+            let mut used = false;
+            for list in lists.into_iter().flatten() {
+                list.extend(abs.iter().cloned());
+                used = true;
+            }
+            if !used {
+                unused.push(format!(
+                    "{flag} was not used: policy {id} has no {sections} section (Evidence of that platform \
+                     would be refused anyway)"
+                ));
+            }
+            Ok(())
+        };
+        add(
+            "--certs",
+            "[snp]",
+            self.certs,
+            vec![policy.snp.as_mut().map(|s| &mut s.certs)],
+        )?;
+        add(
+            "--trust-ark",
+            "[snp]",
+            self.trust_arks,
+            vec![policy.snp.as_mut().map(|s| &mut s.trusted_arks)],
+        )?;
+        add(
+            "--collateral",
+            "[tdx] or [sgx]",
+            self.collateral,
+            vec![
+                policy.tdx.as_mut().map(|s| &mut s.collateral),
+                policy.sgx.as_mut().map(|s| &mut s.collateral),
+            ],
+        )?;
+        add(
+            "--sim-root",
+            "[sim]",
+            self.sim_roots,
+            vec![policy.sim.as_mut().map(|s| &mut s.trusted_roots)],
+        )?;
+        add(
+            "--cca-trust-anchors",
+            "[cca]",
+            self.cca_trust_anchors,
+            vec![policy.cca.as_mut().map(|s| &mut s.trust_anchors)],
+        )?;
+        Ok(unused)
     }
 }
 
@@ -232,13 +277,7 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
         }
     };
     let now = parse_at(args.at.as_deref())?;
-    let inputs = EvidenceInputs {
-        certs: &args.certs,
-        trust_arks: &args.trust_ark,
-        collateral: &args.collateral,
-        sim_roots: &args.sim_root,
-        cca_trust_anchors: &args.cca_trust_anchors,
-    };
+    let inputs = args.inputs.inputs();
     let policy = match &args.policy {
         Some(p) => Some(Policy::load(p).map_err(Failure::input)?),
         None => None,
@@ -255,7 +294,9 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
                     escape_control(&policy.id)
                 );
             }
-            inputs.add_to(&mut policy)?;
+            for note in inputs.add_to(&mut policy)? {
+                eprintln!("atls: note: {note}");
+            }
             (
                 appraise_evidence(&policy, &bytes, &args.evidence, &expected, now)?,
                 None,

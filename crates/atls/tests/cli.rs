@@ -354,6 +354,43 @@ const TDX_REPORT_DATA: &str = "9a9d48e7f6799642d3d1b34e1e5e1742d4bb02dd6ddd55186
 const TDX_MRTD: &str =
     "91eb2b44d141d4ece09f0c75c2c53d247a3c68edd7fafe8a3520c942a604a407de03ae6dc5f87f27428b2538873118b7";
 
+/// Guards the review's L1: `--certs` / `--trust-ark` (and the other input
+/// flags) with a policy lacking their section created an empty section,
+/// and the policy then failed to load ("snp.measurements is invalid", exit
+/// 2). Now the flag is noted as unused and the appraisal goes on.
+#[test]
+fn verify_notes_input_flags_the_policy_has_no_section_for() {
+    let v = vectors();
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("tdx.toml");
+    std::fs::write(&policy, format!("id = \"tdx-prod\"\n[tdx]\nmrtd = [\"{TDX_MRTD}\"]\n")).unwrap();
+    let vcek = v.join("sev-snp/vcek_milan.der");
+    let (code, out, err) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(v.join("tdx/tdx_quote"))
+        .arg("--collateral")
+        .arg(v.join("tdx/tdx_quote_collateral.json"))
+        .arg("--policy")
+        .arg(&policy)
+        .args([
+            "--certs".as_ref(),
+            vcek.as_os_str(),
+            "--trust-ark".as_ref(),
+            vcek.as_os_str(),
+        ])
+        .args(["--sim-root".as_ref(), vcek.as_os_str()])
+        .args(["--cca-trust-anchors".as_ref(), vcek.as_os_str()])
+        .args(["--at", "2025-07-01T00:00:00Z", "--report-data", TDX_REPORT_DATA]));
+    assert_eq!(code, 0, "{out}{err}");
+    for flag in ["--certs", "--trust-ark", "--sim-root", "--cca-trust-anchors"] {
+        assert!(
+            err.contains(&format!("atls: note: {flag} was not used: policy tdx-prod has no")),
+            "{flag}: {err}"
+        );
+    }
+    assert!(!err.contains("--collateral was not used"), "{err}");
+}
+
 #[test]
 fn verify_tdx_quote_offline() {
     let v = vectors().join("tdx");
@@ -435,12 +472,12 @@ fn verify_snp_report_offline_with_certs() {
     let measurement =
         "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
     let rd = "d447b55d197491bfe15cf298f9de9986b7a7c4be2468b4f6e2d53b71d7c645810b0f2cdfca0040433be063fc1a8293f0f3f8dae7b79fecb3d1cd82bd6a93ebfd";
-    // With a TCB floor the vector meets (as README's example): affirming.
+    // With the floors the vector meets (as README's example): affirming.
     std::fs::write(
         &policy,
         format!(
             "id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n\
-             min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\n"
+             min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\nmin_guest_svn = 0\n"
         ),
     )
     .unwrap();
@@ -489,6 +526,19 @@ fn verify_snp_report_offline_with_certs() {
         out.contains("[snp] warning") && out.contains("min_tcb not set"),
         "{out}"
     );
+    // Guards the review's M4 through the CLI: min_guest_svn unset is a
+    // warning naming it (exit 3), as sgx.min_isv_svn unset is.
+    std::fs::write(
+        &policy,
+        format!(
+            "id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\n\
+             min_tcb = {{ bootloader = 3, tee = 0, snp = 8, microcode = 115 }}\n"
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = verify_with("vcek_milan.der");
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("snp.min_guest_svn not set"), "{out}");
 }
 
 /// Guards issue 8 point 1 through the CLI: the usual workflow of dumping
@@ -515,7 +565,9 @@ fn verify_snp_refuses_a_forged_hierarchy_passed_with_certs() {
     let policy = tmp.path().join("snp.toml");
     std::fs::write(
         &policy,
-        format!("id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\nmin_tcb = {{ snp = 8 }}\n"),
+        format!(
+            "id = \"snp\"\n[snp]\nmeasurements = [\"{measurement}\"]\nmin_tcb = {{ snp = 8 }}\nmin_guest_svn = 0\n"
+        ),
     )
     .unwrap();
     let verify = |extra: &[&std::ffi::OsStr]| {
@@ -553,6 +605,136 @@ fn verify_snp_refuses_a_forged_hierarchy_passed_with_certs() {
     let key = &ear["submods"]["snp"]["attested_tls_claims"]["endorsement_key"];
     assert_eq!(key["root_sha256"], ark_hash.as_str(), "{out}");
     assert_eq!(key["root_origin"], "trusted_arks", "{out}");
+}
+
+/// Guards the review's M3 through the CLI: a forged hierarchy copying
+/// AMD's exact names, passed with `--certs`, is refused as not leading to
+/// a trusted AMD root (it was "signature ... does not verify with the key
+/// of ARK-Milan").
+#[test]
+fn verify_snp_refuses_a_forged_hierarchy_with_amd_names_as_untrusted() {
+    let measurement = [0x7au8; 48];
+    let rd = [0xd4u8; 64];
+    let (h, report) = snp_synthetic::forged_milan_with_amd_names(&measurement, &rd);
+    let tmp = tempfile::tempdir().unwrap();
+    let certs = tmp.path().join("host-certs");
+    std::fs::create_dir(&certs).unwrap();
+    for (n, d) in [("ark.der", &h.ark), ("ask.der", &h.intermediate), ("vcek.der", &h.leaf)] {
+        std::fs::write(certs.join(n), d).unwrap();
+    }
+    let evidence = tmp.path().join("report.hex");
+    std::fs::write(&evidence, hex_of(&report)).unwrap();
+    let policy = tmp.path().join("snp.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "id = \"snp\"\n[snp]\nmeasurements = [\"{}\"]\nmin_tcb = {{ snp = 8 }}\nmin_guest_svn = 0\n",
+            hex_of(&measurement)
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(&evidence)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--certs")
+        .arg(&certs)
+        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", &hex_of(&rd)]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("which is not a trusted AMD root") && out.contains("a trusted root has that name"),
+        "{out}"
+    );
+}
+
+/// Guards the review's M1 and what docs/policy.md says `policy init`
+/// refuses: Evidence from a guest at VMPL 2 is not pinned (it used to write
+/// `vmpls = [2]`) unless --accept-observed-vmpl, and `verify` without a
+/// policy flags the VMPL; a debuggable guest or one allowing a migration
+/// agent gets no policy at all (no flag accepts them).
+#[test]
+fn policy_init_refuses_snp_vmpl_debug_and_migration_agent() {
+    let measurement = [0x7au8; 48];
+    let rd = [0xd4u8; 64];
+    let tmp = tempfile::tempdir().unwrap();
+    let forged = |name: &str, f: fn(&mut [u8])| {
+        let (h, report) = snp_synthetic::forged_milan_changed(&measurement, &rd, f);
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("ark.der"), &h.ark).unwrap();
+        std::fs::write(dir.join("ask.der"), &h.intermediate).unwrap();
+        std::fs::write(dir.join("vcek.der"), &h.leaf).unwrap();
+        std::fs::write(dir.join("report.hex"), hex_of(&report)).unwrap();
+        dir
+    };
+    let init = |dir: &Path, extra: &[&str]| {
+        let out_file = dir.join("p.toml");
+        let r = run(atls()
+            .args(["policy", "init", "--from-evidence"])
+            .arg(dir.join("report.hex"))
+            .arg("--certs")
+            .arg(dir.join("ask.der"))
+            .arg("--certs")
+            .arg(dir.join("vcek.der"))
+            .arg("--trust-ark")
+            .arg(dir.join("ark.der"))
+            .args(["--at", "2026-01-01T00:00:00Z", "--out"])
+            .arg(&out_file)
+            .args(extra));
+        (r, out_file)
+    };
+    let vmpl2 = forged("vmpl2", |r| r[0x30] = 2);
+    let ((code, out, err), file) = init(&vmpl2, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("VMPL 2") && err.contains("--accept-observed-vmpl"),
+        "{err}"
+    );
+    assert!(!file.exists());
+    let ((code, out, err), file) = init(&vmpl2, &["--accept-observed-vmpl"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("vmpls = [2]") && text.contains("# REVIEW: the guest runs at VMPL 2"),
+        "{text}"
+    );
+    // Without a policy the non-zero VMPL is a refusal of its own.
+    let (code, out, _) = run(atls()
+        .args(["verify", "--evidence"])
+        .arg(vmpl2.join("report.hex"))
+        .arg("--certs")
+        .arg(vmpl2.join("ask.der"))
+        .arg("--certs")
+        .arg(vmpl2.join("vcek.der"))
+        .arg("--trust-ark")
+        .arg(vmpl2.join("ark.der"))
+        .args(["--at", "2026-01-01T00:00:00Z", "--report-data", &hex_of(&rd)]));
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("contraindicated") && l.contains("vmpl")),
+        "{out}"
+    );
+
+    // Debug (guest policy bit 19) and migration agent (bit 18): refused,
+    // whatever the flags.
+    for (name, bit, claim) in [("debug", 19u32, "debug"), ("migration", 18, "migration")] {
+        let dir = forged(
+            name,
+            if bit == 19 {
+                |r: &mut [u8]| r[0x0A] |= 0x08
+            } else {
+                |r: &mut [u8]| r[0x0A] |= 0x04
+            },
+        );
+        let ((code, out, err), file) = init(&dir, &["--accept-observed-vmpl", "--accept-observed-tcb-status"]);
+        assert_eq!(code, 1, "{name}: {out}{err}");
+        assert!(
+            err.contains("no policy written") && err.to_lowercase().contains(claim),
+            "{name}: {err}"
+        );
+        assert!(!file.exists(), "{name}");
+    }
 }
 
 fn hex_of(b: &[u8]) -> String {
@@ -1236,22 +1418,44 @@ fn policy_init_writes_a_policy_that_affirms_the_same_evidence() {
     let tmp = tempfile::tempdir().unwrap();
     for c in cases(tmp.path()) {
         let out_file = tmp.path().join(format!("{}.toml", c.name.replace(' ', "-")));
-        let init = || {
+        let is_sgx = c.name == "sgx";
+        let init = |accept: bool| {
             let mut cmd = atls();
             cmd.args(["policy", "init", "--from-evidence"])
                 .arg(&c.evidence)
                 .args(&c.inputs)
                 .arg("--out")
                 .arg(&out_file);
+            if accept {
+                cmd.arg("--accept-observed-tcb-status");
+            }
             cmd
         };
-        let (code, out, err) = run(&mut init());
+        if is_sgx {
+            // Guards the review's M2: a TCB status other than UpToDate was
+            // written as allowed without being asked; now it needs the flag.
+            let (code, out, err) = run(&mut init(false));
+            assert_eq!(code, 1, "{out}{err}");
+            assert!(
+                err.contains("ConfigurationAndSWHardeningNeeded") && err.contains("--accept-observed-tcb-status"),
+                "{err}"
+            );
+            assert!(!out_file.exists(), "a policy was written without the flag");
+        }
+        let (code, out, err) = run(&mut init(is_sgx));
         assert_eq!(code, 0, "{}: {out}{err}", c.name);
         assert!(out.contains("review"), "{}: {out}", c.name);
         let text = std::fs::read_to_string(&out_file).unwrap();
         assert!(text.contains(&c.shows), "{}: {text}", c.name);
         assert!(text.contains("allow_debug = false"), "{}: {text}", c.name);
-        assert!(text.contains("REVIEW"), "{}: {text}", c.name);
+        // The TCB-status REVIEW comment only where a status was accepted
+        // (the header's "REVIEW IT" is in every file).
+        assert_eq!(
+            text.contains("# REVIEW: the platform's TCB status is not UpToDate"),
+            is_sgx,
+            "{}: {text}",
+            c.name
+        );
 
         // The round trip: `verify --policy` with the written file alone
         // (no --certs / --collateral / trust anchors: the policy names them).
@@ -1272,11 +1476,11 @@ fn policy_init_writes_a_policy_that_affirms_the_same_evidence() {
         }
 
         // Never overwritten without --force.
-        let (code, _, err) = run(&mut init());
+        let (code, _, err) = run(&mut init(is_sgx));
         assert_eq!(code, 2, "{}: {err}", c.name);
         assert!(err.contains("already exists") && err.contains("--force"), "{err}");
         assert_eq!(std::fs::read_to_string(&out_file).unwrap(), text);
-        let (code, _, err) = run(init().arg("--force"));
+        let (code, _, err) = run(init(is_sgx).arg("--force"));
         assert_eq!(code, 0, "{}: {err}", c.name);
     }
 }

@@ -203,3 +203,124 @@ fn the_bound_is_at_least_one() {
         net::AttesterCallLimit::DEFAULT_MAX
     );
 }
+
+/// An inline (non-blocking) attester that counts its calls.
+struct CountingInline {
+    inner: Arc<dyn Attester>,
+    calls: AtomicUsize,
+}
+
+impl Attester for CountingInline {
+    fn platform(&self) -> &str {
+        "counting-inline"
+    }
+    fn attest(&self, binding: &BindingClaims) -> Result<Cmw, AttestError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.inner.attest(binding)
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+}
+
+/// Guards the review's L9: with an inline attester an OUTCOME was accepted
+/// as soon as our AUTHENTICATOR was queued, so a peer pipelining
+/// AUTH_REQUEST(n) + OUTCOME(n) pairs got one attest-and-sign per pair
+/// from a single read, up to the 1 MiB output queue. Now the OUTCOME for
+/// an answer not yet sent is a protocol violation (and no frame is handled
+/// while our answer waits to be written): one call for the pipelined
+/// requests, both for the initial exchange and after the connection is
+/// ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_pipelining_requests_and_outcomes_gets_one_attester_call() {
+    let w = world(1);
+    let counting = Arc::new(CountingInline {
+        inner: attester(&w.instances[0]),
+        calls: AtomicUsize::new(0),
+    });
+    let cfg = AttestationConfig::attester(counting.clone()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = server_tls();
+    let (tx, mut results) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        for _ in 0..2 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let (tls, cfg, tx) = (tls.clone(), cfg.clone(), tx.clone());
+            tokio::spawn(async move {
+                // Once ready, read as a server application does: the
+                // peer's re-attestation requests are handled while reading.
+                let r = match net::accept(&tls, tcp, &cfg).await {
+                    Ok((mut s, _)) => {
+                        use tokio::io::AsyncReadExt;
+                        let mut buf = [0u8; 1024];
+                        loop {
+                            match s.read(&mut buf).await {
+                                Ok(0) => break Ok(()),
+                                Ok(_) => {}
+                                Err(e) => break Err(e.to_string()),
+                            }
+                        }
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = tx.send(r);
+            });
+        }
+    });
+    let pipelined = |first: u32| {
+        (first..first + 50)
+            .flat_map(|id| [RawClient::request(id, vec![id as u8 + 1; 32]), RawClient::accepted(id)])
+            .collect::<Vec<_>>()
+    };
+    let violation = |frames: &[Frame]| {
+        let authenticators = frames
+            .iter()
+            .filter(|f| matches!(f, Frame::Authenticator { .. }))
+            .count();
+        match frames.last() {
+            Some(Frame::Error { code, reason }) => {
+                assert_eq!(*code, error_code::PROTOCOL_VIOLATION, "{reason}");
+                assert!(
+                    reason.contains("we answered but have not sent the answer yet"),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected ERROR, got {other:?}"),
+        }
+        authenticators
+    };
+
+    // During the initial exchange.
+    let mut c = RawClient::connect(addr).await;
+    let mut frames = vec![RawClient::hello()];
+    frames.extend(pipelined(0));
+    c.send(&frames).await;
+    let (got, _) = c.read_to_end().await;
+    assert_eq!(violation(&got), 1, "{got:?}");
+    assert!(results.recv().await.unwrap().is_err());
+    assert_eq!(counting.calls.load(Ordering::SeqCst), 1);
+
+    // After the connection is ready (re-attestation requests).
+    let mut c = RawClient::connect(addr).await;
+    c.send(&[RawClient::hello(), RawClient::request(0, vec![0xee; 32])])
+        .await;
+    loop {
+        match c.next_frame().await {
+            Ok(Frame::Hello(_)) => {}
+            Ok(Frame::Authenticator { request_id: 0, .. }) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    c.send(&[RawClient::accepted(0)]).await;
+    c.send(&pipelined(1)).await;
+    let (got, _) = c.read_to_end().await;
+    assert_eq!(violation(&got), 1, "{got:?}");
+    let r = results.recv().await.unwrap();
+    assert!(matches!(&r, Err(m) if m.contains("have not sent")), "{r:?}");
+    assert_eq!(
+        counting.calls.load(Ordering::SeqCst),
+        3,
+        "initial 1 + initial 1 + one re-attestation"
+    );
+}

@@ -346,7 +346,7 @@ fn the_attester_output_is_appraised_by_the_snp_verifier() {
     let cmw = fake.attester().attest(&binding()).unwrap();
     let policy = Policy::from_toml(
         "id = \"configfs\"\n[snp]\nmeasurements = [\"7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f\"]\n\
-         min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }\n",
+         min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }\nmin_guest_svn = 0\n",
         Path::new("."),
     )
     .unwrap();

@@ -135,3 +135,39 @@ fn a_report_of_another_chip_is_refused() {
         r.evidence
     );
 }
+
+/// Guards the review's L4: a self-signed certificate among `--certs` was
+/// dropped silently, and a verified chain always named its root "built-in
+/// AMD root", even one trusted with `--trust-ark`. Now the ignored root is
+/// reported and the root is named by SHA-256 and origin.
+#[test]
+fn ignored_roots_are_reported_and_the_root_is_named_by_hash_and_origin() {
+    let (k, spki) = key();
+    let nonce = [0x42u8; 32];
+    let rd = attested_tls::crypto::sha512(&[&spki, &nonce]);
+    let (h, report) = snp_synthetic::forged_milan(&[0x11; 48], &rd);
+    let mut p = rcgen::CertificateParams::new(vec!["Contrast".to_string()]).unwrap();
+    p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(&[1, 3, 9901, 2, 1], report)];
+    let cert = p.self_signed(&k).unwrap().der().to_vec();
+    let ark_hash = hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &h.ark).as_ref());
+
+    let mut opts = ReadOptions::at(now());
+    opts.nonce = Some(nonce.to_vec());
+    opts.certs = vec![h.leaf.clone(), h.intermediate.clone(), h.ark.clone()];
+    let r = one(&cert, &opts);
+    assert!(
+        matches!(&r.evidence.outcome, EvidenceOutcome::Invalid(e)
+            if e.contains("ignored") && e.contains(&ark_hash) && e.contains("--trust-ark")),
+        "{:?}",
+        r.evidence
+    );
+    opts.certs.pop();
+    opts.trusted_arks = vec![h.ark.clone()];
+    let r = one(&cert, &opts);
+    assert!(
+        matches!(&r.evidence.outcome, EvidenceOutcome::Verified { anchor }
+            if anchor == &format!("ARK-Milan sha256:{ark_hash} (--trust-ark)")),
+        "{:?}",
+        r.evidence
+    );
+}

@@ -462,7 +462,7 @@ async fn genuine_snp_report_replayed_into_a_connection_is_refused_on_report_data
     let envelope = encode_envelope(&report, Some(&build_cert_table(&[(guid::VCEK, &vcek[..])])));
     let policy = attested_tls::policy::Policy::from_toml(
         "id = \"snp-prod\"\n[snp]\nmeasurements = [\"7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f\"]\n\
-         min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }\n",
+         min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }\nmin_guest_svn = 0\n",
         std::path::Path::new("."),
     )
     .unwrap();

@@ -61,8 +61,8 @@ static SNP_REPORT: LazyLock<Vec<u8>> =
 static SNP: LazyLock<SnpVerifier> = LazyLock::new(|| {
     let section = SnpPolicy {
         measurements: vec![SNP_MEASUREMENT.to_string()],
-        // The vector's certified TCB: an unset floor would make even the
-        // unmodified vector a warning, not affirming.
+        // The vector's certified TCB and a guest SVN floor: an unset floor
+        // would make even the unmodified vector a warning, not affirming.
         min_tcb: MinTcb {
             bootloader: Some(3),
             tee: Some(0),
@@ -70,6 +70,7 @@ static SNP: LazyLock<SnpVerifier> = LazyLock::new(|| {
             microcode: Some(115),
             fmc: None,
         },
+        min_guest_svn: Some(0),
         ..Default::default()
     };
     let mut v = SnpVerifier::with_trust_store(SnpConfig::from_policy(&section).unwrap(), builtin_trust_store());

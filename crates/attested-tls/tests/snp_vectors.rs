@@ -56,18 +56,23 @@ fn at(t: i64) -> time::OffsetDateTime {
 const MILAN_MIN_TCB: &str = "min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }";
 
 /// A verifier from a policy whose `[snp]` section is `extra` plus the
-/// vector's measurement and, unless `extra` sets one, the floor
-/// [`MILAN_MIN_TCB`] (an unset floor makes every result a warning, see
-/// `an_unset_min_tcb_is_a_warning_naming_it`); relative paths resolve
-/// against the vectors.
+/// vector's measurement and, unless `extra` sets them, the floors
+/// [`MILAN_MIN_TCB`] and `min_guest_svn = 0` (an unset floor makes every
+/// result a warning, see `an_unset_min_tcb_is_a_warning_naming_it`);
+/// relative paths resolve against the vectors.
 fn verifier(extra: &str) -> SnpVerifier {
     verifier_in(&dir(), extra)
 }
 
 fn verifier_in(base: &Path, extra: &str) -> SnpVerifier {
     let floor = if extra.contains("min_tcb") { "" } else { MILAN_MIN_TCB };
+    let svn_floor = if extra.contains("min_guest_svn") {
+        ""
+    } else {
+        "min_guest_svn = 0"
+    };
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{floor}\n{extra}\n"),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{floor}\n{svn_floor}\n{extra}\n"),
         base,
     )
     .unwrap();
@@ -167,7 +172,7 @@ fn milan_report_in_the_envelope_with_the_host_cert_table_is_affirming() {
 
     // Through the policy's appraiser and a CMW, as on a connection.
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{MILAN_MIN_TCB}\n"),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\n{MILAN_MIN_TCB}\nmin_guest_svn = 0\n"),
         &dir(),
     )
     .unwrap();
@@ -318,7 +323,7 @@ fn wrong_expected_report_data_fails() {
 fn measurement_not_in_the_policy_fails() {
     let p = Policy::from_toml(
         &format!(
-            "id = \"snp-test\"\n[snp]\nmeasurements = [\"{}\"]\ncerts = [\"vcek_milan.der\"]\n{MILAN_MIN_TCB}\n",
+            "id = \"snp-test\"\n[snp]\nmeasurements = [\"{}\"]\ncerts = [\"vcek_milan.der\"]\n{MILAN_MIN_TCB}\nmin_guest_svn = 0\n",
             "00".repeat(48)
         ),
         &dir(),
@@ -398,7 +403,7 @@ fn min_tcb_is_compared_with_the_certified_tcb() {
 #[test]
 fn an_unset_min_tcb_is_a_warning_naming_it() {
     let p = Policy::from_toml(
-        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\"vcek_milan.der\"]\n"),
+        &format!("id = \"snp-test\"\n[snp]\nmeasurements = [\"{MEASUREMENT}\"]\ncerts = [\"vcek_milan.der\"]\nmin_guest_svn = 0\n"),
         &dir(),
     )
     .unwrap();
@@ -882,6 +887,78 @@ mod synthetic {
         v.add_cert(&h.intermediate).unwrap();
         v.add_cert(&h.leaf).unwrap();
         assert!(appraise_raw(&v, &r).is_affirming());
+    }
+
+    /// Guards the review's L2 and L3: `add_cert(ark)` before
+    /// `add_trusted_ark(ark)` left a stale "ignored root" warning although
+    /// the root was trusted; and the ignored-root finding named the local
+    /// file it came from, which reached the peer in the EAR.
+    #[test]
+    fn an_ignored_root_later_trusted_is_not_reported_and_no_path_is_sent() {
+        let (m, rd) = (hex::decode(MEASUREMENT).unwrap(), hex::decode(REPORT_DATA).unwrap());
+        let (h, r) = snp_synthetic::forged_milan(&m, &rd);
+        let mut v = verifier("");
+        v.add_cert(&h.ark).unwrap();
+        assert_eq!(v.ignored_roots().len(), 1);
+        v.add_trusted_ark(&h.ark).unwrap();
+        v.add_cert(&h.intermediate).unwrap();
+        v.add_cert(&h.leaf).unwrap();
+        assert!(v.ignored_roots().is_empty(), "{:?}", v.ignored_roots());
+        let a = appraise_raw(&v, &r);
+        assert_eq!(a.status, Tier::Affirming, "{:#?}", a.findings);
+
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("host-ark.der"), &h.ark).unwrap();
+        let v = verifier_in(tmp.path(), "certs = [\"host-ark.der\"]");
+        let a = appraise_raw(&v, &r);
+        let ignored = a.findings.iter().find(|f| f.claim == "certs").unwrap();
+        let observed = ignored.observed.as_deref().unwrap();
+        assert_eq!(observed, format!("ARK-Milan sha256:{}", hex::encode(sha256(&h.ark))));
+        assert!(
+            !format!("{:?}", a.findings).contains("host-ark.der"),
+            "{:?}",
+            a.findings
+        );
+    }
+
+    /// Guards the review's M3: a forged hierarchy copying AMD's exact
+    /// subject names matched the built-in ARK-Milan by name, so the refusal
+    /// read "signature of ... does not verify with the key of ARK-Milan"
+    /// instead of saying the chain has no trusted root (what
+    /// docs/platforms/snp.md promises). Both ways in: `certs`, and the
+    /// Evidence's certificate table.
+    #[test]
+    fn a_forged_hierarchy_with_amd_names_is_refused_as_not_a_trusted_root() {
+        let (m, rd) = (hex::decode(MEASUREMENT).unwrap(), hex::decode(REPORT_DATA).unwrap());
+        let (h, r) = snp_synthetic::forged_milan_with_amd_names(&m, &rd);
+        let refused_as_untrusted = |a: &Appraisal| {
+            assert_refused_for(a, "endorsement_key");
+            let chain = a.findings.iter().find(|f| f.claim == "endorsement_key").unwrap();
+            assert!(
+                chain
+                    .reason
+                    .contains("\"SEV-Milan\" is issued by \"ARK-Milan\", which is not a trusted AMD root")
+                    && chain.reason.contains("a trusted root has that name"),
+                "{chain}"
+            );
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        for (n, d) in [("ark.der", &h.ark), ("ask.der", &h.intermediate), ("vcek.der", &h.leaf)] {
+            std::fs::write(tmp.path().join(n), d).unwrap();
+        }
+        refused_as_untrusted(&appraise_raw(&verifier_in(tmp.path(), "certs = [\".\"]"), &r));
+        let table = [
+            (guid::VCEK, &h.leaf[..]),
+            (guid::ASK, &h.intermediate[..]),
+            (guid::ARK, &h.ark[..]),
+        ];
+        refused_as_untrusted(&appraise_with(
+            &verifier(""),
+            MEDIA_TYPE_ENVELOPE,
+            &envelope(&r, &table),
+            &expected(),
+            NOW,
+        ));
     }
 
     /// A `trusted_arks` entry must be a self-signed certificate: an ASK

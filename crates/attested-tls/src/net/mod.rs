@@ -520,6 +520,11 @@ pub struct AttestedStream<S> {
     /// handle incoming frames, so writes do not read (they would replace
     /// its waker).
     reader_waiting: bool,
+    /// Our AUTHENTICATOR is in `out` and not yet written to the TLS stream:
+    /// no more of the peer's frames are handled until it is, so that one
+    /// attester call at a time is outstanding (a pipelining peer's next
+    /// request waits for our answer to be written).
+    answer_unflushed: bool,
 }
 
 /// Application data a write-only side buffers while it looks for the
@@ -628,6 +633,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             attester_calls: att.attester_calls.clone(),
             closing: None,
             reader_waiting: false,
+            answer_unflushed: false,
         };
         let r = tokio::time::timeout(timeout, s.drive(|s| s.session.is_ready(), "attestation")).await;
         match r {
@@ -721,6 +727,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             self.inner.write_all(&out).await?;
             self.inner.flush().await?;
         }
+        self.answer_unflushed = false;
         Ok(())
     }
 
@@ -923,7 +930,7 @@ impl<S: TlsStreamExt> AsyncRead for AttestedStream<S> {
                     this.mark_failed();
                     return Poll::Ready(Err(e));
                 }
-                Poll::Pending if this.out.len() > MAX_QUEUED_OUTPUT => {
+                Poll::Pending if this.out.len() > MAX_QUEUED_OUTPUT || this.answer_unflushed => {
                     this.reader_waiting = true;
                     return Poll::Pending;
                 }
@@ -979,7 +986,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     /// only writes still answers re-attestation requests.
     fn poll_incoming(&mut self, cx: &mut Context<'_>) -> Result<(), NetError> {
         loop {
-            if self.reader_waiting || self.eof || self.failed {
+            if self.reader_waiting || self.eof || self.failed || self.answer_unflushed {
                 return Ok(());
             }
             if let Poll::Ready(done) = self.poll_evidence(cx) {
@@ -1002,6 +1009,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
 
     /// Writes queued frames; Ready when all are written.
     fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.answer_unflushed |= self.session.has_untaken_answer();
         let more = self.session.take_outgoing();
         self.out.extend_from_slice(&more);
         while !self.out.is_empty() {
@@ -1011,6 +1019,7 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             }
             self.out.drain(..n);
         }
+        self.answer_unflushed = false;
         Poll::Ready(Ok(()))
     }
 }

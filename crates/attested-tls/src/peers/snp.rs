@@ -6,6 +6,7 @@
 //! report's CHIP_ID, the VCEK certifies the report's `REPORTED_TCB`, and the
 //! report's ECDSA P-384 signature verifies.
 
+use crate::platform::snp::certs::Added;
 use crate::platform::snp::report::{AttestationReport, Tcb};
 use crate::platform::snp::{builtin_trust_store, ChainCache, LeafKind, ParsedCert};
 
@@ -51,10 +52,41 @@ fn verify(r: &AttestationReport, vcek: Option<&[u8]>, opts: &ReadOptions) -> Evi
             Ok(Err(e)) | Err(e) => return EvidenceOutcome::Invalid(format!("a trusted ARK: {e}")),
         }
     }
+    // Self-signed --certs are never roots; said, not dropped silently.
+    let mut ignored: Vec<String> = Vec::new();
     for der in &opts.certs {
         // Certificates of other kinds (an EAR service CA) are not SNP's.
-        let _ = trust.add_der(der);
+        if let Ok(Added::SelfSigned(c)) = trust.add_der(der) {
+            if !trust.trusts_root(&c.sha256) {
+                ignored.push(format!("{:?} sha256:{}", c.subject_cn, hex::encode(c.sha256)));
+            }
+        }
     }
+    let ignored = if ignored.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; ignored (self-signed certificates among --certs are never roots, use --trust-ark): {}",
+            ignored.join(", ")
+        )
+    };
+    let outcome = verify_with(r, vcek, opts, &trust);
+    match outcome {
+        EvidenceOutcome::Verified { anchor } => EvidenceOutcome::Verified {
+            anchor: format!("{anchor}{ignored}"),
+        },
+        EvidenceOutcome::Invalid(why) => EvidenceOutcome::Invalid(format!("{why}{ignored}")),
+        EvidenceOutcome::Unverifiable(why) => EvidenceOutcome::Unverifiable(format!("{why}{ignored}")),
+    }
+}
+
+/// [`verify`] with the trust store made from the options.
+fn verify_with(
+    r: &AttestationReport,
+    vcek: Option<&[u8]>,
+    opts: &ReadOptions,
+    trust: &crate::platform::snp::TrustStore,
+) -> EvidenceOutcome {
     let leaf = match vcek {
         Some(v) => v.to_vec(),
         None => match trust.leaves(LeafKind::Vcek).next() {
@@ -91,7 +123,12 @@ fn verify(r: &AttestationReport, vcek: Option<&[u8]>, opts: &ReadOptions) -> Evi
     if !v.verify_p384(r.signed_bytes(), &sig) {
         return EvidenceOutcome::Invalid("the report signature does not verify with the VCEK".into());
     }
+    let origin = if crate::platform::snp::is_builtin_ark(&v.root_sha256) {
+        "built-in AMD root"
+    } else {
+        "--trust-ark"
+    };
     EvidenceOutcome::Verified {
-        anchor: format!("{} (built-in AMD root)", v.root),
+        anchor: format!("{} sha256:{} ({origin})", v.root, hex::encode(v.root_sha256)),
     }
 }

@@ -259,6 +259,12 @@ pub struct Session {
     /// Evidence is being produced): its id and bytes. Not yet answered, so
     /// no OUTCOME may concern it.
     evidence_wanted: Option<(u32, Vec<u8>)>,
+    /// Our AUTHENTICATOR is queued but not yet taken by the transport
+    /// ([`Session::take_outgoing`]): the peer cannot have seen it, so an
+    /// OUTCOME for it is a violation. Without this, a peer pipelining
+    /// AUTH_REQUEST + OUTCOME pairs got one attester call per pair from a
+    /// single read (inline attesters answer at once).
+    answer_untaken: bool,
 }
 
 impl Session {
@@ -290,6 +296,7 @@ impl Session {
             hello_sent: false,
             exporter_values: ExporterCache::default(),
             evidence_wanted: None,
+            answer_untaken: false,
         };
         // The TLS client always speaks first. A TLS server that has nothing
         // to request holds its HELLO until the client's arrives and sends it
@@ -357,9 +364,20 @@ impl Session {
         id
     }
 
-    /// Bytes to send to the peer (inside TLS), draining the queue.
+    /// Bytes to send to the peer (inside TLS), draining the queue. The
+    /// peer's OUTCOME for our AUTHENTICATOR is accepted only once the
+    /// AUTHENTICATOR was taken here (the peer cannot have seen it before).
     pub fn take_outgoing(&mut self) -> Vec<u8> {
+        self.answer_untaken = false;
         std::mem::take(&mut self.out)
+    }
+
+    /// True when an AUTHENTICATOR of ours is queued and not yet taken with
+    /// [`Session::take_outgoing`]. A transport that takes it should not
+    /// handle more of the peer's frames until those bytes are written (see
+    /// docs/transport.md): the peer's OUTCOME can only follow them.
+    pub fn has_untaken_answer(&self) -> bool {
+        self.answer_untaken
     }
 
     /// True when bytes are waiting to be sent.
@@ -720,6 +738,7 @@ impl Session {
             self.peer_initial_request = Some(request_id);
         }
         self.awaiting_outcome = Some(request_id);
+        self.answer_untaken = true;
         Frame::Authenticator {
             request_id,
             authenticator,
@@ -845,9 +864,10 @@ impl Session {
     }
 
     fn on_outcome(&mut self, request_id: u32, status: OutcomeStatus, reason: String) -> Result<(), SessionError> {
-        if self.awaiting_outcome != Some(request_id) {
+        if self.awaiting_outcome != Some(request_id) || self.answer_untaken {
             let why = match &self.evidence_wanted {
                 Some((producing, _)) if *producing == request_id => "we have not answered yet",
+                _ if self.awaiting_outcome == Some(request_id) => "we answered but have not sent the answer yet",
                 _ => "we did not answer",
             };
             return Err(SessionError::Protocol(format!(
@@ -1089,6 +1109,8 @@ mod tests {
             s.handle_frame(hello(FLAG_REQUIRES_PEER_ATTESTATION, 1 << 18), &ex)
                 .unwrap();
             s.handle_frame(request_frame(0, 1), &ex).unwrap();
+            // Our answer goes out before the peer can answer it.
+            s.take_outgoing();
             s
         };
         let shown = |e: SessionError| {
@@ -1500,6 +1522,32 @@ mod tests {
         assert_eq!(evidence_requests(&mut s), 1, "one attester call");
     }
 
+    /// Guards the review's L9 in the session: with an inline attester the
+    /// OUTCOME for our AUTHENTICATOR was accepted as soon as the
+    /// AUTHENTICATOR was queued, so REQ(n) + OUTCOME(n) pairs in one read
+    /// ran the attester once per pair. An OUTCOME before our answer was
+    /// taken for sending is now a violation: one attester call.
+    #[test]
+    fn an_outcome_before_our_answer_was_sent_is_a_violation() {
+        let world = ephemeral_world(1).unwrap();
+        let ex = SecretExporter::new(HashAlgorithm::Sha384, vec![4u8; 48]);
+        let (mut s, attester) = counting_server(&world, false);
+        s.handle_frame(request_frame(0, 1), &ex).unwrap();
+        let e = s.handle_frame(outcome(0), &ex).unwrap_err();
+        assert!(
+            matches!(&e, SessionError::Protocol(m) if m.contains("we answered but have not sent the answer yet")),
+            "{e}"
+        );
+        assert_eq!(attester.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Taken for sending first: the OUTCOME is accepted.
+        let (mut s, _) = counting_server(&world, false);
+        s.handle_frame(request_frame(0, 1), &ex).unwrap();
+        assert!(s.has_untaken_answer());
+        s.take_outgoing();
+        assert!(!s.has_untaken_answer());
+        s.handle_frame(outcome(0), &ex).unwrap();
+    }
+
     #[test]
     fn the_next_request_is_accepted_once_the_answer_has_its_outcome() {
         // The guard clears only through the right path: answer, OUTCOME.
@@ -1517,6 +1565,7 @@ mod tests {
             };
             assert_eq!(request_id, id);
             s.provide_evidence(id, attester.attest(&binding), &ex).unwrap();
+            s.take_outgoing();
             s.handle_frame(outcome(id), &ex).unwrap();
         }
         // An OUTCOME repeated for an answer already closed is refused.

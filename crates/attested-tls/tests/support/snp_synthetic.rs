@@ -52,6 +52,21 @@ pub fn name(cn: &str) -> Vec<u8> {
         tlv(0x31, &seq(&[oid("2.5.4.3"), tlv(0x0c, cn.as_bytes())])),
     ])
 }
+/// AMD's exact distinguished name for `cn`, as in the real ARK-Milan and
+/// SEV-Milan certificates (OU, C, L, ST, O, CN, in that order): a forged
+/// certificate with this name matches a built-in root by name, so only
+/// the signature tells them apart.
+pub fn amd_name(cn: &str) -> Vec<u8> {
+    let rdn = |o: &str, tag: u8, v: &[u8]| tlv(0x31, &seq(&[oid(o), tlv(tag, v)]));
+    seq(&[
+        rdn("2.5.4.11", 0x0c, b"Engineering"),
+        rdn("2.5.4.6", 0x13, b"US"),
+        rdn("2.5.4.7", 0x0c, b"Santa Clara"),
+        rdn("2.5.4.8", 0x0c, b"CA"),
+        rdn("2.5.4.10", 0x0c, b"Advanced Micro Devices"),
+        rdn("2.5.4.3", 0x0c, cn.as_bytes()),
+    ])
+}
 pub fn pss(salt: u64) -> Vec<u8> {
     let sha384 = seq(&[oid("2.16.840.1.101.3.4.2.2")]);
     seq(&[
@@ -96,13 +111,25 @@ pub fn cert(
     exts: &[(&str, Vec<u8>)],
     salt: u64,
 ) -> Vec<u8> {
+    cert_named(name(subject), name(issuer), key, signer, exts, salt)
+}
+
+/// [`cert`] with the subject and issuer names given as DER.
+pub fn cert_named(
+    subject: Vec<u8>,
+    issuer: Vec<u8>,
+    key: &Key<'_>,
+    signer: &RsaKeyPair,
+    exts: &[(&str, Vec<u8>)],
+    salt: u64,
+) -> Vec<u8> {
     let mut tbs = vec![
         tlv(0xa0, &int(2)),
         int(0),
         pss(salt),
-        name(issuer),
+        issuer,
         seq(&[tlv(0x17, b"240101000000Z"), tlv(0x17, b"300101000000Z")]),
-        name(subject),
+        subject,
         spki(key),
     ];
     if !exts.is_empty() {
@@ -143,6 +170,26 @@ pub fn hierarchy(product: &str, intermediate_cn: &str, leaf_cn: &str, exts: &[(&
     }
 }
 
+/// [`hierarchy`] with AMD's exact names ([`amd_name`]) on every certificate.
+pub fn hierarchy_with_amd_names(
+    product: &str,
+    intermediate_cn: &str,
+    leaf_cn: &str,
+    exts: &[(&str, Vec<u8>)],
+) -> Hierarchy {
+    let ark_key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let int_key = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let leaf_key = EcdsaKeyPair::generate(&ECDSA_P384_SHA384_FIXED_SIGNING).unwrap();
+    let ark = amd_name(&format!("ARK-{product}"));
+    let int = amd_name(intermediate_cn);
+    Hierarchy {
+        ark: cert_named(ark.clone(), ark.clone(), &Key::Rsa(&ark_key), &ark_key, &[], 48),
+        intermediate: cert_named(int.clone(), ark, &Key::Rsa(&int_key), &ark_key, &[], 48),
+        leaf: cert_named(amd_name(leaf_cn), int, &Key::P384(&leaf_key), &int_key, exts, 48),
+        leaf_key,
+    }
+}
+
 /// A version 3 report (guest policy 0x30000, VMPL 0, VCEK-signed) with
 /// `measurement` and `report_data`, changed by `f`, then signed with `key`.
 pub fn signed_report(key: &EcdsaKeyPair, measurement: &[u8], report_data: &[u8], f: impl FnOnce(&mut [u8])) -> Vec<u8> {
@@ -169,6 +216,29 @@ pub fn signed_report(key: &EcdsaKeyPair, measurement: &[u8], report_data: &[u8],
 /// given measurement and report data, consistent with the VCEK: everything
 /// a relying party checks holds except that AMD never signed the chain.
 pub fn forged_milan(measurement: &[u8], report_data: &[u8]) -> (Hierarchy, Vec<u8>) {
+    forged_milan_changed(measurement, report_data, |_| {})
+}
+
+/// [`forged_milan`], with the report changed by `f` before it is signed.
+pub fn forged_milan_changed(measurement: &[u8], report_data: &[u8], f: impl FnOnce(&mut [u8])) -> (Hierarchy, Vec<u8>) {
+    forged_milan_built(measurement, report_data, f, hierarchy)
+}
+
+/// [`forged_milan`] whose certificates carry AMD's exact names
+/// ([`amd_name`]): the forged ARK matches the built-in ARK-Milan by name.
+pub fn forged_milan_with_amd_names(measurement: &[u8], report_data: &[u8]) -> (Hierarchy, Vec<u8>) {
+    forged_milan_built(measurement, report_data, |_| {}, hierarchy_with_amd_names)
+}
+
+/// [`hierarchy`] or [`hierarchy_with_amd_names`].
+type BuildHierarchy = fn(&str, &str, &str, &[(&str, Vec<u8>)]) -> Hierarchy;
+
+fn forged_milan_built(
+    measurement: &[u8],
+    report_data: &[u8],
+    f: impl FnOnce(&mut [u8]),
+    build: BuildHierarchy,
+) -> (Hierarchy, Vec<u8>) {
     let exts = vec![
         ("1.3.6.1.4.1.3704.1.2", b"\x16\x08Milan-B0".to_vec()),
         ("1.3.6.1.4.1.3704.1.3.1", spl(3)),
@@ -177,10 +247,11 @@ pub fn forged_milan(measurement: &[u8], report_data: &[u8]) -> (Hierarchy, Vec<u
         ("1.3.6.1.4.1.3704.1.3.8", spl(115)),
         ("1.3.6.1.4.1.3704.1.4", vec![0xc1; 64]),
     ];
-    let h = hierarchy("Milan", "SEV-Milan", "SEV-VCEK", &exts);
+    let h = build("Milan", "SEV-Milan", "SEV-VCEK", &exts);
     let r = signed_report(&h.leaf_key, measurement, report_data, |r| {
         r[0x180..0x188].copy_from_slice(&[3, 0, 0, 0, 0, 0, 8, 115]);
         r[0x1A0..0x1E0].copy_from_slice(&[0xc1; 64]);
+        f(r);
     });
     (h, r)
 }

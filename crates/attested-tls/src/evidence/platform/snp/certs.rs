@@ -79,6 +79,19 @@ pub enum ChainError {
         /// Its issuer CN.
         issuer: String,
     },
+    /// The intermediate's issuer has the name of a trusted root, but no
+    /// trusted root of that name signed it: a certificate copying AMD's
+    /// name, whose chain does not lead to a trusted root.
+    #[error(
+        "{intermediate:?} is issued by {issuer:?}, which is not a trusted AMD root: a trusted root has that \
+         name, but the signature of {intermediate:?} does not verify with its key"
+    )]
+    UntrustedSameName {
+        /// The intermediate's subject CN.
+        intermediate: String,
+        /// Its issuer CN (the name of a trusted root).
+        issuer: String,
+    },
     /// The signature algorithm is not RSASSA-PSS SHA-384 / MGF1-SHA-384 / salt 48.
     #[error("certificate {subject:?} is signed with {found}, expected RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt")]
     SignatureAlgorithm {
@@ -424,6 +437,15 @@ impl ParsedCert {
             })
     }
 
+    /// Verifies that this certificate is self-signed (a root): its
+    /// signature verifies with its own key, else [`ChainError::NotSelfSigned`].
+    pub fn verify_self_signed(&self) -> Result<(), ChainError> {
+        self.verify_issued_by(self).map_err(|e| match e {
+            ChainError::BadSignature { .. } => ChainError::NotSelfSigned(self.subject_cn.clone()),
+            other => other,
+        })
+    }
+
     /// Verifies that `issuer` issued this certificate: names match and the
     /// signature verifies.
     pub fn verify_issued_by(&self, issuer: &ParsedCert) -> Result<(), ChainError> {
@@ -763,14 +785,12 @@ impl TrustStore {
             intermediate: inter.subject_cn.clone(),
             issuer: inter.issuer_cn.clone(),
         };
+        // Whether every trusted root of the issuer's name (if any) was
+        // refused only because it did not sign `inter`: then the name was
+        // copied, and the refusal says the chain has no trusted root.
+        let mut only_signatures_failed = true;
         for ark in self.arks.iter().filter(|a| a.subject_raw == inter.issuer_raw) {
-            let r = ark
-                .verify_issued_by(ark)
-                .map_err(|e| match e {
-                    ChainError::BadSignature { .. } => ChainError::NotSelfSigned(ark.subject_cn.clone()),
-                    other => other,
-                })
-                .and_then(|()| inter.verify_issued_by(ark));
+            let r = ark.verify_self_signed().and_then(|()| inter.verify_issued_by(ark));
             match r {
                 Ok(()) => {
                     let v = Arc::new(VerifiedIssuer {
@@ -782,8 +802,19 @@ impl TrustStore {
                     cache.put_issuer(inter.sha256, v.clone());
                     return Ok(v);
                 }
-                Err(e) => err = e,
+                Err(e) => {
+                    let signed_by_other =
+                        matches!(&e, ChainError::BadSignature { subject, .. } if *subject == inter.subject_cn);
+                    only_signatures_failed &= signed_by_other;
+                    err = e;
+                }
             }
+        }
+        if only_signatures_failed && matches!(err, ChainError::BadSignature { .. }) {
+            err = ChainError::UntrustedSameName {
+                intermediate: inter.subject_cn.clone(),
+                issuer: inter.issuer_cn.clone(),
+            };
         }
         Err(err)
     }
@@ -840,16 +871,28 @@ impl TrustStore {
             }
         }
         let mut err = ChainError::NoIntermediate(leaf.issuer_cn.clone());
+        // When one candidate's chain ends at an untrusted root and another
+        // (a trusted intermediate of the same name) did not sign the leaf,
+        // the first says what is wrong: the chain has no trusted root.
+        let keep = |old: &ChainError, new: ChainError| -> Option<ChainError> {
+            let no_root =
+                |e: &ChainError| matches!(e, ChainError::Untrusted { .. } | ChainError::UntrustedSameName { .. });
+            (!no_root(old) || no_root(&new)).then_some(new)
+        };
         for inter in &candidates {
             let issuer = match self.verify_intermediate(inter, cache) {
                 Ok(i) => i,
                 Err(e) => {
-                    err = e;
+                    if let Some(e) = keep(&err, e) {
+                        err = e;
+                    }
                     continue;
                 }
             };
             if let Err(e) = leaf.verify_issued_by(&issuer.cert) {
-                err = e;
+                if let Some(e) = keep(&err, e) {
+                    err = e;
+                }
                 continue;
             }
             let CertKey::P384(point) = &leaf.key else {

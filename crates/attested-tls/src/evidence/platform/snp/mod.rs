@@ -50,7 +50,7 @@ pub use report::{AttestationReport, GuestPolicy, Product, ReportError, SigningKe
 const UNSUPPORTABLE_HARDWARE: i8 = 96;
 
 /// Whether `sha256` is the DER hash of a built-in AMD ARK.
-fn is_builtin_ark(sha256: &[u8; 32]) -> bool {
+pub(crate) fn is_builtin_ark(sha256: &[u8; 32]) -> bool {
     builtin_certs().iter().any(|(ark, _)| ark.sha256 == *sha256)
 }
 
@@ -132,7 +132,7 @@ pub struct MinTcb {
 /// report_id_ma = "ffff..."             # optional pin (32-byte hex)
 /// vmpls = [0]                          # allowed VMPLs, default [0]
 /// min_tcb = { bootloader = 3, tee = 0, snp = 8, microcode = 115 }   # unset: a warning
-/// min_guest_svn = 0                    # optional
+/// min_guest_svn = 0                    # floor; unset: a warning
 /// certs = ["amd/"]                     # PEM/DER files or directories: VCEK/VLEK, ASK/ASVK (never roots)
 /// trusted_arks = ["test-ark.pem"]      # optional extra roots, besides the built-in AMD ARKs
 /// product = "milan"                    # optional pin: milan | genoa | turin
@@ -177,7 +177,7 @@ pub struct SnpPolicy {
     /// TCB is accepted and the result is a warning that says so.
     #[serde(default)]
     pub min_tcb: MinTcb,
-    /// Minimum `guest_svn`.
+    /// Minimum `guest_svn` (`None`: not set, a warning naming it).
     #[serde(default)]
     pub min_guest_svn: Option<u32>,
     /// Certificate files or directories (PEM or DER): VCEK/VLEK for raw
@@ -383,10 +383,10 @@ impl SnpVerifier {
         let ark = ParsedCert::from_der(der)?;
         // Checked now so that a wrong file is named when the policy loads,
         // not as an untrusted chain later.
-        ark.verify_issued_by(&ark).map_err(|e| match e {
-            ChainError::BadSignature { .. } => ChainError::NotSelfSigned(ark.subject_cn.clone()),
-            other => other,
-        })?;
+        ark.verify_self_signed()?;
+        // Offered earlier among the certs (and ignored then), trusted now:
+        // no longer an ignored root, whatever the order of the calls.
+        self.ignored_roots.retain(|r| r.sha256 != ark.sha256);
         self.trust.add_root(ark)
     }
 
@@ -395,6 +395,14 @@ impl SnpVerifier {
             // Byte-identical to a trusted root (the AMD ARK of a dumped
             // host certificate table): nothing is ignored.
             if !self.trust.trusts_root(&c.sha256) && !self.ignored_roots.iter().any(|r| r.sha256 == c.sha256) {
+                // The file is named here, locally, and not in the finding:
+                // a finding travels in the EAR, which may go to the peer.
+                tracing::warn!(
+                    "SEV-SNP: self-signed certificate {:?} sha256:{} from {source} is not a trust anchor and was \
+                     ignored; list it in trusted_arks to trust it",
+                    c.subject_cn,
+                    hex::encode(c.sha256)
+                );
                 self.ignored_roots.push(IgnoredRoot {
                     source: source.to_string(),
                     subject: c.subject_cn,
@@ -447,7 +455,9 @@ impl SnpVerifier {
             // policy (or command line) asked for something that was not done.
             a.findings.push(Finding {
                 claim: "certs".into(),
-                observed: Some(format!("{} sha256:{} ({})", r.subject, hex::encode(r.sha256), r.source)),
+                // CN and hash only: the source (a local path) is logged
+                // when the certificate is added, never sent in the EAR.
+                observed: Some(format!("{} sha256:{}", r.subject, hex::encode(r.sha256))),
                 expected: None,
                 reason: "a self-signed certificate among the certs is never a trust anchor and was ignored \
                          (it is not a built-in AMD ARK); list it in trusted_arks to trust it"
@@ -917,6 +927,21 @@ pub fn check_report_policy(
     if a.findings.len() == exec_before {
         a.set(Executables, cv::APPROVED_RUNTIME);
     }
+    if cfg.min_guest_svn.is_none() {
+        // No floor, as for sgx.min_isv_svn: an older, vulnerable build of
+        // the same guest (same ID/author key) would pass unnoticed.
+        let policy_id = a.policy_ids.first().cloned().unwrap_or_default();
+        a.warn(
+            Executables,
+            cv::UNSAFE_RUNTIME,
+            "guest_svn",
+            Some(r.guest_svn.to_string()),
+            format!(
+                "snp.min_guest_svn not set in policy {policy_id}: any guest SVN accepted \
+                 (set snp.min_guest_svn to the oldest guest version you accept)"
+            ),
+        );
+    }
 }
 
 fn media_essence(m: &str) -> &str {
@@ -969,12 +994,33 @@ mod tests {
     const MEASUREMENT: &str =
         "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd95b9c480cd81841f";
 
+    /// A policy with every floor of the report set (min_guest_svn = 0), so
+    /// that a clean report is affirming.
     fn cfg() -> SnpConfig {
         SnpConfig::from_policy(&SnpPolicy {
             measurements: vec![MEASUREMENT.into()],
+            min_guest_svn: Some(0),
             ..Default::default()
         })
         .unwrap()
+    }
+
+    /// Guards the review's M4: `snp.min_guest_svn` unset was silent while
+    /// `sgx.min_isv_svn` unset warns; now it is a warning naming the key
+    /// (an explicit 0 is a deliberate "any version": no warning).
+    #[test]
+    fn min_guest_svn_unset_is_a_warning_naming_it() {
+        let mut c = cfg();
+        c.min_guest_svn = None;
+        let a = run(&report(false, 0), &c);
+        assert_eq!(a.status, Tier::Warning, "{:?}", a.findings);
+        assert_eq!(claims(&a), ["guest_svn"]);
+        assert!(
+            a.findings[0].reason.contains("snp.min_guest_svn not set in policy p"),
+            "{:?}",
+            a.findings
+        );
+        assert_eq!(run(&report(false, 0), &cfg()).status, Tier::Affirming);
     }
 
     /// An unsigned report with chosen fields (the policy checks do not look
