@@ -76,6 +76,12 @@ pub enum AttackId {
     RpReplay,
     /// R5: downgrade to TLS 1.2.
     R5Tls12,
+    /// R5: a HelloRetryRequest selecting a group C did not offer.
+    R5Group,
+    /// R5: a ServerHello with an invalid key share.
+    R5KeyShare,
+    /// R5: a server that signs only with SHA-1 schemes.
+    R5Sha1,
     /// The AuthenticatorRequest forwarded to T1, with T1's TLS key and LTK.
     PhForwardLeaked,
     /// Old genuine Evidence next to a freshly computed binder.
@@ -106,6 +112,9 @@ impl AttackId {
         Self::R4,
         Self::RpReplay,
         Self::R5Tls12,
+        Self::R5Group,
+        Self::R5KeyShare,
+        Self::R5Sha1,
         Self::PhForwardLeaked,
         Self::PhOldEvidence,
         Self::PhReplayedAuthenticator,
@@ -127,6 +136,9 @@ impl AttackId {
             Self::R4 => "R4",
             Self::RpReplay => "RP-replay",
             Self::R5Tls12 => "R5-tls12",
+            Self::R5Group => "R5-group",
+            Self::R5KeyShare => "R5-keyshare",
+            Self::R5Sha1 => "R5-sha1",
             Self::PhForwardLeaked => "PH-forward-leaked",
             Self::PhOldEvidence => "PH-old-evidence",
             Self::PhReplayedAuthenticator => "PH-replay-auth",
@@ -149,6 +161,9 @@ impl AttackId {
             Self::R4 => "R2 + R3: C's ClientHello forwarded to T1, T1's Evidence presented with T1's leaked key",
             Self::RpReplay => "replay: A serves T1's static attested certificate with T1's leaked key, without contacting T1",
             Self::R5Tls12 => "downgrade: A answers C with a TLS 1.2-only server",
+            Self::R5Group => "downgrade: A's hand-written HelloRetryRequest selects a group C did not offer",
+            Self::R5KeyShare => "downgrade: A's hand-written ServerHello carries an invalid key share (all-zero point)",
+            Self::R5Sha1 => "downgrade: A's TLS 1.3 server may sign its CertificateVerify only with SHA-1 schemes",
             Self::PhForwardLeaked => "R1 with T1's leaked TLS key and long-term key: A's TLS server presents T1's own certificate",
             Self::PhOldEvidence => "old genuine Evidence of T1 with a freshly computed binder record next to it, signed with T1's leaked key",
             Self::PhReplayedAuthenticator => "an authenticator replayed on the same connection (context reuse)",
@@ -264,6 +279,9 @@ pub async fn run(mode: &dyn LabMode, attack: AttackId, tb: &Testbed) -> AttackRu
         match attack {
             AttackId::D1 => d1(mode, tb, caps).await,
             AttackId::R5Tls12 => r5_tls12(mode, tb).await,
+            AttackId::R5Sha1 => r5_sha1(mode, tb).await,
+            AttackId::R5Group => r5_hand_written(mode, tb, attacker::BadServerHello::UnofferedGroup).await,
+            AttackId::R5KeyShare => r5_hand_written(mode, tb, attacker::BadServerHello::InvalidKeyShare).await,
             other => mode.run(other, caps, tb).await,
         }
     };
@@ -314,6 +332,68 @@ async fn r5_tls12(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String>
         Step::new(Party::A, Party::C, "ServerHello TLS 1.2 (A's TLS 1.2-only server)"),
         Step::note(Party::C, victim_note(&victim)),
     ];
+    Ok(AttackRun {
+        outcome: verdict(victim, &seen, "A"),
+        trace,
+    })
+}
+
+/// R5 (SHA-1): A answers with an OpenSSL TLS 1.3 server that may sign only
+/// with `ecdsa_sha1` / `rsa_pkcs1_sha1` (its own key). If A's own stack
+/// aborted its handshake (it would not sign a TLS 1.3 CertificateVerify
+/// with SHA-1), the misbehaviour never reached C: the row says so ("not
+/// built", with A's error), and C's error is not counted as a refusal.
+async fn r5_sha1(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String> {
+    let (server, a_errors) = attacker::sha1_only_server().await?;
+    let victim = mode.victim(tb, server.addr).await;
+    let seen = seen_if_accepted(&victim, &server.received).await;
+    // A's server records its error just after C saw the alert.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let a_error = a_errors.lock().ok().and_then(|e| e.first().cloned());
+    let mut trace = vec![
+        Step::new(Party::C, Party::A, "ClientHello (C's signature_algorithms)"),
+        Step::new(
+            Party::A,
+            Party::C,
+            "A's OpenSSL TLS 1.3 server, signature schemes limited to ecdsa_sha1 / rsa_pkcs1_sha1",
+        ),
+    ];
+    if let Some(e) = &a_error {
+        trace.push(Step::note(Party::A, format!("A's own handshake failed: {e}")));
+    }
+    trace.push(Step::note(Party::C, victim_note(&victim)));
+    let outcome = match (&victim, a_error) {
+        (VictimResult::Refused { check, .. }, Some(e)) => Outcome::NotBuilt {
+            reason: format!(
+                "A's OpenSSL would not run TLS 1.3 with only SHA-1 signature schemes: its own handshake failed \
+                 ({e}) and C saw {check}; the SHA-1 CertificateVerify never reached C"
+            ),
+        },
+        _ => verdict(victim, &seen, "A"),
+    };
+    Ok(AttackRun { outcome, trace })
+}
+
+/// R5 (groups, key shares): A reads C's ClientHello and answers with a
+/// hand-written flight ([`attacker::BadServerHello`]); the victim has to
+/// parse it and refuse. What A sent and C's alert are in the trace.
+async fn r5_hand_written(
+    mode: &dyn LabMode,
+    tb: &Testbed,
+    kind: attacker::BadServerHello,
+) -> Result<AttackRun, String> {
+    let server = attacker::bad_server_hello_server(kind).await?;
+    let victim = mode.victim(tb, server.addr).await;
+    // A never completes a handshake, so it reads nothing: an acceptance
+    // would show as "accepted, not read".
+    let seen = Vec::new();
+    // C's alert reaches A just after C's connect returned.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut trace = vec![Step::new(Party::C, Party::A, "ClientHello")];
+    for n in server.notes.lock().map(|n| n.clone()).unwrap_or_default() {
+        trace.push(Step::note(Party::A, n));
+    }
+    trace.push(Step::note(Party::C, victim_note(&victim)));
     Ok(AttackRun {
         outcome: verdict(victim, &seen, "A"),
         trace,
