@@ -758,3 +758,77 @@ mod tests {
         }
     }
 }
+
+/// What [`record_watching_relay`] saw on the wire.
+#[derive(Clone, Debug, Default)]
+pub struct WireWatch {
+    /// C's first record (its ClientHello).
+    pub client_hello: Option<Vec<u8>>,
+    /// The lengths of the encrypted records (content type 23) the server
+    /// sent after C's first encrypted record (C's Finished): post-handshake
+    /// messages (NewSessionTicket) or application data.
+    pub server_records_after_client_finished: Vec<usize>,
+}
+
+/// A TCP relay to `target` that forwards whole TLS records and notes what
+/// [`WireWatch`] says (the attacker watches, it cannot decrypt). One
+/// connection.
+pub async fn record_watching_relay(target: SocketAddr) -> Result<(SocketAddr, Arc<Mutex<WireWatch>>), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (listener, addr) = listen().await?;
+    let watch = Arc::new(Mutex::new(WireWatch::default()));
+    let w = watch.clone();
+    tokio::spawn(async move {
+        let Ok((c, _)) = listener.accept().await else { return };
+        let Ok(s) = TcpStream::connect(target).await else {
+            return;
+        };
+        let (mut cr, mut cw) = c.into_split();
+        let (mut sr, mut sw) = s.into_split();
+        let client_finished = Arc::new(AtomicBool::new(false));
+        let (cf, wc) = (client_finished.clone(), w.clone());
+        let up = tokio::spawn(async move {
+            while let Ok(record) = read_any_record(&mut cr).await {
+                if let Ok(mut w) = wc.lock() {
+                    if w.client_hello.is_none() {
+                        w.client_hello = Some(record.clone());
+                    }
+                }
+                // Set before forwarding: the server answers C's Finished
+                // only after it received it.
+                if record[0] == 23 {
+                    cf.store(true, Ordering::SeqCst);
+                }
+                if sw.write_all(&record).await.is_err() {
+                    break;
+                }
+            }
+        });
+        while let Ok(record) = read_any_record(&mut sr).await {
+            if record[0] == 23 && client_finished.load(Ordering::SeqCst) {
+                if let Ok(mut w) = w.lock() {
+                    w.server_records_after_client_finished.push(record.len() - 5);
+                }
+            }
+            if cw.write_all(&record).await.is_err() {
+                break;
+            }
+        }
+        let _ = up.await;
+    });
+    Ok((addr, watch))
+}
+
+/// Reads one TLS record of any content type (header included).
+async fn read_any_record<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, String> {
+    let mut header = [0u8; 5];
+    r.read_exact(&mut header).await.map_err(|e| e.to_string())?;
+    let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+    if len > 16384 + 256 {
+        return Err(format!("record of {len} bytes"));
+    }
+    let mut record = header.to_vec();
+    record.resize(5 + len, 0);
+    r.read_exact(&mut record[5..]).await.map_err(|e| e.to_string())?;
+    Ok(record)
+}

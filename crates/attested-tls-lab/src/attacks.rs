@@ -169,7 +169,7 @@ impl AttackId {
             Self::PhReplayedAuthenticator => "an authenticator replayed on the same connection (context reuse)",
             Self::PhLeafKey => "T1's Evidence presented with A's own key (the key in the Evidence is not the leaf key)",
             Self::PhExporterLabel => "Evidence bound with another exporter label (T1 runs the -01..-03 label \"Attestation\")",
-            Self::PhTickets => "session ticket resumption / 0-RTT",
+            Self::PhTickets => "session tickets / 0-RTT: does T1 issue a ticket C could resume, or accept early data A could replay?",
             Self::PhDataFirst => "A's server sends application data before any attestation",
             Self::Reflection => "reflection: a peer's own Evidence or authenticator sent back to it (mutual attestation)",
             Self::StaleReattestation => "stale Evidence re-sent at re-attestation (draft-fossati-seat-early-attestation-07 8.4)",
@@ -280,6 +280,7 @@ pub async fn run(mode: &dyn LabMode, attack: AttackId, tb: &Testbed) -> AttackRu
             AttackId::D1 => d1(mode, tb, caps).await,
             AttackId::R5Tls12 => r5_tls12(mode, tb).await,
             AttackId::R5Sha1 => r5_sha1(mode, tb).await,
+            AttackId::PhTickets => ph_tickets(mode, tb).await,
             AttackId::R5Group => r5_hand_written(mode, tb, attacker::BadServerHello::UnofferedGroup).await,
             AttackId::R5KeyShare => r5_hand_written(mode, tb, attacker::BadServerHello::InvalidKeyShare).await,
             other => mode.run(other, caps, tb).await,
@@ -398,6 +399,88 @@ async fn r5_hand_written(
         outcome: verdict(victim, &seen, "A"),
         trace,
     })
+}
+
+/// PH-tickets: C talks to the genuine T1 through A's record-watching relay
+/// (A sees record types and lengths, nothing decrypted). A counts the
+/// encrypted records T1 sends after C's Finished (T1's servers send no
+/// application data in the lab, so these are NewSessionTicket messages)
+/// and reads from C's ClientHello whether C offers resumption or 0-RTT
+/// (`pre_shared_key` 41, `early_data` 42; `psk_key_exchange_modes` 45
+/// only says it would take tickets).
+/// Zero records: refused, no ticket issued (observed). Tickets but C
+/// offers no resumption: not applicable (nothing to replay), with what
+/// was seen. Tickets and a resuming C: not built (no replay written).
+async fn ph_tickets(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String> {
+    let t1 = mode.serve_genuine(tb, Tee::T1).await?;
+    let (addr, watch) = attacker::record_watching_relay(t1.addr).await?;
+    let victim = mode.victim(tb, addr).await;
+    if let VictimResult::Refused { check, .. } = &victim {
+        return Err(format!("C refused the genuine T1 through a plain relay: {check}"));
+    }
+    // T1 sends tickets right after C's Finished; C waited 200 ms after
+    // writing its data before closing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let w = watch.lock().map_err(|_| "poisoned".to_string())?.clone();
+    let ch = w.client_hello.as_deref().ok_or("the relay saw no ClientHello")?;
+    let view = attacker::ClientHelloView::parse_record(ch)?;
+    let has = |t: u16| view.extensions.iter().any(|(e, _)| *e == t);
+    // psk_key_exchange_modes (45) only says C would accept tickets; a
+    // resumption (or 0-RTT) is offered with pre_shared_key / early_data.
+    let offers: Vec<&str> = [(41u16, "pre_shared_key"), (42, "early_data")]
+        .iter()
+        .filter(|(t, _)| has(*t))
+        .map(|(_, n)| *n)
+        .collect();
+    let modes = if has(45) {
+        "psk_key_exchange_modes present"
+    } else {
+        "no psk_key_exchange_modes"
+    };
+    let c_offers = if offers.is_empty() {
+        format!("C's ClientHello offers no pre_shared_key or early_data ({modes})")
+    } else {
+        format!("C's ClientHello offers {} ({modes})", offers.join(", "))
+    };
+    let records = &w.server_records_after_client_finished;
+    let trace = vec![
+        Step::new(
+            Party::C,
+            Party::A,
+            "ClientHello (A reads it: resumption / 0-RTT offered?)",
+        ),
+        Step::new(Party::A, Party::T1, "C's records, forwarded"),
+        Step::new(
+            Party::T1,
+            Party::A,
+            format!("after C's Finished: {} encrypted record(s) {records:?}", records.len()),
+        ),
+        Step::note(Party::A, c_offers.clone()),
+        Step::note(Party::C, victim_note(&victim)),
+    ];
+    let outcome = if records.is_empty() {
+        Outcome::Refused {
+            check: "no ticket issued (0 records from T1 after C's Finished, observed on the wire)".into(),
+            detail: c_offers,
+        }
+    } else if offers.is_empty() {
+        Outcome::NotApplicable {
+            reason: format!(
+                "T1 issued {} session ticket(s) (encrypted records of {records:?} bytes after C's Finished), but \
+                 {c_offers}, and every victim connection uses a new client context: no resumption or 0-RTT for A to \
+                 replay",
+                records.len()
+            ),
+        }
+    } else {
+        Outcome::NotBuilt {
+            reason: format!(
+                "T1 issued {} ticket record(s) and {c_offers}; a resumption / 0-RTT replay is not written",
+                records.len()
+            ),
+        }
+    };
+    Ok(AttackRun { outcome, trace })
 }
 
 /// The victim's verdict as a trace note.

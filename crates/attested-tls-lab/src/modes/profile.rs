@@ -494,7 +494,7 @@ impl LabMode for ProfileMode {
             )
         };
         match attack {
-            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 => Applicability::Applicable,
+            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | PhTickets => Applicability::Applicable,
             RpReplay if self.profile.certificate() == CertificateLifetime::Static => Applicability::Applicable,
             RpReplay => Applicability::NotApplicable(
                 "the profile makes a fresh key and certificate per handshake (the nearest construction is R3)".into(),
@@ -505,9 +505,6 @@ impl LabMode for ProfileMode {
             PhOldEvidence | PhLeafKey => Applicability::NotApplicable(
                 "in the profiles this is R1/R3 (T1's Evidence from another handshake beside A's own or T1's leaked key)"
                     .into(),
-            ),
-            PhTickets => Applicability::NotApplicable(
-                "the profile contexts disable session tickets and the session cache (no resumption, no 0-RTT)".into(),
             ),
             Reflection => Applicability::NotApplicable("the profiles attest the server only (no mutual attestation)".into()),
         }
