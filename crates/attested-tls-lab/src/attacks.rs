@@ -166,7 +166,7 @@ impl AttackId {
             Self::R5Sha1 => "downgrade: A's TLS 1.3 server may sign its CertificateVerify only with SHA-1 schemes",
             Self::PhForwardLeaked => "R1 with T1's leaked TLS key and long-term key: A's TLS server presents T1's own certificate",
             Self::PhOldEvidence => "old genuine Evidence of T1 with a freshly computed binder record next to it, signed with T1's leaked key",
-            Self::PhReplayedAuthenticator => "an authenticator replayed on the same connection (context reuse)",
+            Self::PhReplayedAuthenticator => "replayed authenticator: T1's HELLO and authenticator recorded on A's own connection, sent byte for byte on C's",
             Self::PhLeafKey => "T1's Evidence presented with A's own key (the key in the Evidence is not the leaf key)",
             Self::PhExporterLabel => "Evidence bound with another exporter label (T1 runs the -01..-03 label \"Attestation\")",
             Self::PhTickets => "session tickets / 0-RTT: does T1 issue a ticket C could resume, or accept early data A could replay?",
