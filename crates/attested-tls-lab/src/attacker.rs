@@ -309,7 +309,17 @@ fn bad_server_hello(view: &ClientHelloView, kind: BadServerHello) -> Result<(Vec
 fn describe_reply(reply: &[u8]) -> String {
     match reply {
         [] => "C closed the connection without an alert".into(),
-        [21, _, _, _, _, level, desc, ..] => format!("C sent alert level {level}, description {desc}"),
+        [21, _, _, _, _, level, desc, ..] => {
+            let name = match desc {
+                40 => " (handshake_failure)",
+                47 => " (illegal_parameter)",
+                50 => " (decode_error)",
+                70 => " (protocol_version)",
+                80 => " (internal_error)",
+                _ => "",
+            };
+            format!("C sent alert level {level}, description {desc}{name}")
+        }
         [typ, ..] => format!("C sent a record of content type {typ} ({} bytes)", reply.len()),
     }
 }

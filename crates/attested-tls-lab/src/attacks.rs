@@ -349,7 +349,9 @@ async fn r5_sha1(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String> 
     let victim = mode.victim(tb, server.addr).await;
     let seen = seen_if_accepted(&victim, &server.received).await;
     // A's server records its error just after C saw the alert.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    if matches!(victim, VictimResult::Refused { .. }) {
+        wait_until(|| a_errors.lock().map(|e| !e.is_empty()).unwrap_or(true)).await;
+    }
     let a_error = a_errors.lock().ok().and_then(|e| e.first().cloned());
     let mut trace = vec![
         Step::new(Party::C, Party::A, "ClientHello (C's signature_algorithms)"),
@@ -388,8 +390,16 @@ async fn r5_hand_written(
     // A never completes a handshake, so it reads nothing: an acceptance
     // would show as "accepted, not read".
     let seen = Vec::new();
-    // C's alert reaches A just after C's connect returned.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // C's alert reaches A just after C's connect returned: wait for A's
+    // last note (C's reply), up to 1 s.
+    let has_reply = || {
+        server
+            .notes
+            .lock()
+            .map(|n| n.iter().any(|l| l.starts_with("C ")))
+            .unwrap_or(true)
+    };
+    wait_until(has_reply).await;
     let mut trace = vec![Step::new(Party::C, Party::A, "ClientHello")];
     for n in server.notes.lock().map(|n| n.clone()).unwrap_or_default() {
         trace.push(Step::note(Party::A, n));
@@ -418,9 +428,8 @@ async fn ph_tickets(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, Strin
     if let VictimResult::Refused { check, .. } = &victim {
         return Err(format!("C refused the genuine T1 through a plain relay: {check}"));
     }
-    // T1 sends tickets right after C's Finished; C waited 200 ms after
-    // writing its data before closing.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // T1 sends its tickets right after C's Finished; C returned from its
+    // 200 ms wait after writing its data, so they have passed the relay.
     let w = watch.lock().map_err(|_| "poisoned".to_string())?.clone();
     let ch = w.client_hello.as_deref().ok_or("the relay saw no ClientHello")?;
     let view = attacker::ClientHelloView::parse_record(ch)?;
@@ -481,6 +490,14 @@ async fn ph_tickets(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, Strin
         }
     };
     Ok(AttackRun { outcome, trace })
+}
+
+/// Polls `done` every 10 ms, for up to 1 s.
+async fn wait_until(done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The victim's verdict as a trace note.

@@ -14,7 +14,7 @@ use openssl::x509::X509;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
+use super::{ear_check, openssl_reasons, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
 use crate::attacker::{
     self, read_record, recorded_evidence, recording_appraiser, Prefixed, ReplayAttester, READ_WINDOW,
 };
@@ -84,7 +84,7 @@ fn classify(e: &EarlyError) -> String {
             reason.alert().name()
         ),
         EarlyError::PeerAlert { code, text } => format!("peer alert {code} ({text})"),
-        EarlyError::Tls(t) => format!("OpenSSL handshake: {t}"),
+        EarlyError::Tls(t) => format!("OpenSSL handshake: {}", openssl_reasons(&t.to_string())),
         EarlyError::Timeout(step) => format!("EarlyError::Timeout({step})"),
         other => format!("EarlyError::{}", variant_name(&format!("{other:?}"))),
     }

@@ -27,7 +27,7 @@ use attested_tls_openssl::EarlyError;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
+use super::{ear_check, openssl_reasons, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
 use crate::attacker::{
     self, provider_with_client_random, read_record, recorded_evidence, recording_appraiser, ClientHelloView, Prefixed,
     ReplayAttester, READ_WINDOW,
@@ -97,7 +97,7 @@ fn classify(e: &ProfileTlsError) -> String {
             format!("ProfileRefusal::{}", variant_name(&format!("{reason:?}")))
         }
         ProfileTlsError::Tls(EarlyError::PeerAlert { code, text }) => format!("peer alert {code} ({text})"),
-        ProfileTlsError::Tls(EarlyError::Tls(t)) => format!("OpenSSL handshake: {t}"),
+        ProfileTlsError::Tls(EarlyError::Tls(t)) => format!("OpenSSL handshake: {}", openssl_reasons(&t.to_string())),
         ProfileTlsError::Tls(other) => format!("EarlyError::{}", variant_name(&format!("{other:?}"))),
         ProfileTlsError::Config(c) => format!("ProfileTlsError::Config ({c})"),
     }
