@@ -78,7 +78,7 @@ pub async fn redirect(target: SocketAddr, caps: Capabilities) -> Result<SocketAd
 /// A TLS 1.2-only OpenSSL server with the attacker's own key; whatever a
 /// client sends after the handshake is collected.
 pub async fn tls12_server() -> Result<Genuine, String> {
-    Ok(openssl_server(openssl::ssl::SslVersion::TLS1_2, None).await?.0)
+    Ok(openssl_server(openssl::ssl::SslVersion::TLS1_2, None, None).await?.0)
 }
 
 /// A TLS 1.3-only OpenSSL server with the attacker's own (P-256) key that
@@ -88,16 +88,26 @@ pub async fn tls12_server() -> Result<Genuine, String> {
 /// value collects A's own handshake errors: whether A's stack did the
 /// misbehaviour at all.
 pub async fn sha1_only_server() -> Result<(Genuine, Arc<Mutex<Vec<String>>>), String> {
-    openssl_server(openssl::ssl::SslVersion::TLS1_3, Some("ECDSA+SHA1:RSA+SHA1")).await
+    openssl_server(openssl::ssl::SslVersion::TLS1_3, Some("ECDSA+SHA1:RSA+SHA1"), None).await
+}
+
+/// A TLS 1.3-only OpenSSL server with the attacker's own key whose only
+/// group is `ffdhe2048`: a victim that offers it is asked for it by a
+/// legitimate HelloRetryRequest (R5's weak group, negotiated). The second
+/// value collects A's own handshake errors; a completed handshake is
+/// noted there as `handshake completed`.
+pub async fn ffdhe2048_only_server() -> Result<(Genuine, Arc<Mutex<Vec<String>>>), String> {
+    openssl_server(openssl::ssl::SslVersion::TLS1_3, None, Some("ffdhe2048")).await
 }
 
 /// An OpenSSL server pinned to `version`, optionally restricted to the
 /// signature schemes `sigalgs` (OpenSSL's list syntax), with the attacker's
 /// own key; whatever a client sends after the handshake is collected, and
-/// every handshake error of A's server.
+/// every handshake error (or `handshake completed`) of A's server.
 async fn openssl_server(
     version: openssl::ssl::SslVersion,
     sigalgs: Option<&str>,
+    groups: Option<&str>,
 ) -> Result<(Genuine, Arc<Mutex<Vec<String>>>), String> {
     use openssl::ssl::{SslAcceptor, SslMethod};
     let own = KeyMaterial::self_signed("attacker.example")?;
@@ -107,6 +117,9 @@ async fn openssl_server(
     if let Some(list) = sigalgs {
         b.set_security_level(0);
         b.set_sigalgs_list(list).map_err(|e| e.to_string())?;
+    }
+    if let Some(list) = groups {
+        b.set_groups_list(list).map_err(|e| e.to_string())?;
     }
     let cert = openssl::x509::X509::from_der(&own.chain[0]).map_err(|e| e.to_string())?;
     let key = openssl::pkey::PKey::private_key_from_der(&own.key_pkcs8).map_err(|e| e.to_string())?;
@@ -125,6 +138,9 @@ async fn openssl_server(
                     v.push(e.to_string());
                 }
                 return None;
+            }
+            if let Ok(mut v) = sink.lock() {
+                v.push("handshake completed".into());
             }
             Some(s)
         }

@@ -82,6 +82,8 @@ pub enum AttackId {
     R5KeyShare,
     /// R5: a server that signs only with SHA-1 schemes.
     R5Sha1,
+    /// R5: a real server whose only group is ffdhe2048.
+    R5Ffdhe,
     /// The AuthenticatorRequest forwarded to T1, with T1's TLS key and LTK.
     PhForwardLeaked,
     /// Old genuine Evidence next to a freshly computed binder.
@@ -115,6 +117,7 @@ impl AttackId {
         Self::R5Group,
         Self::R5KeyShare,
         Self::R5Sha1,
+        Self::R5Ffdhe,
         Self::PhForwardLeaked,
         Self::PhOldEvidence,
         Self::PhReplayedAuthenticator,
@@ -139,6 +142,7 @@ impl AttackId {
             Self::R5Group => "R5-group",
             Self::R5KeyShare => "R5-keyshare",
             Self::R5Sha1 => "R5-sha1",
+            Self::R5Ffdhe => "R5-ffdhe2048",
             Self::PhForwardLeaked => "PH-forward-leaked",
             Self::PhOldEvidence => "PH-old-evidence",
             Self::PhReplayedAuthenticator => "PH-replay-auth",
@@ -164,6 +168,7 @@ impl AttackId {
             Self::R5Group => "downgrade: A's hand-written HelloRetryRequest selects a group C did not offer",
             Self::R5KeyShare => "downgrade: A's hand-written ServerHello carries an invalid key share (all-zero point)",
             Self::R5Sha1 => "downgrade: A's TLS 1.3 server may sign its CertificateVerify only with SHA-1 schemes",
+            Self::R5Ffdhe => "downgrade: A's TLS 1.3 server (own key) whose only group is ffdhe2048",
             Self::PhForwardLeaked => "R1 with T1's leaked TLS key and long-term key: A's TLS server presents T1's own certificate",
             Self::PhOldEvidence => "old genuine Evidence of T1 with a freshly computed binder record next to it, signed with T1's leaked key",
             Self::PhReplayedAuthenticator => "replayed authenticator: T1's HELLO and authenticator recorded on A's own connection, sent byte for byte on C's",
@@ -279,7 +284,8 @@ pub async fn run(mode: &dyn LabMode, attack: AttackId, tb: &Testbed) -> AttackRu
         match attack {
             AttackId::D1 => d1(mode, tb, caps).await,
             AttackId::R5Tls12 => r5_tls12(mode, tb).await,
-            AttackId::R5Sha1 => r5_sha1(mode, tb).await,
+            AttackId::R5Sha1 => r5_openssl(mode, tb, R5Server::Sha1Only).await,
+            AttackId::R5Ffdhe => r5_openssl(mode, tb, R5Server::Ffdhe2048Only).await,
             AttackId::PhTickets => ph_tickets(mode, tb).await,
             AttackId::R5Group => r5_hand_written(mode, tb, attacker::BadServerHello::UnofferedGroup).await,
             AttackId::R5KeyShare => r5_hand_written(mode, tb, attacker::BadServerHello::InvalidKeyShare).await,
@@ -339,37 +345,62 @@ async fn r5_tls12(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String>
     })
 }
 
-/// R5 (SHA-1): A answers with an OpenSSL TLS 1.3 server that may sign only
-/// with `ecdsa_sha1` / `rsa_pkcs1_sha1` (its own key). If A's own stack
-/// aborted its handshake (it would not sign a TLS 1.3 CertificateVerify
-/// with SHA-1), the misbehaviour never reached C: the row says so ("not
-/// built", with A's error), and C's error is not counted as a refusal.
-async fn r5_sha1(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String> {
-    let (server, a_errors) = attacker::sha1_only_server().await?;
+/// The OpenSSL servers of R5 that misbehave through configuration.
+#[derive(Clone, Copy)]
+enum R5Server {
+    /// Signature schemes limited to `ecdsa_sha1` / `rsa_pkcs1_sha1`.
+    Sha1Only,
+    /// Groups limited to `ffdhe2048`.
+    Ffdhe2048Only,
+}
+
+/// R5 (SHA-1, ffdhe2048): A answers with an OpenSSL TLS 1.3 server (its
+/// own key) configured as `kind`. If A's own stack aborted its handshake
+/// (it would not sign with SHA-1 in TLS 1.3, or found no common group),
+/// the misbehaviour never reached C: the row says so ("not built", with
+/// A's error), and C's error is not counted as a refusal.
+async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<AttackRun, String> {
+    let (server, a_events) = match kind {
+        R5Server::Sha1Only => attacker::sha1_only_server().await?,
+        R5Server::Ffdhe2048Only => attacker::ffdhe2048_only_server().await?,
+    };
     let victim = mode.victim(tb, server.addr).await;
     let seen = seen_if_accepted(&victim, &server.received).await;
     // A's server records its error just after C saw the alert.
-    if matches!(victim, VictimResult::Refused { .. }) {
-        wait_until(|| a_errors.lock().map(|e| !e.is_empty()).unwrap_or(true)).await;
-    }
-    let a_error = a_errors.lock().ok().and_then(|e| e.first().cloned());
+    wait_until(|| a_events.lock().map(|e| !e.is_empty()).unwrap_or(true)).await;
+    let a_event = a_events
+        .lock()
+        .ok()
+        .and_then(|e| e.first().map(|e| crate::modes::openssl_reasons(e)));
+    let what = match kind {
+        R5Server::Sha1Only => "A's OpenSSL TLS 1.3 server, signature schemes limited to ecdsa_sha1 / rsa_pkcs1_sha1",
+        R5Server::Ffdhe2048Only => "A's OpenSSL TLS 1.3 server, groups limited to ffdhe2048 (a HelloRetryRequest if C's key share is another group)",
+    };
     let mut trace = vec![
-        Step::new(Party::C, Party::A, "ClientHello (C's signature_algorithms)"),
-        Step::new(
-            Party::A,
-            Party::C,
-            "A's OpenSSL TLS 1.3 server, signature schemes limited to ecdsa_sha1 / rsa_pkcs1_sha1",
-        ),
+        Step::new(Party::C, Party::A, "ClientHello"),
+        Step::new(Party::A, Party::C, what),
     ];
-    if let Some(e) = &a_error {
-        trace.push(Step::note(Party::A, format!("A's own handshake failed: {e}")));
+    // An error that reports C's alert is C's refusal, not A's abort.
+    let c_alerted = |e: &str| e.contains("alert handshake failure") || e.contains("SSL alert number");
+    let a_aborted = |e: &str| e != "handshake completed" && !c_alerted(e);
+    match &a_event {
+        Some(e) if c_alerted(e) => trace.push(Step::note(
+            Party::A,
+            format!("A's handshake was ended by C's alert ({e})"),
+        )),
+        Some(e) if e == "handshake completed" => trace.push(Step::note(
+            Party::A,
+            "A's handshake with C completed (on ffdhe2048, A's only group)",
+        )),
+        Some(e) => trace.push(Step::note(Party::A, format!("A's own handshake failed: {e}"))),
+        None => {}
     }
     trace.push(Step::note(Party::C, victim_note(&victim)));
-    let outcome = match (&victim, a_error) {
-        (VictimResult::Refused { check, .. }, Some(e)) => Outcome::NotBuilt {
+    let outcome = match (&victim, a_event) {
+        (VictimResult::Refused { check, .. }, Some(e)) if a_aborted(&e) => Outcome::NotBuilt {
             reason: format!(
-                "A's OpenSSL would not run TLS 1.3 with only SHA-1 signature schemes: its own handshake failed \
-                 ({e}) and C saw {check}; the SHA-1 CertificateVerify never reached C"
+                "A's OpenSSL would not run this TLS 1.3 handshake: its own handshake failed ({e}) and C saw \
+                 {check}; the misbehaviour never reached C"
             ),
         },
         _ => verdict(victim, &seen, "A"),

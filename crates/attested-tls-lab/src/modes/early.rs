@@ -341,7 +341,7 @@ impl LabMode for Early {
             RpReplay => Applicability::NotApplicable(
                 "mode early has no static attested certificate (Evidence per handshake; the nearest construction is R3)".into(),
             ),
-            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | PhOldEvidence | PhTickets => Applicability::Applicable,
+            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhOldEvidence | PhTickets => Applicability::Applicable,
             PhForwardLeaked | PhReplayedAuthenticator | PhExporterLabel | PhDataFirst => post_handshake(),
             PhLeafKey => Applicability::NotApplicable(
                 "in mode early this is R1 (T1's Evidence beside A's own end-entity key)".into(),

@@ -548,7 +548,7 @@ impl LabMode for Expat {
             RpReplay => Applicability::NotApplicable(
                 "the default mode has no static attested certificate (a fresh authenticator per request; the nearest construction is R3)".into(),
             ),
-            D1 | R1 | R3 | PhReplayedAuthenticator | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst => {
+            D1 | R1 | R3 | PhReplayedAuthenticator | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst => {
                 Applicability::Applicable
             }
             R2 | R4 => Applicability::NotApplicable(

@@ -494,7 +494,7 @@ impl LabMode for ProfileMode {
             )
         };
         match attack {
-            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | PhTickets => Applicability::Applicable,
+            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhTickets => Applicability::Applicable,
             RpReplay if self.profile.certificate() == CertificateLifetime::Static => Applicability::Applicable,
             RpReplay => Applicability::NotApplicable(
                 "the profile makes a fresh key and certificate per handshake (the nearest construction is R3)".into(),
