@@ -78,34 +78,329 @@ pub async fn redirect(target: SocketAddr, caps: Capabilities) -> Result<SocketAd
 /// A TLS 1.2-only OpenSSL server with the attacker's own key; whatever a
 /// client sends after the handshake is collected.
 pub async fn tls12_server() -> Result<Genuine, String> {
-    use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
+    Ok(openssl_server(openssl::ssl::SslVersion::TLS1_2, None, None).await?.0)
+}
+
+/// A TLS 1.3-only OpenSSL server with the attacker's own (P-256) key that
+/// may sign its CertificateVerify only with a SHA-1 scheme
+/// (`ecdsa_sha1`, `rsa_pkcs1_sha1`; security level 0 so OpenSSL does not
+/// drop them before the handshake): R5's SHA-1 downgrade. The second
+/// value collects A's own handshake errors: whether A's stack did the
+/// misbehaviour at all.
+pub async fn sha1_only_server() -> Result<(Genuine, Arc<Mutex<Vec<String>>>), String> {
+    openssl_server(openssl::ssl::SslVersion::TLS1_3, Some("ECDSA+SHA1:RSA+SHA1"), None).await
+}
+
+/// A TLS 1.3-only OpenSSL server with the attacker's own key whose only
+/// group is `ffdhe2048`: a victim that offers it is asked for it by a
+/// legitimate HelloRetryRequest (R5's weak group, negotiated). The second
+/// value collects A's own handshake errors; a completed handshake is
+/// noted there as `handshake completed`.
+pub async fn ffdhe2048_only_server() -> Result<(Genuine, Arc<Mutex<Vec<String>>>), String> {
+    openssl_server(openssl::ssl::SslVersion::TLS1_3, None, Some("ffdhe2048")).await
+}
+
+/// An OpenSSL server pinned to `version`, optionally restricted to the
+/// signature schemes `sigalgs` (OpenSSL's list syntax), with the attacker's
+/// own key; whatever a client sends after the handshake is collected, and
+/// every handshake error (or `handshake completed`) of A's server.
+async fn openssl_server(
+    version: openssl::ssl::SslVersion,
+    sigalgs: Option<&str>,
+    groups: Option<&str>,
+) -> Result<(Genuine, Arc<Mutex<Vec<String>>>), String> {
+    use openssl::ssl::{SslAcceptor, SslMethod};
     let own = KeyMaterial::self_signed("attacker.example")?;
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(|e| e.to_string())?;
-    b.set_min_proto_version(Some(SslVersion::TLS1_2))
-        .map_err(|e| e.to_string())?;
-    b.set_max_proto_version(Some(SslVersion::TLS1_2))
-        .map_err(|e| e.to_string())?;
+    b.set_min_proto_version(Some(version)).map_err(|e| e.to_string())?;
+    b.set_max_proto_version(Some(version)).map_err(|e| e.to_string())?;
+    if let Some(list) = sigalgs {
+        b.set_security_level(0);
+        b.set_sigalgs_list(list).map_err(|e| e.to_string())?;
+    }
+    if let Some(list) = groups {
+        b.set_groups_list(list).map_err(|e| e.to_string())?;
+    }
     let cert = openssl::x509::X509::from_der(&own.chain[0]).map_err(|e| e.to_string())?;
     let key = openssl::pkey::PKey::private_key_from_der(&own.key_pkcs8).map_err(|e| e.to_string())?;
     b.set_certificate(&cert).map_err(|e| e.to_string())?;
     b.set_private_key(&key).map_err(|e| e.to_string())?;
     let acceptor = b.build();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let sink = errors.clone();
     let (addr, received) = serve_and_collect(move |tcp| {
         let ssl = openssl::ssl::Ssl::new(acceptor.context());
+        let sink = sink.clone();
         async move {
             let mut s = tokio_openssl::SslStream::new(ssl.ok()?, tcp).ok()?;
-            Pin::new(&mut s).accept().await.ok()?;
+            if let Err(e) = Pin::new(&mut s).accept().await {
+                if let Ok(mut v) = sink.lock() {
+                    v.push(e.to_string());
+                }
+                return None;
+            }
+            if let Ok(mut v) = sink.lock() {
+                v.push("handshake completed".into());
+            }
             Some(s)
         }
     })
     .await?;
-    Ok(Genuine {
+    let genuine = Genuine {
         addr,
         received,
         observed: Arc::default(),
         tls: own,
         attested_key: None,
-    })
+    };
+    Ok((genuine, errors))
+}
+
+/// The misbehaving first server flight A writes by hand (R5): no TLS stack
+/// would send it, and the victim only has to parse it and refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadServerHello {
+    /// A HelloRetryRequest whose `key_share` selects a group that is not in
+    /// C's `supported_groups` (RFC 8446 4.1.4: C must abort with
+    /// `illegal_parameter`).
+    UnofferedGroup,
+    /// A ServerHello on the group of C's own key share whose
+    /// `key_exchange` is an invalid point: all zeros (for X25519 a
+    /// low-order point giving an all-zero shared secret; for the NIST
+    /// curves `04 00..00`, not on the curve).
+    InvalidKeyShare,
+}
+
+/// The `random` of a HelloRetryRequest (RFC 8446 4.1.3).
+const HRR_RANDOM: [u8; 32] = [
+    0xCF, 0x21, 0xAD, 0x74, 0xE5, 0x9A, 0x61, 0x11, 0xBE, 0x1D, 0x8C, 0x02, 0x1E, 0x65, 0xB8, 0x91, 0xC2, 0xA2, 0x11,
+    0x16, 0x7A, 0xBB, 0x8C, 0x5E, 0x07, 0x9E, 0x09, 0xE2, 0xC8, 0xA8, 0x33, 0x9C,
+];
+
+/// Groups A may name in its HelloRetryRequest, weakest first: the first
+/// one C did not offer is chosen (`ffdhe2048` is the weak group of the
+/// recipe; the others are there for victims that offer it).
+const RETRY_GROUP_CANDIDATES: &[(u16, &str)] = &[
+    (0x0100, "ffdhe2048"),
+    (0x0019, "secp521r1"),
+    (0x001e, "x448"),
+    (0x0018, "secp384r1"),
+    (0x0017, "secp256r1"),
+    (0x0016, "secp256k1"),
+];
+
+/// The name of a TLS group code point, for traces.
+fn group_name(code: u16) -> String {
+    match code {
+        0x0017 => "secp256r1".into(),
+        0x0018 => "secp384r1".into(),
+        0x0019 => "secp521r1".into(),
+        0x001d => "x25519".into(),
+        0x001e => "x448".into(),
+        0x0100..=0x0104 => format!("ffdhe{}", [2048, 3072, 4096, 6144, 8192][(code - 0x0100) as usize]),
+        0x11ec => "X25519MLKEM768".into(),
+        other => format!("0x{other:04x}"),
+    }
+}
+
+/// `supported_groups` (10) of a ClientHello.
+fn offered_groups(view: &ClientHelloView) -> Result<Vec<u16>, String> {
+    let Some((_, data)) = view.extensions.iter().find(|(t, _)| *t == 10) else {
+        return Ok(Vec::new());
+    };
+    let mut list = Reader(Reader(data).vec16()?);
+    let mut groups = Vec::new();
+    while !list.0.is_empty() {
+        groups.push(list.u16()? as u16);
+    }
+    Ok(groups)
+}
+
+/// `key_share` (51) of a ClientHello: group and key_exchange length.
+fn offered_key_shares(view: &ClientHelloView) -> Result<Vec<(u16, usize)>, String> {
+    let Some((_, data)) = view.extensions.iter().find(|(t, _)| *t == 51) else {
+        return Ok(Vec::new());
+    };
+    let mut list = Reader(Reader(data).vec16()?);
+    let mut shares = Vec::new();
+    while !list.0.is_empty() {
+        let group = list.u16()? as u16;
+        shares.push((group, list.vec16()?.len()));
+    }
+    Ok(shares)
+}
+
+/// `signature_algorithms` (13) of a ClientHello.
+pub fn offered_signature_schemes(view: &ClientHelloView) -> Result<Vec<u16>, String> {
+    let Some((_, data)) = view.extensions.iter().find(|(t, _)| *t == 13) else {
+        return Ok(Vec::new());
+    };
+    let mut list = Reader(Reader(data).vec16()?);
+    let mut schemes = Vec::new();
+    while !list.0.is_empty() {
+        schemes.push(list.u16()? as u16);
+    }
+    Ok(schemes)
+}
+
+/// A TLS 1.3 ServerHello (or HelloRetryRequest) record for `view` with
+/// TLS_AES_128_GCM_SHA256, `supported_versions` = TLS 1.3 and the given
+/// `key_share` extension body.
+fn server_hello_record(view: &ClientHelloView, random: [u8; 32], key_share: &[u8]) -> Vec<u8> {
+    let mut ext = Vec::new();
+    ext.extend([0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
+    ext.extend([0x00, 0x33]);
+    ext.extend((key_share.len() as u16).to_be_bytes());
+    ext.extend(key_share);
+    let mut body = vec![0x03, 0x03];
+    body.extend(random);
+    body.push(view.session_id.len() as u8);
+    body.extend(&view.session_id);
+    body.extend([0x13, 0x01, 0x00]);
+    body.extend((ext.len() as u16).to_be_bytes());
+    body.extend(ext);
+    let mut hs = vec![0x02];
+    hs.extend(&(body.len() as u32).to_be_bytes()[1..]);
+    hs.extend(body);
+    let mut record = vec![0x16, 0x03, 0x03];
+    record.extend((hs.len() as u16).to_be_bytes());
+    record.extend(hs);
+    record
+}
+
+/// A's hand-written answer to `view` and what it did (for the trace).
+fn bad_server_hello(view: &ClientHelloView, kind: BadServerHello) -> Result<(Vec<u8>, String), String> {
+    let groups = offered_groups(view)?;
+    let offered = groups.iter().map(|g| group_name(*g)).collect::<Vec<_>>().join(", ");
+    match kind {
+        BadServerHello::UnofferedGroup => {
+            let (code, name) = RETRY_GROUP_CANDIDATES
+                .iter()
+                .find(|(g, _)| !groups.contains(g))
+                .ok_or("C offered every candidate group")?;
+            let ffdhe = if groups.contains(&0x0100) {
+                "C offered ffdhe2048"
+            } else {
+                "C did not offer ffdhe2048"
+            };
+            Ok((
+                server_hello_record(view, HRR_RANDOM, &code.to_be_bytes()),
+                format!("HelloRetryRequest selecting {name} (C offered: {offered}; {ffdhe})"),
+            ))
+        }
+        BadServerHello::InvalidKeyShare => {
+            let shares = offered_key_shares(view)?;
+            // Prefer X25519 (the all-zero low-order point); else C's first
+            // share, answered with a same-length all-zero value.
+            let (group, len) = shares
+                .iter()
+                .find(|(g, _)| *g == 0x001d)
+                .or(shares.first())
+                .copied()
+                .ok_or("C sent no key share")?;
+            let mut point = vec![0u8; len];
+            if matches!(group, 0x0017..=0x0019) {
+                point[0] = 0x04;
+            }
+            let mut ks = group.to_be_bytes().to_vec();
+            ks.extend((point.len() as u16).to_be_bytes());
+            ks.extend(&point);
+            Ok((
+                server_hello_record(view, [0x5a; 32], &ks),
+                format!(
+                    "ServerHello with key_share {} of {len} bytes, all zero{}",
+                    group_name(group),
+                    if matches!(group, 0x0017..=0x0019) {
+                        " after 04 (not a curve point)"
+                    } else {
+                        " (low-order point)"
+                    }
+                ),
+            ))
+        }
+    }
+}
+
+/// What C answered to a hand-written flight: its alert, decoded.
+fn describe_reply(reply: &[u8]) -> String {
+    match reply {
+        [] => "C closed the connection without an alert".into(),
+        [21, _, _, _, _, level, desc, ..] => {
+            let name = match desc {
+                40 => " (handshake_failure)",
+                47 => " (illegal_parameter)",
+                50 => " (decode_error)",
+                70 => " (protocol_version)",
+                80 => " (internal_error)",
+                _ => "",
+            };
+            format!("C sent alert level {level}, description {desc}{name}")
+        }
+        [typ, ..] => format!("C sent a record of content type {typ} ({} bytes)", reply.len()),
+    }
+}
+
+/// A server that answers one ClientHello with the hand-written flight
+/// `kind` and records C's reply (an alert) as notes. It never completes a
+/// handshake, so it never reads C's data: a victim that accepted would
+/// show as "accepted, not read", never as a refusal.
+pub async fn bad_server_hello_server(kind: BadServerHello) -> Result<HandWritten, String> {
+    let (listener, addr) = listen().await?;
+    let notes = Arc::new(Mutex::new(Vec::new()));
+    let out = notes.clone();
+    tokio::spawn(async move {
+        let note = |n: String| {
+            if let Ok(mut v) = out.lock() {
+                v.push(n);
+            }
+        };
+        let Ok((mut tcp, _)) = listener.accept().await else {
+            return;
+        };
+        let view = match read_record(&mut tcp)
+            .await
+            .and_then(|r| ClientHelloView::parse_record(&r))
+        {
+            Ok(v) => v,
+            Err(e) => return note(format!("A could not read C's ClientHello: {e}")),
+        };
+        if let Ok(schemes) = offered_signature_schemes(&view) {
+            let sha1 = schemes.iter().any(|s| matches!(s, 0x0201 | 0x0203));
+            note(format!(
+                "C offered SHA-1 signature schemes: {}",
+                if sha1 { "yes" } else { "no" }
+            ));
+        }
+        let (flight, what) = match bad_server_hello(&view, kind) {
+            Ok(f) => f,
+            Err(e) => return note(format!("A could not build its flight: {e}")),
+        };
+        note(format!("A -> C: {what}"));
+        if tcp.write_all(&flight).await.is_err() {
+            return note("C closed before A's flight".into());
+        }
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            let mut buf = [0u8; 512];
+            while reply.len() < 7 {
+                match tcp.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => reply.extend_from_slice(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        note(describe_reply(&reply));
+    });
+    Ok(HandWritten { addr, notes })
+}
+
+/// A hand-written attacker server: where it listens and what it saw.
+pub struct HandWritten {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// What it sent and what C answered, in order.
+    pub notes: Arc<Mutex<Vec<String>>>,
 }
 
 /// Reads one TLS record (the ClientHello's) from `tcp`.
@@ -488,4 +783,78 @@ mod tests {
             assert!(ClientHelloView::parse_record(&record[..n]).is_err(), "{n}");
         }
     }
+}
+
+/// What [`record_watching_relay`] saw on the wire.
+#[derive(Clone, Debug, Default)]
+pub struct WireWatch {
+    /// C's first record (its ClientHello).
+    pub client_hello: Option<Vec<u8>>,
+    /// The lengths of the encrypted records (content type 23) the server
+    /// sent after C's first encrypted record (C's Finished): post-handshake
+    /// messages (NewSessionTicket) or application data.
+    pub server_records_after_client_finished: Vec<usize>,
+}
+
+/// A TCP relay to `target` that forwards whole TLS records and notes what
+/// [`WireWatch`] says (the attacker watches, it cannot decrypt). One
+/// connection.
+pub async fn record_watching_relay(target: SocketAddr) -> Result<(SocketAddr, Arc<Mutex<WireWatch>>), String> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (listener, addr) = listen().await?;
+    let watch = Arc::new(Mutex::new(WireWatch::default()));
+    let w = watch.clone();
+    tokio::spawn(async move {
+        let Ok((c, _)) = listener.accept().await else { return };
+        let Ok(s) = TcpStream::connect(target).await else {
+            return;
+        };
+        let (mut cr, mut cw) = c.into_split();
+        let (mut sr, mut sw) = s.into_split();
+        let client_finished = Arc::new(AtomicBool::new(false));
+        let (cf, wc) = (client_finished.clone(), w.clone());
+        let up = tokio::spawn(async move {
+            while let Ok(record) = read_any_record(&mut cr).await {
+                if let Ok(mut w) = wc.lock() {
+                    if w.client_hello.is_none() {
+                        w.client_hello = Some(record.clone());
+                    }
+                }
+                // Set before forwarding: the server answers C's Finished
+                // only after it received it.
+                if record[0] == 23 {
+                    cf.store(true, Ordering::SeqCst);
+                }
+                if sw.write_all(&record).await.is_err() {
+                    break;
+                }
+            }
+        });
+        while let Ok(record) = read_any_record(&mut sr).await {
+            if record[0] == 23 && client_finished.load(Ordering::SeqCst) {
+                if let Ok(mut w) = w.lock() {
+                    w.server_records_after_client_finished.push(record.len() - 5);
+                }
+            }
+            if cw.write_all(&record).await.is_err() {
+                break;
+            }
+        }
+        let _ = up.await;
+    });
+    Ok((addr, watch))
+}
+
+/// Reads one TLS record of any content type (header included).
+async fn read_any_record<R: AsyncRead + Unpin>(r: &mut R) -> Result<Vec<u8>, String> {
+    let mut header = [0u8; 5];
+    r.read_exact(&mut header).await.map_err(|e| e.to_string())?;
+    let len = u16::from_be_bytes([header[3], header[4]]) as usize;
+    if len > 16384 + 256 {
+        return Err(format!("record of {len} bytes"));
+    }
+    let mut record = header.to_vec();
+    record.resize(5 + len, 0);
+    r.read_exact(&mut record[5..]).await.map_err(|e| e.to_string())?;
+    Ok(record)
 }

@@ -76,6 +76,14 @@ pub enum AttackId {
     RpReplay,
     /// R5: downgrade to TLS 1.2.
     R5Tls12,
+    /// R5: a HelloRetryRequest selecting a group C did not offer.
+    R5Group,
+    /// R5: a ServerHello with an invalid key share.
+    R5KeyShare,
+    /// R5: a server that signs only with SHA-1 schemes.
+    R5Sha1,
+    /// R5: a real server whose only group is ffdhe2048.
+    R5Ffdhe,
     /// The AuthenticatorRequest forwarded to T1, with T1's TLS key and LTK.
     PhForwardLeaked,
     /// Old genuine Evidence next to a freshly computed binder.
@@ -106,6 +114,10 @@ impl AttackId {
         Self::R4,
         Self::RpReplay,
         Self::R5Tls12,
+        Self::R5Group,
+        Self::R5KeyShare,
+        Self::R5Sha1,
+        Self::R5Ffdhe,
         Self::PhForwardLeaked,
         Self::PhOldEvidence,
         Self::PhReplayedAuthenticator,
@@ -127,6 +139,10 @@ impl AttackId {
             Self::R4 => "R4",
             Self::RpReplay => "RP-replay",
             Self::R5Tls12 => "R5-tls12",
+            Self::R5Group => "R5-group",
+            Self::R5KeyShare => "R5-keyshare",
+            Self::R5Sha1 => "R5-sha1",
+            Self::R5Ffdhe => "R5-ffdhe2048",
             Self::PhForwardLeaked => "PH-forward-leaked",
             Self::PhOldEvidence => "PH-old-evidence",
             Self::PhReplayedAuthenticator => "PH-replay-auth",
@@ -149,12 +165,16 @@ impl AttackId {
             Self::R4 => "R2 + R3: C's ClientHello forwarded to T1, T1's Evidence presented with T1's leaked key",
             Self::RpReplay => "replay: A serves T1's static attested certificate with T1's leaked key, without contacting T1",
             Self::R5Tls12 => "downgrade: A answers C with a TLS 1.2-only server",
+            Self::R5Group => "downgrade: A's hand-written HelloRetryRequest selects a group C did not offer",
+            Self::R5KeyShare => "downgrade: A's hand-written ServerHello carries an invalid key share (all-zero point)",
+            Self::R5Sha1 => "downgrade: A's TLS 1.3 server may sign its CertificateVerify only with SHA-1 schemes",
+            Self::R5Ffdhe => "downgrade: A's TLS 1.3 server (own key) whose only group is ffdhe2048",
             Self::PhForwardLeaked => "R1 with T1's leaked TLS key and long-term key: A's TLS server presents T1's own certificate",
             Self::PhOldEvidence => "old genuine Evidence of T1 with a freshly computed binder record next to it, signed with T1's leaked key",
-            Self::PhReplayedAuthenticator => "an authenticator replayed on the same connection (context reuse)",
+            Self::PhReplayedAuthenticator => "replayed authenticator: T1's HELLO and authenticator recorded on A's own connection, sent byte for byte on C's",
             Self::PhLeafKey => "T1's Evidence presented with A's own key (the key in the Evidence is not the leaf key)",
             Self::PhExporterLabel => "Evidence bound with another exporter label (T1 runs the -01..-03 label \"Attestation\")",
-            Self::PhTickets => "session ticket resumption / 0-RTT",
+            Self::PhTickets => "session tickets / 0-RTT: does T1 issue a ticket C could resume, or accept early data A could replay?",
             Self::PhDataFirst => "A's server sends application data before any attestation",
             Self::Reflection => "reflection: a peer's own Evidence or authenticator sent back to it (mutual attestation)",
             Self::StaleReattestation => "stale Evidence re-sent at re-attestation (draft-fossati-seat-early-attestation-07 8.4)",
@@ -264,6 +284,11 @@ pub async fn run(mode: &dyn LabMode, attack: AttackId, tb: &Testbed) -> AttackRu
         match attack {
             AttackId::D1 => d1(mode, tb, caps).await,
             AttackId::R5Tls12 => r5_tls12(mode, tb).await,
+            AttackId::R5Sha1 => r5_openssl(mode, tb, R5Server::Sha1Only).await,
+            AttackId::R5Ffdhe => r5_openssl(mode, tb, R5Server::Ffdhe2048Only).await,
+            AttackId::PhTickets => ph_tickets(mode, tb).await,
+            AttackId::R5Group => r5_hand_written(mode, tb, attacker::BadServerHello::UnofferedGroup).await,
+            AttackId::R5KeyShare => r5_hand_written(mode, tb, attacker::BadServerHello::InvalidKeyShare).await,
             other => mode.run(other, caps, tb).await,
         }
     };
@@ -318,6 +343,192 @@ async fn r5_tls12(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String>
         outcome: verdict(victim, &seen, "A"),
         trace,
     })
+}
+
+/// The OpenSSL servers of R5 that misbehave through configuration.
+#[derive(Clone, Copy)]
+enum R5Server {
+    /// Signature schemes limited to `ecdsa_sha1` / `rsa_pkcs1_sha1`.
+    Sha1Only,
+    /// Groups limited to `ffdhe2048`.
+    Ffdhe2048Only,
+}
+
+/// R5 (SHA-1, ffdhe2048): A answers with an OpenSSL TLS 1.3 server (its
+/// own key) configured as `kind`. If A's own stack aborted its handshake
+/// (it would not sign with SHA-1 in TLS 1.3, or found no common group),
+/// the misbehaviour never reached C: the row says so ("not built", with
+/// A's error), and C's error is not counted as a refusal.
+async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<AttackRun, String> {
+    let (server, a_events) = match kind {
+        R5Server::Sha1Only => attacker::sha1_only_server().await?,
+        R5Server::Ffdhe2048Only => attacker::ffdhe2048_only_server().await?,
+    };
+    let victim = mode.victim(tb, server.addr).await;
+    let seen = seen_if_accepted(&victim, &server.received).await;
+    // A's server records its error just after C saw the alert.
+    wait_until(|| a_events.lock().map(|e| !e.is_empty()).unwrap_or(true)).await;
+    let a_event = a_events
+        .lock()
+        .ok()
+        .and_then(|e| e.first().map(|e| crate::modes::openssl_reasons(e)));
+    let what = match kind {
+        R5Server::Sha1Only => "A's OpenSSL TLS 1.3 server, signature schemes limited to ecdsa_sha1 / rsa_pkcs1_sha1",
+        R5Server::Ffdhe2048Only => "A's OpenSSL TLS 1.3 server, groups limited to ffdhe2048 (a HelloRetryRequest if C's key share is another group)",
+    };
+    let mut trace = vec![
+        Step::new(Party::C, Party::A, "ClientHello"),
+        Step::new(Party::A, Party::C, what),
+    ];
+    // An error that reports C's alert is C's refusal, not A's abort.
+    let c_alerted = |e: &str| e.contains("alert handshake failure") || e.contains("SSL alert number");
+    let a_aborted = |e: &str| e != "handshake completed" && !c_alerted(e);
+    match &a_event {
+        Some(e) if c_alerted(e) => trace.push(Step::note(
+            Party::A,
+            format!("A's handshake was ended by C's alert ({e})"),
+        )),
+        Some(e) if e == "handshake completed" => trace.push(Step::note(
+            Party::A,
+            "A's handshake with C completed (on ffdhe2048, A's only group)",
+        )),
+        Some(e) => trace.push(Step::note(Party::A, format!("A's own handshake failed: {e}"))),
+        None => {}
+    }
+    trace.push(Step::note(Party::C, victim_note(&victim)));
+    let outcome = match (&victim, a_event) {
+        (VictimResult::Refused { check, .. }, Some(e)) if a_aborted(&e) => Outcome::NotBuilt {
+            reason: format!(
+                "A's OpenSSL would not run this TLS 1.3 handshake: its own handshake failed ({e}) and C saw \
+                 {check}; the misbehaviour never reached C"
+            ),
+        },
+        _ => verdict(victim, &seen, "A"),
+    };
+    Ok(AttackRun { outcome, trace })
+}
+
+/// R5 (groups, key shares): A reads C's ClientHello and answers with a
+/// hand-written flight ([`attacker::BadServerHello`]); the victim has to
+/// parse it and refuse. What A sent and C's alert are in the trace.
+async fn r5_hand_written(
+    mode: &dyn LabMode,
+    tb: &Testbed,
+    kind: attacker::BadServerHello,
+) -> Result<AttackRun, String> {
+    let server = attacker::bad_server_hello_server(kind).await?;
+    let victim = mode.victim(tb, server.addr).await;
+    // A never completes a handshake, so it reads nothing: an acceptance
+    // would show as "accepted, not read".
+    let seen = Vec::new();
+    // C's alert reaches A just after C's connect returned: wait for A's
+    // last note (C's reply), up to 1 s.
+    let has_reply = || {
+        server
+            .notes
+            .lock()
+            .map(|n| n.iter().any(|l| l.starts_with("C ")))
+            .unwrap_or(true)
+    };
+    wait_until(has_reply).await;
+    let mut trace = vec![Step::new(Party::C, Party::A, "ClientHello")];
+    for n in server.notes.lock().map(|n| n.clone()).unwrap_or_default() {
+        trace.push(Step::note(Party::A, n));
+    }
+    trace.push(Step::note(Party::C, victim_note(&victim)));
+    Ok(AttackRun {
+        outcome: verdict(victim, &seen, "A"),
+        trace,
+    })
+}
+
+/// PH-tickets: C talks to the genuine T1 through A's record-watching relay
+/// (A sees record types and lengths, nothing decrypted). A counts the
+/// encrypted records T1 sends after C's Finished (T1's servers send no
+/// application data in the lab, so these are NewSessionTicket messages)
+/// and reads from C's ClientHello whether C offers resumption or 0-RTT
+/// (`pre_shared_key` 41, `early_data` 42; `psk_key_exchange_modes` 45
+/// only says it would take tickets).
+/// Zero records: refused, no ticket issued (observed). Tickets but C
+/// offers no resumption: not applicable (nothing to replay), with what
+/// was seen. Tickets and a resuming C: not built (no replay written).
+async fn ph_tickets(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, String> {
+    let t1 = mode.serve_genuine(tb, Tee::T1).await?;
+    let (addr, watch) = attacker::record_watching_relay(t1.addr).await?;
+    let victim = mode.victim(tb, addr).await;
+    if let VictimResult::Refused { check, .. } = &victim {
+        return Err(format!("C refused the genuine T1 through a plain relay: {check}"));
+    }
+    // T1 sends its tickets right after C's Finished; C returned from its
+    // 200 ms wait after writing its data, so they have passed the relay.
+    let w = watch.lock().map_err(|_| "poisoned".to_string())?.clone();
+    let ch = w.client_hello.as_deref().ok_or("the relay saw no ClientHello")?;
+    let view = attacker::ClientHelloView::parse_record(ch)?;
+    let has = |t: u16| view.extensions.iter().any(|(e, _)| *e == t);
+    // psk_key_exchange_modes (45) only says C would accept tickets; a
+    // resumption (or 0-RTT) is offered with pre_shared_key / early_data.
+    let offers: Vec<&str> = [(41u16, "pre_shared_key"), (42, "early_data")]
+        .iter()
+        .filter(|(t, _)| has(*t))
+        .map(|(_, n)| *n)
+        .collect();
+    let modes = if has(45) {
+        "psk_key_exchange_modes present"
+    } else {
+        "no psk_key_exchange_modes"
+    };
+    let c_offers = if offers.is_empty() {
+        format!("C's ClientHello offers no pre_shared_key or early_data ({modes})")
+    } else {
+        format!("C's ClientHello offers {} ({modes})", offers.join(", "))
+    };
+    let records = &w.server_records_after_client_finished;
+    let trace = vec![
+        Step::new(
+            Party::C,
+            Party::A,
+            "ClientHello (A reads it: resumption / 0-RTT offered?)",
+        ),
+        Step::new(Party::A, Party::T1, "C's records, forwarded"),
+        Step::new(
+            Party::T1,
+            Party::A,
+            format!("after C's Finished: {} encrypted record(s) {records:?}", records.len()),
+        ),
+        Step::note(Party::A, c_offers.clone()),
+        Step::note(Party::C, victim_note(&victim)),
+    ];
+    let outcome = if records.is_empty() {
+        Outcome::Refused {
+            check: "no ticket issued (0 records from T1 after C's Finished, observed on the wire)".into(),
+            detail: c_offers,
+        }
+    } else if offers.is_empty() {
+        Outcome::NotApplicable {
+            reason: format!(
+                "T1 issued {} session ticket(s) (encrypted records of {records:?} bytes after C's Finished), but \
+                 {c_offers}, and every victim connection uses a new client context: no resumption or 0-RTT for A to \
+                 replay",
+                records.len()
+            ),
+        }
+    } else {
+        Outcome::NotBuilt {
+            reason: format!(
+                "T1 issued {} ticket record(s) and {c_offers}; a resumption / 0-RTT replay is not written",
+                records.len()
+            ),
+        }
+    };
+    Ok(AttackRun { outcome, trace })
+}
+
+/// Polls `done` every 10 ms, for up to 1 s.
+async fn wait_until(done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while !done() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// The victim's verdict as a trace note.

@@ -107,3 +107,43 @@ fn unknown_filters_are_refused() {
         "{e}"
     );
 }
+
+/// The downgrade and post-handshake rows built last, one real run each
+/// (well under a second): each asserts the check that refused it.
+#[test]
+fn downgrades_replayed_authenticators_and_tickets_are_refused_by_the_named_check() {
+    let report = run_lab(&LabOptions {
+        only: vec![
+            "R5-group".into(),
+            "R5-keyshare".into(),
+            "PH-replay-auth".into(),
+            "PH-tickets".into(),
+        ],
+        modes: vec!["expat".into(), "early".into()],
+        progress: false,
+    })
+    .expect("the lab runs");
+    // Guards the victim's TLS stack against a HelloRetryRequest naming a
+    // group it never offered (RFC 8446 4.1.4) and an all-zero X25519
+    // share (a low-order point), in the default mode (rustls) ...
+    assert_eq!(
+        refused_by(&report, "expat", AttackId::R5Group),
+        "rustls: peer misbehaved: IllegalHelloRetryRequestWithUnofferedNamedGroup"
+    );
+    assert_eq!(
+        refused_by(&report, "expat", AttackId::R5KeyShare),
+        "rustls: peer misbehaved: InvalidKeyShare"
+    );
+    // ... and in mode early (OpenSSL).
+    assert!(refused_by(&report, "early", AttackId::R5Group).contains("bad key share"));
+    assert!(refused_by(&report, "early", AttackId::R5KeyShare).contains("bad key share"));
+    // Guards the authenticator's context check: T1's authenticator from
+    // A's own connection, replayed on C's, answers another request.
+    assert_eq!(
+        refused_by(&report, "expat", AttackId::PhReplayedAuthenticator),
+        "SessionError::Authenticator(EaError::ContextMismatch)"
+    );
+    // Guards mode early's set_num_tickets(0): T1 sends nothing after C's
+    // Finished (observed on the wire).
+    assert!(refused_by(&report, "early", AttackId::PhTickets).starts_with("no ticket issued"));
+}

@@ -14,7 +14,7 @@ use openssl::x509::X509;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
+use super::{ear_check, openssl_reasons, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
 use crate::attacker::{
     self, read_record, recorded_evidence, recording_appraiser, Prefixed, ReplayAttester, READ_WINDOW,
 };
@@ -84,7 +84,7 @@ fn classify(e: &EarlyError) -> String {
             reason.alert().name()
         ),
         EarlyError::PeerAlert { code, text } => format!("peer alert {code} ({text})"),
-        EarlyError::Tls(t) => format!("OpenSSL handshake: {t}"),
+        EarlyError::Tls(t) => format!("OpenSSL handshake: {}", openssl_reasons(&t.to_string())),
         EarlyError::Timeout(step) => format!("EarlyError::Timeout({step})"),
         other => format!("EarlyError::{}", variant_name(&format!("{other:?}"))),
     }
@@ -341,13 +341,10 @@ impl LabMode for Early {
             RpReplay => Applicability::NotApplicable(
                 "mode early has no static attested certificate (Evidence per handshake; the nearest construction is R3)".into(),
             ),
-            D1 | R1 | R2 | R3 | R4 | R5Tls12 | PhOldEvidence => Applicability::Applicable,
+            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhOldEvidence | PhTickets => Applicability::Applicable,
             PhForwardLeaked | PhReplayedAuthenticator | PhExporterLabel | PhDataFirst => post_handshake(),
             PhLeafKey => Applicability::NotApplicable(
                 "in mode early this is R1 (T1's Evidence beside A's own end-entity key)".into(),
-            ),
-            PhTickets => Applicability::NotBuilt(
-                "the adapter's OpenSSL contexts are not checked here for tickets / 0-RTT; no attack built".into(),
             ),
             Reflection => Applicability::NotBuilt(
                 "A's server Certificate (with its Evidence) precedes C's client Certificate, so C's own Evidence for \

@@ -77,6 +77,39 @@ fn classify(e: &NetError) -> String {
     }
 }
 
+/// A's TLS-terminating relay to `t1`: it accepts one TLS connection with
+/// `a_tls`, opens its own TLS connection to `t1` and copies the plaintext
+/// both ways; returns its address and what went up (to T1) and down.
+async fn plaintext_relay(
+    t1: SocketAddr,
+    a_tls: &KeyMaterial,
+) -> Result<(SocketAddr, Arc<Mutex<Vec<u8>>>, Arc<Mutex<Vec<u8>>>), String> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls_server(a_tls)?);
+    let connector = tokio_rustls::TlsConnector::from(net::tls::client_config().map_err(|e| e.to_string())?);
+    let (listener, addr) = attacker::listen().await?;
+    let up_seen = Arc::new(Mutex::new(Vec::new()));
+    let down_seen = Arc::new(Mutex::new(Vec::new()));
+    let (up_c, down_c) = (up_seen.clone(), down_seen.clone());
+    tokio::spawn(async move {
+        let Ok((tcp, _)) = listener.accept().await else { return };
+        let Ok(c_side) = acceptor.accept(tcp).await else { return };
+        let Ok(t1_tcp) = TcpStream::connect(t1).await else {
+            return;
+        };
+        let name = rustls::pki_types::ServerName::try_from(SERVICE_NAME).expect("valid name");
+        let Ok(t1_side) = connector.connect(name, t1_tcp).await else {
+            return;
+        };
+        let (cr, cw) = tokio::io::split(c_side);
+        let (tr, tw) = tokio::io::split(t1_side);
+        let up = tokio::spawn(copy_recording(cr, tw, up_c));
+        let down = tokio::spawn(copy_recording(tr, cw, down_c));
+        let _ = up.await;
+        let _ = down.await;
+    });
+    Ok((addr, up_seen, down_seen))
+}
+
 impl Expat {
     async fn serve(&self, tb: &Testbed, tee: Tee, legacy_label: bool) -> Result<Genuine, String> {
         let tls = KeyMaterial::self_signed("tee.example")?;
@@ -160,29 +193,7 @@ impl Expat {
         } else {
             KeyMaterial::self_signed("attacker.example")?
         };
-        let acceptor = tokio_rustls::TlsAcceptor::from(tls_server(&a_tls)?);
-        let connector = tokio_rustls::TlsConnector::from(net::tls::client_config().map_err(|e| e.to_string())?);
-        let (listener, addr) = attacker::listen().await?;
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let seen_c = seen.clone();
-        let t1_addr = t1.addr;
-        tokio::spawn(async move {
-            let Ok((tcp, _)) = listener.accept().await else { return };
-            let Ok(c_side) = acceptor.accept(tcp).await else { return };
-            let Ok(t1_tcp) = TcpStream::connect(t1_addr).await else {
-                return;
-            };
-            let name = rustls::pki_types::ServerName::try_from(SERVICE_NAME).expect("valid name");
-            let Ok(t1_side) = connector.connect(name, t1_tcp).await else {
-                return;
-            };
-            let (cr, cw) = tokio::io::split(c_side);
-            let (tr, tw) = tokio::io::split(t1_side);
-            let up = tokio::spawn(copy_recording(cr, tw, seen_c));
-            let down = tokio::spawn(copy_recording(tr, cw, Arc::new(Mutex::new(Vec::new()))));
-            let _ = up.await;
-            let _ = down.await;
-        });
+        let (addr, seen, _) = plaintext_relay(t1.addr, &a_tls).await?;
         let victim = self.victim_at(tb, addr).await;
         let read = seen_if_accepted(&victim, &seen).await;
         let key = if leaked {
@@ -268,6 +279,69 @@ impl Expat {
         trace.push(Step::note(Party::C, victim_note(&victim)));
         Ok(AttackRun {
             outcome: verdict(victim, &read, "A"),
+            trace,
+        })
+    }
+
+    /// PH-replay-auth: A records T1's HELLO and authenticator from a
+    /// connection A made itself (A's own client, through A's
+    /// TLS-terminating relay: A reads the plaintext legitimately), then
+    /// answers C's connection (its own TLS key) with those frames byte for
+    /// byte, whatever C's request says.
+    async fn replay_authenticator(&self, tb: &Testbed) -> Result<AttackRun, String> {
+        let t1 = self.serve(tb, Tee::T1, false).await?;
+        let a_tls = KeyMaterial::self_signed("attacker.example")?;
+        let (relay_addr, _, down) = plaintext_relay(t1.addr, &a_tls).await?;
+        let (appraiser, _) = recording_appraiser();
+        let mut own_att = AttestationConfig::verifier(appraiser);
+        own_att.handshake_timeout = STEP_TIMEOUT;
+        own_att.attestation_timeout = STEP_TIMEOUT;
+        let tcp = TcpStream::connect(relay_addr).await.map_err(|e| e.to_string())?;
+        let tls = net::tls::client_config().map_err(|e| e.to_string())?;
+        // A's client refuses (the authenticator is bound to the relay's
+        // A-T1 connection, not to its own): A only wants the bytes.
+        let own = net::connect(&tls, SERVICE_NAME, tcp, &own_att).await;
+        drop(own);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let recorded = down.lock().map_err(|_| "poisoned".to_string())?.clone();
+        if recorded.is_empty() {
+            return Err("A's own attested connection to T1 yielded no authenticator to replay".into());
+        }
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls_server(&a_tls)?);
+        let (listener, addr) = attacker::listen().await?;
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let sink = read.clone();
+        let replayed = recorded.len();
+        tokio::spawn(async move {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok(mut s) = acceptor.accept(tcp).await else { return };
+            if s.write_all(&recorded).await.is_ok() && s.flush().await.is_ok() {
+                drain_into(s, sink, READ_WINDOW).await;
+            }
+        });
+        let victim = self.victim_at(tb, addr).await;
+        let seen = seen_if_accepted(&victim, &read).await;
+        let trace = vec![
+            Step::new(
+                Party::A,
+                Party::T1,
+                "A's own attested connection (A's client, request with A's context)",
+            ),
+            Step::new(
+                Party::T1,
+                Party::A,
+                format!("HELLO + authenticator for A's request, bound to A-T1 ({replayed} plaintext bytes recorded)"),
+            ),
+            Step::new(
+                Party::C,
+                Party::A,
+                "TLS 1.3 handshake (A's own key); HELLO, ClientCertificateRequest (C's context)",
+            ),
+            Step::new(Party::A, Party::C, "T1's recorded HELLO + authenticator, byte for byte"),
+            Step::note(Party::C, victim_note(&victim)),
+        ];
+        Ok(AttackRun {
+            outcome: verdict(victim, &seen, "A"),
             trace,
         })
     }
@@ -474,18 +548,12 @@ impl LabMode for Expat {
             RpReplay => Applicability::NotApplicable(
                 "the default mode has no static attested certificate (a fresh authenticator per request; the nearest construction is R3)".into(),
             ),
-            D1 | R1 | R3 | R5Tls12 | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst => {
+            D1 | R1 | R3 | PhReplayedAuthenticator | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst => {
                 Applicability::Applicable
             }
             R2 | R4 => Applicability::NotApplicable(
                 "expat's Evidence is produced only after a completed handshake, on request, bound to that connection's \
                  exporter; a forwarded ClientHello makes T1 produce none (only C could finish that handshake)"
-                    .into(),
-            ),
-            PhReplayedAuthenticator => Applicability::NotBuilt(
-                "a replay on the same connection needs a party that terminates C's TLS and holds a valid \
-                 authenticator for it; no capability gives A that (covered sans-IO by \
-                 tests/post_handshake_negative.rs replayed_authenticator_on_the_same_connection_is_refused)"
                     .into(),
             ),
             PhTickets => Applicability::NotBuilt(
@@ -523,6 +591,7 @@ impl LabMode for Expat {
                 AttackId::PhOldEvidence => self.replay(tb, caps, true, true).await,
                 AttackId::PhLeafKey => self.replay(tb, caps, false, false).await,
                 AttackId::PhExporterLabel => self.other_label(tb).await,
+                AttackId::PhReplayedAuthenticator => self.replay_authenticator(tb).await,
                 AttackId::PhDataFirst => self.data_first(tb).await,
                 AttackId::Reflection => self.reflection(tb).await,
                 other => Err(format!("{} is not built in mode expat", other.id())),

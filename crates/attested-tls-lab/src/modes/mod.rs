@@ -135,6 +135,22 @@ pub fn ear_check(ear: &attested_tls::ear::Ear) -> String {
     }
 }
 
+/// OpenSSL's error stack (`error:CODE:LIB:FUNC:REASON:FILE:LINE:`, comma
+/// separated) as `FUNC: REASON` pairs, without codes and source paths.
+pub fn openssl_reasons(stack: &str) -> String {
+    stack
+        .split(", ")
+        .map(|e| {
+            let parts: Vec<&str> = e.split(':').collect();
+            match (parts.first(), parts.get(3), parts.get(4)) {
+                (Some(&"error"), Some(func), Some(reason)) => format!("{func}: {reason}"),
+                _ => e.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// An enum value's variant name from its Debug form.
 pub fn variant_name(debug: &str) -> &str {
     let end = debug.find(['(', ' ', '{']).unwrap_or(debug.len());
@@ -143,7 +159,19 @@ pub fn variant_name(debug: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::registry;
+    use super::{openssl_reasons, registry};
+
+    #[test]
+    fn openssl_error_stacks_lose_codes_and_paths() {
+        assert_eq!(
+            openssl_reasons(
+                "error:1C8000A4:Provider routines:ecx_derive:failed during derivation:../x.c:161:, \
+                 error:0A00006C:SSL routines:ssl_derive:bad key share:../s3_lib.c:5212:"
+            ),
+            "ecx_derive: failed during derivation, ssl_derive: bad key share"
+        );
+        assert_eq!(openssl_reasons("something else"), "something else");
+    }
 
     /// Guards the registry: every profile of the library is attacked,
     /// without and with I2 (a registry line naming no profile would yield

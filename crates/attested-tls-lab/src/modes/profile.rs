@@ -27,7 +27,7 @@ use attested_tls_openssl::EarlyError;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
+use super::{ear_check, openssl_reasons, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
 use crate::attacker::{
     self, provider_with_client_random, read_record, recorded_evidence, recording_appraiser, ClientHelloView, Prefixed,
     ReplayAttester, READ_WINDOW,
@@ -97,7 +97,7 @@ fn classify(e: &ProfileTlsError) -> String {
             format!("ProfileRefusal::{}", variant_name(&format!("{reason:?}")))
         }
         ProfileTlsError::Tls(EarlyError::PeerAlert { code, text }) => format!("peer alert {code} ({text})"),
-        ProfileTlsError::Tls(EarlyError::Tls(t)) => format!("OpenSSL handshake: {t}"),
+        ProfileTlsError::Tls(EarlyError::Tls(t)) => format!("OpenSSL handshake: {}", openssl_reasons(&t.to_string())),
         ProfileTlsError::Tls(other) => format!("EarlyError::{}", variant_name(&format!("{other:?}"))),
         ProfileTlsError::Config(c) => format!("ProfileTlsError::Config ({c})"),
     }
@@ -494,7 +494,7 @@ impl LabMode for ProfileMode {
             )
         };
         match attack {
-            D1 | R1 | R2 | R3 | R4 | R5Tls12 => Applicability::Applicable,
+            D1 | R1 | R2 | R3 | R4 | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhTickets => Applicability::Applicable,
             RpReplay if self.profile.certificate() == CertificateLifetime::Static => Applicability::Applicable,
             RpReplay => Applicability::NotApplicable(
                 "the profile makes a fresh key and certificate per handshake (the nearest construction is R3)".into(),
@@ -505,9 +505,6 @@ impl LabMode for ProfileMode {
             PhOldEvidence | PhLeafKey => Applicability::NotApplicable(
                 "in the profiles this is R1/R3 (T1's Evidence from another handshake beside A's own or T1's leaked key)"
                     .into(),
-            ),
-            PhTickets => Applicability::NotApplicable(
-                "the profile contexts disable session tickets and the session cache (no resumption, no 0-RTT)".into(),
             ),
             Reflection => Applicability::NotApplicable("the profiles attest the server only (no mutual attestation)".into()),
         }
