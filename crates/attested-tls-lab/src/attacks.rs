@@ -364,8 +364,38 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
         R5Server::Sha1Only => attacker::sha1_only_server().await?,
         R5Server::Ffdhe2048Only => attacker::ffdhe2048_only_server().await?,
     };
-    let victim = mode.victim(tb, server.addr).await;
+    // C reaches A's server through A's record-watching relay, so that A
+    // can say from C's own ClientHello whether C offered a SHA-1 scheme.
+    let (addr, watch) = attacker::record_watching_relay(server.addr).await?;
+    let victim = mode.victim(tb, addr).await;
     let seen = seen_if_accepted(&victim, &server.received).await;
+    let c_sha1 = watch
+        .lock()
+        .ok()
+        .and_then(|w| w.client_hello.clone())
+        .ok_or_else(|| "the relay saw no ClientHello".to_string())
+        .and_then(|ch| attacker::ClientHelloView::parse_record(&ch))
+        .and_then(|v| attacker::offered_signature_schemes(&v))
+        .map(|schemes| {
+            let sha1: Vec<String> = schemes
+                .iter()
+                .filter(|s| matches!(s, 0x0201 | 0x0203))
+                .map(|s| format!("0x{s:04x}"))
+                .collect();
+            if sha1.is_empty() {
+                format!(
+                    "C's ClientHello offers no SHA-1 signature scheme (no rsa_pkcs1_sha1 0x0201 / ecdsa_sha1 0x0203 \
+                     among its {} schemes, observed)",
+                    schemes.len()
+                )
+            } else {
+                format!(
+                    "C's ClientHello offers SHA-1 signature schemes {} (observed)",
+                    sha1.join(", ")
+                )
+            }
+        })
+        .unwrap_or_else(|e| format!("C's signature schemes not read: {e}"));
     // A's server records its error just after C saw the alert.
     wait_until(|| a_events.lock().map(|e| !e.is_empty()).unwrap_or(true)).await;
     let a_event = a_events
@@ -378,6 +408,7 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
     };
     let mut trace = vec![
         Step::new(Party::C, Party::A, "ClientHello"),
+        Step::note(Party::A, c_sha1.clone()),
         Step::new(Party::A, Party::C, what),
     ];
     // An error that reports C's alert is C's refusal, not A's abort.
@@ -400,7 +431,7 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
         (VictimResult::Refused { check, .. }, Some(e)) if a_aborted(&e) => Outcome::NotBuilt {
             reason: format!(
                 "A's OpenSSL would not run this TLS 1.3 handshake: its own handshake failed ({e}) and C saw \
-                 {check}; the misbehaviour never reached C"
+                 {check}; the misbehaviour never reached C; {c_sha1}"
             ),
         },
         _ => verdict(victim, &seen, "A"),
@@ -483,6 +514,9 @@ async fn ph_tickets(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, Strin
         format!("C's ClientHello offers {} ({modes})", offers.join(", "))
     };
     let records = &w.server_records_after_client_finished;
+    if mode.family() == "expat" {
+        return Ok(ph_tickets_expat(&victim, offers.is_empty(), c_offers, records));
+    }
     let trace = vec![
         Step::new(
             Party::C,
@@ -521,6 +555,47 @@ async fn ph_tickets(mode: &dyn LabMode, tb: &Testbed) -> Result<AttackRun, Strin
         }
     };
     Ok(AttackRun { outcome, trace })
+}
+
+/// PH-tickets against expat. T1's encrypted records after C's Finished
+/// mix tickets with the RFC 9261 request/authenticator, so A cannot count
+/// tickets from lengths; what A observes is C's ClientHello. Refused only
+/// if C offered neither `pre_shared_key` nor `early_data`; whether C
+/// stored a ticket is not observed here (the row says so).
+fn ph_tickets_expat(victim: &VictimResult, no_psk: bool, c_offers: String, records: &[usize]) -> AttackRun {
+    let trace = vec![
+        Step::new(
+            Party::C,
+            Party::A,
+            "ClientHello (A reads it: resumption / 0-RTT offered?)",
+        ),
+        Step::new(Party::A, Party::T1, "C's records, forwarded"),
+        Step::new(
+            Party::T1,
+            Party::A,
+            format!(
+                "after C's Finished: {} encrypted record(s) {records:?} (tickets and the RFC 9261 messages, not \
+                 told apart)",
+                records.len()
+            ),
+        ),
+        Step::note(Party::A, c_offers.clone()),
+        Step::note(Party::C, victim_note(victim)),
+    ];
+    let outcome = if no_psk {
+        Outcome::Refused {
+            check: "no PSK offered (C's ClientHello has no pre_shared_key / early_data, observed)".into(),
+            detail: format!(
+                "{c_offers}; whether C stored a ticket is not observed (T1's records after C's Finished include \
+                 the RFC 9261 messages, so A cannot count tickets)"
+            ),
+        }
+    } else {
+        Outcome::NotBuilt {
+            reason: format!("{c_offers}; a resumption / 0-RTT replay is not written"),
+        }
+    };
+    AttackRun { outcome, trace }
 }
 
 /// Polls `done` every 10 ms, for up to 1 s.

@@ -184,9 +184,25 @@ impl LabReport {
     /// The terminal table: one line per attack x mode, grouped by attack.
     pub fn to_table(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "{:<18} {:<36} {:<14} result", "attack", "capabilities", "mode");
+        // Column widths from the data, so that a long mode name
+        // ("b5-nonce-early-exporter+I2") does not push the result column.
+        let caps: Vec<String> = self.rows.iter().map(|r| r.capabilities.to_string()).collect();
+        let attack_w = self
+            .rows
+            .iter()
+            .map(|r| r.attack.id().len())
+            .chain([6])
+            .max()
+            .unwrap_or(6);
+        let caps_w = caps.iter().map(String::len).chain([12]).max().unwrap_or(12);
+        let mode_w = self.rows.iter().map(|r| r.mode.len()).chain([4]).max().unwrap_or(4);
+        let _ = writeln!(
+            s,
+            "{:<attack_w$} {:<caps_w$} {:<mode_w$} result",
+            "attack", "capabilities", "mode"
+        );
         for a in self.attacks() {
-            for r in self.rows.iter().filter(|r| r.attack == a) {
+            for (r, c) in self.rows.iter().zip(&caps).filter(|(r, _)| r.attack == a) {
                 let mark = if r.gating && r.outcome.succeeded() {
                     "  <-- FAILS THE LAB"
                 } else {
@@ -194,9 +210,9 @@ impl LabReport {
                 };
                 let _ = writeln!(
                     s,
-                    "{:<18} {:<36} {:<14} {}{mark}",
+                    "{:<attack_w$} {:<caps_w$} {:<mode_w$} {}{mark}",
                     a.id(),
-                    r.capabilities.to_string(),
+                    c,
                     r.mode,
                     r.outcome.cell()
                 );

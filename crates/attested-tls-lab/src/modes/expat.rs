@@ -548,17 +548,12 @@ impl LabMode for Expat {
             RpReplay => Applicability::NotApplicable(
                 "the default mode has no static attested certificate (a fresh authenticator per request; the nearest construction is R3)".into(),
             ),
-            D1 | R1 | R3 | PhReplayedAuthenticator | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst => {
+            D1 | R1 | R3 | PhReplayedAuthenticator | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst | PhTickets => {
                 Applicability::Applicable
             }
             R2 | R4 => Applicability::NotApplicable(
                 "expat's Evidence is produced only after a completed handshake, on request, bound to that connection's \
                  exporter; a forwarded ClientHello makes T1 produce none (only C could finish that handshake)"
-                    .into(),
-            ),
-            PhTickets => Applicability::NotBuilt(
-                "the victim's rustls configuration never offers resumption or 0-RTT (Resumption::disabled), so A has \
-                 nothing to accept or replay; covered by tests/post_handshake_negative.rs resumed_tls_sessions_are_refused"
                     .into(),
             ),
             Reflection => Applicability::Applicable,
