@@ -146,4 +146,7 @@ fn downgrades_replayed_authenticators_and_tickets_are_refused_by_the_named_check
     // Guards mode early's set_num_tickets(0): T1 sends nothing after C's
     // Finished (observed on the wire).
     assert!(refused_by(&report, "early", AttackId::PhTickets).starts_with("no ticket issued"));
+    // Guards the default mode's Resumption::disabled: C's ClientHello
+    // offers neither pre_shared_key nor early_data (observed by A).
+    assert!(refused_by(&report, "expat", AttackId::PhTickets).starts_with("no PSK offered"));
 }
