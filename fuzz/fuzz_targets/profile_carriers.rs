@@ -51,7 +51,11 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             if let Ok((spki, evidence)) = evidence_from_certificate(body) {
                 assert!(!spki.is_empty(), "an empty SPKI was read");
-                assert!((1..=MAX_EVIDENCE_LEN).contains(&evidence.len()), "Evidence of {} bytes", evidence.len());
+                assert!(
+                    (1..=MAX_EVIDENCE_LEN).contains(&evidence.len()),
+                    "Evidence of {} bytes",
+                    evidence.len()
+                );
                 assert!(contains(body, &evidence), "the Evidence is not from the certificate");
                 assert!(contains(body, &spki), "the SPKI is not from the certificate");
             }

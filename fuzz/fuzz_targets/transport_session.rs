@@ -124,7 +124,10 @@ fuzz_target!(|data: &[u8]| {
         match s.handle_frame(frame.clone(), &f.exporter) {
             Ok(()) => {
                 assert!(!s.has_failed());
-                assert!(!outcome_while_untaken, "an OUTCOME was accepted before our AUTHENTICATOR was taken");
+                assert!(
+                    !outcome_while_untaken,
+                    "an OUTCOME was accepted before our AUTHENTICATOR was taken"
+                );
                 if !lazy {
                     check_outgoing(&mut s);
                 }
