@@ -7,7 +7,11 @@
 //! also gives the session a simulated attester and identity (it then answers
 //! AUTH_REQUESTs with real authenticators), 0x0c are the HELLO's flags,
 //! 0x10 defers attestation (the harness supplies the Evidence when the
-//! session asks, as the tokio adapter does for attesters that may block).
+//! session asks, as the tokio adapter does for attesters that may block),
+//! 0x20 makes the harness a lazy transport that takes the outgoing bytes
+//! only when the session fails and at the end (so an AUTHENTICATOR of ours
+//! stays untaken while more frames arrive: an OUTCOME then must fail the
+//! session, the one-attester-call rule of docs/transport.md).
 //!
 //! Never panics; every error yields its ERROR frame (if any) and leaves the
 //! session failed; everything the session sends decodes as frames; and the
@@ -62,7 +66,7 @@ fn check_outgoing(s: &mut Session) {
     assert!(d.is_empty(), "the session sent a partial frame");
 }
 
-fn check_events(s: &mut Session) {
+fn check_events(s: &mut Session, lazy: bool) {
     let f = &*FIXED;
     while let Some(e) = s.poll_event() {
         match e {
@@ -74,7 +78,9 @@ fn check_events(s: &mut Session) {
                 assert_eq!(s.evidence_requested(), Some(request_id));
                 let r = s.provide_evidence(request_id, f.attester.attest(&binding), &f.exporter);
                 assert_eq!(r.is_err(), s.has_failed());
-                check_outgoing(s);
+                if !lazy || s.has_failed() {
+                    check_outgoing(s);
+                }
             }
             Event::AttestationAccepted { .. } => {}
         }
@@ -93,6 +99,7 @@ fuzz_target!(|data: &[u8]| {
         f.verify_only.clone()
     };
     cfg.defer_attestation = options & 0x10 != 0;
+    let lazy = options & 0x20 != 0;
     let mut s = Session::new(cfg);
     check_outgoing(&mut s);
 
@@ -113,11 +120,18 @@ fuzz_target!(|data: &[u8]| {
     }
 
     for frame in frames {
+        let outcome_while_untaken = s.has_untaken_answer() && matches!(frame, Frame::Outcome { .. });
         match s.handle_frame(frame.clone(), &f.exporter) {
             Ok(()) => {
                 assert!(!s.has_failed());
-                check_outgoing(&mut s);
-                check_events(&mut s);
+                assert!(
+                    !outcome_while_untaken,
+                    "an OUTCOME was accepted before our AUTHENTICATOR was taken"
+                );
+                if !lazy {
+                    check_outgoing(&mut s);
+                }
+                check_events(&mut s, lazy);
             }
             Err(e) => {
                 assert!(s.has_failed());
@@ -126,7 +140,7 @@ fuzz_target!(|data: &[u8]| {
                     let _ = ef.encode();
                 }
                 check_outgoing(&mut s);
-                check_events(&mut s);
+                check_events(&mut s, lazy);
                 // A failed session refuses everything afterwards.
                 assert!(s.handle_frame(frame, &f.exporter).is_err());
                 assert!(s.send_data(b"x").is_err());
@@ -134,5 +148,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    check_outgoing(&mut s);
+    assert!(!s.has_untaken_answer(), "take_outgoing leaves an answer untaken");
     assert!(s.send_data(b"x").is_err());
 });
