@@ -435,8 +435,12 @@ pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
         let mut st = conn.lock();
         if conn.role == Role::Server && message.first() == Some(&1) {
             // A new ClientHello (the second one after a HelloRetryRequest):
-            // its own extension must be there.
+            // its own extension must be there, and the first one's scheme
+            // choices must not survive into it (a second ClientHello
+            // without the extension would otherwise keep them).
             st.peer_extension_seen = false;
+            st.server_scheme = None;
+            st.client_scheme = None;
         }
         if conn.cfg.record_handshake {
             st.recorded.push(message.to_vec());
@@ -614,14 +618,23 @@ fn add_extension(
                 },
             )
         }
-        Some(Ctx::EncryptedExtensions) => match conn.lock().server_scheme.clone() {
-            Some(s) => encode(&conn, RemoteAttestation::EncryptedExtensions(s)),
-            None => Ok(None),
-        },
-        Some(Ctx::CertificateRequest) => match conn.lock().client_scheme.clone() {
-            Some(s) => encode(&conn, RemoteAttestation::CertificateRequest(s)),
-            None => Ok(None),
-        },
+        // The scheme is read into a local first: a `match` on
+        // `conn.lock()...` would hold the guard through `encode`, whose
+        // failure path (`conn.refuse`) locks again and would deadlock.
+        Some(Ctx::EncryptedExtensions) => {
+            let chosen = conn.lock().server_scheme.clone();
+            match chosen {
+                Some(s) => encode(&conn, RemoteAttestation::EncryptedExtensions(s)),
+                None => Ok(None),
+            }
+        }
+        Some(Ctx::CertificateRequest) => {
+            let chosen = conn.lock().client_scheme.clone();
+            match chosen {
+                Some(s) => encode(&conn, RemoteAttestation::CertificateRequest(s)),
+                None => Ok(None),
+            }
+        }
         Some(Ctx::Certificate) => {
             let our_scheme = match conn.role {
                 Role::Server => conn.lock().server_scheme.clone(),

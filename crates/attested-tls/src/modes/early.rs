@@ -648,7 +648,7 @@ impl EarlyBinding {
         let records = cmw.records();
         let any_sim = records
             .iter()
-            .any(|(_, r)| r.media_type() == Some(crate::sim::SIM_MEDIA_TYPE));
+            .any(|(_, r)| r.media_type().is_some_and(crate::sim::is_sim_media_type));
         if any_sim {
             ExpectedBinding::Claims(self.direct_claims())
         } else {

@@ -543,3 +543,21 @@ fn passport_is_checked_for_binding_acceptability_and_form() {
     ));
     assert!(EAR_JWT_MEDIA_TYPE.contains(crate::ear::EAR_PROFILE));
 }
+
+/// Guards L6: `expected_for` recognises simulated Evidence by the
+/// normalising media-type comparison the profiles use, so a record whose
+/// type differs from `SIM_MEDIA_TYPE` only in case / spacing around `;`
+/// is appraised against the direct claims, not against `report_data`
+/// (before, only the exact string matched).
+#[test]
+fn expected_for_recognises_sim_media_type_variants() {
+    let b = EarlyBinding::new(HashAlgorithm::Sha256, &TRANSCRIPT_HASH, &hx(SPKI));
+    let variant = crate::sim::SIM_MEDIA_TYPE.replace("; ", ";").replace("application/eat+cwt", "Application/EAT+CWT");
+    assert!(crate::sim::is_sim_media_type(&variant));
+    let cmw = Cmw::Record(crate::cmw::CmwRecord {
+        typ: crate::cmw::CmwType::MediaType(variant),
+        value: vec![1],
+        ind: None,
+    });
+    assert_eq!(b.expected_for(&cmw), ExpectedBinding::Claims(b.direct_claims()));
+}
