@@ -256,6 +256,11 @@ fn passport_verifiers(specs: &[String]) -> Result<Vec<(Vec<u8>, attested_tls::co
 
 /// `atls serve --mode early`.
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
+    if args.allow_signing_oracle {
+        return Err(Failure::input(
+            "--allow-signing-oracle is for the b1-client-random and b2-* profiles, not mode early",
+        ));
+    }
     let mut attester = early_attester(&args.attester)?;
     if args.passport_key.is_some() {
         attester = Some(passport_attester(&args, attester)?);

@@ -127,6 +127,12 @@ pub struct ServeArgs {
     /// `verifier_identity`; clients name it in --passport-verifier).
     #[arg(long, default_value = "atls-verifier", value_name = "ID")]
     pub(crate) verifier_id: String,
+    /// Binding profiles b1-client-random and b2-*: run the server with a
+    /// hardware attester although it is a signing oracle (it signs any
+    /// value a TLS client chooses, which b3/b4/b7 clients of the same code
+    /// accept for the attacker's key; docs/modes.md). Refused without it.
+    #[arg(long)]
+    pub(crate) allow_signing_oracle: bool,
 }
 
 /// Deadline for reaching the `--forward` service or the server.
@@ -215,6 +221,11 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         Mode::Early => return crate::early::serve(args).await,
         Mode::Profile(p) => return crate::profiles::serve(p, args).await,
         Mode::Expat => {}
+    }
+    if args.allow_signing_oracle {
+        return Err(Failure::input(
+            "--allow-signing-oracle is for the b1-client-random and b2-* profiles (--mode b1-client-random, ...)",
+        ));
     }
     if args.passport_key.is_some() {
         return Err(Failure::input(

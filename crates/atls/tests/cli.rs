@@ -2163,3 +2163,34 @@ fn binding_profiles_are_selected_by_name_only() {
         "{err}"
     );
 }
+
+/// Guards H1 in the CLI: `serve` of a signing-oracle profile (b1/b2) with a
+/// hardware attester (configfs) is refused before listening, explaining
+/// why and naming --allow-signing-oracle; the flag is refused where it
+/// means nothing (another profile, the default mode).
+#[test]
+fn signing_oracle_profiles_need_allow_signing_oracle_with_hardware() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsm = tmp.path().join("no-tsm");
+    let listen = ["--listen", "127.0.0.1:0"];
+    for mode in ["b1-client-random", "b2-alpn"] {
+        let (code, _, err) = run(atls()
+            .args(["serve", "--mode", mode, "--attester", "configfs", "--tsm-dir"])
+            .arg(&tsm)
+            .args(listen));
+        assert_eq!(code, 2, "{mode}: {err}");
+        assert!(
+            err.contains("signing oracle") && err.contains("--allow-signing-oracle") && err.contains("b4-static-cert"),
+            "{mode}: {err}"
+        );
+    }
+    for mode in [&["--mode", "b4-static-cert"][..], &[]] {
+        let (code, _, err) = run(atls()
+            .args(["serve", "--allow-signing-oracle", "--attester", "configfs", "--tsm-dir"])
+            .arg(&tsm)
+            .args(mode)
+            .args(listen));
+        assert_eq!(code, 2, "{mode:?}: {err}");
+        assert!(err.contains("--allow-signing-oracle"), "{mode:?}: {err}");
+    }
+}

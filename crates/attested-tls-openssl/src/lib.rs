@@ -149,6 +149,12 @@ pub enum Refusal {
     /// Our configuration cannot serve this connection.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The client required host identity (I1) but the handshake completed
+    /// without the check having run (the context's verify callback was
+    /// replaced, see [`client_context_builder`]): refused, never returned
+    /// unchecked.
+    #[error("host identity (I1) was required but never checked: the client context's certificate verify callback was replaced")]
+    HostIdentityUnchecked,
 }
 
 impl Refusal {
@@ -163,7 +169,8 @@ impl Refusal {
             | Self::NotTrusted(_)
             | Self::Passport(_)
             | Self::Transcript(_)
-            | Self::ReflectedKey => EarlyAlert::AttestationFailed,
+            | Self::ReflectedKey
+            | Self::HostIdentityUnchecked => EarlyAlert::AttestationFailed,
             Self::Attester(_) | Self::Internal(_) => EarlyAlert::AttestationFailed,
         }
     }
@@ -1067,7 +1074,14 @@ where
         return Err(handshake_error(e));
     }
     // Defence in depth: the verify callback already failed the handshake
-    // if the peer's Evidence was required and missing.
+    // if the peer's Evidence was required and missing, and ran I1 (taking
+    // the pending check). A check still pending means it never ran (a
+    // caller replaced the verify callback): fail closed.
+    if conn.lock().host_identity.is_some() {
+        return Err(EarlyError::Refused {
+            reason: Refusal::HostIdentityUnchecked,
+        });
+    }
     let ear = conn.lock().peer_ear.take();
     if cfg.appraiser.is_some() && ear.is_none() {
         return Err(EarlyError::Refused {

@@ -174,6 +174,14 @@ pub struct ProfileServerConfig {
     pub handshake_timeout: Duration,
     /// Lab hooks.
     pub hooks: ServerHooks,
+    /// Acknowledges that a B1/B2 server
+    /// ([`Profile::signs_client_chosen_data`]) is a signing oracle: it
+    /// signs any value a TLS client chooses, which lets anyone who reaches
+    /// it obtain Evidence a B3, B4 or B7 client of the same code accepts
+    /// for the attacker's own key. Without it, [`server_context`] refuses
+    /// such a server with a hardware attester (the simulated TEE may run
+    /// it). Off by default.
+    pub allow_signing_oracle: bool,
 }
 
 impl ProfileServerConfig {
@@ -185,7 +193,25 @@ impl ProfileServerConfig {
             nonce_extension_type: DEFAULT_NONCE_EXTENSION_TYPE,
             handshake_timeout: Duration::from_secs(10),
             hooks: ServerHooks::default(),
+            allow_signing_oracle: false,
         })
+    }
+
+    /// Refuses a signing-oracle server (B1/B2) with a hardware attester
+    /// unless [`ProfileServerConfig::allow_signing_oracle`] is set.
+    fn check_signing_oracle(&self) -> Result<(), ProfileTlsError> {
+        if self.profile.signs_client_chosen_data() && !self.attester.is_simulated() && !self.allow_signing_oracle {
+            return Err(ProfileTlsError::Config(format!(
+                "profile {} with the {} attester is a signing oracle: it puts a value any TLS client chooses into \
+                 report_data (V || 0^32), so anyone who can reach this server obtains genuine Evidence that a \
+                 b4-static-cert client accepts for the attacker's own key (V = SHA-256(SPKI)), and b7-draft06 or \
+                 b3-early-exporter clients likewise; set allow_signing_oracle (atls: --allow-signing-oracle) to run \
+                 it anyway (docs/modes.md)",
+                self.profile.name(),
+                self.attester.platform()
+            )));
+        }
+        Ok(())
     }
 
     /// The profile.
@@ -459,6 +485,7 @@ pub fn server_context(cfg: &ProfileServerConfig) -> Result<SslContext, ProfileTl
 /// (groups, for instance). Do not replace the callbacks it installs
 /// (message, server name, ALPN select) or the nonce extension.
 pub fn server_context_builder(cfg: &ProfileServerConfig) -> Result<SslContextBuilder, ProfileTlsError> {
+    cfg.check_signing_oracle()?;
     let profile = cfg.profile;
     let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
     common(&mut b, profile, cfg.nonce_extension_type)?;

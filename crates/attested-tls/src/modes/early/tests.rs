@@ -552,7 +552,9 @@ fn passport_is_checked_for_binding_acceptability_and_form() {
 #[test]
 fn expected_for_recognises_sim_media_type_variants() {
     let b = EarlyBinding::new(HashAlgorithm::Sha256, &TRANSCRIPT_HASH, &hx(SPKI));
-    let variant = crate::sim::SIM_MEDIA_TYPE.replace("; ", ";").replace("application/eat+cwt", "Application/EAT+CWT");
+    let variant = crate::sim::SIM_MEDIA_TYPE
+        .replace("; ", ";")
+        .replace("application/eat+cwt", "Application/EAT+CWT");
     assert!(crate::sim::is_sim_media_type(&variant));
     let cmw = Cmw::Record(crate::cmw::CmwRecord {
         typ: crate::cmw::CmwType::MediaType(variant),
