@@ -437,7 +437,7 @@ fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
 
 /// Feeds OpenSSL's own handshake messages to the connection's transcript
 /// (called by [`ffi`]'s message callback).
-pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
+pub(crate) fn on_handshake_message(ssl: &SslRef, message: &[u8]) {
     if let Some(conn) = conn_of(ssl) {
         let mut st = conn.lock();
         if conn.role == Role::Server && message.first() == Some(&1) {
@@ -454,6 +454,15 @@ pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
         }
         // Errors poison the transcript; the binder computation reports them.
         let _ = st.transcript.push(message);
+    }
+}
+
+/// The message callback panicked while feeding a message: poison the
+/// transcript, so that the binder (and with it the handshake) fails closed
+/// instead of being computed over a transcript missing that message.
+pub(crate) fn on_handshake_message_panicked(ssl: &SslRef) {
+    if let Some(conn) = conn_of(ssl) {
+        conn.lock().transcript.poison(TranscriptError::MessageLost);
     }
 }
 

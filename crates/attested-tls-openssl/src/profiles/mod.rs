@@ -275,6 +275,9 @@ impl ProfileClientConfig {
 struct ConnState {
     /// The last ClientHello sent (client) or received (server).
     client_hello: Option<Vec<u8>>,
+    /// The message callback panicked: the ClientHello kept (if any) may be
+    /// stale, so none is kept from then on (the binding fails closed).
+    message_lost: bool,
     /// The nonce (client: ours; server: parsed from the carrier).
     nonce: Option<Vec<u8>>,
     refusal: Option<ProfileRefusal>,
@@ -312,10 +315,13 @@ fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
 
 /// Keeps the last ClientHello of a profile connection (called by the
 /// crate's message callback for every handshake message).
-pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
+pub(crate) fn on_handshake_message(ssl: &SslRef, message: &[u8]) {
     if message.first() == Some(&1) {
         if let Some(conn) = conn_of(ssl) {
             let mut st = conn.lock();
+            if st.message_lost {
+                return;
+            }
             st.client_hello = Some(message.to_vec());
             if conn.server.is_some() {
                 // Server: a new ClientHello (the second after a
@@ -324,6 +330,15 @@ pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
                 st.nonce = None;
             }
         }
+    }
+}
+
+/// The message callback panicked: forget the ClientHello for good.
+pub(crate) fn on_handshake_message_panicked(ssl: &SslRef) {
+    if let Some(conn) = conn_of(ssl) {
+        let mut st = conn.lock();
+        st.message_lost = true;
+        st.client_hello = None;
     }
 }
 

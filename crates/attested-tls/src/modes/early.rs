@@ -432,6 +432,10 @@ pub enum TranscriptError {
     /// The ServerHello has not been seen yet.
     #[error("the transcript ends before the ServerHello")]
     Incomplete,
+    /// Feeding a message failed outside the parser (the TLS stack
+    /// adapter's message callback panicked): a message may be missing.
+    #[error("a handshake message could not be recorded (the message callback failed)")]
+    MessageLost,
 }
 
 /// The ClientHello..ServerHello handshake messages of one connection, as
@@ -453,6 +457,14 @@ pub struct HelloTranscript {
 }
 
 impl HelloTranscript {
+    /// Makes the transcript unusable with `error` (a message could not be
+    /// fed): [`HelloTranscript::finish`] reports it from now on.
+    pub fn poison(&mut self, error: TranscriptError) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(error);
+        }
+    }
+
     /// Feeds one complete handshake message (type, u24 length, body).
     pub fn push(&mut self, message: &[u8]) -> Result<(), TranscriptError> {
         if let Some(e) = &self.poisoned {

@@ -563,3 +563,20 @@ fn expected_for_recognises_sim_media_type_variants() {
     });
     assert_eq!(b.expected_for(&cmw), ExpectedBinding::Claims(b.direct_claims()));
 }
+
+/// Guards L2: a message the adapter could not feed (its callback panicked)
+/// poisons the transcript for good: `finish` fails even when the
+/// remaining messages complete it, so no binder is computed over a
+/// transcript missing a message.
+#[test]
+fn a_lost_message_poisons_the_transcript() {
+    let mut t = HelloTranscript::default();
+    t.push(&handshake(CLIENT_HELLO, b"client hello body")).unwrap();
+    t.poison(TranscriptError::MessageLost);
+    assert_eq!(
+        t.push(&server_hello([1; 32], 0x1301)),
+        Err(TranscriptError::MessageLost)
+    );
+    assert!(!t.is_complete());
+    assert_eq!(t.finish(), Err(TranscriptError::MessageLost));
+}
