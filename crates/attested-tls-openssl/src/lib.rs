@@ -431,6 +431,32 @@ fn conn_index() -> Index<Ssl, Arc<Conn>> {
     *INDEX.get_or_init(|| Ssl::new_ex_index().expect("OpenSSL allocates an ex_data index"))
 }
 
+/// Runs the body of an OpenSSL callback on `s` (the connection, or the
+/// certificate store of the verify callback). rust-openssl's callback
+/// trampolines are `extern "C"` without `catch_unwind`, so a panic there
+/// (in our code, an attester, a verifier, a parser) would abort the
+/// process; it becomes `on_panic(s)` instead: a refusal with
+/// internal_error.
+pub(crate) fn guarded<S: ?Sized, T>(
+    s: &mut S,
+    body: impl FnOnce(&mut S) -> T,
+    on_panic: impl FnOnce(&mut S) -> T,
+) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut *s))) {
+        Ok(v) => v,
+        Err(_) => on_panic(s),
+    }
+}
+
+/// The refusal of a mode `early` connection whose callback panicked while
+/// doing `what`.
+fn panicked(ssl: &SslRef, what: &str) -> SslAlert {
+    match conn_of(ssl) {
+        Some(conn) => conn.refuse(Refusal::Internal(format!("panic while {what}"))),
+        None => SslAlert::INTERNAL_ERROR,
+    }
+}
+
 fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
     ssl.ex_data(conn_index()).cloned()
 }
@@ -493,16 +519,24 @@ pub fn server_context_builder(
     // (before, it turns it into handshake_failure). It runs whether or not
     // the client sent a server name.
     b.set_servername_callback(move |ssl, alert| {
-        let Some(conn) = conn_of(ssl) else {
-            *alert = SslAlert::INTERNAL_ERROR;
-            return Err(SniError::ALERT_FATAL);
-        };
-        let seen = conn.lock().peer_extension_seen;
-        if require && !seen {
-            *alert = conn.refuse(Refusal::NoExtension(ext_type));
-            return Err(SniError::ALERT_FATAL);
-        }
-        Ok(())
+        guarded(
+            ssl,
+            |ssl| {
+                let Some(conn) = conn_of(ssl) else {
+                    return Err(SslAlert::INTERNAL_ERROR);
+                };
+                let seen = conn.lock().peer_extension_seen;
+                if require && !seen {
+                    return Err(conn.refuse(Refusal::NoExtension(ext_type)));
+                }
+                Ok(())
+            },
+            |ssl| Err(panicked(ssl, "checking the ClientHello")),
+        )
+        .map_err(|a| {
+            *alert = a;
+            SniError::ALERT_FATAL
+        })
     });
     if cfg.appraiser.is_some() {
         // Ask for the client's certificate; trust comes from its Evidence.
@@ -618,6 +652,18 @@ fn add_extension(
     ctx: ExtensionContext,
     cert: Option<(usize, &X509Ref)>,
 ) -> Result<Option<Vec<u8>>, SslAlert> {
+    guarded(
+        ssl,
+        |ssl| add_extension_unguarded(ssl, ctx, cert),
+        |ssl| Err(panicked(ssl, "adding the remoteAttestation extension")),
+    )
+}
+
+fn add_extension_unguarded(
+    ssl: &mut SslRef,
+    ctx: ExtensionContext,
+    cert: Option<(usize, &X509Ref)>,
+) -> Result<Option<Vec<u8>>, SslAlert> {
     let Some(conn) = conn_of(ssl) else {
         return Err(SslAlert::INTERNAL_ERROR);
     };
@@ -716,6 +762,19 @@ fn binding_for(conn: &Conn, x509: &X509Ref) -> Result<EarlyBinding, SslAlert> {
 }
 
 fn parse_extension(
+    ssl: &mut SslRef,
+    ctx: ExtensionContext,
+    data: &[u8],
+    cert: Option<(usize, &X509Ref)>,
+) -> Result<(), SslAlert> {
+    guarded(
+        ssl,
+        |ssl| parse_extension_unguarded(ssl, ctx, data, cert),
+        |ssl| Err(panicked(ssl, "processing the peer's remoteAttestation extension")),
+    )
+}
+
+fn parse_extension_unguarded(
     ssl: &mut SslRef,
     ctx: ExtensionContext,
     data: &[u8],
@@ -901,7 +960,21 @@ fn mark_mode(ear: &mut Ear) {
 /// requires the peer's attestation and none was accepted: the peer sent no
 /// Evidence. A client that requires host identity (I1) checks the
 /// server's chain here, once, after the Evidence was accepted.
-fn verify_peer_attested(_preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
+fn verify_peer_attested(preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
+    guarded(
+        store,
+        |store| verify_peer_attested_unguarded(preverify_ok, store),
+        |store| {
+            if let Some(ssl) = X509StoreContext_ssl(store) {
+                panicked(ssl, "verifying the peer's certificate");
+            }
+            store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+            false
+        },
+    )
+}
+
+fn verify_peer_attested_unguarded(_preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
     let ssl = X509StoreContext_ssl(store);
     let Some((ssl, conn)) = ssl.and_then(|ssl| Some((ssl, conn_of(ssl)?))) else {
         store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);

@@ -501,3 +501,39 @@ fn signing_oracle_servers_need_an_acknowledgement_with_hardware() {
         server_context(&sim.server(name)).unwrap_or_else(|e| panic!("{name} with the sim TEE: {e}"));
     }
 }
+
+/// An attester that panics (a bug in a platform backend); "sim", so the
+/// signing-oracle check lets every profile run it.
+struct PanickingAttester;
+
+impl ProfileAttester for PanickingAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_profile(
+        &self,
+        _: &ProfileBinding,
+    ) -> Result<attested_tls::cmw::Cmw, attested_tls::attester::AttestError> {
+        panic!("attester bug (expected by the test)")
+    }
+}
+
+/// Guards M1 for the profiles: a panic in the attester, which runs inside
+/// OpenSSL's server-name / ALPN callback, used to abort the process; now
+/// the server refuses with an internal error and the test carries on.
+#[tokio::test]
+async fn a_panicking_attester_refuses_instead_of_aborting() {
+    let sim = Sim::new();
+    for name in ["b6-spki-nonce-alpn", "b6-spki-nonce-sni", "b7-draft06"] {
+        let server = ProfileServerConfig::new(name, Arc::new(PanickingAttester)).unwrap();
+        let (s, c) = run(&server, &sim.client(name)).await;
+        assert!(
+            matches!(server_refusal(s), ProfileRefusal::Internal(why) if why.contains("panic")),
+            "{name}"
+        );
+        assert!(c.is_err(), "{name}");
+    }
+}

@@ -309,6 +309,15 @@ fn conn_index() -> Index<Ssl, Arc<Conn>> {
     *INDEX.get_or_init(|| Ssl::new_ex_index().expect("OpenSSL allocates an ex_data index"))
 }
 
+/// The refusal of a profile connection whose callback panicked while
+/// doing `what` (see [`crate::guarded`]).
+fn panicked(ssl: &SslRef, what: &str) -> SslAlert {
+    if let Some(conn) = conn_of(ssl) {
+        conn.refuse(ProfileRefusal::Internal(format!("panic while {what}")));
+    }
+    SslAlert::INTERNAL_ERROR
+}
+
 fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
     ssl.ex_data(conn_index()).cloned()
 }
@@ -362,19 +371,25 @@ fn common(b: &mut SslContextBuilder, profile: &dyn Profile, ext_type: u16) -> Re
                 Ok(conn_of(ssl).and_then(|c| c.lock().nonce.clone()))
             },
             |ssl: &mut SslRef, _ctx, data: &[u8], _cert| -> Result<(), SslAlert> {
-                let Some(conn) = conn_of(ssl) else {
-                    return Err(SslAlert::INTERNAL_ERROR);
-                };
-                match nonce_from_extension(data) {
-                    Ok(n) => {
-                        conn.lock().nonce = Some(n);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        conn.refuse(ProfileRefusal::Nonce(e));
-                        Err(SslAlert::ILLEGAL_PARAMETER)
-                    }
-                }
+                crate::guarded(
+                    ssl,
+                    |ssl| {
+                        let Some(conn) = conn_of(ssl) else {
+                            return Err(SslAlert::INTERNAL_ERROR);
+                        };
+                        match nonce_from_extension(data) {
+                            Ok(n) => {
+                                conn.lock().nonce = Some(n);
+                                Ok(())
+                            }
+                            Err(e) => {
+                                conn.refuse(ProfileRefusal::Nonce(e));
+                                Err(SslAlert::ILLEGAL_PARAMETER)
+                            }
+                        }
+                    },
+                    |ssl| Err(panicked(ssl, "reading the nonce extension")),
+                )
             },
         )
         .map_err(|e| ProfileTlsError::Config(format!("nonce extension type {ext_type:#06x}: {e}")))?;
@@ -519,58 +534,80 @@ pub fn server_context_builder(cfg: &ProfileServerConfig) -> Result<SslContextBui
     // The server-name callback runs for every ClientHello, after all its
     // extensions (the nonce extension included) were parsed.
     b.set_servername_callback(move |ssl, alert| {
-        let Some(conn) = conn_of(ssl) else {
-            *alert = SslAlert::INTERNAL_ERROR;
-            return Err(SniError::ALERT_FATAL);
-        };
-        let nonce = match carrier {
-            None => None,
-            // The ALPN callback runs later and provisions then; until it
-            // does, the refusal is that no nonce came (no ALPN at all).
-            Some(NonceCarrier::Alpn) => {
-                conn.lock().refusal = Some(ProfileRefusal::Nonce(CarrierError::NoNonce("ALPN protocol list")));
-                return Ok(());
-            }
-            Some(NonceCarrier::Sni) => match nonce_from_sni(ssl.servername(NameType::HOST_NAME)) {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    conn.refuse(ProfileRefusal::Nonce(e));
-                    *alert = SslAlert::ILLEGAL_PARAMETER;
-                    return Err(SniError::ALERT_FATAL);
-                }
-            },
-            Some(NonceCarrier::Extension) => match take_nonce(&conn) {
-                Some(n) => Some(n),
-                None => {
-                    conn.refuse(ProfileRefusal::Nonce(CarrierError::NoNonce("nonce extension")));
-                    *alert = SslAlert::MISSING_EXTENSION;
-                    return Err(SniError::ALERT_FATAL);
-                }
-            },
-        };
-        provision(ssl, &conn, nonce).map_err(|a| {
+        crate::guarded(
+            ssl,
+            |ssl| provision_from_client_hello(ssl, carrier),
+            |ssl| Err(panicked(ssl, "provisioning the server's certificate")),
+        )
+        .map_err(|a| {
             *alert = a;
             SniError::ALERT_FATAL
         })
     });
     if carrier == Some(NonceCarrier::Alpn) {
         b.set_alpn_select_callback(|ssl, client_list| {
-            let Some(conn) = conn_of(ssl) else {
-                return Err(AlpnError::ALERT_FATAL);
-            };
-            conn.lock().refusal = None;
-            match nonce_from_alpn(client_list) {
-                Ok(n) => provision(ssl, &conn, Some(n)).map_err(|_| AlpnError::ALERT_FATAL)?,
-                Err(e) => {
-                    conn.refuse(ProfileRefusal::Nonce(e));
-                    return Err(AlpnError::ALERT_FATAL);
-                }
-            }
-            // The nonce protocol is no application protocol: none selected.
-            Err(AlpnError::NOACK)
+            crate::guarded(
+                ssl,
+                |ssl| provision_from_alpn(ssl, client_list),
+                |ssl| {
+                    panicked(ssl, "provisioning the server's certificate");
+                    Err(AlpnError::ALERT_FATAL)
+                },
+            )
         });
     }
     Ok(b)
+}
+
+/// The server-name callback: the nonce from SNI or the nonce extension,
+/// then the certificate (and Evidence) for it. It runs for every
+/// ClientHello, after all its extensions were parsed.
+fn provision_from_client_hello(ssl: &mut SslRef, carrier: Option<NonceCarrier>) -> Result<(), SslAlert> {
+    let Some(conn) = conn_of(ssl) else {
+        return Err(SslAlert::INTERNAL_ERROR);
+    };
+    let nonce = match carrier {
+        None => None,
+        // The ALPN callback runs later and provisions then; until it
+        // does, the refusal is that no nonce came (no ALPN at all).
+        Some(NonceCarrier::Alpn) => {
+            conn.lock().refusal = Some(ProfileRefusal::Nonce(CarrierError::NoNonce("ALPN protocol list")));
+            return Ok(());
+        }
+        Some(NonceCarrier::Sni) => match nonce_from_sni(ssl.servername(NameType::HOST_NAME)) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                conn.refuse(ProfileRefusal::Nonce(e));
+                return Err(SslAlert::ILLEGAL_PARAMETER);
+            }
+        },
+        Some(NonceCarrier::Extension) => match take_nonce(&conn) {
+            Some(n) => Some(n),
+            None => {
+                conn.refuse(ProfileRefusal::Nonce(CarrierError::NoNonce("nonce extension")));
+                return Err(SslAlert::MISSING_EXTENSION);
+            }
+        },
+    };
+    provision(ssl, &conn, nonce)
+}
+
+/// The ALPN select callback (nonce carried in ALPN): the nonce, then the
+/// certificate (and Evidence) for it.
+fn provision_from_alpn<'a>(ssl: &mut SslRef, client_list: &'a [u8]) -> Result<&'a [u8], AlpnError> {
+    let Some(conn) = conn_of(ssl) else {
+        return Err(AlpnError::ALERT_FATAL);
+    };
+    conn.lock().refusal = None;
+    match nonce_from_alpn(client_list) {
+        Ok(n) => provision(ssl, &conn, Some(n)).map_err(|_| AlpnError::ALERT_FATAL)?,
+        Err(e) => {
+            conn.refuse(ProfileRefusal::Nonce(e));
+            return Err(AlpnError::ALERT_FATAL);
+        }
+    }
+    // The nonce protocol is no application protocol: none selected.
+    Err(AlpnError::NOACK)
 }
 
 /// A client context for `cfg`'s profile.
