@@ -264,6 +264,13 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     let mut attester = early_attester(&args.attester)?;
     if args.passport_key.is_some() {
         attester = Some(passport_attester(&args, attester)?);
+        // The passport's worth rests on the verifier's key being outside
+        // the attester's control; here it is on the attested host itself.
+        eprintln!(
+            "atls: WARNING: --passport-key signs passports on this (the attested) host: whoever controls the host \
+             holds the verifier key and can sign any result; for testing and demos only (a real verifier runs \
+             elsewhere, e.g. `atls verify --sign-ear`)"
+        );
     }
     let max_calls = args.max_attester_calls as usize;
     let attester = attester.map(|(a, schemes)| {

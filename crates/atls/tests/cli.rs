@@ -1903,10 +1903,16 @@ fn mode_early_passport_flags_present_and_check_a_signed_result() {
         "--once",
     ];
     let trusted = format!("test-verifier={verifier}.pub");
+    // A passport is appraised by its verifier's policy: the client's own
+    // policy has no platform sections (one with them is refused, below).
+    let passport_only = tmp.path().join("passport-only.toml");
+    std::fs::write(&passport_only, "id = \"passport-only\"\n").unwrap();
     let mut server = serve(&server_args);
+    // The verifier's signing key sits on the attested host: testing only.
+    assert!(server.2.contains("for testing and demos"), "{}", server.2);
     let (code, out, err) = connect(
         &server.1,
-        &policy,
+        &passport_only,
         b"passport\n",
         &["--mode", "early", "--passport-verifier", &trusted, "--json"],
     );
@@ -1919,7 +1925,7 @@ fn mode_early_passport_flags_present_and_check_a_signed_result() {
     let mut server = serve(&server_args);
     let (code, out, err) = connect(
         &server.1,
-        &policy,
+        &passport_only,
         b"secret",
         &["--mode", "early", "--passport-verifier", &untrusted],
     );
@@ -1927,6 +1933,16 @@ fn mode_early_passport_flags_present_and_check_a_signed_result() {
     assert!(out.is_empty());
     assert!(err.contains("passport refused"), "{err}");
     assert_eq!(wait_exit(&mut server, 10), Some(1));
+
+    // Guards H2: the client's policy with platform sections next to
+    // --passport-verifier is a usage error (its reference values would
+    // not apply to passports), before dialling.
+    let (code, _, err) = run(atls()
+        .args(["connect", "127.0.0.1:9", "--mode", "early", "--policy"])
+        .arg(&policy)
+        .args(["--passport-verifier", &trusted]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("platform sections"), "{err}");
 
     let (code, _, err) = run(atls()
         .args(["serve", "--passport-key", &signing_key, "--passport-policy"])

@@ -362,6 +362,22 @@ impl EarlyConfig {
                 }
             }
         }
+        // Fail closed: a passport is appraised by its verifier's policy,
+        // not this side's (only `[host_identity]` applies to it). A policy
+        // with platform sections next to passport verifiers would read as
+        // if its reference values held for passports too; they would not.
+        if let Some((appraiser, schemes)) = &self.appraiser {
+            let passport = schemes.iter().any(|s| matches!(s, AttestationScheme::Result { .. }));
+            if passport && appraiser.has_platforms() {
+                return Err(EarlyError::Config(format!(
+                    "the passport scheme is accepted, but the policy {:?} has platform sections: a passport (a signed EAR) is \
+                     appraised by its verifier's policy, not by this policy's reference values, which would silently not \
+                     apply to it; use a policy with only `id` (and [host_identity]) next to passport verifiers, or drop \
+                     the passport verifiers to appraise the Evidence with this policy",
+                    appraiser.policy_id()
+                )));
+            }
+        }
         if self.host_identity.is_some() && self.appraiser.is_none() {
             return Err(EarlyError::Config(
                 "host identity (I1) concerns the attested key: it needs an appraiser of the server's Evidence".into(),

@@ -874,3 +874,27 @@ async fn a_panicking_attester_or_verifier_refuses_instead_of_aborting() {
     );
     assert_eq!(peer_alert(s), 80);
 }
+
+/// Guards H2: a passport (signed EAR) is appraised by its verifier's
+/// policy; a relying party whose own policy has platform sections (its
+/// reference values) and which also accepts passports would have those
+/// reference values silently ignored for passports. Such a configuration
+/// is refused (config error naming the reason); a passport-only policy
+/// (no platform sections) is accepted.
+#[test]
+fn passport_verifiers_with_a_platform_policy_are_refused() {
+    let sim = Sim::new();
+    let trusted = verifier_key().public_key();
+    let mut cfg = EarlyConfig::verifier(sim.appraiser(), vec![passport_scheme(), sim_scheme()]);
+    cfg.passport_verifiers = vec![(b"test-verifier".to_vec(), trusted.clone())];
+    match client_context(&cfg, None) {
+        Err(EarlyError::Config(msg)) => {
+            assert!(
+                msg.contains("platform sections") && msg.contains("test-policy"),
+                "{msg}"
+            )
+        }
+        other => panic!("expected the config refusal, got {other:?}"),
+    }
+    client_context(&passport_client(trusted), None).unwrap();
+}
