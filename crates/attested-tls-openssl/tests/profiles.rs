@@ -537,3 +537,28 @@ async fn a_panicking_attester_refuses_instead_of_aborting() {
         assert!(c.is_err(), "{name}");
     }
 }
+
+/// Guards L3: the profiles' servers send no session ticket (TLS 1.3
+/// servers send them after the handshake unless the count is 0), so no
+/// session can be resumed past the certificate that carries the Evidence.
+/// The client's new-session callback would see any ticket, processed when
+/// the client reads application data.
+#[tokio::test]
+async fn profile_servers_send_no_session_ticket() {
+    let sim = Sim::new();
+    for name in ["b6-spki-nonce-alpn", "b4-static-cert"] {
+        let (server, client) = (sim.server(name), sim.client(name));
+        let tickets = Arc::new(Mutex::new(0usize));
+        let mut b = client_context_builder(&client).unwrap();
+        b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::CLIENT);
+        let seen = tickets.clone();
+        b.set_new_session_callback(move |_, _| *seen.lock().unwrap() += 1);
+        let (s, c) = run_with(server_context(&server).unwrap(), b.build(), &server, &client).await;
+        let (mut s, mut c) = (s.unwrap().0, c.unwrap().0);
+        s.write_all(b"data").await.unwrap();
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(*tickets.lock().unwrap(), 0, "{name}: a NewSessionTicket arrived");
+        assert!(!c.ssl().session_reused(), "{name}");
+    }
+}

@@ -85,6 +85,10 @@ pub enum ProfileRefusal {
     /// Server: our attester could not produce Evidence.
     #[error("our attester failed: {0}")]
     Attester(String),
+    /// The session is not a fresh TLS 1.3 handshake (another version, or
+    /// a resumed session, which would skip the attested certificate).
+    #[error("session refused: {0}")]
+    Session(String),
     /// Anything else on this side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -360,6 +364,9 @@ fn common(b: &mut SslContextBuilder, profile: &dyn Profile, ext_type: u16) -> Re
     b.set_ciphersuites(PROFILE_CIPHERSUITES)?;
     b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
     b.set_options(openssl::ssl::SslOptions::NO_TICKET);
+    // TLS 1.3 servers send tickets regardless of NO_TICKET unless told
+    // the count is 0 (docs/modes.md: tickets are off).
+    b.set_num_tickets(0)?;
     crate::ffi::set_handshake_message_callback(b);
     if profile.needs().nonce == Some(NonceCarrier::Extension) {
         let contexts = ExtensionContext::TLS_ONLY | ExtensionContext::TLS1_3_ONLY | ExtensionContext::CLIENT_HELLO;
@@ -393,6 +400,23 @@ fn common(b: &mut SslContextBuilder, profile: &dyn Profile, ext_type: u16) -> Re
             },
         )
         .map_err(|e| ProfileTlsError::Config(format!("nonce extension type {ext_type:#06x}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A profile connection is a fresh TLS 1.3 handshake: the contexts allow
+/// nothing else, but a caller's context (`client_context_builder`) might.
+fn check_session(ssl: &SslRef) -> Result<(), ProfileRefusal> {
+    if ssl.version2() != Some(SslVersion::TLS1_3) {
+        return Err(ProfileRefusal::Session(format!(
+            "negotiated {}; the profiles require TLS 1.3",
+            ssl.version_str()
+        )));
+    }
+    if ssl.session_reused() {
+        return Err(ProfileRefusal::Session(
+            "a resumed session; it skips the certificate that carries the Evidence".into(),
+        ));
     }
     Ok(())
 }
@@ -695,6 +719,7 @@ where
         profile: profile.name(),
         reason,
     };
+    check_session(stream.ssl()).map_err(refuse)?;
     let ear = check_server(&stream, &conn, cfg).map_err(refuse)?;
     let details = ProfileDetails {
         profile: profile.name(),
