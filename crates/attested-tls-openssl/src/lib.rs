@@ -917,14 +917,14 @@ fn on_evidence(conn: &Conn, cmw_bytes: &[u8], x509: &X509Ref) -> Result<(), SslA
     if let AttestationScheme::Result { verifier_identity } = &scheme {
         return on_passport(conn, &cmw, verifier_identity, x509);
     }
-    if let AttestationScheme::Evidence(attested_tls::modes::early::EvidenceType::MediaType(_)) = &scheme {
-        for (path, rec) in cmw.records() {
-            let mt = rec.typ.to_string();
-            if !scheme.matches_media_type(&mt) {
-                return Err(conn.refuse(Refusal::MalformedCmw(format!(
-                    "record {path:?} holds {mt:?}, not Evidence of the chosen scheme {scheme:?}"
-                ))));
-            }
+    // Every record must be of the chosen scheme's type, whether it names
+    // a media type or a Content-Format.
+    for (path, rec) in cmw.records() {
+        if !scheme.matches_record_type(&rec.typ) {
+            return Err(conn.refuse(Refusal::MalformedCmw(format!(
+                "record {path:?} holds {}, not Evidence of the chosen scheme {scheme:?}",
+                rec.typ
+            ))));
         }
     }
     let binding = binding_for(conn, x509)?;

@@ -118,6 +118,18 @@ impl AttestationScheme {
         matches!(self, Self::Evidence(EvidenceType::MediaType(m)) if m == media_type)
     }
 
+    /// Whether a CMW record of type `typ` is Evidence of this scheme: the
+    /// same media type, or the same Content-Format number (never the
+    /// other kind, and never for the passport scheme, whose record is
+    /// checked by [`check_passport`]).
+    pub fn matches_record_type(&self, typ: &crate::cmw::CmwType) -> bool {
+        match (self, typ) {
+            (Self::Evidence(EvidenceType::MediaType(m)), crate::cmw::CmwType::MediaType(t)) => m == t,
+            (Self::Evidence(EvidenceType::ContentFormat(c)), crate::cmw::CmwType::ContentFormat(t)) => c == t,
+            _ => false,
+        }
+    }
+
     fn encode(&self, w: &mut Writer) {
         match self {
             Self::Evidence(t) => {

@@ -580,3 +580,22 @@ fn a_lost_message_poisons_the_transcript() {
     assert!(!t.is_complete());
     assert_eq!(t.finish(), Err(TranscriptError::MessageLost));
 }
+
+/// Guards L5: the relying party checks every CMW record against the chosen
+/// scheme for Content-Format schemes too (before, only media-type schemes
+/// were checked, so any record passed a Content-Format scheme).
+#[test]
+fn record_types_must_match_the_scheme_of_either_kind() {
+    use crate::cmw::CmwType;
+    let cf = AttestationScheme::Evidence(EvidenceType::ContentFormat(60));
+    assert!(cf.matches_record_type(&CmwType::ContentFormat(60)));
+    assert!(!cf.matches_record_type(&CmwType::ContentFormat(61)));
+    assert!(!cf.matches_record_type(&CmwType::MediaType(crate::sim::SIM_MEDIA_TYPE.into())));
+    let mt = AttestationScheme::evidence_media_type(crate::sim::SIM_MEDIA_TYPE);
+    assert!(mt.matches_record_type(&CmwType::MediaType(crate::sim::SIM_MEDIA_TYPE.into())));
+    assert!(!mt.matches_record_type(&CmwType::ContentFormat(60)));
+    let passport = AttestationScheme::Result {
+        verifier_identity: b"v".to_vec(),
+    };
+    assert!(!passport.matches_record_type(&CmwType::ContentFormat(60)));
+}
