@@ -334,7 +334,10 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     schemes.extend(accepted_schemes());
     let mut cfg = EarlyConfig::verifier(appraiser, schemes);
     cfg.passport_verifiers = passports;
-    cfg.host_identity = args.host_identity()?;
+    cfg.host_identity = match &cfg.appraiser {
+        Some((a, _)) => args.host_identity(a)?,
+        None => None,
+    };
     cfg.attester = early_attester(&args.attester)?;
     let identity = match &cfg.attester {
         Some(_) => Some(self_signed("atls-client")?),

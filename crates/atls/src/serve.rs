@@ -527,10 +527,21 @@ impl ConnectArgs {
         }
     }
 
-    /// The I1 roots of `--host-ca`, if any.
-    pub(crate) fn host_identity(&self) -> Result<Option<HostIdentity>, Failure> {
+    /// The I1 roots of `--host-ca`, if any. They replace the policy's
+    /// `[host_identity]` roots (not added to them): a note on stderr says
+    /// so when `policy` has such a section.
+    pub(crate) fn host_identity(
+        &self,
+        policy: &attested_tls::verifier::Appraiser,
+    ) -> Result<Option<HostIdentity>, Failure> {
         if self.host_ca.is_empty() {
             return Ok(None);
+        }
+        if policy.host_identity().is_some() {
+            eprintln!(
+                "atls: note: --host-ca replaces the roots of the policy's [host_identity] section for this \
+                 connection (they are not combined)"
+            );
         }
         HostIdentity::from_pem_files(&self.host_ca)
             .map(Some)
@@ -566,9 +577,11 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     if !args.passport_verifier.is_empty() {
         return Err(Failure::input("--passport-verifier is for mode early (--mode early)"));
     }
-    let mut cfg = AttestationConfig::verifier(load_policy(&args.policy)?);
+    let appraiser = load_policy(&args.policy)?;
+    let host_identity = args.host_identity(&appraiser)?;
+    let mut cfg = AttestationConfig::verifier(appraiser);
     let server_name = args.server_name();
-    if let Some(roots) = args.host_identity()? {
+    if let Some(roots) = host_identity {
         cfg = cfg.with_host_identity(roots);
     }
     if let Some(a) = args.attester.build()? {

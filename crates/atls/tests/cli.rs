@@ -2210,3 +2210,48 @@ fn signing_oracle_profiles_need_allow_signing_oracle_with_hardware() {
         assert!(err.contains("--allow-signing-oracle"), "{mode:?}: {err}");
     }
 }
+
+/// Guards L10: `--host-ca` replaces the policy's `[host_identity]` roots
+/// (documented in docs/host-identity.md); `connect` says so on stderr when
+/// both are given, in both modes, before dialling.
+#[test]
+fn host_ca_with_a_policy_host_identity_prints_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    write_test_ca(tmp.path(), &[("svc", "svc.example")]);
+    let ca = tmp.path().join("ca.pem");
+    let i1_policy = sim.join("i1-policy.toml");
+    let mut text = std::fs::read_to_string(sim.join("policy.toml")).unwrap();
+    text.push_str(&format!("\n[host_identity]\nroots = [{:?}]\n", ca.to_str().unwrap()));
+    std::fs::write(&i1_policy, text).unwrap();
+    for mode in ["expat", "early"] {
+        let (code, _, err) = run(atls()
+            .args([
+                "connect",
+                "127.0.0.1:9",
+                "--mode",
+                mode,
+                "--server-name",
+                "svc.example",
+                "--policy",
+            ])
+            .arg(&i1_policy)
+            .arg("--host-ca")
+            .arg(&ca));
+        assert_ne!(code, 0, "{mode}: {err}");
+        assert!(err.contains("--host-ca replaces the roots"), "{mode}: {err}");
+        let (_, _, err) = run(atls()
+            .args([
+                "connect",
+                "127.0.0.1:9",
+                "--mode",
+                mode,
+                "--server-name",
+                "svc.example",
+                "--policy",
+            ])
+            .arg(&i1_policy));
+        assert!(!err.contains("--host-ca replaces"), "{mode}: {err}");
+    }
+}
