@@ -256,9 +256,21 @@ fn passport_verifiers(specs: &[String]) -> Result<Vec<(Vec<u8>, attested_tls::co
 
 /// `atls serve --mode early`.
 pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
+    if args.allow_signing_oracle {
+        return Err(Failure::input(
+            "--allow-signing-oracle is for the b1-client-random and b2-* profiles, not mode early",
+        ));
+    }
     let mut attester = early_attester(&args.attester)?;
     if args.passport_key.is_some() {
         attester = Some(passport_attester(&args, attester)?);
+        // The passport's worth rests on the verifier's key being outside
+        // the attester's control; here it is on the attested host itself.
+        eprintln!(
+            "atls: WARNING: --passport-key signs passports on this (the attested) host: whoever controls the host \
+             holds the verifier key and can sign any result; for testing and demos only (a real verifier runs \
+             elsewhere, e.g. `atls verify --sign-ear`)"
+        );
     }
     let max_calls = args.max_attester_calls as usize;
     let attester = attester.map(|(a, schemes)| {
@@ -322,7 +334,10 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     schemes.extend(accepted_schemes());
     let mut cfg = EarlyConfig::verifier(appraiser, schemes);
     cfg.passport_verifiers = passports;
-    cfg.host_identity = args.host_identity()?;
+    cfg.host_identity = match &cfg.appraiser {
+        Some((a, _)) => args.host_identity(a)?,
+        None => None,
+    };
     cfg.attester = early_attester(&args.attester)?;
     let identity = match &cfg.attester {
         Some(_) => Some(self_signed("atls-client")?),

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use attested_tls::cmw::Cmw;
 use attested_tls::ear::escape_control;
-use attested_tls::peers::{self, BindingOutcome, EvidenceOutcome, Found, PeerError, PeerReport, ReadOptions};
+use attested_tls::peers::{
+    self, BindingOutcome, EvidenceOutcome, Found, PeerError, PeerFormat, PeerReport, ReadOptions,
+};
 use attested_tls::platform::dcap::{collateral::CollateralCache, engine::Engine, pki, quote};
 
 use crate::verify::{parse_at, read_input};
@@ -124,8 +126,14 @@ fn unhex(raw: &[u8]) -> Option<Vec<u8>> {
     hex::decode(compact).ok()
 }
 
-fn outcome_text(b: &BindingOutcome) -> String {
+fn outcome_text(format: PeerFormat, b: &BindingOutcome) -> String {
     match b {
+        // A TNG/Trustee token binds its runtime data (the HPKE key
+        // configuration and challenge), not the key of a TLS carrier.
+        BindingOutcome::Holds if format == PeerFormat::TngEar => {
+            "HOLDS for the token's runtime_data_claims (its HPKE key configuration and challenge; no TLS key is bound)"
+                .into()
+        }
         BindingOutcome::Holds => "HOLDS for the key of the carrier".into(),
         BindingOutcome::Fails(e) => format!("FAILS: {e}"),
         BindingOutcome::NeedsConnection(e) => format!("NOT CHECKED: {e}"),
@@ -154,7 +162,7 @@ fn print_found(i: usize, f: &Found) {
     p(format!("[{i}] format: {} ({})", r.format.name(), r.format.id()));
     p(format!("    carrier: {}", r.carrier));
     p(format!("    binding: {}", r.binding.formula));
-    p(format!("             {}", outcome_text(&r.binding.outcome)));
+    p(format!("             {}", outcome_text(r.format, &r.binding.outcome)));
     match &r.carrier_signature {
         Some(Ok(())) => println!("    carrier signature: valid"),
         Some(Err(e)) => p(format!("    carrier signature: INVALID: {e}")),
@@ -208,6 +216,7 @@ fn found_json(f: &Found) -> serde_json::Value {
         "carrier": r.carrier,
         "binding": {"formula": r.binding.formula, "outcome": binding, "detail": binding_detail},
         "carrier_signature": r.carrier_signature.as_ref().map(|s| match s { Ok(()) => "valid".to_string(), Err(e) => e.clone() }),
+        "carrier_validity": r.carrier_validity.as_ref().map(|s| match s { Ok(()) => "valid".to_string(), Err(e) => e.clone() }),
         "evidence": {"platform": r.evidence.platform, "outcome": evidence, "detail": evidence_detail, "tcb": r.evidence.tcb},
         "claims": claims_json(&r.claims),
         "mechanism": r.format.mechanism().id(),
@@ -295,4 +304,19 @@ fn own_format(bytes: &[u8], opts: &ReadOptions, args: &InspectArgs, why: &str) -
         "{}: {why}; nor a CMW or raw SGX/TDX/SEV-SNP Evidence",
         args.file.display()
     )))
+}
+
+#[cfg(test)]
+mod outcome_text_tests {
+    use super::*;
+
+    /// Guards L7: a TNG token's binding covers its runtime data (an HPKE
+    /// key), so its PASS text must not claim the carrier's key is bound.
+    #[test]
+    fn tng_binding_text_names_what_it_binds() {
+        let tng = outcome_text(PeerFormat::TngEar, &BindingOutcome::Holds);
+        assert!(!tng.contains("key of the carrier") && tng.contains("HPKE"), "{tng}");
+        let cert = outcome_text(PeerFormat::GramineLegacy, &BindingOutcome::Holds);
+        assert!(cert.contains("key of the carrier"), "{cert}");
+    }
 }

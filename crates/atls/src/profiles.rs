@@ -65,6 +65,9 @@ impl<A: ProfileAttester + ?Sized> ProfileAttester for BoundedAttester<A> {
     fn platform(&self) -> &str {
         self.inner.platform()
     }
+    fn is_simulated(&self) -> bool {
+        self.inner.is_simulated()
+    }
     fn may_block(&self) -> bool {
         self.inner.may_block()
     }
@@ -169,8 +172,16 @@ pub async fn serve(profile: &'static dyn Profile, args: ServeArgs) -> Result<u8,
         ));
     }
     let attester = server_attester(profile, &args.attester, args.max_attester_calls)?;
-    let cfg =
+    if args.allow_signing_oracle && !profile.signs_client_chosen_data() {
+        return Err(not_with_profile(
+            profile,
+            "--allow-signing-oracle",
+            "only the b1-client-random and b2-* servers are signing oracles",
+        ));
+    }
+    let mut cfg =
         ProfileServerConfig::new(profile.name(), attester).map_err(|e| profile_failure("serve", profile, &e, false))?;
+    cfg.allow_signing_oracle = args.allow_signing_oracle;
     warn(profile);
     // A static design (b4-static-cert) attests here, once.
     let ctx = ossl::server_context(&cfg).map_err(|e| profile_failure("serve", profile, &e, false))?;

@@ -127,6 +127,12 @@ pub struct ServeArgs {
     /// `verifier_identity`; clients name it in --passport-verifier).
     #[arg(long, default_value = "atls-verifier", value_name = "ID")]
     pub(crate) verifier_id: String,
+    /// Binding profiles b1-client-random and b2-*: run the server with a
+    /// hardware attester although it is a signing oracle (it signs any
+    /// value a TLS client chooses, which b3/b4/b7 clients of the same code
+    /// accept for the attacker's key; docs/modes.md). Refused without it.
+    #[arg(long)]
+    pub(crate) allow_signing_oracle: bool,
 }
 
 /// Deadline for reaching the `--forward` service or the server.
@@ -215,6 +221,11 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         Mode::Early => return crate::early::serve(args).await,
         Mode::Profile(p) => return crate::profiles::serve(p, args).await,
         Mode::Expat => {}
+    }
+    if args.allow_signing_oracle {
+        return Err(Failure::input(
+            "--allow-signing-oracle is for the b1-client-random and b2-* profiles (--mode b1-client-random, ...)",
+        ));
     }
     if args.passport_key.is_some() {
         return Err(Failure::input(
@@ -516,10 +527,21 @@ impl ConnectArgs {
         }
     }
 
-    /// The I1 roots of `--host-ca`, if any.
-    pub(crate) fn host_identity(&self) -> Result<Option<HostIdentity>, Failure> {
+    /// The I1 roots of `--host-ca`, if any. They replace the policy's
+    /// `[host_identity]` roots (not added to them): a note on stderr says
+    /// so when `policy` has such a section.
+    pub(crate) fn host_identity(
+        &self,
+        policy: &attested_tls::verifier::Appraiser,
+    ) -> Result<Option<HostIdentity>, Failure> {
         if self.host_ca.is_empty() {
             return Ok(None);
+        }
+        if policy.host_identity().is_some() {
+            eprintln!(
+                "atls: note: --host-ca replaces the roots of the policy's [host_identity] section for this \
+                 connection (they are not combined)"
+            );
         }
         HostIdentity::from_pem_files(&self.host_ca)
             .map(Some)
@@ -555,9 +577,11 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     if !args.passport_verifier.is_empty() {
         return Err(Failure::input("--passport-verifier is for mode early (--mode early)"));
     }
-    let mut cfg = AttestationConfig::verifier(load_policy(&args.policy)?);
+    let appraiser = load_policy(&args.policy)?;
+    let host_identity = args.host_identity(&appraiser)?;
+    let mut cfg = AttestationConfig::verifier(appraiser);
     let server_name = args.server_name();
-    if let Some(roots) = args.host_identity()? {
+    if let Some(roots) = host_identity {
         cfg = cfg.with_host_identity(roots);
     }
     if let Some(a) = args.attester.build()? {

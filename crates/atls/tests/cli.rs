@@ -1903,10 +1903,16 @@ fn mode_early_passport_flags_present_and_check_a_signed_result() {
         "--once",
     ];
     let trusted = format!("test-verifier={verifier}.pub");
+    // A passport is appraised by its verifier's policy: the client's own
+    // policy has no platform sections (one with them is refused, below).
+    let passport_only = tmp.path().join("passport-only.toml");
+    std::fs::write(&passport_only, "id = \"passport-only\"\n").unwrap();
     let mut server = serve(&server_args);
+    // The verifier's signing key sits on the attested host: testing only.
+    assert!(server.2.contains("for testing and demos"), "{}", server.2);
     let (code, out, err) = connect(
         &server.1,
-        &policy,
+        &passport_only,
         b"passport\n",
         &["--mode", "early", "--passport-verifier", &trusted, "--json"],
     );
@@ -1919,7 +1925,7 @@ fn mode_early_passport_flags_present_and_check_a_signed_result() {
     let mut server = serve(&server_args);
     let (code, out, err) = connect(
         &server.1,
-        &policy,
+        &passport_only,
         b"secret",
         &["--mode", "early", "--passport-verifier", &untrusted],
     );
@@ -1927,6 +1933,16 @@ fn mode_early_passport_flags_present_and_check_a_signed_result() {
     assert!(out.is_empty());
     assert!(err.contains("passport refused"), "{err}");
     assert_eq!(wait_exit(&mut server, 10), Some(1));
+
+    // Guards H2: the client's policy with platform sections next to
+    // --passport-verifier is a usage error (its reference values would
+    // not apply to passports), before dialling.
+    let (code, _, err) = run(atls()
+        .args(["connect", "127.0.0.1:9", "--mode", "early", "--policy"])
+        .arg(&policy)
+        .args(["--passport-verifier", &trusted]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("platform sections"), "{err}");
 
     let (code, _, err) = run(atls()
         .args(["serve", "--passport-key", &signing_key, "--passport-policy"])
@@ -2162,4 +2178,80 @@ fn binding_profiles_are_selected_by_name_only() {
         err.contains("WARNING: --mode b7-draft06 is binding profile B7"),
         "{err}"
     );
+}
+
+/// Guards H1 in the CLI: `serve` of a signing-oracle profile (b1/b2) with a
+/// hardware attester (configfs) is refused before listening, explaining
+/// why and naming --allow-signing-oracle; the flag is refused where it
+/// means nothing (another profile, the default mode).
+#[test]
+fn signing_oracle_profiles_need_allow_signing_oracle_with_hardware() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tsm = tmp.path().join("no-tsm");
+    let listen = ["--listen", "127.0.0.1:0"];
+    for mode in ["b1-client-random", "b2-alpn"] {
+        let (code, _, err) = run(atls()
+            .args(["serve", "--mode", mode, "--attester", "configfs", "--tsm-dir"])
+            .arg(&tsm)
+            .args(listen));
+        assert_eq!(code, 2, "{mode}: {err}");
+        assert!(
+            err.contains("signing oracle") && err.contains("--allow-signing-oracle") && err.contains("b4-static-cert"),
+            "{mode}: {err}"
+        );
+    }
+    for mode in [&["--mode", "b4-static-cert"][..], &[]] {
+        let (code, _, err) = run(atls()
+            .args(["serve", "--allow-signing-oracle", "--attester", "configfs", "--tsm-dir"])
+            .arg(&tsm)
+            .args(mode)
+            .args(listen));
+        assert_eq!(code, 2, "{mode:?}: {err}");
+        assert!(err.contains("--allow-signing-oracle"), "{mode:?}: {err}");
+    }
+}
+
+/// Guards L10: `--host-ca` replaces the policy's `[host_identity]` roots
+/// (documented in docs/host-identity.md); `connect` says so on stderr when
+/// both are given, in both modes, before dialling.
+#[test]
+fn host_ca_with_a_policy_host_identity_prints_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    write_test_ca(tmp.path(), &[("svc", "svc.example")]);
+    let ca = tmp.path().join("ca.pem");
+    let i1_policy = sim.join("i1-policy.toml");
+    let mut text = std::fs::read_to_string(sim.join("policy.toml")).unwrap();
+    text.push_str(&format!("\n[host_identity]\nroots = [{:?}]\n", ca.to_str().unwrap()));
+    std::fs::write(&i1_policy, text).unwrap();
+    for mode in ["expat", "early"] {
+        let (code, _, err) = run(atls()
+            .args([
+                "connect",
+                "127.0.0.1:9",
+                "--mode",
+                mode,
+                "--server-name",
+                "svc.example",
+                "--policy",
+            ])
+            .arg(&i1_policy)
+            .arg("--host-ca")
+            .arg(&ca));
+        assert_ne!(code, 0, "{mode}: {err}");
+        assert!(err.contains("--host-ca replaces the roots"), "{mode}: {err}");
+        let (_, _, err) = run(atls()
+            .args([
+                "connect",
+                "127.0.0.1:9",
+                "--mode",
+                mode,
+                "--server-name",
+                "svc.example",
+                "--policy",
+            ])
+            .arg(&i1_policy));
+        assert!(!err.contains("--host-ca replaces"), "{mode}: {err}");
+    }
 }

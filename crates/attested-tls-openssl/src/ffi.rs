@@ -52,23 +52,25 @@ unsafe extern "C" fn on_message(
     // we copy what we keep. `ssl` is the connection the message belongs to,
     // live for the callback; OpenSSL calls this from inside
     // SSL_do_handshake/SSL_read/SSL_write on that connection, where no
-    // other Rust reference to it is in use (the `openssl` crate's own
-    // extension callbacks make the same `from_ptr_mut` conversion).
-    let (bytes, ssl) = unsafe {
-        (
-            std::slice::from_raw_parts(buf.cast::<u8>(), len),
-            SslRef::from_ptr_mut(ssl),
-        )
-    };
-    // A panic must not unwind into C; a failure poisons the transcript
-    // instead (see `on_handshake_message`), so the handshake fails closed.
-    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    // other Rust reference to it is in use; we only read it (ex_data), so
+    // a shared reference suffices.
+    let (bytes, ssl) = unsafe { (std::slice::from_raw_parts(buf.cast::<u8>(), len), SslRef::from_ptr(ssl)) };
+    // A panic must not unwind into C; it poisons the connection's
+    // transcript (mode `early`) or drops its ClientHello (profiles)
+    // instead, so the binder computation, and the handshake, fail closed.
+    let fed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::on_handshake_message(ssl, bytes);
         // The binding profiles keep the ClientHello (each looks up only
         // its own connection state, so both calls are no-ops on the
         // other's connections).
         crate::profiles::on_handshake_message(ssl, bytes);
     }));
+    if fed.is_err() {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::on_handshake_message_panicked(ssl);
+            crate::profiles::on_handshake_message_panicked(ssl);
+        }));
+    }
 }
 
 /// `X509_V_ERR_CERT_REJECTED`: the verification error a refused host

@@ -149,6 +149,12 @@ pub enum Refusal {
     /// Our configuration cannot serve this connection.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The client required host identity (I1) but the handshake completed
+    /// without the check having run (the context's verify callback was
+    /// replaced, see [`client_context_builder`]): refused, never returned
+    /// unchecked.
+    #[error("host identity (I1) was required but never checked: the client context's certificate verify callback was replaced")]
+    HostIdentityUnchecked,
 }
 
 impl Refusal {
@@ -163,7 +169,8 @@ impl Refusal {
             | Self::NotTrusted(_)
             | Self::Passport(_)
             | Self::Transcript(_)
-            | Self::ReflectedKey => EarlyAlert::AttestationFailed,
+            | Self::ReflectedKey
+            | Self::HostIdentityUnchecked => EarlyAlert::AttestationFailed,
             Self::Attester(_) | Self::Internal(_) => EarlyAlert::AttestationFailed,
         }
     }
@@ -355,6 +362,22 @@ impl EarlyConfig {
                 }
             }
         }
+        // Fail closed: a passport is appraised by its verifier's policy,
+        // not this side's (only `[host_identity]` applies to it). A policy
+        // with platform sections next to passport verifiers would read as
+        // if its reference values held for passports too; they would not.
+        if let Some((appraiser, schemes)) = &self.appraiser {
+            let passport = schemes.iter().any(|s| matches!(s, AttestationScheme::Result { .. }));
+            if passport && appraiser.has_platforms() {
+                return Err(EarlyError::Config(format!(
+                    "the passport scheme is accepted, but the policy {:?} has platform sections: a passport (a signed EAR) is \
+                     appraised by its verifier's policy, not by this policy's reference values, which would silently not \
+                     apply to it; use a policy with only `id` (and [host_identity]) next to passport verifiers, or drop \
+                     the passport verifiers to appraise the Evidence with this policy",
+                    appraiser.policy_id()
+                )));
+            }
+        }
         if self.host_identity.is_some() && self.appraiser.is_none() {
             return Err(EarlyError::Config(
                 "host identity (I1) concerns the attested key: it needs an appraiser of the server's Evidence".into(),
@@ -424,25 +447,64 @@ fn conn_index() -> Index<Ssl, Arc<Conn>> {
     *INDEX.get_or_init(|| Ssl::new_ex_index().expect("OpenSSL allocates an ex_data index"))
 }
 
+/// Runs the body of an OpenSSL callback on `s` (the connection, or the
+/// certificate store of the verify callback). rust-openssl's callback
+/// trampolines are `extern "C"` without `catch_unwind`, so a panic there
+/// (in our code, an attester, a verifier, a parser) would abort the
+/// process; it becomes `on_panic(s)` instead: a refusal with
+/// internal_error.
+pub(crate) fn guarded<S: ?Sized, T>(
+    s: &mut S,
+    body: impl FnOnce(&mut S) -> T,
+    on_panic: impl FnOnce(&mut S) -> T,
+) -> T {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut *s))) {
+        Ok(v) => v,
+        Err(_) => on_panic(s),
+    }
+}
+
+/// The refusal of a mode `early` connection whose callback panicked while
+/// doing `what`.
+fn panicked(ssl: &SslRef, what: &str) -> SslAlert {
+    match conn_of(ssl) {
+        Some(conn) => conn.refuse(Refusal::Internal(format!("panic while {what}"))),
+        None => SslAlert::INTERNAL_ERROR,
+    }
+}
+
 fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
     ssl.ex_data(conn_index()).cloned()
 }
 
 /// Feeds OpenSSL's own handshake messages to the connection's transcript
 /// (called by [`ffi`]'s message callback).
-pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
+pub(crate) fn on_handshake_message(ssl: &SslRef, message: &[u8]) {
     if let Some(conn) = conn_of(ssl) {
         let mut st = conn.lock();
         if conn.role == Role::Server && message.first() == Some(&1) {
             // A new ClientHello (the second one after a HelloRetryRequest):
-            // its own extension must be there.
+            // its own extension must be there, and the first one's scheme
+            // choices must not survive into it (a second ClientHello
+            // without the extension would otherwise keep them).
             st.peer_extension_seen = false;
+            st.server_scheme = None;
+            st.client_scheme = None;
         }
         if conn.cfg.record_handshake {
             st.recorded.push(message.to_vec());
         }
         // Errors poison the transcript; the binder computation reports them.
         let _ = st.transcript.push(message);
+    }
+}
+
+/// The message callback panicked while feeding a message: poison the
+/// transcript, so that the binder (and with it the handshake) fails closed
+/// instead of being computed over a transcript missing that message.
+pub(crate) fn on_handshake_message_panicked(ssl: &SslRef) {
+    if let Some(conn) = conn_of(ssl) {
+        conn.lock().transcript.poison(TranscriptError::MessageLost);
     }
 }
 
@@ -473,16 +535,24 @@ pub fn server_context_builder(
     // (before, it turns it into handshake_failure). It runs whether or not
     // the client sent a server name.
     b.set_servername_callback(move |ssl, alert| {
-        let Some(conn) = conn_of(ssl) else {
-            *alert = SslAlert::INTERNAL_ERROR;
-            return Err(SniError::ALERT_FATAL);
-        };
-        let seen = conn.lock().peer_extension_seen;
-        if require && !seen {
-            *alert = conn.refuse(Refusal::NoExtension(ext_type));
-            return Err(SniError::ALERT_FATAL);
-        }
-        Ok(())
+        guarded(
+            ssl,
+            |ssl| {
+                let Some(conn) = conn_of(ssl) else {
+                    return Err(SslAlert::INTERNAL_ERROR);
+                };
+                let seen = conn.lock().peer_extension_seen;
+                if require && !seen {
+                    return Err(conn.refuse(Refusal::NoExtension(ext_type)));
+                }
+                Ok(())
+            },
+            |ssl| Err(panicked(ssl, "checking the ClientHello")),
+        )
+        .map_err(|a| {
+            *alert = a;
+            SniError::ALERT_FATAL
+        })
     });
     if cfg.appraiser.is_some() {
         // Ask for the client's certificate; trust comes from its Evidence.
@@ -598,6 +668,18 @@ fn add_extension(
     ctx: ExtensionContext,
     cert: Option<(usize, &X509Ref)>,
 ) -> Result<Option<Vec<u8>>, SslAlert> {
+    guarded(
+        ssl,
+        |ssl| add_extension_unguarded(ssl, ctx, cert),
+        |ssl| Err(panicked(ssl, "adding the remoteAttestation extension")),
+    )
+}
+
+fn add_extension_unguarded(
+    ssl: &mut SslRef,
+    ctx: ExtensionContext,
+    cert: Option<(usize, &X509Ref)>,
+) -> Result<Option<Vec<u8>>, SslAlert> {
     let Some(conn) = conn_of(ssl) else {
         return Err(SslAlert::INTERNAL_ERROR);
     };
@@ -614,14 +696,23 @@ fn add_extension(
                 },
             )
         }
-        Some(Ctx::EncryptedExtensions) => match conn.lock().server_scheme.clone() {
-            Some(s) => encode(&conn, RemoteAttestation::EncryptedExtensions(s)),
-            None => Ok(None),
-        },
-        Some(Ctx::CertificateRequest) => match conn.lock().client_scheme.clone() {
-            Some(s) => encode(&conn, RemoteAttestation::CertificateRequest(s)),
-            None => Ok(None),
-        },
+        // The scheme is read into a local first: a `match` on
+        // `conn.lock()...` would hold the guard through `encode`, whose
+        // failure path (`conn.refuse`) locks again and would deadlock.
+        Some(Ctx::EncryptedExtensions) => {
+            let chosen = conn.lock().server_scheme.clone();
+            match chosen {
+                Some(s) => encode(&conn, RemoteAttestation::EncryptedExtensions(s)),
+                None => Ok(None),
+            }
+        }
+        Some(Ctx::CertificateRequest) => {
+            let chosen = conn.lock().client_scheme.clone();
+            match chosen {
+                Some(s) => encode(&conn, RemoteAttestation::CertificateRequest(s)),
+                None => Ok(None),
+            }
+        }
         Some(Ctx::Certificate) => {
             let our_scheme = match conn.role {
                 Role::Server => conn.lock().server_scheme.clone(),
@@ -687,6 +778,19 @@ fn binding_for(conn: &Conn, x509: &X509Ref) -> Result<EarlyBinding, SslAlert> {
 }
 
 fn parse_extension(
+    ssl: &mut SslRef,
+    ctx: ExtensionContext,
+    data: &[u8],
+    cert: Option<(usize, &X509Ref)>,
+) -> Result<(), SslAlert> {
+    guarded(
+        ssl,
+        |ssl| parse_extension_unguarded(ssl, ctx, data, cert),
+        |ssl| Err(panicked(ssl, "processing the peer's remoteAttestation extension")),
+    )
+}
+
+fn parse_extension_unguarded(
     ssl: &mut SslRef,
     ctx: ExtensionContext,
     data: &[u8],
@@ -813,14 +917,14 @@ fn on_evidence(conn: &Conn, cmw_bytes: &[u8], x509: &X509Ref) -> Result<(), SslA
     if let AttestationScheme::Result { verifier_identity } = &scheme {
         return on_passport(conn, &cmw, verifier_identity, x509);
     }
-    if let AttestationScheme::Evidence(attested_tls::modes::early::EvidenceType::MediaType(_)) = &scheme {
-        for (path, rec) in cmw.records() {
-            let mt = rec.typ.to_string();
-            if !scheme.matches_media_type(&mt) {
-                return Err(conn.refuse(Refusal::MalformedCmw(format!(
-                    "record {path:?} holds {mt:?}, not Evidence of the chosen scheme {scheme:?}"
-                ))));
-            }
+    // Every record must be of the chosen scheme's type, whether it names
+    // a media type or a Content-Format.
+    for (path, rec) in cmw.records() {
+        if !scheme.matches_record_type(&rec.typ) {
+            return Err(conn.refuse(Refusal::MalformedCmw(format!(
+                "record {path:?} holds {}, not Evidence of the chosen scheme {scheme:?}",
+                rec.typ
+            ))));
         }
     }
     let binding = binding_for(conn, x509)?;
@@ -872,7 +976,21 @@ fn mark_mode(ear: &mut Ear) {
 /// requires the peer's attestation and none was accepted: the peer sent no
 /// Evidence. A client that requires host identity (I1) checks the
 /// server's chain here, once, after the Evidence was accepted.
-fn verify_peer_attested(_preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
+fn verify_peer_attested(preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
+    guarded(
+        store,
+        |store| verify_peer_attested_unguarded(preverify_ok, store),
+        |store| {
+            if let Some(ssl) = X509StoreContext_ssl(store) {
+                panicked(ssl, "verifying the peer's certificate");
+            }
+            store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
+            false
+        },
+    )
+}
+
+fn verify_peer_attested_unguarded(_preverify_ok: bool, store: &mut X509StoreContextRef) -> bool {
     let ssl = X509StoreContext_ssl(store);
     let Some((ssl, conn)) = ssl.and_then(|ssl| Some((ssl, conn_of(ssl)?))) else {
         store.set_error(X509VerifyResult::APPLICATION_VERIFICATION);
@@ -1054,7 +1172,14 @@ where
         return Err(handshake_error(e));
     }
     // Defence in depth: the verify callback already failed the handshake
-    // if the peer's Evidence was required and missing.
+    // if the peer's Evidence was required and missing, and ran I1 (taking
+    // the pending check). A check still pending means it never ran (a
+    // caller replaced the verify callback): fail closed.
+    if conn.lock().host_identity.is_some() {
+        return Err(EarlyError::Refused {
+            reason: Refusal::HostIdentityUnchecked,
+        });
+    }
     let ear = conn.lock().peer_ear.take();
     if cfg.appraiser.is_some() && ear.is_none() {
         return Err(EarlyError::Refused {

@@ -14,7 +14,8 @@ use attested_tls::modes::early::AttestationScheme;
 use attested_tls::sim::{ephemeral_world, SimAttester, SimInstance, SimVerifier, SimWorld, SIM_MEDIA_TYPE};
 use attested_tls::verifier::Appraiser;
 use attested_tls_openssl::{
-    accept, client_context, connect, server_context, EarlyConfig, EarlyError, Refusal, MODE_CLAIM, MODE_EARLY,
+    accept, client_context, client_context_builder, connect, server_context, EarlyConfig, EarlyError, Refusal,
+    MODE_CLAIM, MODE_EARLY,
 };
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -251,4 +252,39 @@ fn i1_without_an_appraiser_is_a_configuration_error() {
         Err(EarlyError::Config(m)) => assert!(m.contains("needs an appraiser"), "{m}"),
         other => panic!("{other:?}"),
     }
+}
+
+/// Guards M2: I1 runs from the verify callback; a caller whose client
+/// context replaced that callback must not get an unchecked stream back.
+/// The handshake completes (nothing checked the chain), and `connect`
+/// refuses afterwards because the pending I1 check never ran.
+#[tokio::test]
+async fn i1_is_not_skipped_when_the_verify_callback_is_replaced() {
+    let w = World::new();
+    let ca = Ca::new("Service CA");
+    let server = w.server(1);
+    let client = w.client(ca.roots());
+    let (chain, key) = self_signed(NAME);
+    let sctx = server_context(&server, &chain, &key).unwrap();
+    let mut b = client_context_builder(&client, None).unwrap();
+    b.set_verify_callback(openssl::ssl::SslVerifyMode::PEER, |_, _| true);
+    let cctx = b.build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        accept(&sctx, tcp, &server).await.map(|(_, ear)| ear)
+    });
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let cli = connect(&cctx, NAME, tcp, &client).await.map(|(_, ear)| ear);
+    assert!(
+        matches!(
+            cli,
+            Err(EarlyError::Refused {
+                reason: Refusal::HostIdentityUnchecked
+            })
+        ),
+        "client: {cli:?}"
+    );
+    let _ = srv.await.unwrap();
 }

@@ -806,3 +806,95 @@ async fn an_early_server_issues_no_session_tickets() {
     assert!(types.contains(&20), "the server Finished was recorded: {types:?}");
     assert!(!types.contains(&4), "the server sent NewSessionTicket: {types:?}");
 }
+
+/// An attester that panics (a bug in a platform backend).
+struct PanickingAttester;
+
+impl EarlyAttester for PanickingAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_early(&self, _: &EarlyBinding) -> Result<Cmw, AttestError> {
+        panic!("attester bug (expected by the test)")
+    }
+}
+
+/// A verifier that panics on every Evidence (a bug in a parser).
+#[derive(Debug)]
+struct PanickingVerifier;
+
+impl attested_tls::verifier::Verifier for PanickingVerifier {
+    fn platform(&self) -> &'static str {
+        "sim"
+    }
+    fn accepts_media_type(&self, _: &str) -> bool {
+        true
+    }
+    fn appraise(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &attested_tls::verifier::AppraisalContext<'_>,
+    ) -> attested_tls::ear::Appraisal {
+        panic!("verifier bug (expected by the test)")
+    }
+}
+
+/// Guards M1: a panic inside an OpenSSL callback (rust-openssl's
+/// trampolines are `extern "C"` without `catch_unwind`) used to abort the
+/// whole process. Now the side whose attester / verifier panicked refuses
+/// with an internal error, the peer receives internal_error (80), and the
+/// process (this test) carries on.
+#[tokio::test]
+async fn a_panicking_attester_or_verifier_refuses_instead_of_aborting() {
+    let sim = Sim::new();
+    let (chain, key) = self_signed("server.test");
+    let (s, c) = run(
+        sim.server_cfg(Arc::new(PanickingAttester)),
+        (&chain, &key),
+        sim.client_cfg(),
+        None,
+    )
+    .await;
+    assert!(
+        matches!(refusal(s), Refusal::Internal(why) if why.contains("panic")),
+        "server"
+    );
+    assert_eq!(peer_alert(c), 80);
+
+    let appraiser = Appraiser::new("test-policy").with_verifier(Arc::new(PanickingVerifier));
+    let ccfg = EarlyConfig::verifier(appraiser, vec![sim_scheme()]);
+    let (s, c) = run(sim.server_cfg(sim.attester()), (&chain, &key), ccfg, None).await;
+    assert!(
+        matches!(refusal(c), Refusal::Internal(why) if why.contains("panic")),
+        "client"
+    );
+    assert_eq!(peer_alert(s), 80);
+}
+
+/// Guards H2: a passport (signed EAR) is appraised by its verifier's
+/// policy; a relying party whose own policy has platform sections (its
+/// reference values) and which also accepts passports would have those
+/// reference values silently ignored for passports. Such a configuration
+/// is refused (config error naming the reason); a passport-only policy
+/// (no platform sections) is accepted.
+#[test]
+fn passport_verifiers_with_a_platform_policy_are_refused() {
+    let sim = Sim::new();
+    let trusted = verifier_key().public_key();
+    let mut cfg = EarlyConfig::verifier(sim.appraiser(), vec![passport_scheme(), sim_scheme()]);
+    cfg.passport_verifiers = vec![(b"test-verifier".to_vec(), trusted.clone())];
+    match client_context(&cfg, None) {
+        Err(EarlyError::Config(msg)) => {
+            assert!(
+                msg.contains("platform sections") && msg.contains("test-policy"),
+                "{msg}"
+            )
+        }
+        other => panic!("expected the config refusal, got {other:?}"),
+    }
+    client_context(&passport_client(trusted), None).unwrap();
+}

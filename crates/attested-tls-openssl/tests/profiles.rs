@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use attested_tls::ear::Ear;
 use attested_tls::modes::profiles::{
-    names, BindingInputs, CarrierError, CertificateLifetime, Needs, Profile, ProfileAttester, ProfileBinding, PROFILES,
+    from_name, names, BindingInputs, CarrierError, CertificateLifetime, Needs, Profile, ProfileAttester,
+    ProfileBinding, PROFILES,
 };
 use attested_tls::sim::{ephemeral_world, SimAttester, SimVerifier, SimWorld};
 use attested_tls::verifier::Appraiser;
@@ -446,5 +447,118 @@ async fn a_policy_with_host_identity_is_a_configuration_error_for_every_profile(
             Err(e) => panic!("{name}: expected a configuration error, got {e}"),
             Ok(_) => panic!("{name}: connected without checking I1"),
         }
+    }
+}
+
+/// A "hardware" attester (not simulated) that never gets to attest: the
+/// signing-oracle check runs before any Evidence is made.
+struct HardwareLike;
+
+impl ProfileAttester for HardwareLike {
+    fn platform(&self) -> &str {
+        "sev-snp"
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_profile(
+        &self,
+        _: &ProfileBinding,
+    ) -> Result<attested_tls::cmw::Cmw, attested_tls::attester::AttestError> {
+        panic!("the signing-oracle check must refuse before attesting")
+    }
+}
+
+/// Guards H1: a B1/B2 server with a hardware attester is a signing oracle
+/// (any client's chosen V is signed as `V || 0^32`, which a B3/B4/B7
+/// client of the same code accepts); it is refused unless acknowledged,
+/// with an error naming why. The simulated TEE and the other profiles
+/// are not affected.
+#[test]
+fn signing_oracle_servers_need_an_acknowledgement_with_hardware() {
+    for p in PROFILES {
+        let mut cfg = ProfileServerConfig::new(p.name(), Arc::new(HardwareLike)).unwrap();
+        if !p.signs_client_chosen_data() {
+            continue;
+        }
+        match server_context(&cfg) {
+            Err(ProfileTlsError::Config(msg)) => {
+                assert!(
+                    msg.contains("signing oracle") && msg.contains("allow_signing_oracle"),
+                    "{msg}"
+                );
+                assert!(msg.contains(p.name()) && msg.contains("b4-static-cert"), "{msg}");
+            }
+            Err(e) => panic!("{}: expected the signing-oracle refusal, got {e}", p.name()),
+            Ok(_) => panic!("{}: a hardware signing oracle ran without acknowledgement", p.name()),
+        }
+        cfg.allow_signing_oracle = true;
+        server_context(&cfg).unwrap_or_else(|e| panic!("{}: acknowledged, still refused: {e}", p.name()));
+    }
+    let sim = Sim::new();
+    for name in ["b1-client-random", "b2-sni", "b2-alpn", "b2-ext"] {
+        assert!(from_name(name).unwrap().signs_client_chosen_data(), "{name}");
+        server_context(&sim.server(name)).unwrap_or_else(|e| panic!("{name} with the sim TEE: {e}"));
+    }
+}
+
+/// An attester that panics (a bug in a platform backend); "sim", so the
+/// signing-oracle check lets every profile run it.
+struct PanickingAttester;
+
+impl ProfileAttester for PanickingAttester {
+    fn platform(&self) -> &str {
+        "sim"
+    }
+    fn may_block(&self) -> bool {
+        false
+    }
+    fn attest_profile(
+        &self,
+        _: &ProfileBinding,
+    ) -> Result<attested_tls::cmw::Cmw, attested_tls::attester::AttestError> {
+        panic!("attester bug (expected by the test)")
+    }
+}
+
+/// Guards M1 for the profiles: a panic in the attester, which runs inside
+/// OpenSSL's server-name / ALPN callback, used to abort the process; now
+/// the server refuses with an internal error and the test carries on.
+#[tokio::test]
+async fn a_panicking_attester_refuses_instead_of_aborting() {
+    let sim = Sim::new();
+    for name in ["b6-spki-nonce-alpn", "b6-spki-nonce-sni", "b7-draft06"] {
+        let server = ProfileServerConfig::new(name, Arc::new(PanickingAttester)).unwrap();
+        let (s, c) = run(&server, &sim.client(name)).await;
+        assert!(
+            matches!(server_refusal(s), ProfileRefusal::Internal(why) if why.contains("panic")),
+            "{name}"
+        );
+        assert!(c.is_err(), "{name}");
+    }
+}
+
+/// Guards L3: the profiles' servers send no session ticket (TLS 1.3
+/// servers send them after the handshake unless the count is 0), so no
+/// session can be resumed past the certificate that carries the Evidence.
+/// The client's new-session callback would see any ticket, processed when
+/// the client reads application data.
+#[tokio::test]
+async fn profile_servers_send_no_session_ticket() {
+    let sim = Sim::new();
+    for name in ["b6-spki-nonce-alpn", "b4-static-cert"] {
+        let (server, client) = (sim.server(name), sim.client(name));
+        let tickets = Arc::new(Mutex::new(0usize));
+        let mut b = client_context_builder(&client).unwrap();
+        b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::CLIENT);
+        let seen = tickets.clone();
+        b.set_new_session_callback(move |_, _| *seen.lock().unwrap() += 1);
+        let (s, c) = run_with(server_context(&server).unwrap(), b.build(), &server, &client).await;
+        let (mut s, mut c) = (s.unwrap().0, c.unwrap().0);
+        s.write_all(b"data").await.unwrap();
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).await.unwrap();
+        assert_eq!(*tickets.lock().unwrap(), 0, "{name}: a NewSessionTicket arrived");
+        assert!(!c.ssl().session_reused(), "{name}");
     }
 }

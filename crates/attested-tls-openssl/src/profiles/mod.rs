@@ -85,6 +85,10 @@ pub enum ProfileRefusal {
     /// Server: our attester could not produce Evidence.
     #[error("our attester failed: {0}")]
     Attester(String),
+    /// The session is not a fresh TLS 1.3 handshake (another version, or
+    /// a resumed session, which would skip the attested certificate).
+    #[error("session refused: {0}")]
+    Session(String),
     /// Anything else on this side.
     #[error("internal error: {0}")]
     Internal(String),
@@ -174,6 +178,14 @@ pub struct ProfileServerConfig {
     pub handshake_timeout: Duration,
     /// Lab hooks.
     pub hooks: ServerHooks,
+    /// Acknowledges that a B1/B2 server
+    /// ([`Profile::signs_client_chosen_data`]) is a signing oracle: it
+    /// signs any value a TLS client chooses, which lets anyone who reaches
+    /// it obtain Evidence a B3, B4 or B7 client of the same code accepts
+    /// for the attacker's own key. Without it, [`server_context`] refuses
+    /// such a server with a hardware attester (the simulated TEE may run
+    /// it). Off by default.
+    pub allow_signing_oracle: bool,
 }
 
 impl ProfileServerConfig {
@@ -185,7 +197,25 @@ impl ProfileServerConfig {
             nonce_extension_type: DEFAULT_NONCE_EXTENSION_TYPE,
             handshake_timeout: Duration::from_secs(10),
             hooks: ServerHooks::default(),
+            allow_signing_oracle: false,
         })
+    }
+
+    /// Refuses a signing-oracle server (B1/B2) with a hardware attester
+    /// unless [`ProfileServerConfig::allow_signing_oracle`] is set.
+    fn check_signing_oracle(&self) -> Result<(), ProfileTlsError> {
+        if self.profile.signs_client_chosen_data() && !self.attester.is_simulated() && !self.allow_signing_oracle {
+            return Err(ProfileTlsError::Config(format!(
+                "profile {} with the {} attester is a signing oracle: it puts a value any TLS client chooses into \
+                 report_data (V || 0^32), so anyone who can reach this server obtains genuine Evidence that a \
+                 b4-static-cert client accepts for the attacker's own key (V = SHA-256(SPKI)), and b7-draft06 or \
+                 b3-early-exporter clients likewise; set allow_signing_oracle (atls: --allow-signing-oracle) to run \
+                 it anyway (docs/modes.md)",
+                self.profile.name(),
+                self.attester.platform()
+            )));
+        }
+        Ok(())
     }
 
     /// The profile.
@@ -249,6 +279,9 @@ impl ProfileClientConfig {
 struct ConnState {
     /// The last ClientHello sent (client) or received (server).
     client_hello: Option<Vec<u8>>,
+    /// The message callback panicked: the ClientHello kept (if any) may be
+    /// stale, so none is kept from then on (the binding fails closed).
+    message_lost: bool,
     /// The nonce (client: ours; server: parsed from the carrier).
     nonce: Option<Vec<u8>>,
     refusal: Option<ProfileRefusal>,
@@ -280,16 +313,28 @@ fn conn_index() -> Index<Ssl, Arc<Conn>> {
     *INDEX.get_or_init(|| Ssl::new_ex_index().expect("OpenSSL allocates an ex_data index"))
 }
 
+/// The refusal of a profile connection whose callback panicked while
+/// doing `what` (see [`crate::guarded`]).
+fn panicked(ssl: &SslRef, what: &str) -> SslAlert {
+    if let Some(conn) = conn_of(ssl) {
+        conn.refuse(ProfileRefusal::Internal(format!("panic while {what}")));
+    }
+    SslAlert::INTERNAL_ERROR
+}
+
 fn conn_of(ssl: &SslRef) -> Option<Arc<Conn>> {
     ssl.ex_data(conn_index()).cloned()
 }
 
 /// Keeps the last ClientHello of a profile connection (called by the
 /// crate's message callback for every handshake message).
-pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
+pub(crate) fn on_handshake_message(ssl: &SslRef, message: &[u8]) {
     if message.first() == Some(&1) {
         if let Some(conn) = conn_of(ssl) {
             let mut st = conn.lock();
+            if st.message_lost {
+                return;
+            }
             st.client_hello = Some(message.to_vec());
             if conn.server.is_some() {
                 // Server: a new ClientHello (the second after a
@@ -298,6 +343,15 @@ pub(crate) fn on_handshake_message(ssl: &mut SslRef, message: &[u8]) {
                 st.nonce = None;
             }
         }
+    }
+}
+
+/// The message callback panicked: forget the ClientHello for good.
+pub(crate) fn on_handshake_message_panicked(ssl: &SslRef) {
+    if let Some(conn) = conn_of(ssl) {
+        let mut st = conn.lock();
+        st.message_lost = true;
+        st.client_hello = None;
     }
 }
 
@@ -310,6 +364,9 @@ fn common(b: &mut SslContextBuilder, profile: &dyn Profile, ext_type: u16) -> Re
     b.set_ciphersuites(PROFILE_CIPHERSUITES)?;
     b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
     b.set_options(openssl::ssl::SslOptions::NO_TICKET);
+    // TLS 1.3 servers send tickets regardless of NO_TICKET unless told
+    // the count is 0 (docs/modes.md: tickets are off).
+    b.set_num_tickets(0)?;
     crate::ffi::set_handshake_message_callback(b);
     if profile.needs().nonce == Some(NonceCarrier::Extension) {
         let contexts = ExtensionContext::TLS_ONLY | ExtensionContext::TLS1_3_ONLY | ExtensionContext::CLIENT_HELLO;
@@ -321,22 +378,45 @@ fn common(b: &mut SslContextBuilder, profile: &dyn Profile, ext_type: u16) -> Re
                 Ok(conn_of(ssl).and_then(|c| c.lock().nonce.clone()))
             },
             |ssl: &mut SslRef, _ctx, data: &[u8], _cert| -> Result<(), SslAlert> {
-                let Some(conn) = conn_of(ssl) else {
-                    return Err(SslAlert::INTERNAL_ERROR);
-                };
-                match nonce_from_extension(data) {
-                    Ok(n) => {
-                        conn.lock().nonce = Some(n);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        conn.refuse(ProfileRefusal::Nonce(e));
-                        Err(SslAlert::ILLEGAL_PARAMETER)
-                    }
-                }
+                crate::guarded(
+                    ssl,
+                    |ssl| {
+                        let Some(conn) = conn_of(ssl) else {
+                            return Err(SslAlert::INTERNAL_ERROR);
+                        };
+                        match nonce_from_extension(data) {
+                            Ok(n) => {
+                                conn.lock().nonce = Some(n);
+                                Ok(())
+                            }
+                            Err(e) => {
+                                conn.refuse(ProfileRefusal::Nonce(e));
+                                Err(SslAlert::ILLEGAL_PARAMETER)
+                            }
+                        }
+                    },
+                    |ssl| Err(panicked(ssl, "reading the nonce extension")),
+                )
             },
         )
         .map_err(|e| ProfileTlsError::Config(format!("nonce extension type {ext_type:#06x}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A profile connection is a fresh TLS 1.3 handshake: the contexts allow
+/// nothing else, but a caller's context (`client_context_builder`) might.
+fn check_session(ssl: &SslRef) -> Result<(), ProfileRefusal> {
+    if ssl.version2() != Some(SslVersion::TLS1_3) {
+        return Err(ProfileRefusal::Session(format!(
+            "negotiated {}; the profiles require TLS 1.3",
+            ssl.version_str()
+        )));
+    }
+    if ssl.session_reused() {
+        return Err(ProfileRefusal::Session(
+            "a resumed session; it skips the certificate that carries the Evidence".into(),
+        ));
     }
     Ok(())
 }
@@ -459,6 +539,7 @@ pub fn server_context(cfg: &ProfileServerConfig) -> Result<SslContext, ProfileTl
 /// (groups, for instance). Do not replace the callbacks it installs
 /// (message, server name, ALPN select) or the nonce extension.
 pub fn server_context_builder(cfg: &ProfileServerConfig) -> Result<SslContextBuilder, ProfileTlsError> {
+    cfg.check_signing_oracle()?;
     let profile = cfg.profile;
     let mut b = SslContextBuilder::new(SslMethod::tls_server())?;
     common(&mut b, profile, cfg.nonce_extension_type)?;
@@ -477,58 +558,80 @@ pub fn server_context_builder(cfg: &ProfileServerConfig) -> Result<SslContextBui
     // The server-name callback runs for every ClientHello, after all its
     // extensions (the nonce extension included) were parsed.
     b.set_servername_callback(move |ssl, alert| {
-        let Some(conn) = conn_of(ssl) else {
-            *alert = SslAlert::INTERNAL_ERROR;
-            return Err(SniError::ALERT_FATAL);
-        };
-        let nonce = match carrier {
-            None => None,
-            // The ALPN callback runs later and provisions then; until it
-            // does, the refusal is that no nonce came (no ALPN at all).
-            Some(NonceCarrier::Alpn) => {
-                conn.lock().refusal = Some(ProfileRefusal::Nonce(CarrierError::NoNonce("ALPN protocol list")));
-                return Ok(());
-            }
-            Some(NonceCarrier::Sni) => match nonce_from_sni(ssl.servername(NameType::HOST_NAME)) {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    conn.refuse(ProfileRefusal::Nonce(e));
-                    *alert = SslAlert::ILLEGAL_PARAMETER;
-                    return Err(SniError::ALERT_FATAL);
-                }
-            },
-            Some(NonceCarrier::Extension) => match take_nonce(&conn) {
-                Some(n) => Some(n),
-                None => {
-                    conn.refuse(ProfileRefusal::Nonce(CarrierError::NoNonce("nonce extension")));
-                    *alert = SslAlert::MISSING_EXTENSION;
-                    return Err(SniError::ALERT_FATAL);
-                }
-            },
-        };
-        provision(ssl, &conn, nonce).map_err(|a| {
+        crate::guarded(
+            ssl,
+            |ssl| provision_from_client_hello(ssl, carrier),
+            |ssl| Err(panicked(ssl, "provisioning the server's certificate")),
+        )
+        .map_err(|a| {
             *alert = a;
             SniError::ALERT_FATAL
         })
     });
     if carrier == Some(NonceCarrier::Alpn) {
         b.set_alpn_select_callback(|ssl, client_list| {
-            let Some(conn) = conn_of(ssl) else {
-                return Err(AlpnError::ALERT_FATAL);
-            };
-            conn.lock().refusal = None;
-            match nonce_from_alpn(client_list) {
-                Ok(n) => provision(ssl, &conn, Some(n)).map_err(|_| AlpnError::ALERT_FATAL)?,
-                Err(e) => {
-                    conn.refuse(ProfileRefusal::Nonce(e));
-                    return Err(AlpnError::ALERT_FATAL);
-                }
-            }
-            // The nonce protocol is no application protocol: none selected.
-            Err(AlpnError::NOACK)
+            crate::guarded(
+                ssl,
+                |ssl| provision_from_alpn(ssl, client_list),
+                |ssl| {
+                    panicked(ssl, "provisioning the server's certificate");
+                    Err(AlpnError::ALERT_FATAL)
+                },
+            )
         });
     }
     Ok(b)
+}
+
+/// The server-name callback: the nonce from SNI or the nonce extension,
+/// then the certificate (and Evidence) for it. It runs for every
+/// ClientHello, after all its extensions were parsed.
+fn provision_from_client_hello(ssl: &mut SslRef, carrier: Option<NonceCarrier>) -> Result<(), SslAlert> {
+    let Some(conn) = conn_of(ssl) else {
+        return Err(SslAlert::INTERNAL_ERROR);
+    };
+    let nonce = match carrier {
+        None => None,
+        // The ALPN callback runs later and provisions then; until it
+        // does, the refusal is that no nonce came (no ALPN at all).
+        Some(NonceCarrier::Alpn) => {
+            conn.lock().refusal = Some(ProfileRefusal::Nonce(CarrierError::NoNonce("ALPN protocol list")));
+            return Ok(());
+        }
+        Some(NonceCarrier::Sni) => match nonce_from_sni(ssl.servername(NameType::HOST_NAME)) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                conn.refuse(ProfileRefusal::Nonce(e));
+                return Err(SslAlert::ILLEGAL_PARAMETER);
+            }
+        },
+        Some(NonceCarrier::Extension) => match take_nonce(&conn) {
+            Some(n) => Some(n),
+            None => {
+                conn.refuse(ProfileRefusal::Nonce(CarrierError::NoNonce("nonce extension")));
+                return Err(SslAlert::MISSING_EXTENSION);
+            }
+        },
+    };
+    provision(ssl, &conn, nonce)
+}
+
+/// The ALPN select callback (nonce carried in ALPN): the nonce, then the
+/// certificate (and Evidence) for it.
+fn provision_from_alpn<'a>(ssl: &mut SslRef, client_list: &'a [u8]) -> Result<&'a [u8], AlpnError> {
+    let Some(conn) = conn_of(ssl) else {
+        return Err(AlpnError::ALERT_FATAL);
+    };
+    conn.lock().refusal = None;
+    match nonce_from_alpn(client_list) {
+        Ok(n) => provision(ssl, &conn, Some(n)).map_err(|_| AlpnError::ALERT_FATAL)?,
+        Err(e) => {
+            conn.refuse(ProfileRefusal::Nonce(e));
+            return Err(AlpnError::ALERT_FATAL);
+        }
+    }
+    // The nonce protocol is no application protocol: none selected.
+    Err(AlpnError::NOACK)
 }
 
 /// A client context for `cfg`'s profile.
@@ -616,6 +719,7 @@ where
         profile: profile.name(),
         reason,
     };
+    check_session(stream.ssl()).map_err(refuse)?;
     let ear = check_server(&stream, &conn, cfg).map_err(refuse)?;
     let details = ProfileDetails {
         profile: profile.name(),

@@ -86,6 +86,12 @@ impl Appraiser {
         self
     }
 
+    /// Whether this appraiser has any platform verifier (its policy has
+    /// platform sections with reference values).
+    pub fn has_platforms(&self) -> bool {
+        !self.verifiers.is_empty()
+    }
+
     /// The host identity (I1) requirement, if any.
     pub fn host_identity(&self) -> Option<&HostIdentity> {
         self.host_identity.as_ref()

@@ -118,6 +118,18 @@ impl AttestationScheme {
         matches!(self, Self::Evidence(EvidenceType::MediaType(m)) if m == media_type)
     }
 
+    /// Whether a CMW record of type `typ` is Evidence of this scheme: the
+    /// same media type, or the same Content-Format number (never the
+    /// other kind, and never for the passport scheme, whose record is
+    /// checked by [`check_passport`]).
+    pub fn matches_record_type(&self, typ: &crate::cmw::CmwType) -> bool {
+        match (self, typ) {
+            (Self::Evidence(EvidenceType::MediaType(m)), crate::cmw::CmwType::MediaType(t)) => m == t,
+            (Self::Evidence(EvidenceType::ContentFormat(c)), crate::cmw::CmwType::ContentFormat(t)) => c == t,
+            _ => false,
+        }
+    }
+
     fn encode(&self, w: &mut Writer) {
         match self {
             Self::Evidence(t) => {
@@ -432,6 +444,10 @@ pub enum TranscriptError {
     /// The ServerHello has not been seen yet.
     #[error("the transcript ends before the ServerHello")]
     Incomplete,
+    /// Feeding a message failed outside the parser (the TLS stack
+    /// adapter's message callback panicked): a message may be missing.
+    #[error("a handshake message could not be recorded (the message callback failed)")]
+    MessageLost,
 }
 
 /// The ClientHello..ServerHello handshake messages of one connection, as
@@ -453,6 +469,14 @@ pub struct HelloTranscript {
 }
 
 impl HelloTranscript {
+    /// Makes the transcript unusable with `error` (a message could not be
+    /// fed): [`HelloTranscript::finish`] reports it from now on.
+    pub fn poison(&mut self, error: TranscriptError) {
+        if self.poisoned.is_none() {
+            self.poisoned = Some(error);
+        }
+    }
+
     /// Feeds one complete handshake message (type, u24 length, body).
     pub fn push(&mut self, message: &[u8]) -> Result<(), TranscriptError> {
         if let Some(e) = &self.poisoned {
@@ -648,7 +672,7 @@ impl EarlyBinding {
         let records = cmw.records();
         let any_sim = records
             .iter()
-            .any(|(_, r)| r.media_type() == Some(crate::sim::SIM_MEDIA_TYPE));
+            .any(|(_, r)| r.media_type().is_some_and(crate::sim::is_sim_media_type));
         if any_sim {
             ExpectedBinding::Claims(self.direct_claims())
         } else {

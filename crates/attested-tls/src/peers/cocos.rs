@@ -216,6 +216,7 @@ pub fn read_authenticator(bytes: &[u8], opts: &ReadOptions) -> Result<PeerReport
             outcome,
         },
         carrier_signature: None,
+        carrier_validity: None,
         evidence: EvidenceCheck {
             platform: "eat",
             outcome: EvidenceOutcome::Unverifiable(

@@ -257,6 +257,10 @@ pub struct PeerReport {
     /// The signature of the carrier itself (self-signed certificate, CSR):
     /// `Ok` or why not. `None` when the carrier is not signed.
     pub carrier_signature: Option<Result<(), String>>,
+    /// Whether the carrier (a certificate) is inside its validity window
+    /// at the verification time (`--at`): `Ok`, or why not. `None` when
+    /// the carrier has no validity window (CSR, token).
+    pub carrier_validity: Option<Result<(), String>>,
     /// The Evidence and its verification.
     pub evidence: EvidenceCheck,
     /// Claims, in display order (`mrenclave`, `debug`, `fmspc`, ...).
@@ -267,11 +271,13 @@ pub struct PeerReport {
 
 impl PeerReport {
     /// True when the binding holds, the carrier's own signature (if any)
-    /// verifies and the Evidence verifies up to a vendor root: `atls
-    /// inspect`'s exit code 0.
+    /// verifies, the carrier certificate (if any) is valid at the
+    /// verification time and the Evidence verifies up to a vendor root:
+    /// `atls inspect`'s exit code 0.
     pub fn passes(&self) -> bool {
         self.binding.outcome == BindingOutcome::Holds
             && !matches!(self.carrier_signature, Some(Err(_)))
+            && !matches!(self.carrier_validity, Some(Err(_)))
             && matches!(self.evidence.outcome, EvidenceOutcome::Verified { .. })
     }
 }
@@ -533,12 +539,14 @@ fn cert_report(
     opts: &ReadOptions,
 ) -> PeerReport {
     let mut notes = c.notes.clone();
-    notes.extend(c.validity_note(opts.now));
+    let invalid = c.validity_note(opts.now);
+    notes.extend(invalid.clone());
     PeerReport {
         format,
         carrier: format!("{} ({}), {carrier}", c.kind.name(), c.subject),
         binding,
         carrier_signature: c.signature.clone(),
+        carrier_validity: c.validity.map(|_| invalid.map_or(Ok(()), Err)),
         evidence,
         claims,
         notes,

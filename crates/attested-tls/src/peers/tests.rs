@@ -60,6 +60,16 @@ fn gramine_legacy_binding_signatures_and_negatives() {
     let r = one(&cert, &pki.opts());
     assert_eq!(r.format, PeerFormat::GramineLegacy);
     assert!(r.passes(), "{r:?}");
+    // Guards L7: a carrier certificate outside its validity window at the
+    // verification time does not pass (before, it was only a note).
+    assert_eq!(r.carrier_validity, Some(Ok(())));
+    let mut expired = r.clone();
+    expired.carrier_validity = Some(Err("the certificate is not valid at ...".into()));
+    assert!(!expired.passes());
+    // (rcgen's default window is 1975..4096: 1970 is before it.)
+    let mut early = pki.opts();
+    early.now = 0;
+    assert!(matches!(one(&cert, &early).carrier_validity, Some(Err(_))));
     assert_eq!(claim(&r, "debug"), "true");
     assert_eq!(claim(&r, "mrenclave"), hex::encode([0x5e; 32]));
     assert_eq!(claim(&r, "fmspc"), "00aabb000000");
@@ -501,6 +511,20 @@ mod tng_tokens {
         assert_eq!(r.format, PeerFormat::TngEar);
         assert!(r.passes(), "{r:?}");
         assert_eq!(claim(&r, "cpu0.tdx.debug"), "true");
+        // Guards L7: more submodules than are read (16): a binding that
+        // held for the first 16 is "not checked", never "holds".
+        let mut many = payload(now - 10, &runtime, &rd(h.as_ref()));
+        let cpu0 = many["submods"]["cpu0"].clone();
+        for i in 1..17 {
+            many["submods"][format!("cpu{i:02}")] = cpu0.clone();
+        }
+        let r17 = one(token(&s, &many).as_bytes(), &opts);
+        assert!(
+            matches!(&r17.binding.outcome, BindingOutcome::NotChecked(why) if why.contains("17 submodules")),
+            "{:?}",
+            r17.binding
+        );
+        assert!(!r17.passes());
         // Another CA.
         opts.certs = vec![service().ca_der];
         assert!(matches!(

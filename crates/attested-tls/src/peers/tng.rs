@@ -119,6 +119,7 @@ pub fn read_token(token: &str, opts: &ReadOptions) -> Result<PeerReport, PeerErr
             outcome: binding,
         },
         carrier_signature: None,
+        carrier_validity: None,
         evidence: EvidenceCheck {
             platform: "ear",
             outcome,
@@ -188,7 +189,10 @@ fn read_claims(payload: &serde_json::Value) -> (Vec<(String, String)>, BindingOu
     let Some(submods) = payload.get("submods").and_then(|s| s.as_object()) else {
         return (claims, binding);
     };
-    for (name, sub) in submods.iter().take(16) {
+    // At most 16 submodules are read (bounded work on untrusted input);
+    // a binding that held for those alone is not reported as holding.
+    const MAX_SUBMODS: usize = 16;
+    for (name, sub) in submods.iter().take(MAX_SUBMODS) {
         let name = crate::ear::escape_control(name).into_owned();
         for k in ["ear.status", "ear.trustworthiness-vector"] {
             if let Some(v) = sub.get(k) {
@@ -240,6 +244,12 @@ fn read_claims(payload: &serde_json::Value) -> (Vec<(String, String)>, BindingOu
             (BindingOutcome::Fails(e), _) | (_, BindingOutcome::Fails(e)) => BindingOutcome::Fails(e),
             (_, b) => b,
         };
+    }
+    if submods.len() > MAX_SUBMODS && binding == BindingOutcome::Holds {
+        binding = BindingOutcome::NotChecked(format!(
+            "the token has {} submodules; only the first {MAX_SUBMODS} were checked",
+            submods.len()
+        ));
     }
     (claims, binding)
 }

@@ -543,3 +543,59 @@ fn passport_is_checked_for_binding_acceptability_and_form() {
     ));
     assert!(EAR_JWT_MEDIA_TYPE.contains(crate::ear::EAR_PROFILE));
 }
+
+/// Guards L6: `expected_for` recognises simulated Evidence by the
+/// normalising media-type comparison the profiles use, so a record whose
+/// type differs from `SIM_MEDIA_TYPE` only in case / spacing around `;`
+/// is appraised against the direct claims, not against `report_data`
+/// (before, only the exact string matched).
+#[test]
+fn expected_for_recognises_sim_media_type_variants() {
+    let b = EarlyBinding::new(HashAlgorithm::Sha256, &TRANSCRIPT_HASH, &hx(SPKI));
+    let variant = crate::sim::SIM_MEDIA_TYPE
+        .replace("; ", ";")
+        .replace("application/eat+cwt", "Application/EAT+CWT");
+    assert!(crate::sim::is_sim_media_type(&variant));
+    let cmw = Cmw::Record(crate::cmw::CmwRecord {
+        typ: crate::cmw::CmwType::MediaType(variant),
+        value: vec![1],
+        ind: None,
+    });
+    assert_eq!(b.expected_for(&cmw), ExpectedBinding::Claims(b.direct_claims()));
+}
+
+/// Guards L2: a message the adapter could not feed (its callback panicked)
+/// poisons the transcript for good: `finish` fails even when the
+/// remaining messages complete it, so no binder is computed over a
+/// transcript missing a message.
+#[test]
+fn a_lost_message_poisons_the_transcript() {
+    let mut t = HelloTranscript::default();
+    t.push(&handshake(CLIENT_HELLO, b"client hello body")).unwrap();
+    t.poison(TranscriptError::MessageLost);
+    assert_eq!(
+        t.push(&server_hello([1; 32], 0x1301)),
+        Err(TranscriptError::MessageLost)
+    );
+    assert!(!t.is_complete());
+    assert_eq!(t.finish(), Err(TranscriptError::MessageLost));
+}
+
+/// Guards L5: the relying party checks every CMW record against the chosen
+/// scheme for Content-Format schemes too (before, only media-type schemes
+/// were checked, so any record passed a Content-Format scheme).
+#[test]
+fn record_types_must_match_the_scheme_of_either_kind() {
+    use crate::cmw::CmwType;
+    let cf = AttestationScheme::Evidence(EvidenceType::ContentFormat(60));
+    assert!(cf.matches_record_type(&CmwType::ContentFormat(60)));
+    assert!(!cf.matches_record_type(&CmwType::ContentFormat(61)));
+    assert!(!cf.matches_record_type(&CmwType::MediaType(crate::sim::SIM_MEDIA_TYPE.into())));
+    let mt = AttestationScheme::evidence_media_type(crate::sim::SIM_MEDIA_TYPE);
+    assert!(mt.matches_record_type(&CmwType::MediaType(crate::sim::SIM_MEDIA_TYPE.into())));
+    assert!(!mt.matches_record_type(&CmwType::ContentFormat(60)));
+    let passport = AttestationScheme::Result {
+        verifier_identity: b"v".to_vec(),
+    };
+    assert!(!passport.matches_record_type(&CmwType::ContentFormat(60)));
+}

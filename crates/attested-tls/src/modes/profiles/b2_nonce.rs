@@ -31,8 +31,11 @@ impl Profile for B2Nonce {
     fn formula(&self) -> &'static str {
         "report_data = nonce || 0^32"
     }
+    fn signs_client_chosen_data(&self) -> bool {
+        true
+    }
     fn not_protected_against(&self) -> &'static str {
-        "R1 nonce-only relay (the nonce travels in clear; an attacker copies it into its own handshake with the TEE and answers with its own key), R2, R3 extracted-key relay, D1 diversion without I1/I2; the TLS key is not bound"
+        "R1 nonce-only relay (the nonce travels in clear; an attacker copies it into its own handshake with the TEE and answers with its own key), R2, R3 extracted-key relay, D1 diversion without I1/I2; the TLS key is not bound; and the server is a signing oracle: it signs any value a TLS client chooses as V || 0^32, which a B4 (V = SHA-256(SPKI)), B7 (V = SHA-256(map)) or B3 (V = exporter) client accepts, so with hardware it runs only when acknowledged (allow_signing_oracle / --allow-signing-oracle)"
     }
     fn report_data(&self, inputs: &BindingInputs<'_>) -> Result<[u8; 64], ProfileError> {
         padded(&[inputs.nonce()?])

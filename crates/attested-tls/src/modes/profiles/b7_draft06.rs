@@ -44,7 +44,7 @@ impl Profile for B7Draft06 {
         "report_data = SHA-256(CBOR {1: nonce, 2: SHA-256(SPKI), 3: TLS-Early-Exporter(\"attestation-binder\", \"\", 32)}) || 0^32"
     }
     fn not_protected_against(&self) -> &'static str {
-        "R4 (ClientHello forwarding plus the TEE's extracted key: every input is a function of the ClientHello and the TEE's key), D1 diversion without I1/I2"
+        "R4 (ClientHello forwarding plus the TEE's extracted key: every input is a function of the ClientHello and the TEE's key), D1 diversion without I1/I2; cross-profile: a B1/B2 server (any TEE of the same code running b1-client-random or b2-*) signs any client-chosen V as V || 0^32, so anyone who can reach one obtains Evidence over SHA-256(map) || 0^32 for a map with their own key and ClientHello, which passes this check"
     }
     fn report_data(&self, inputs: &BindingInputs<'_>) -> Result<[u8; 64], ProfileError> {
         let h = HashAlgorithm::Sha256;

@@ -239,6 +239,16 @@ pub trait Profile: Send + Sync + std::fmt::Debug {
     fn not_protected_against(&self) -> &'static str;
     /// The design's 64-byte `report_data` for these inputs.
     fn report_data(&self, inputs: &BindingInputs<'_>) -> Result<[u8; 64], ProfileError>;
+    /// Whether a server of this design is a *signing oracle*: it puts a
+    /// value any TLS client chooses freely (client random, nonce) into
+    /// `report_data` as `V || 0^32`, so that anyone who can reach it
+    /// obtains genuine Evidence over `SHA-256(their SPKI) || 0^32` (what a
+    /// B4 client accepts), `SHA-256(map) || 0^32` (B7) or
+    /// `exporter || 0^32` (B3). B1 and B2 (the deployed designs; see
+    /// `docs/modes.md`).
+    fn signs_client_chosen_data(&self) -> bool {
+        false
+    }
 
     /// What the Evidence of this connection must carry.
     fn binding(&self, inputs: &BindingInputs<'_>) -> Result<ProfileBinding, ProfileError> {
@@ -345,6 +355,14 @@ impl ProfileBinding {
 pub trait ProfileAttester: Send + Sync {
     /// Short platform name.
     fn platform(&self) -> &str;
+    /// Whether the Evidence comes from the simulated TEE (trusted by no
+    /// relying party that does not opt in to it). By default, whether
+    /// [`ProfileAttester::platform`] is the simulated TEE's `"sim"`: every
+    /// other platform counts as hardware, so that the signing-oracle check
+    /// of [`Profile::signs_client_chosen_data`] fails closed.
+    fn is_simulated(&self) -> bool {
+        self.platform() == "sim"
+    }
     /// Whether [`ProfileAttester::attest_profile`] may block for long.
     fn may_block(&self) -> bool;
     /// Produces Evidence for `binding`, wrapped as a CMW.
@@ -354,6 +372,9 @@ pub trait ProfileAttester: Send + Sync {
 impl ProfileAttester for crate::sim::SimAttester {
     fn platform(&self) -> &str {
         Attester::platform(self)
+    }
+    fn is_simulated(&self) -> bool {
+        true
     }
     fn may_block(&self) -> bool {
         Attester::may_block(self)

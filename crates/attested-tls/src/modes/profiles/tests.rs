@@ -277,3 +277,56 @@ fn hardware_evidence_is_compared_with_the_designs_report_data_and_sim_with_its_h
         ExpectedBinding::Claims(b.sim_claims())
     );
 }
+
+/// Pins H1, the cross-profile signing oracle of the deployed designs (not
+/// a bug to fix: the profiles must stay faithful): Evidence a B1/B2 server
+/// makes for a client-chosen V is exactly what a B4 client accepts for the
+/// attacker's own key (V = SHA-256(SPKI)), a B7 client for the attacker's
+/// map (V = SHA-256(map)) and a B3 client for the attacker's handshake
+/// (V = exporter), both as hardware `report_data` and as the simulated
+/// TEE's claims. If this stops holding, docs/modes.md and the
+/// signing-oracle acknowledgement must be revisited.
+#[test]
+fn b1_b2_evidence_passes_b3_b4_b7_checks_for_the_attackers_inputs() {
+    let attacker_spki = b"attacker's SPKI";
+    let client_hello_exporter = [0x42; 32];
+    let nonce = [0x17; 32];
+    let victim = inputs(attacker_spki, &[0x55; 32], &nonce, &client_hello_exporter);
+    for target in ["b4-static-cert", "b7-draft06", "b3-early-exporter"] {
+        let target = from_name(target).unwrap();
+        let wanted = target.binding(&victim).unwrap();
+        // The oracle's V: the first 32 bytes; the rest is the shared 0^32.
+        assert_eq!(wanted.report_data[32..], [0; 32], "{}", target.name());
+        let v = &wanted.report_data[..32];
+        for oracle in PROFILES.iter().filter(|p| p.signs_client_chosen_data()) {
+            let signed = if oracle.needs().client_random {
+                oracle.binding(&inputs(b"TEE key", v, &[], &[])).unwrap()
+            } else {
+                oracle.binding(&inputs(b"TEE key", &[0; 32], v, &[])).unwrap()
+            };
+            assert_eq!(
+                signed.report_data,
+                wanted.report_data,
+                "{} -> {}",
+                oracle.name(),
+                target.name()
+            );
+            assert_eq!(
+                signed.sim_claims(),
+                wanted.sim_claims(),
+                "{} -> {}",
+                oracle.name(),
+                target.name()
+            );
+        }
+    }
+    let oracles: Vec<_> = PROFILES
+        .iter()
+        .filter(|p| p.signs_client_chosen_data())
+        .map(|p| p.mechanism())
+        .collect();
+    assert!(oracles.contains(&"B1") && oracles.contains(&"B2"), "{oracles:?}");
+    assert!(PROFILES
+        .iter()
+        .all(|p| p.signs_client_chosen_data() == matches!(p.mechanism(), "B1" | "B2")));
+}
