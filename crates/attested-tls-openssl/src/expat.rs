@@ -198,11 +198,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for OpenSslStream<IO> {
 /// A default-mode attested connection over OpenSSL.
 pub type ExpatStream<IO> = AttestedStream<OpenSslStream<IO>>;
 
-/// The seat-expat rules for both roles: TLS 1.3 only, no session cache, no
-/// tickets (hence no resumption), no 0-RTT data.
+/// The seat-expat rules for both roles: TLS 1.3 only, the groups of
+/// [`crate::TLS_GROUPS`], no session cache, no tickets (hence no
+/// resumption), no 0-RTT data.
 fn harden(b: &mut SslContextBuilder) -> Result<(), ExpatError> {
     b.set_min_proto_version(Some(SslVersion::TLS1_3))?;
     b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
+    b.set_groups_list(crate::TLS_GROUPS)?;
     b.set_session_cache_mode(SslSessionCacheMode::OFF);
     b.set_options(SslOptions::NO_TICKET);
     // In TLS 1.3 NO_TICKET alone still lets a server with a session cache

@@ -618,10 +618,17 @@ pub(crate) fn set_identity(
     Ok(())
 }
 
+/// The key-exchange groups every context of this crate offers and accepts:
+/// X25519, P-256 and P-384. OpenSSL's default list also has the finite-field
+/// groups (ffdhe2048 and up), which a peer could otherwise negotiate (the
+/// attack lab's R5-ffdhe2048 did, against the binding profiles' clients).
+pub const TLS_GROUPS: &str = "X25519:P-256:P-384";
+
 /// Settings and callbacks both roles share.
 fn common(b: &mut SslContextBuilder, cfg: &EarlyConfig) -> Result<(), EarlyError> {
     b.set_min_proto_version(Some(SslVersion::TLS1_3))?;
     b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
+    b.set_groups_list(TLS_GROUPS)?;
     // Resumption would skip the Certificate message and its Evidence.
     b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
     b.set_options(openssl::ssl::SslOptions::NO_TICKET);

@@ -361,6 +361,7 @@ pub(crate) fn on_handshake_message_panicked(ssl: &SslRef) {
 fn common(b: &mut SslContextBuilder, profile: &dyn Profile, ext_type: u16) -> Result<(), ProfileTlsError> {
     b.set_min_proto_version(Some(SslVersion::TLS1_3))?;
     b.set_max_proto_version(Some(SslVersion::TLS1_3))?;
+    b.set_groups_list(crate::TLS_GROUPS)?;
     b.set_ciphersuites(PROFILE_CIPHERSUITES)?;
     b.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
     b.set_options(openssl::ssl::SslOptions::NO_TICKET);
