@@ -80,8 +80,12 @@ pub enum AttackId {
     R5Group,
     /// R5: a ServerHello with an invalid key share.
     R5KeyShare,
-    /// R5: a server that signs only with SHA-1 schemes.
+    /// R5: a server that signs only with SHA-1 schemes (TLS layer; in the
+    /// default mode also its RFC 9261 authenticator).
     R5Sha1,
+    /// R5: A, as relying party, asks an attesting victim for an
+    /// authenticator offering only SHA-1 schemes (mutual attestation).
+    R5Sha1Request,
     /// R5: a real server whose only group is ffdhe2048.
     R5Ffdhe,
     /// The AuthenticatorRequest forwarded to T1, with T1's TLS key and LTK.
@@ -117,6 +121,7 @@ impl AttackId {
         Self::R5Group,
         Self::R5KeyShare,
         Self::R5Sha1,
+        Self::R5Sha1Request,
         Self::R5Ffdhe,
         Self::PhForwardLeaked,
         Self::PhOldEvidence,
@@ -142,6 +147,7 @@ impl AttackId {
             Self::R5Group => "R5-group",
             Self::R5KeyShare => "R5-keyshare",
             Self::R5Sha1 => "R5-sha1",
+            Self::R5Sha1Request => "R5-sha1-req",
             Self::R5Ffdhe => "R5-ffdhe2048",
             Self::PhForwardLeaked => "PH-forward-leaked",
             Self::PhOldEvidence => "PH-old-evidence",
@@ -167,7 +173,8 @@ impl AttackId {
             Self::R5Tls12 => "downgrade: A answers C with a TLS 1.2-only server",
             Self::R5Group => "downgrade: A's hand-written HelloRetryRequest selects a group C did not offer",
             Self::R5KeyShare => "downgrade: A's hand-written ServerHello carries an invalid key share (all-zero point)",
-            Self::R5Sha1 => "downgrade: A's TLS 1.3 server may sign its CertificateVerify only with SHA-1 schemes",
+            Self::R5Sha1 => "downgrade: A's TLS 1.3 server may sign its CertificateVerify only with SHA-1 schemes (expat: A's RFC 9261 authenticator signed with ecdsa_sha1)",
+            Self::R5Sha1Request => "downgrade (mutual): A, as relying party, asks the attesting victim for an authenticator offering only rsa_pkcs1_sha1 / ecdsa_sha1",
             Self::R5Ffdhe => "downgrade: A's TLS 1.3 server (own key) whose only group is ffdhe2048",
             Self::PhForwardLeaked => "R1 with T1's leaked TLS key and long-term key: A's TLS server presents T1's own certificate",
             Self::PhOldEvidence => "old genuine Evidence of T1 with a freshly computed binder record next to it, signed with T1's leaked key",
@@ -284,6 +291,9 @@ pub async fn run(mode: &dyn LabMode, attack: AttackId, tb: &Testbed) -> AttackRu
         match attack {
             AttackId::D1 => d1(mode, tb, caps).await,
             AttackId::R5Tls12 => r5_tls12(mode, tb).await,
+            // The default mode's SHA-1 downgrade is built at the RFC 9261
+            // layer, where A signs what it likes: the mode builds it.
+            AttackId::R5Sha1 if mode.family() == "expat" => mode.run(attack, caps, tb).await,
             AttackId::R5Sha1 => r5_openssl(mode, tb, R5Server::Sha1Only).await,
             AttackId::R5Ffdhe => r5_openssl(mode, tb, R5Server::Ffdhe2048Only).await,
             AttackId::PhTickets => ph_tickets(mode, tb).await,
@@ -369,33 +379,7 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
     let (addr, watch) = attacker::record_watching_relay(server.addr).await?;
     let victim = mode.victim(tb, addr).await;
     let seen = seen_if_accepted(&victim, &server.received).await;
-    let c_sha1 = watch
-        .lock()
-        .ok()
-        .and_then(|w| w.client_hello.clone())
-        .ok_or_else(|| "the relay saw no ClientHello".to_string())
-        .and_then(|ch| attacker::ClientHelloView::parse_record(&ch))
-        .and_then(|v| attacker::offered_signature_schemes(&v))
-        .map(|schemes| {
-            let sha1: Vec<String> = schemes
-                .iter()
-                .filter(|s| matches!(s, 0x0201 | 0x0203))
-                .map(|s| format!("0x{s:04x}"))
-                .collect();
-            if sha1.is_empty() {
-                format!(
-                    "C's ClientHello offers no SHA-1 signature scheme (no rsa_pkcs1_sha1 0x0201 / ecdsa_sha1 0x0203 \
-                     among its {} schemes, observed)",
-                    schemes.len()
-                )
-            } else {
-                format!(
-                    "C's ClientHello offers SHA-1 signature schemes {} (observed)",
-                    sha1.join(", ")
-                )
-            }
-        })
-        .unwrap_or_else(|e| format!("C's signature schemes not read: {e}"));
+    let c_sha1 = c_sha1_offer(&watch);
     // A's server records its error just after C saw the alert.
     wait_until(|| a_events.lock().map(|e| !e.is_empty()).unwrap_or(true)).await;
     let a_event = a_events
@@ -437,6 +421,40 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
         _ => verdict(victim, &seen, "A"),
     };
     Ok(AttackRun { outcome, trace })
+}
+
+/// What C's ClientHello, as [`attacker::record_watching_relay`] saw it,
+/// offers of the SHA-1 signature schemes (`rsa_pkcs1_sha1` 0x0201,
+/// `ecdsa_sha1` 0x0203): one sentence, observed, for the trace and the
+/// row's reason.
+pub fn c_sha1_offer(watch: &std::sync::Mutex<attacker::WireWatch>) -> String {
+    watch
+        .lock()
+        .ok()
+        .and_then(|w| w.client_hello.clone())
+        .ok_or_else(|| "the relay saw no ClientHello".to_string())
+        .and_then(|ch| attacker::ClientHelloView::parse_record(&ch))
+        .and_then(|v| attacker::offered_signature_schemes(&v))
+        .map(|schemes| {
+            let sha1: Vec<String> = schemes
+                .iter()
+                .filter(|s| matches!(s, 0x0201 | 0x0203))
+                .map(|s| format!("0x{s:04x}"))
+                .collect();
+            if sha1.is_empty() {
+                format!(
+                    "C's ClientHello offers no SHA-1 signature scheme (no rsa_pkcs1_sha1 0x0201 / ecdsa_sha1 0x0203 \
+                     among its {} schemes, observed)",
+                    schemes.len()
+                )
+            } else {
+                format!(
+                    "C's ClientHello offers SHA-1 signature schemes {} (observed)",
+                    sha1.join(", ")
+                )
+            }
+        })
+        .unwrap_or_else(|e| format!("C's signature schemes not read: {e}"))
 }
 
 /// R5 (groups, key shares): A reads C's ClientHello and answers with a

@@ -118,6 +118,8 @@ fn downgrades_replayed_authenticators_and_tickets_are_refused_by_the_named_check
             "R5-keyshare".into(),
             "PH-replay-auth".into(),
             "PH-tickets".into(),
+            "R5-sha1".into(),
+            "R5-sha1-req".into(),
         ],
         modes: vec!["expat".into(), "early".into()],
         progress: false,
@@ -149,4 +151,20 @@ fn downgrades_replayed_authenticators_and_tickets_are_refused_by_the_named_check
     // Guards the default mode's Resumption::disabled: C's ClientHello
     // offers neither pre_shared_key nor early_data (observed by A).
     assert!(refused_by(&report, "expat", AttackId::PhTickets).starts_with("no PSK offered"));
+    // Guards the authenticator's scheme check (ea::validate): A's
+    // authenticator signed with ecdsa_sha1 (a signature that verifies
+    // under SHA-1) answers a request that offered no SHA-1 scheme, and is
+    // refused by that check, before any Evidence is appraised.
+    assert_eq!(
+        refused_by(&report, "expat", AttackId::R5Sha1),
+        "SessionError::Authenticator(EaError::SchemeNotOffered)"
+    );
+    // Guards the attester's request check: a request offering only
+    // rsa_pkcs1_sha1 / ecdsa_sha1 gets ERROR 4 (unsupported), no
+    // authenticator.
+    let req = refused_by(&report, "expat", AttackId::R5Sha1Request);
+    assert!(
+        req.starts_with("SessionError::Request(EaError::NoCommonScheme), ERROR 4 to A:"),
+        "{req}"
+    );
 }

@@ -346,6 +346,12 @@ impl LabMode for Early {
             PhLeafKey => Applicability::NotApplicable(
                 "in mode early this is R1 (T1's Evidence beside A's own end-entity key)".into(),
             ),
+            R5Sha1Request => Applicability::NotBuilt(
+                "mode early has no RFC 9261 request: an attesting client signs in its TLS CertificateVerify, with the \
+                 schemes of the TLS CertificateRequest; the lab's early victim does not attest itself (no mutual \
+                 victim in mode early, see reflection)"
+                    .into(),
+            ),
             Reflection => Applicability::NotBuilt(
                 "A's server Certificate (with its Evidence) precedes C's client Certificate, so C's own Evidence for \
                  this transcript does not exist when A must send it; reflecting C's certificate and Evidence from \

@@ -8,14 +8,15 @@ use std::time::Duration;
 use attested_tls::binder::EXPORTER_LABEL_ATTESTATION_LEGACY;
 use attested_tls::ea::AuthenticatorIdentity;
 use attested_tls::net::{self, AttestationConfig, NetError};
-use attested_tls::transport::frame::{Hello, FLAG_CAN_ATTEST};
-use attested_tls::transport::{Frame, SessionError};
-use tokio::io::AsyncWriteExt;
+use attested_tls::transport::frame::{Hello, FLAG_CAN_ATTEST, FLAG_REQUIRES_PEER_ATTESTATION};
+use attested_tls::transport::{Frame, FrameDecoder, SessionError};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{ear_check, variant_name, Applicability, BoxFuture, IdentityConfig, LabMode};
 use crate::attacker::{self, copy_recording, recorded_evidence, recording_appraiser, ReplayAttester, READ_WINDOW};
 use crate::attacks::{verdict, victim_note, AttackId, AttackRun, Capabilities, VictimResult};
+use crate::report::Outcome;
 use crate::report::{Party, Step};
 use crate::testbed::{
     drain_into, seen_if_accepted, Genuine, KeyMaterial, ObservedAttester, Tee, Testbed, SECRET, SERVICE_NAME,
@@ -77,6 +78,164 @@ fn classify(e: &NetError) -> String {
     }
 }
 
+/// A's HELLO with `flags`, on the default seat-expat profile (the victim's).
+fn a_hello(flags: u8) -> Frame {
+    let profile = attested_tls::ea::EaProfile::default();
+    Frame::Hello(Hello {
+        version: 1,
+        flags,
+        max_frame: attested_tls::transport::frame::DEFAULT_MAX_FRAME as u32,
+        cmw_ext_type: profile.cmw_ext_type,
+        exporter_label: profile.exporter_label,
+    })
+}
+
+/// A's end of the transport on one TLS stream, played by hand: A reads and
+/// writes frames itself, to send what the project's session never would.
+struct HandPlayed<S> {
+    stream: S,
+    decoder: FrameDecoder,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> HandPlayed<S> {
+    fn new(stream: S) -> Self {
+        Self {
+            stream,
+            decoder: FrameDecoder::new(attested_tls::transport::frame::DEFAULT_MAX_FRAME),
+        }
+    }
+
+    /// The peer's next frame; `None` at its end, on a malformed frame or
+    /// after [`STEP_TIMEOUT`] of silence.
+    async fn next(&mut self) -> Option<Frame> {
+        let mut buf = vec![0u8; 16384];
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(f)) => return Some(f),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            match tokio::time::timeout(STEP_TIMEOUT, self.stream.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => self.decoder.push(&buf[..n]),
+                _ => return None,
+            }
+        }
+    }
+
+    /// The peer's first AUTH_REQUEST (its HELLO skipped): id and request.
+    async fn request(&mut self) -> Option<(u32, Vec<u8>)> {
+        loop {
+            if let Frame::AuthRequest { request_id, request } = self.next().await? {
+                return Some((request_id, request));
+            }
+        }
+    }
+
+    /// Writes `frames` in one flight.
+    async fn send(&mut self, frames: &[Frame]) -> bool {
+        let mut out = Vec::new();
+        for f in frames {
+            f.encode_into(&mut out);
+        }
+        self.stream.write_all(&out).await.is_ok() && self.stream.flush().await.is_ok()
+    }
+}
+
+/// Notes A takes while it runs (they go into the trace).
+#[derive(Clone, Default)]
+struct Notes(Arc<Mutex<Vec<String>>>);
+
+impl Notes {
+    fn add(&self, n: impl Into<String>) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(n.into());
+        }
+    }
+    fn take(&self) -> Vec<String> {
+        self.0.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+}
+
+/// The SHA-1 signature schemes of R5: `rsa_pkcs1_sha1`, `ecdsa_sha1`.
+const SHA1_SCHEMES: [u16; 2] = [0x0201, 0x0203];
+
+/// The schemes an AuthenticatorRequest offers in `signature_algorithms`
+/// (hex), or why they could not be read.
+fn offered_schemes(request: &[u8]) -> String {
+    use attested_tls::codec::{find_extension, AuthenticatorRequest, Extension, EXT_SIGNATURE_ALGORITHMS};
+    let schemes = AuthenticatorRequest::decode(request)
+        .map_err(|e| e.to_string())
+        .and_then(|r| match find_extension(&r.extensions, EXT_SIGNATURE_ALGORITHMS) {
+            Some(e) => Extension::parse_signature_algorithms(&e.data).map_err(|e| e.to_string()),
+            None => Ok(Vec::new()),
+        });
+    match schemes {
+        Ok(s) => {
+            let sha1 = s.iter().any(|x| SHA1_SCHEMES.contains(x));
+            format!(
+                "[{}] ({})",
+                s.iter().map(|x| format!("{x:#06x}")).collect::<Vec<_>>().join(", "),
+                if sha1 { "SHA-1 offered" } else { "no SHA-1 scheme" }
+            )
+        }
+        Err(e) => format!("not read: {e}"),
+    }
+}
+
+/// A's RFC 9261 authenticator for `request` (sent by the TLS server
+/// `Role::Server`), built by hand from the crate's sans-IO pieces: A's
+/// certificate with `cmw` in its `cmw_attestation` extension, a
+/// CertificateVerify with `ecdsa_sha1` (0x0203): a real ECDSA P-256
+/// signature over SHA-1 of the RFC 9261 signed content, made with A's key
+/// through OpenSSL (rustls and the crate sign no SHA-1), and a correct
+/// Finished. Returns it and A's own check that the SHA-1 signature
+/// verifies under A's key (so a refusal is not a bad signature).
+fn ecdsa_sha1_authenticator(
+    exporter: &dyn attested_tls::exporter::Exporter,
+    request: &[u8],
+    a_key: &KeyMaterial,
+    cmw: &[u8],
+) -> Result<(Vec<u8>, bool), String> {
+    use attested_tls::codec::{
+        AuthenticatorRequest, CertificateEntry, CertificateMsg, CertificateVerify, Extension, Finished,
+    };
+    use attested_tls::ea::{certificate_verify_content, keys, Role};
+    use openssl::hash::MessageDigest;
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    let req = AuthenticatorRequest::decode(request).map_err(|x| e(&x))?;
+    let hash = exporter.hash().map_err(|x| e(&x))?;
+    let (hc, fk) = keys(exporter, Role::Server).map_err(|x| e(&x))?;
+    let profile = attested_tls::ea::EaProfile::default();
+    let leaf = a_key.chain.first().ok_or("A has no certificate")?;
+    let certificate = CertificateMsg {
+        context: req.context,
+        entries: vec![CertificateEntry {
+            cert_der: leaf.to_vec(),
+            extensions: vec![Extension::cmw_attestation(profile.cmw_ext_type, cmw)
+                .map_err(|n| format!("a {n}-byte CMW does not fit the extension"))?],
+        }],
+    }
+    .encode();
+    let content = certificate_verify_content(hash, &hc, request, &certificate);
+    let key = openssl::pkey::PKey::private_key_from_pkcs8(&a_key.key_pkcs8).map_err(|x| e(&x))?;
+    let signature = openssl::sign::Signer::new(MessageDigest::sha1(), &key)
+        .and_then(|mut s| s.sign_oneshot_to_vec(&content))
+        .map_err(|x| e(&x))?;
+    let verifies = openssl::sign::Verifier::new(MessageDigest::sha1(), &key)
+        .and_then(|mut v| v.verify_oneshot(&signature, &content))
+        .map_err(|x| e(&x))?;
+    let cv = CertificateVerify {
+        scheme: 0x0203,
+        signature,
+    }
+    .encode();
+    let fin = hash.hmac(&fk, &hash.digest_parts(&[&hc, request, &certificate, &cv]));
+    let mut out = certificate;
+    out.extend(cv);
+    out.extend(Finished { verify_data: fin }.encode());
+    Ok((out, verifies))
+}
+
 /// A's TLS-terminating relay to `t1`: it accepts one TLS connection with
 /// `a_tls`, opens its own TLS connection to `t1` and copies the plaintext
 /// both ways; returns its address and what went up (to T1) and down.
@@ -108,6 +267,18 @@ async fn plaintext_relay(
         let _ = down.await;
     });
     Ok((addr, up_seen, down_seen))
+}
+
+/// T1's Evidence as A obtains it with `net` alone: A is the TLS client of
+/// its own attested connection to T1 and reads T1's authenticator,
+/// Evidence included (bound to that A-T1 connection).
+async fn evidence_over_own_connection(t1: SocketAddr) -> Result<attested_tls::cmw::Cmw, String> {
+    let (appraiser, recorded) = recording_appraiser();
+    let tcp = TcpStream::connect(t1).await.map_err(|e| e.to_string())?;
+    let tls = net::tls::client_config().map_err(|e| e.to_string())?;
+    let own = net::connect(&tls, SERVICE_NAME, tcp, &AttestationConfig::verifier(appraiser)).await;
+    drop(own);
+    recorded_evidence(&recorded)
 }
 
 impl Expat {
@@ -227,14 +398,7 @@ impl Expat {
         fresh_binder_beside: bool,
     ) -> Result<AttackRun, String> {
         let t1 = self.serve(tb, Tee::T1, false).await?;
-        // A's own connection to T1: A is its TLS client and reads T1's
-        // authenticator, Evidence included.
-        let (appraiser, recorded) = recording_appraiser();
-        let tcp = TcpStream::connect(t1.addr).await.map_err(|e| e.to_string())?;
-        let tls = net::tls::client_config().map_err(|e| e.to_string())?;
-        let own = net::connect(&tls, SERVICE_NAME, tcp, &AttestationConfig::verifier(appraiser)).await;
-        drop(own);
-        let evidence = recorded_evidence(&recorded)?;
+        let evidence = evidence_over_own_connection(t1.addr).await?;
         let (a_tls, a_auth) = if leaked {
             let (tls, attested) = t1.leak_tls_key(caps)?;
             (tls, attested.ok_or("T1 has no authenticator key")?)
@@ -378,15 +542,7 @@ impl Expat {
         tokio::spawn(async move {
             let Ok((tcp, _)) = listener.accept().await else { return };
             let Ok(mut s) = acceptor.accept(tcp).await else { return };
-            let profile = attested_tls::ea::EaProfile::default();
-            let mut out = Frame::Hello(Hello {
-                version: 1,
-                flags: FLAG_CAN_ATTEST,
-                max_frame: attested_tls::transport::frame::DEFAULT_MAX_FRAME as u32,
-                cmw_ext_type: profile.cmw_ext_type,
-                exporter_label: profile.exporter_label.clone(),
-            })
-            .encode();
+            let mut out = a_hello(FLAG_CAN_ATTEST).encode();
             out.extend(Frame::Data(b"hello from A, no attestation".to_vec()).encode());
             if s.write_all(&out).await.is_ok() && s.flush().await.is_ok() {
                 drain_into(s, sink, READ_WINDOW).await;
@@ -416,86 +572,52 @@ impl Expat {
     /// sends C's own request back as a CertificateRequest (same context),
     /// and answers C's request with the authenticator C produced for it.
     async fn reflection(&self, tb: &Testbed) -> Result<AttackRun, String> {
-        use attested_tls::transport::frame::FLAG_REQUIRES_PEER_ATTESTATION;
-        use attested_tls::transport::FrameDecoder;
-        use tokio::io::AsyncReadExt;
         let a_tls = KeyMaterial::self_signed("attacker.example")?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls_server(&a_tls)?);
         let (listener, addr) = attacker::listen().await?;
         let read = Arc::new(Mutex::new(Vec::new()));
         let sink = read.clone();
-        let notes = Arc::new(Mutex::new(Vec::<String>::new()));
-        let notes_a = notes.clone();
+        let notes = Notes::default();
+        let note = notes.clone();
         tokio::spawn(async move {
-            let note = |n: String| {
-                if let Ok(mut v) = notes_a.lock() {
-                    v.push(n)
-                }
-            };
             let Ok((tcp, _)) = listener.accept().await else { return };
-            let Ok(mut s) = acceptor.accept(tcp).await else { return };
-            let mut decoder = FrameDecoder::new(attested_tls::transport::frame::DEFAULT_MAX_FRAME);
-            let mut buf = vec![0u8; 16384];
-            let mut next = async |s: &mut tokio_rustls::server::TlsStream<TcpStream>, decoder: &mut FrameDecoder| loop {
-                match decoder.next_frame() {
-                    Ok(Some(f)) => return Some(f),
-                    Ok(None) => {}
-                    Err(_) => return None,
-                }
-                match tokio::time::timeout(STEP_TIMEOUT, s.read(&mut buf)).await {
-                    Ok(Ok(n)) if n > 0 => decoder.push(&buf[..n]),
-                    _ => return None,
-                }
-            };
+            let Ok(s) = acceptor.accept(tcp).await else { return };
+            let mut c = HandPlayed::new(s);
             // C's first flight: HELLO, then its request.
-            let (c_id, c_request) = loop {
-                match next(&mut s, &mut decoder).await {
-                    Some(Frame::AuthRequest { request_id, request }) => break (request_id, request),
-                    Some(_) => continue,
-                    None => return note("C sent no request".into()),
-                }
+            let Some((c_id, c_request)) = c.request().await else {
+                return note.add("C sent no request");
             };
-            let profile = attested_tls::ea::EaProfile::default();
             let mut reflected = c_request.clone();
             // ClientCertificateRequest (17) -> CertificateRequest (13): the
             // same body, context included.
             reflected[0] = 13;
-            let mut out = Frame::Hello(Hello {
-                version: 1,
-                flags: FLAG_CAN_ATTEST | FLAG_REQUIRES_PEER_ATTESTATION,
-                max_frame: attested_tls::transport::frame::DEFAULT_MAX_FRAME as u32,
-                cmw_ext_type: profile.cmw_ext_type,
-                exporter_label: profile.exporter_label.clone(),
-            })
-            .encode();
-            out.extend(
+            let flight = [
+                a_hello(FLAG_CAN_ATTEST | FLAG_REQUIRES_PEER_ATTESTATION),
                 Frame::AuthRequest {
                     request_id: 7,
                     request: reflected,
-                }
-                .encode(),
-            );
-            if s.write_all(&out).await.is_err() || s.flush().await.is_err() {
+                },
+            ];
+            if !c.send(&flight).await {
                 return;
             }
             let c_auth = loop {
-                match next(&mut s, &mut decoder).await {
+                match c.next().await {
                     Some(Frame::Authenticator { authenticator, .. }) => break authenticator,
                     Some(Frame::Error { code, reason }) => {
-                        return note(format!("C answered the reflected request with ERROR {code}: {reason}"))
+                        return note.add(format!("C answered the reflected request with ERROR {code}: {reason}"))
                     }
                     Some(_) => continue,
-                    None => return note("C did not answer the reflected request".into()),
+                    None => return note.add("C did not answer the reflected request"),
                 }
             };
-            note("C authenticated to the reflected request; its authenticator goes back to C".into());
+            note.add("C authenticated to the reflected request; its authenticator goes back to C");
             let back = Frame::Authenticator {
                 request_id: c_id,
                 authenticator: c_auth,
-            }
-            .encode();
-            if s.write_all(&back).await.is_ok() && s.flush().await.is_ok() {
-                while let Some(f) = next(&mut s, &mut decoder).await {
+            };
+            if c.send(&[back]).await {
+                while let Some(f) = c.next().await {
                     if let Frame::Data(d) = f {
                         if let Ok(mut v) = sink.lock() {
                             v.extend(d);
@@ -518,7 +640,7 @@ impl Expat {
                 "HELLO (attests, requires C's attestation); CertificateRequest(ctx): C's own request reflected",
             ),
         ];
-        for n in notes.lock().map(|n| n.clone()).unwrap_or_default() {
+        for n in notes.take() {
             trace.push(Step::note(Party::A, n));
         }
         trace.push(Step::note(Party::C, victim_note(&victim)));
@@ -526,6 +648,234 @@ impl Expat {
             outcome: verdict(victim, &seen, "A"),
             trace,
         })
+    }
+}
+
+impl Expat {
+    /// R5-sha1 at the RFC 9261 layer (server attests): C dials A's own
+    /// rustls TLS server (A's own key; through A's record-watching relay,
+    /// so A also reads what C's ClientHello offers at the TLS layer). A
+    /// plays the transport by hand: it reads C's HELLO and
+    /// ClientCertificateRequest and answers with HELLO (can attest) and an
+    /// authenticator whose CertificateVerify is `ecdsa_sha1` (0x0203),
+    /// carrying T1's Evidence that A obtained over its own connection
+    /// (`net` only). It then reads C's OUTCOME or ERROR, and any DATA.
+    async fn sha1_authenticator(&self, tb: &Testbed) -> Result<AttackRun, String> {
+        let t1 = self.serve(tb, Tee::T1, false).await?;
+        let cmw = evidence_over_own_connection(t1.addr).await?.to_cbor();
+        let a_tls = KeyMaterial::self_signed("attacker.example")?;
+        let a_auth = KeyMaterial::self_signed("attacker.example")?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls_server(&a_tls)?);
+        let (listener, a_addr) = attacker::listen().await?;
+        let (addr, watch) = attacker::record_watching_relay(a_addr).await?;
+        let read = Arc::new(Mutex::new(Vec::new()));
+        let sink = read.clone();
+        let notes = Notes::default();
+        let note = notes.clone();
+        // Set when A could not build or send its answer: then C's error is
+        // no refusal of the attack.
+        let a_failed = Arc::new(Mutex::new(None::<String>));
+        let failed = a_failed.clone();
+        let fail = move |why: String| {
+            if let Ok(mut f) = failed.lock() {
+                *f = Some(why);
+            }
+        };
+        tokio::spawn(async move {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return fail("C's TLS connection never reached A's server".into());
+            };
+            let Ok(s) = acceptor.accept(tcp).await else {
+                return fail("A's TLS handshake with C failed".into());
+            };
+            let mut c = HandPlayed::new(s);
+            let Some((id, request)) = c.request().await else {
+                return fail("C sent no ClientCertificateRequest".into());
+            };
+            note.add(format!(
+                "C's ClientCertificateRequest offers {} (observed)",
+                offered_schemes(&request)
+            ));
+            let built = ecdsa_sha1_authenticator(c.stream.get_ref().1, &request, &a_auth, &cmw);
+            let (authenticator, verifies) = match built {
+                Ok(b) => b,
+                Err(e) => return fail(format!("A could not build its authenticator: {e}")),
+            };
+            note.add(format!(
+                "A's ecdsa_sha1 signature {} under A's key with SHA-1 (A's own check)",
+                if verifies { "verifies" } else { "does NOT verify" }
+            ));
+            let flight = [
+                a_hello(FLAG_CAN_ATTEST),
+                Frame::Authenticator {
+                    request_id: id,
+                    authenticator,
+                },
+            ];
+            if !c.send(&flight).await {
+                return fail("A could not write its answer to C".into());
+            }
+            while let Some(f) = c.next().await {
+                match f {
+                    Frame::Outcome { status, reason, .. } => {
+                        note.add(format!("C's OUTCOME: {status:?}, reason \"{reason}\""))
+                    }
+                    Frame::Error { code, reason } => note.add(format!("C's ERROR {code}: \"{reason}\"")),
+                    Frame::Data(d) => {
+                        if let Ok(mut v) = sink.lock() {
+                            v.extend(d);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let victim = self.victim_at(tb, addr).await;
+        let seen = seen_if_accepted(&victim, &read).await;
+        // C's OUTCOME reaches A just after C's connect returned.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(why) = a_failed.lock().ok().and_then(|f| f.clone()) {
+            return Err(format!("{why}; C saw: {}", victim_note(&victim)));
+        }
+        let mut trace = vec![
+            Step::new(Party::A, Party::T1, "A's own attested connection (A's client)"),
+            Step::new(Party::T1, Party::A, "T1's authenticator with Evidence (bound to A-T1)"),
+            Step::new(Party::C, Party::A, "TLS 1.3 handshake (A's own key)"),
+            Step::note(Party::A, crate::attacks::c_sha1_offer(&watch)),
+            Step::new(Party::C, Party::A, "HELLO, ClientCertificateRequest (C's context)"),
+        ];
+        let mut later = Vec::new();
+        for n in notes.take() {
+            if n.starts_with("C's ClientCertificateRequest") || n.starts_with("A's ecdsa_sha1") {
+                trace.push(Step::note(Party::A, n));
+            } else {
+                later.push(Step::note(Party::A, n));
+            }
+        }
+        trace.push(Step::new(
+            Party::A,
+            Party::C,
+            "HELLO (can attest); authenticator: A's certificate + T1's Evidence, CertificateVerify ecdsa_sha1 \
+             (0x0203), Finished",
+        ));
+        trace.push(Step::note(Party::C, victim_note(&victim)));
+        trace.extend(later);
+        Ok(AttackRun {
+            outcome: verdict(victim, &seen, "A"),
+            trace,
+        })
+    }
+
+    /// R5-sha1-req (client attests, mutual): the mutual-attestation victim
+    /// (a TLS client that attests and requires the server's attestation)
+    /// dials A's own TLS server. A plays the transport by hand: HELLO
+    /// (attests, requires C's attestation) and a CertificateRequest built
+    /// with the crate's `EaProfile::request`, whose `signature_algorithms`
+    /// offers only `rsa_pkcs1_sha1` and `ecdsa_sha1`. A records C's
+    /// answer: an ERROR (its code and reason are the refusing check, next
+    /// to C's own error) or an authenticator (its scheme is reported; that
+    /// is no refusal).
+    async fn sha1_request(&self, tb: &Testbed) -> Result<AttackRun, String> {
+        use attested_tls::codec::{AuthenticatorParts, CertificateVerify};
+        use attested_tls::ea::{EaProfile, Role, CONTEXT_LEN};
+        let a_tls = KeyMaterial::self_signed("attacker.example")?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls_server(&a_tls)?);
+        let (listener, addr) = attacker::listen().await?;
+        let profile = EaProfile {
+            signature_schemes: SHA1_SCHEMES.to_vec(),
+            ..EaProfile::default()
+        };
+        let request = profile
+            .request(Role::Client, attested_tls::crypto::random_bytes(CONTEXT_LEN))
+            .encode();
+        let offered = offered_schemes(&request);
+        /// What C answered A's request with.
+        enum Answer {
+            Error(u16, String),
+            Authenticator(Result<u16, String>),
+        }
+        let answer = Arc::new(Mutex::new(None::<Answer>));
+        let answered = answer.clone();
+        let notes = Notes::default();
+        let note = notes.clone();
+        tokio::spawn(async move {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok(s) = acceptor.accept(tcp).await else { return };
+            let mut c = HandPlayed::new(s);
+            if c.request().await.is_none() {
+                return note.add("C sent no request of its own");
+            }
+            let flight = [
+                a_hello(FLAG_CAN_ATTEST | FLAG_REQUIRES_PEER_ATTESTATION),
+                Frame::AuthRequest { request_id: 0, request },
+            ];
+            if !c.send(&flight).await {
+                return note.add("A could not write its request to C");
+            }
+            while let Some(f) = c.next().await {
+                let a = match f {
+                    Frame::Error { code, reason } => Answer::Error(code, reason),
+                    Frame::Authenticator { authenticator, .. } => Answer::Authenticator(
+                        match AuthenticatorParts::decode(&authenticator).map_err(|e| e.to_string()) {
+                            Ok(AuthenticatorParts::Full {
+                                certificate_verify_msg: CertificateVerify { scheme, .. },
+                                ..
+                            }) => Ok(scheme),
+                            Ok(AuthenticatorParts::Empty { .. }) => Err("the empty authenticator".into()),
+                            Err(e) => Err(e),
+                        },
+                    ),
+                    _ => continue,
+                };
+                if let Ok(mut v) = answered.lock() {
+                    *v = Some(a);
+                }
+                break;
+            }
+        });
+        let victim = self.victim_with(tb, addr, true).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = answer.lock().map_err(|_| "poisoned".to_string())?.take();
+        let mut trace = vec![
+            Step::new(
+                Party::C,
+                Party::A,
+                "TLS 1.3 handshake (A's own key); HELLO (C attests), ClientCertificateRequest",
+            ),
+            Step::new(
+                Party::A,
+                Party::C,
+                format!("HELLO (requires C's attestation); CertificateRequest offering {offered}"),
+            ),
+        ];
+        for n in notes.take() {
+            trace.push(Step::note(Party::A, n));
+        }
+        let outcome = match (&answer, &victim) {
+            (Some(Answer::Authenticator(scheme)), _) => {
+                let what = match scheme {
+                    Ok(s) => format!("an authenticator signed with scheme {s:#06x}"),
+                    Err(e) => format!("an authenticator A could not read ({e})"),
+                };
+                trace.push(Step::new(Party::C, Party::A, what.clone()));
+                Outcome::AcceptedNotRead {
+                    detail: format!("C answered A's SHA-1-only request ({offered}) with {what}"),
+                }
+            }
+            (Some(Answer::Error(code, reason)), VictimResult::Refused { check, detail }) => {
+                trace.push(Step::new(Party::C, Party::A, format!("ERROR {code}: \"{reason}\"")));
+                Outcome::Refused {
+                    check: format!("{check}, ERROR {code} to A: \"{reason}\""),
+                    detail: detail.clone(),
+                }
+            }
+            (Some(Answer::Error(code, reason)), VictimResult::Accepted) => {
+                return Err(format!("C sent ERROR {code} (\"{reason}\") yet reported attested OK"))
+            }
+            (None, _) => verdict(victim.clone(), &[], "A"),
+        };
+        trace.push(Step::note(Party::C, victim_note(&victim)));
+        Ok(AttackRun { outcome, trace })
     }
 }
 
@@ -548,7 +898,7 @@ impl LabMode for Expat {
             RpReplay => Applicability::NotApplicable(
                 "the default mode has no static attested certificate (a fresh authenticator per request; the nearest construction is R3)".into(),
             ),
-            D1 | R1 | R3 | PhReplayedAuthenticator | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Ffdhe | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst | PhTickets => {
+            D1 | R1 | R3 | PhReplayedAuthenticator | R5Tls12 | R5Group | R5KeyShare | R5Sha1 | R5Sha1Request | R5Ffdhe | PhForwardLeaked | PhOldEvidence | PhLeafKey | PhExporterLabel | PhDataFirst | PhTickets => {
                 Applicability::Applicable
             }
             R2 | R4 => Applicability::NotApplicable(
@@ -589,6 +939,8 @@ impl LabMode for Expat {
                 AttackId::PhReplayedAuthenticator => self.replay_authenticator(tb).await,
                 AttackId::PhDataFirst => self.data_first(tb).await,
                 AttackId::Reflection => self.reflection(tb).await,
+                AttackId::R5Sha1 => self.sha1_authenticator(tb).await,
+                AttackId::R5Sha1Request => self.sha1_request(tb).await,
                 other => Err(format!("{} is not built in mode expat", other.id())),
             }
         })

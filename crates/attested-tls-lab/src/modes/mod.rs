@@ -81,8 +81,10 @@ pub trait LabMode: Send + Sync {
     /// [`crate::testbed::SERVICE_NAME`] at `addr`; on attested OK it sends
     /// [`crate::testbed::SECRET`].
     fn victim<'a>(&'a self, tb: &'a Testbed, addr: SocketAddr) -> BoxFuture<'a, VictimResult>;
-    /// The attacks whose construction is specific to the mode (all but D1
-    /// and R5, which [`crate::attacks`] builds from the two methods above).
+    /// The attacks whose construction is specific to the mode (all but D1,
+    /// PH-tickets and the R5 downgrades, which [`crate::attacks`] builds
+    /// from the two methods above; R5-sha1 is the mode's own in `expat`,
+    /// where it is built at the RFC 9261 layer).
     fn run<'a>(
         &'a self,
         attack: AttackId,

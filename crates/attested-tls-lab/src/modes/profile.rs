@@ -506,7 +506,9 @@ impl LabMode for ProfileMode {
                 "in the profiles this is R1/R3 (T1's Evidence from another handshake beside A's own or T1's leaked key)"
                     .into(),
             ),
-            Reflection => Applicability::NotApplicable("the profiles attest the server only (no mutual attestation)".into()),
+            Reflection | R5Sha1Request => {
+                Applicability::NotApplicable("the profiles attest the server only (no mutual attestation)".into())
+            }
         }
     }
 
