@@ -204,7 +204,7 @@ fn group_name(code: u16) -> String {
 }
 
 /// `supported_groups` (10) of a ClientHello.
-fn offered_groups(view: &ClientHelloView) -> Result<Vec<u16>, String> {
+pub fn offered_groups(view: &ClientHelloView) -> Result<Vec<u16>, String> {
     let Some((_, data)) = view.extensions.iter().find(|(t, _)| *t == 10) else {
         return Ok(Vec::new());
     };

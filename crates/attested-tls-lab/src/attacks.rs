@@ -379,7 +379,11 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
     let (addr, watch) = attacker::record_watching_relay(server.addr).await?;
     let victim = mode.victim(tb, addr).await;
     let seen = seen_if_accepted(&victim, &server.received).await;
-    let c_sha1 = c_sha1_offer(&watch);
+    // What C offered of what A's server insists on, observed.
+    let c_offer = match kind {
+        R5Server::Sha1Only => c_sha1_offer(&watch),
+        R5Server::Ffdhe2048Only => c_ffdhe_offer(&watch),
+    };
     // A's server records its error just after C saw the alert.
     wait_until(|| a_events.lock().map(|e| !e.is_empty()).unwrap_or(true)).await;
     let a_event = a_events
@@ -392,7 +396,7 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
     };
     let mut trace = vec![
         Step::new(Party::C, Party::A, "ClientHello"),
-        Step::note(Party::A, c_sha1.clone()),
+        Step::note(Party::A, c_offer.clone()),
         Step::new(Party::A, Party::C, what),
     ];
     // An error that reports C's alert is C's refusal, not A's abort.
@@ -415,7 +419,7 @@ async fn r5_openssl(mode: &dyn LabMode, tb: &Testbed, kind: R5Server) -> Result<
         (VictimResult::Refused { check, .. }, Some(e)) if a_aborted(&e) => Outcome::NotBuilt {
             reason: format!(
                 "A's OpenSSL would not run this TLS 1.3 handshake: its own handshake failed ({e}) and C saw \
-                 {check}; the misbehaviour never reached C; {c_sha1}"
+                 {check}; the misbehaviour never reached C; {c_offer}"
             ),
         },
         _ => verdict(victim, &seen, "A"),
@@ -455,6 +459,39 @@ pub fn c_sha1_offer(watch: &std::sync::Mutex<attacker::WireWatch>) -> String {
             }
         })
         .unwrap_or_else(|e| format!("C's signature schemes not read: {e}"))
+}
+
+/// What C's ClientHello, as [`attacker::record_watching_relay`] saw it,
+/// offers of the finite-field groups (ffdhe2048..ffdhe8192, 0x0100-0x0104):
+/// one sentence, observed, for the trace and the row's reason.
+pub fn c_ffdhe_offer(watch: &std::sync::Mutex<attacker::WireWatch>) -> String {
+    watch
+        .lock()
+        .ok()
+        .and_then(|w| w.client_hello.clone())
+        .ok_or_else(|| "the relay saw no ClientHello".to_string())
+        .and_then(|ch| attacker::ClientHelloView::parse_record(&ch))
+        .and_then(|v| attacker::offered_groups(&v))
+        .map(|groups| {
+            let ffdhe: Vec<String> = groups
+                .iter()
+                .filter(|g| (0x0100..=0x0104).contains(*g))
+                .map(|g| format!("0x{g:04x}"))
+                .collect();
+            if ffdhe.is_empty() {
+                format!(
+                    "C's ClientHello offers no finite-field group (none of ffdhe2048..ffdhe8192 among its {} groups, \
+                     observed)",
+                    groups.len()
+                )
+            } else {
+                format!(
+                    "C's ClientHello offers finite-field groups {} (observed)",
+                    ffdhe.join(", ")
+                )
+            }
+        })
+        .unwrap_or_else(|e| format!("C's groups not read: {e}"))
 }
 
 /// R5 (groups, key shares): A reads C's ClientHello and answers with a
