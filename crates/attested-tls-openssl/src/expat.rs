@@ -296,13 +296,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut stream = SslStream::new(ssl, io)?;
-    let fut = async {
-        let mut pinned = Pin::new(&mut stream);
-        match role {
-            Role::Client => pinned.as_mut().connect().await,
-            Role::Server => pinned.as_mut().accept().await,
-        }
-    };
+    let fut = crate::drive_handshake(&mut stream, role == Role::Client);
     tokio::time::timeout(att.handshake_timeout, fut)
         .await
         .map_err(|_| NetError::Timeout("TLS handshake"))?

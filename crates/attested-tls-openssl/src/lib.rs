@@ -624,6 +624,20 @@ pub(crate) fn set_identity(
 /// attack lab's R5-ffdhe2048 did, against the binding profiles' clients).
 pub const TLS_GROUPS: &str = "X25519:P-256:P-384";
 
+/// Runs the TLS handshake of `stream` as client (`client`) or server; the
+/// three adapters (mode early, the default mode, the profiles) share it.
+pub(crate) async fn drive_handshake<IO>(stream: &mut SslStream<IO>, client: bool) -> Result<(), openssl::ssl::Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut pinned = std::pin::Pin::new(stream);
+    if client {
+        pinned.as_mut().connect().await
+    } else {
+        pinned.as_mut().accept().await
+    }
+}
+
 /// Settings and callbacks both roles share.
 fn common(b: &mut SslContextBuilder, cfg: &EarlyConfig) -> Result<(), EarlyError> {
     b.set_min_proto_version(Some(SslVersion::TLS1_3))?;
@@ -1160,14 +1174,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut stream = SslStream::new(ssl, io)?;
-    let fut = async {
-        let mut pinned = std::pin::Pin::new(&mut stream);
-        if client {
-            pinned.as_mut().connect().await
-        } else {
-            pinned.as_mut().accept().await
-        }
-    };
+    let fut = drive_handshake(&mut stream, client);
     let r = tokio::time::timeout(cfg.handshake_timeout, fut)
         .await
         .map_err(|_| EarlyError::Timeout("TLS handshake"))?;

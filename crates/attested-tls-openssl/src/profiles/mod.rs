@@ -815,14 +815,7 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     let mut stream = SslStream::new(ssl, io)?;
-    let fut = async {
-        let mut pinned = std::pin::Pin::new(&mut stream);
-        if client {
-            pinned.as_mut().connect().await
-        } else {
-            pinned.as_mut().accept().await
-        }
-    };
+    let fut = crate::drive_handshake(&mut stream, client);
     let r = tokio::time::timeout(timeout, fut)
         .await
         .map_err(|_| EarlyError::Timeout("TLS handshake"))?;
