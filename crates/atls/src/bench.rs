@@ -51,9 +51,14 @@ pub struct BenchArgs {
     /// OpenSSL only).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
     mode: Vec<Mode>,
-    /// Print JSON.
+    /// Print JSON (one object; with --only, `{"kind", "label",
+    /// "connections_per_s", "connections", "rounds"}`).
     #[arg(long)]
     json: bool,
+    /// No progress bar (it is shown on stderr only when stderr is a
+    /// terminal, and never with --json).
+    #[arg(long)]
+    no_progress: bool,
     /// Run connections of one kind only (for profiling with `perf`); no
     /// ratio is reported then.
     #[arg(long, value_enum)]
@@ -452,6 +457,25 @@ fn openssl_setup(
     })
 }
 
+/// Rounds of the authenticate+validate measurement.
+const EA_ROUNDS: usize = 7;
+
+/// A progress bar of `steps` on stderr when `enabled` and stderr is a
+/// terminal (so that redirected output and `--json` stay clean); hidden
+/// otherwise.
+pub(crate) fn progress_bar(steps: u64, enabled: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !enabled || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(Some(steps), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     if cfg!(debug_assertions) {
         eprintln!("atls: warning: this is a debug build; run `cargo run --release -p atls -- bench` for real figures");
@@ -480,6 +504,17 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         openssl,
     });
 
+    // Steps: connection rounds, server CPU rounds (not with --only), the
+    // authenticate+validate rounds and the sans-IO exchange.
+    let rounds = args.rounds.max(1) as u64;
+    let kind_rounds = rounds * kinds.len() as u64;
+    let steps = if args.only.is_some() {
+        kind_rounds
+    } else {
+        2 * kind_rounds + EA_ROUNDS as u64 + 1
+    };
+    let bar = progress_bar(steps, !args.no_progress && !args.json);
+    bar.set_message("connections");
     // The kinds alternate within every round so that load drift hits all.
     let mut rate_samples = vec![Vec::new(); kinds.len()];
     let mut total_cpu_samples = vec![Vec::new(); kinds.len()];
@@ -490,9 +525,24 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             if let Some(cpu) = cpu {
                 total_cpu_samples[i].push(cpu.as_secs_f64() * 1e6);
             }
+            bar.inc(1);
         }
     }
     if let Some(kind) = args.only {
+        bar.finish_and_clear();
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "kind": format!("{kind:?}"),
+                    "label": kind.label(),
+                    "connections_per_s": median(std::mem::take(&mut rate_samples[0])),
+                    "connections": args.connections,
+                    "rounds": args.rounds,
+                })
+            );
+            return Ok(0);
+        }
         println!(
             "{}: {:.1} ({} connections x {} rounds)",
             kind.label(),
@@ -520,12 +570,14 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     let total_cpu = |k: Kind| total_cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
 
     // Server-side CPU per connection, the kinds alternating.
+    bar.set_message("server CPU per connection");
     let mut cpu_samples = vec![Vec::new(); kinds.len()];
     for _ in 0..args.rounds.max(1) {
         for (i, kind) in kinds.iter().enumerate() {
             if let Some(d) = server_cpu_per_connection(*kind, args.connections, &setup).await? {
                 cpu_samples[i].push(d.as_secs_f64() * 1e6);
             }
+            bar.inc(1);
         }
     }
     let cpu_available = cpu_samples.iter().all(|v| !v.is_empty());
@@ -551,7 +603,9 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     // Alternate the two measurements in rounds so that drift in machine
     // load affects both alike; report the medians.
     let (mut ea_times, mut raw_times, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..7 {
+    bar.set_message("authenticate+validate");
+    for _ in 0..EA_ROUNDS {
+        bar.inc(1);
         let ea = per_op(args.iterations / 7 + 1, || {
             let a = ea::authenticate(&exporter, Role::Server, &profile, &request, &identity, Some(&cmw))
                 .expect("authenticate");
@@ -572,9 +626,11 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     let ea_ratio = median(ratios);
 
     // The whole attestation exchange without sockets (sans-IO sessions).
+    bar.set_message("sans-IO exchange");
     let exchange_time = per_op(args.iterations / 4, || {
         sans_io_exchange(&setup.client_att, &setup.server_att);
     });
+    bar.finish_and_clear();
 
     // Ratios of two kinds measured in this run (None if either was not).
     let ratio = |num: Kind, den: Kind| rate(num).zip(rate(den)).map(|(n, d)| n / d);

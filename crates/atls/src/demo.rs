@@ -20,7 +20,9 @@ pub struct DemoArgs {
     /// docs/modes.md).
     #[arg(long, value_enum, default_value_t = crate::early::Mode::Expat)]
     mode: crate::early::Mode,
-    /// Print the attestation results as EAR JSON.
+    /// Machine-readable output: JSON lines on stdout, one per step
+    /// (`{"event": "appraised" | "reattested" | "refused", "appraised":
+    /// "server" | "client", "ear" | "reason": ...}`).
     #[arg(long)]
     json: bool,
     /// Mutual attestation: the client attests too.
@@ -33,15 +35,23 @@ pub(crate) fn server_tls() -> Result<Arc<rustls::ServerConfig>, Failure> {
     net::tls::server_config(vec![cert], key).map_err(Failure::input)
 }
 
-pub(crate) fn show(label: &str, ear: &Ear, json: bool) {
+/// Shows one appraisal of the demo: `label` then the rendered EAR, or with
+/// `json` one JSON line `{"event": "appraised", "appraised": who, "ear": ...}`
+/// (`who` is the side that was appraised: `server` or `client`).
+pub(crate) fn show(label: &str, who: &str, ear: &Ear, json: bool) {
     if json {
-        println!("{}", ear.to_json_pretty());
+        json_line(serde_json::json!({ "event": "appraised", "appraised": who, "ear": ear }));
     } else {
         println!("{label}");
         for line in ear.render().lines() {
             println!("  {line}");
         }
     }
+}
+
+/// Prints one line of JSON output (the `--json` form of a step).
+pub(crate) fn json_line(v: serde_json::Value) {
+    println!("{v}");
 }
 
 /// The demo server: echoes what it reads until the client's end of
@@ -91,7 +101,9 @@ pub(crate) fn show_unapproved_refused<T>(outcome: Result<T, Failure>, json: bool
             "BUG: a server with an unknown measurement was accepted",
         )),
         Err(f) => {
-            if !json {
+            if json {
+                json_line(serde_json::json!({ "event": "refused", "appraised": "server", "reason": f.message() }));
+            } else {
                 println!(
                     "\na server running unapproved code is refused:\n  client: {}",
                     f.message()
@@ -158,7 +170,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .await
         .map_err(|e| Failure::refused(format!("attested connection failed: {e}")))?;
     let ear = ear.ok_or_else(|| Failure::refused("the server was not appraised"))?;
-    show("client appraised the server:", &ear, args.json);
+    show("client appraised the server:", "server", &ear, args.json);
     let msg = DEMO_MESSAGE;
     c.write_all(msg).await.map_err(Failure::input)?;
     c.flush().await.map_err(Failure::input)?;
@@ -174,7 +186,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
         .reattest()
         .await
         .map_err(|e| Failure::refused(format!("re-attestation failed: {e}")))?;
-    if !args.json {
+    if args.json {
+        json_line(serde_json::json!({ "event": "reattested", "appraised": "server", "ear": again }));
+    } else {
         println!(
             "re-attestation on the same connection: {} (new binder {})",
             again.status,
@@ -185,7 +199,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     drop(c);
     let client_ear = server.await.map_err(Failure::input)?.map_err(Failure::input)?;
     if let Some(ce) = client_ear {
-        show("\nserver appraised the client:", &ce, args.json);
+        show("\nserver appraised the client:", "client", &ce, args.json);
     }
 
     // Fail closed: a genuine simulated TEE running other code is refused.
@@ -211,7 +225,9 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
             ))
         }
         Err(e) => {
-            if !args.json {
+            if args.json {
+                json_line(serde_json::json!({ "event": "refused", "appraised": "server", "reason": e.to_string() }));
+            } else {
                 println!("\na server running unapproved code is refused:\n  client: {e}");
             }
         }

@@ -296,6 +296,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     let ctx = attested_tls_openssl::server_context(&cfg, &chain, &key).map_err(|e| early_failure("serve", &e))?;
     let (ctx, cfg) = (Arc::new(ctx), Arc::new(cfg));
     let idle_timeout = crate::serve::idle(args.idle_timeout);
+    let json = args.json;
     crate::serve::accept_loop(&args, |tcp, peer| {
         let (ctx, cfg, forward) = (ctx.clone(), cfg.clone(), args.forward.clone());
         async move {
@@ -303,6 +304,13 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
                 Ok(x) => x,
                 Err(e) => {
                     eprintln!("atls: {peer}: refused: {e}");
+                    let ear = match &e {
+                        EarlyError::Refused {
+                            reason: Refusal::NotTrusted(ear),
+                        } => Some(&**ear),
+                        _ => None,
+                    };
+                    crate::serve::refused_event(json, peer, "early", &e, ear);
                     return Err(early_failure(&format!("{peer}"), &e));
                 }
             };
@@ -310,6 +318,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
                 Some(e) => eprintln!("atls: {peer}: client attested (mode early): {}", e.status),
                 None => eprintln!("atls: {peer}: attested to client (mode early)"),
             }
+            crate::serve::attested_event(json, peer, "early", ear.as_ref());
             let r = crate::serve::serve_stream(&mut stream, forward, idle_timeout).await;
             // close_notify, also after a failure of the other end.
             let _ = tokio::time::timeout(crate::serve::CLOSE_TIMEOUT, stream.shutdown()).await;
@@ -396,7 +405,7 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
     }
     let (ear, client_ear) = one_connection(server_cfg, client_cfg, true).await?;
     let ear = ear.ok_or_else(|| Failure::refused("the server was not appraised"))?;
-    crate::demo::show("client appraised the server:", &ear, json);
+    crate::demo::show("client appraised the server:", "server", &ear, json);
     if !json {
         println!(
             "\napplication data echoed after attestation: {:?}",
@@ -405,7 +414,7 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
         println!("re-attestation: not in this mode (the Evidence is part of the handshake; open a new connection)");
     }
     if let Some(ce) = client_ear {
-        crate::demo::show("\nserver appraised the client:", &ce, json);
+        crate::demo::show("\nserver appraised the client:", "client", &ce, json);
     }
 
     // Fail closed: a genuine simulated TEE running other code is refused.

@@ -26,7 +26,8 @@ pub struct LabArgs {
     /// Run only these modes (repeatable): a name (expat, expat+I2, early+I1) or a prefix ending in * (early*).
     #[arg(long, value_name = "MODE")]
     mode: Vec<String>,
-    /// No progress bar.
+    /// No progress bar (it is shown on stderr only when stderr is a
+    /// terminal, and never with --json).
     #[arg(long)]
     no_progress: bool,
 }
@@ -38,7 +39,7 @@ pub async fn run(args: LabArgs) -> Result<u8, Failure> {
     let opts = LabOptions {
         only: args.only,
         modes: args.mode,
-        progress: !args.no_progress && !args.json,
+        progress: !args.no_progress && !args.json && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     // run_lab builds its own runtime: run it off this one.
     let report = tokio::task::spawn_blocking(move || run_lab(&opts))

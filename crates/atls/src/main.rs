@@ -91,6 +91,10 @@ enum CorimCommand {
         /// Platform section to produce: sim, snp, tdx, sgx, cca.
         #[arg(long)]
         platform: String,
+        /// Machine-readable output: one JSON object `{"file", "corim_id",
+        /// "signed", "platform", "reference_values", "policy_fragment"}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -114,6 +118,10 @@ enum SimCommand {
         /// old root stop verifying). Without it, existing files are an error.
         #[arg(long)]
         force: bool,
+        /// Machine-readable output: one JSON object `{"dir", "root",
+        /// "instances": [{"file", "measurement", "instance_id"}], "policy"}`.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -169,7 +177,9 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let json_errors = json_error_output(&matches);
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -187,6 +197,7 @@ fn main() -> ExitCode {
                         measurement,
                         distinct_measurements,
                         force,
+                        json,
                     },
             } => sim_init(
                 dir,
@@ -197,6 +208,7 @@ fn main() -> ExitCode {
                     force,
                 },
                 measurement,
+                json,
             ),
             Command::Vectors {
                 command: VectorsCommand::Check { files, json },
@@ -208,8 +220,14 @@ fn main() -> ExitCode {
             } => policy_init::run(a),
             Command::Bench(a) => bench::run(a).await,
             Command::Corim {
-                command: CorimCommand::Import { file, key, platform },
-            } => corim_import(&file, key.as_deref(), &platform),
+                command:
+                    CorimCommand::Import {
+                        file,
+                        key,
+                        platform,
+                        json,
+                    },
+            } => corim_import(&file, key.as_deref(), &platform, json),
             Command::Lab(a) => lab::run(a).await,
         }
     });
@@ -223,8 +241,45 @@ fn main() -> ExitCode {
             // shown escaped, line breaks kept for multi-line messages.
             let shown: Vec<_> = f.message.split('\n').map(escape_control).collect();
             eprintln!("atls: {}", shown.join("\n"));
+            json_errors.report(&f);
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// Where a failed command given `--json` writes its error as JSON.
+enum JsonErrors {
+    /// The command has no `--json`, or was not given it: the stderr line only.
+    Off,
+    /// `{"error", "exit_code"}` on stdout, after the stderr line.
+    Stdout,
+    /// The same on stderr: for `connect`, whose stdout carries the peer's data.
+    Stderr,
+}
+
+impl JsonErrors {
+    fn report(&self, f: &Failure) {
+        let line = || serde_json::json!({ "error": f.message, "exit_code": f.code }).to_string();
+        match self {
+            Self::Off => {}
+            Self::Stdout => println!("{}", line()),
+            Self::Stderr => eprintln!("{}", line()),
+        }
+    }
+}
+
+/// Whether the command line's (sub)command was given `--json`: then a
+/// failure is also reported as JSON. Any command with a `json` flag gets
+/// this, whichever module defines it.
+fn json_error_output(matches: &clap::ArgMatches) -> JsonErrors {
+    let mut leaf = ("", matches);
+    while let Some(sub) = leaf.1.subcommand() {
+        leaf = sub;
+    }
+    match leaf.1.try_get_one::<bool>("json") {
+        Ok(Some(true)) if leaf.0 == "connect" => JsonErrors::Stderr,
+        Ok(Some(true)) => JsonErrors::Stdout,
+        _ => JsonErrors::Off,
     }
 }
 
@@ -232,11 +287,34 @@ fn sim_init(
     dir: PathBuf,
     mut opts: attested_tls::sim::InitOptions,
     measurement: Option<String>,
+    json: bool,
 ) -> Result<u8, Failure> {
     opts.measurement = measurement
         .map(|m| hex::decode(m.trim()).map_err(|e| Failure::input(format!("--measurement is not hex: {e}"))))
         .transpose()?;
     let world = attested_tls::sim::init_with_options(&dir, &opts).map_err(Failure::input)?;
+    if json {
+        let instances: Vec<_> = world
+            .instances
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| {
+                serde_json::json!({
+                    "file": dir.join(format!("instance-{i}.toml")).display().to_string(),
+                    "measurement": hex::encode(&inst.config().measurement),
+                    "instance_id": hex::encode(&inst.config().instance_id),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "dir": dir.display().to_string(),
+            "root": dir.join("root.pem").display().to_string(),
+            "instances": instances,
+            "policy": dir.join("policy.toml").display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        return Ok(0);
+    }
     println!("simulation root: {}", dir.join("root.pem").display());
     for (i, inst) in world.instances.iter().enumerate() {
         println!(
@@ -296,7 +374,12 @@ fn vectors_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
 /// Largest CoRIM file read: the library's limit for a CoRIM.
 const MAX_CORIM_FILE_LEN: u64 = attested_tls::corim::MAX_CORIM_LEN as u64;
 
-fn corim_import(file: &std::path::Path, key: Option<&std::path::Path>, platform: &str) -> Result<u8, Failure> {
+fn corim_import(
+    file: &std::path::Path,
+    key: Option<&std::path::Path>,
+    platform: &str,
+    json: bool,
+) -> Result<u8, Failure> {
     use attested_tls::corim;
     let bytes = verify::read_input(file, MAX_CORIM_FILE_LEN)?;
     let key = match key {
@@ -309,6 +392,18 @@ fn corim_import(file: &std::path::Path, key: Option<&std::path::Path>, platform:
     let values = corim::import(&bytes, key.as_ref()).map_err(|e| Failure::input(format!("{}: {e}", file.display())))?;
     let frag = corim::policy_fragment(&values, platform)
         .ok_or_else(|| Failure::input(format!("unknown platform {platform:?} (sim, snp, tdx, sgx, cca)")))?;
+    if json {
+        let out = serde_json::json!({
+            "file": file.display().to_string(),
+            "corim_id": values.corim_id,
+            "signed": values.signed,
+            "platform": platform,
+            "reference_values": values.entries.len(),
+            "policy_fragment": frag,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        return Ok(0);
+    }
     print!("{frag}");
     Ok(0)
 }

@@ -57,6 +57,11 @@ pub struct PolicyInitArgs {
     /// is `vmpls = [0]`).
     #[arg(long)]
     accept_observed_vmpl: bool,
+    /// Machine-readable output: one JSON object `{"out", "policy_id",
+    /// "from_evidence", "ear"}` (the EAR of the Evidence under the written
+    /// policy) instead of the summary.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Which observed values `policy init` may write although the strict
@@ -260,6 +265,16 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
         return Err(no_policy(why));
     }
     write_policy(&args.out, &text, args.force)?;
+    if args.json {
+        let out = serde_json::json!({
+            "out": args.out.display().to_string(),
+            "policy_id": id,
+            "from_evidence": args.from_evidence.display().to_string(),
+            "ear": ear,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        return Ok(0);
+    }
     println!(
         "wrote {} (policy {id}): it pins the measurements, platform identity and versions observed in {}; \
          review every value before relying on it",

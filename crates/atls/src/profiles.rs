@@ -187,6 +187,7 @@ pub async fn serve(profile: &'static dyn Profile, args: ServeArgs) -> Result<u8,
     let ctx = ossl::server_context(&cfg).map_err(|e| profile_failure("serve", profile, &e, false))?;
     let (ctx, cfg) = (Arc::new(ctx), Arc::new(cfg));
     let idle_timeout = crate::serve::idle(args.idle_timeout);
+    let json = args.json;
     crate::serve::accept_loop(&args, |tcp, peer| {
         let (ctx, cfg, forward) = (ctx.clone(), cfg.clone(), args.forward.clone());
         async move {
@@ -195,10 +196,12 @@ pub async fn serve(profile: &'static dyn Profile, args: ServeArgs) -> Result<u8,
                 Ok((s, _)) => s,
                 Err(e) => {
                     eprintln!("atls: {peer}: refused: {e}");
+                    crate::serve::refused_event(json, peer, name, &e, None);
                     return Err(profile_failure(&format!("{peer}"), cfg.profile(), &e, false));
                 }
             };
             eprintln!("atls: {peer}: attested to client (binding profile {name}, not the default mode)");
+            crate::serve::attested_event(json, peer, name, None);
             let r = crate::serve::serve_stream(&mut stream, forward, idle_timeout).await;
             // close_notify, also after a failure of the other end.
             let _ = tokio::time::timeout(crate::serve::CLOSE_TIMEOUT, stream.shutdown()).await;
@@ -287,7 +290,7 @@ pub async fn demo(profile: &'static dyn Profile, json: bool, mutual: bool) -> Re
         );
     }
     let ear = one_connection(profile, Arc::new(SimAttester::new(t1)), &appraiser, true).await?;
-    crate::demo::show("client appraised the server:", &ear, json);
+    crate::demo::show("client appraised the server:", "server", &ear, json);
     if !json {
         println!(
             "\napplication data echoed after attestation: {:?}",

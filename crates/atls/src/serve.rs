@@ -100,6 +100,13 @@ pub struct ServeArgs {
     /// attestation refused, 4 connection failed).
     #[arg(long)]
     pub(crate) once: bool,
+    /// Machine-readable events on stdout, one JSON object per line:
+    /// `{"event": "listening", "addr"}`, then per connection
+    /// `{"event": "attested", "peer", "mode", "client_ear"}` or
+    /// `{"event": "refused", "peer", "mode", "error", "ear"}` (the human
+    /// lines stay on stderr).
+    #[arg(long)]
+    pub(crate) json: bool,
     /// Connections handled at the same time (at least 1); further clients
     /// wait in the listen backlog.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
@@ -260,6 +267,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     }
     let tls = tls_identity(cert_and_key)?;
     let idle_timeout = idle(args.idle_timeout);
+    let json = args.json;
     accept_loop(&args, |tcp, peer| {
         let (tls, cfg, forward) = (tls.clone(), cfg.clone(), args.forward.clone());
         async move {
@@ -267,6 +275,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
                 Ok(x) => x,
                 Err(e) => {
                     eprintln!("atls: {peer}: refused: {e}");
+                    refused_event(json, peer, "expat", &e, e.peer_ear());
                     return Err(connection_failure(&format!("{peer}"), e));
                 }
             };
@@ -274,6 +283,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
                 Some(e) => eprintln!("atls: {peer}: client attested (mode expat): {}", e.status),
                 None => eprintln!("atls: {peer}: attested to client (mode expat)"),
             }
+            attested_event(json, peer, "expat", ear.as_ref());
             let r = serve_stream(&mut stream, forward, idle_timeout).await;
             if let Err(e) = &r {
                 close_after(&mut stream, e).await;
@@ -298,6 +308,43 @@ pub(crate) fn server_appraiser(args: &ServeArgs) -> Result<Option<attested_tls::
         )));
     }
     Ok(Some(appraiser))
+}
+
+/// With `serve --json`: prints one event as a line of JSON on stdout.
+pub(crate) fn event(json: bool, v: serde_json::Value) {
+    if json {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        // Each event is flushed at once: a consumer reads them as they come.
+        let _ = writeln!(out, "{v}").and_then(|()| out.flush());
+    }
+}
+
+/// The `attested` event of `serve --json`.
+pub(crate) fn attested_event(
+    json: bool,
+    peer: std::net::SocketAddr,
+    mode: &str,
+    client_ear: Option<&attested_tls::ear::Ear>,
+) {
+    event(
+        json,
+        serde_json::json!({ "event": "attested", "peer": peer.to_string(), "mode": mode, "client_ear": client_ear }),
+    );
+}
+
+/// The `refused` event of `serve --json`.
+pub(crate) fn refused_event(
+    json: bool,
+    peer: std::net::SocketAddr,
+    mode: &str,
+    error: &dyn std::fmt::Display,
+    ear: Option<&attested_tls::ear::Ear>,
+) {
+    event(
+        json,
+        serde_json::json!({ "event": "refused", "peer": peer.to_string(), "mode": mode, "error": error.to_string(), "ear": ear }),
+    );
 }
 
 /// Echoes on, or forwards, an attested stream.
@@ -329,9 +376,11 @@ where
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Failure::input(format!("cannot listen on {}: {e}", args.listen)))?;
-    eprintln!(
-        "atls: serving attested TLS on {}",
-        listener.local_addr().map_err(Failure::input)?
+    let local = listener.local_addr().map_err(Failure::input)?;
+    eprintln!("atls: serving attested TLS on {local}");
+    event(
+        args.json,
+        serde_json::json!({ "event": "listening", "addr": local.to_string() }),
     );
     let slots = Arc::new(tokio::sync::Semaphore::new(args.max_connections as usize));
     loop {

@@ -35,12 +35,129 @@ fn demo_attests_echoes_and_refuses() {
         "{out}"
     );
     assert!(out.contains("running unapproved code is refused"), "{out}");
+    // --json: one JSON object per line, one per step (issue 12 point 5;
+    // the EARs used to be printed as concatenated pretty JSON documents).
     let (code, out, _) = run(atls().args(["demo", "--mutual", "--json"]));
     assert_eq!(code, 0);
+    let steps = json_lines(&out);
+    let step = |event: &str, who: &str| {
+        steps
+            .iter()
+            .find(|v| v["event"] == event && v["appraised"] == who)
+            .unwrap_or_else(|| panic!("no {event} {who} step: {out}"))
+    };
+    assert_eq!(step("appraised", "server")["ear"]["ear_status"], "affirming", "{out}");
+    assert_eq!(step("appraised", "client")["ear"]["ear_status"], "affirming", "{out}");
+    assert_eq!(step("reattested", "server")["ear"]["ear_status"], "affirming", "{out}");
     assert!(
-        out.matches("\n  \"ear_status\": \"affirming\"").count() >= 2,
-        "both directions appraised: {out}"
+        step("refused", "server")["reason"]
+            .as_str()
+            .unwrap()
+            .contains("measurement"),
+        "{out}"
     );
+}
+
+/// Parses `--json` output made of JSON lines (every line one object).
+fn json_lines(out: &str) -> Vec<serde_json::Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+/// `atls sim init --json` (issue 12 point 5): the files and identities of
+/// the world it wrote, as one JSON object; and a failure given `--json`
+/// is reported as `{"error", "exit_code"}` on stdout too.
+#[test]
+fn sim_init_json_and_json_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sim");
+    let (code, out, err) = run(atls()
+        .args(["sim", "init", "--json", "--instances", "3", "--dir"])
+        .arg(&dir));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let instances = v["instances"].as_array().unwrap();
+    assert_eq!(instances.len(), 3, "{out}");
+    let policy = std::fs::read_to_string(v["policy"].as_str().unwrap()).unwrap();
+    for i in instances {
+        assert!(Path::new(i["file"].as_str().unwrap()).exists(), "{out}");
+        assert!(policy.contains(i["instance_id"].as_str().unwrap()), "{out}");
+    }
+    // The world exists now: refused, and said in JSON with --json ...
+    let (code, out, err) = run(atls().args(["sim", "init", "--json", "--dir"]).arg(&dir));
+    assert_eq!(code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["exit_code"], 2, "{out}");
+    assert!(v["error"].as_str().unwrap().contains("already exists"), "{out}");
+    assert!(err.contains("already exists"), "the human line stays on stderr: {err}");
+    // ... and not without it (human output unchanged).
+    let (code, out, _) = run(atls().args(["sim", "init", "--dir"]).arg(&dir));
+    assert_eq!(code, 2);
+    assert!(out.is_empty(), "{out}");
+}
+
+/// `atls serve --json` (issue 12 point 5): JSON lines on stdout, the
+/// listening address, then one event per connection: `attested` (with the
+/// client's EAR when the server appraises clients) or `refused`.
+#[test]
+fn serve_json_reports_connections_as_json_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&sim)).0, 0);
+    let other = tmp.path().join("other");
+    assert_eq!(run(atls().args(["sim", "init", "--dir"]).arg(&other)).0, 0);
+    let policy = sim.join("policy.toml");
+    let serve_json = |client_policy: &Path| {
+        let mut child = atls()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--once",
+                "--json",
+                "--attester",
+                "sim",
+            ])
+            .arg("--sim-instance")
+            .arg(sim.join("instance-0.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let listening: serde_json::Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(listening["event"], "listening", "{first}");
+        let addr = listening["addr"].as_str().unwrap().to_string();
+        let (code, _, err) = connect(&addr, client_policy, b"x\n", &[]);
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        let _ = child.wait();
+        (code, err, json_lines(&rest))
+    };
+    let (code, err, events) = serve_json(&policy);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event"], "attested", "{events:?}");
+    assert_eq!(events[0]["mode"], "expat");
+    assert!(
+        events[0]["client_ear"].is_null(),
+        "no client attestation asked: {events:?}"
+    );
+    // A client that does not trust this server: the server reports the refusal.
+    // With --once the refusal is also the command's failure: its JSON error
+    // line (exit code 1) follows the event.
+    let (code, _, events) = serve_json(&other.join("policy.toml"));
+    assert_eq!(code, 1);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["event"], "refused", "{events:?}");
+    assert!(
+        events[0]["error"].as_str().unwrap().contains("refused our attestation"),
+        "{events:?}"
+    );
+    assert_eq!(events[1]["exit_code"], 1, "{events:?}");
 }
 
 #[test]
@@ -211,6 +328,9 @@ fn serve_and_connect_in_two_processes() {
         err.contains("\n  \"ear_status\": \"contraindicated\""),
         "the EAR is printed with --json: {err}"
     );
+    // The failure as JSON goes to stderr too: stdout is the peer's data.
+    let last: serde_json::Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(last["exit_code"], 1, "{err}");
 }
 
 #[test]
@@ -789,6 +909,16 @@ fn corim_import_prints_a_policy_section() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&format!("mrtd = [\"{}\"]", "91".repeat(48))), "{out}");
     assert!(out.contains("unsigned"), "{out}");
+    // --json (issue 12 point 5): the same section in one JSON object.
+    let (code, json, err) = run(atls()
+        .args(["corim", "import", "--json", "--platform", "tdx"])
+        .arg(&file));
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["corim_id"], "corim-cli", "{json}");
+    assert_eq!(v["signed"], false, "{json}");
+    assert_eq!(v["reference_values"], 1, "{json}");
+    assert_eq!(v["policy_fragment"], out.as_str(), "{json}");
     // The printed section is a valid policy.
     let policy = tmp.path().join("p.toml");
     std::fs::write(&policy, format!("id = \"from-corim\"\n{out}")).unwrap();
@@ -890,6 +1020,21 @@ fn bench_reports_every_kind_and_one_kind_on_request() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.starts_with("attested connections/s"), "{out}");
     assert!(!out.contains("plain"), "{out}");
+    // --only with --json (issue 12 point 5; it used to print the human line).
+    let (code, out, err) = run(atls().args([
+        "bench",
+        "--connections",
+        "3",
+        "--rounds",
+        "1",
+        "--only",
+        "attested",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let one: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(one["kind"], "Attested", "{out}");
+    assert!(one["connections_per_s"].as_f64().is_some_and(|x| x > 0.0), "{out}");
     // The round-trip baseline sends what the attested kind sends.
     let sizes = v["exchange_plaintext_bytes"].as_array().expect("sizes");
     assert_eq!(sizes.len(), 3, "{out}");
@@ -1409,6 +1554,28 @@ fn verify_without_policy_prints_the_claims_of_every_platform_and_exits_1() {
     assert!(out.contains("--sim-root"), "{out}");
 }
 
+/// `atls policy init --json` (issue 12 point 5): where the policy went, its
+/// id, and the EAR of the Evidence under it, as one JSON object.
+#[test]
+fn policy_init_json_reports_the_written_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = cases(tmp.path()).into_iter().find(|c| c.name == "sim").unwrap();
+    let out_file = tmp.path().join("sim-policy.toml");
+    let (code, out, err) = run(atls()
+        .args(["policy", "init", "--json", "--from-evidence"])
+        .arg(&c.evidence)
+        .args(&c.inputs)
+        .arg("--out")
+        .arg(&out_file));
+    assert_eq!(code, 0, "{out}{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["out"], out_file.display().to_string(), "{out}");
+    assert_eq!(v["ear"]["ear_status"], "affirming", "{out}");
+    let id = v["policy_id"].as_str().unwrap();
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(text.contains(&format!("id = \"{id}\"")), "{text}");
+}
+
 /// `atls policy init --from-evidence` writes a policy that loads and
 /// accepts the Evidence it was made from (affirming; a warning for the SGX
 /// quote, whose platform TCB is not UpToDate), refuses to overwrite
@@ -1725,11 +1892,20 @@ fn demo_mode_early_attests_echoes_and_refuses() {
     assert!(out.contains("running unapproved code is refused"), "{out}");
     let (code, out, _) = run(atls().args(["demo", "--mode", "early", "--mutual", "--json"]));
     assert_eq!(code, 0);
-    assert_eq!(
-        out.matches("\"attested_tls_mode\": \"early\"").count(),
-        2,
-        "both directions appraised in mode early: {out}"
-    );
+    let appraised: Vec<_> = json_lines(&out)
+        .into_iter()
+        .filter(|v| v["event"] == "appraised")
+        .collect();
+    assert_eq!(appraised.len(), 2, "both directions appraised: {out}");
+    for v in &appraised {
+        let submods = v["ear"]["submods"].as_object().unwrap();
+        assert!(
+            submods
+                .values()
+                .all(|s| s["attested_tls_claims"]["attested_tls_mode"] == "early"),
+            "in mode early: {out}"
+        );
+    }
 }
 
 #[test]
