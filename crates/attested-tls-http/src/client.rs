@@ -12,9 +12,10 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+use crate::close::CloseOnDrop;
 use crate::PeerAttestation;
 
-type ClientStream = AttestedStream<tokio_rustls::client::TlsStream<TcpStream>>;
+type ClientStream = CloseOnDrop<AttestedStream<tokio_rustls::client::TlsStream<TcpStream>>>;
 
 /// A connector for hyper-util's legacy `Client` (a tower `Service<Uri>`)
 /// that opens attested TLS connections and yields a connection only after
@@ -115,7 +116,7 @@ impl AttestedConnector {
         // after the server's result was accepted; fail closed all the same.
         let ear = ear.ok_or_else(|| NetError::Session("the server was not appraised".into()))?;
         Ok(AttestedConnection {
-            io: TokioIo::new(stream),
+            io: TokioIo::new(CloseOnDrop::new(stream)),
             peer: PeerAttestation::new(ear),
         })
     }

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod client;
+mod close;
 mod server;
 
 use std::sync::Arc;

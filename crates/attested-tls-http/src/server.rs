@@ -10,10 +10,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::request::Parts;
 use http::StatusCode;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tower_service::Service;
 
+use crate::close::CloseOnDrop;
 use crate::PeerAttestation;
 
 /// An accept loop that runs [`net::accept`] on each TCP connection and
@@ -48,17 +49,26 @@ use crate::PeerAttestation;
 /// logged (tracing, `debug`); they never stop the loop. At most
 /// [`AttestedServer::max_connections`] connections are open at a time:
 /// beyond that, the loop stops accepting and clients wait in the listen
-/// backlog.
+/// backlog. A connection that sends no complete request head within
+/// [`AttestedServer::idle_timeout`] (an idle keep-alive connection, a
+/// client that stalls) is closed, so that idle clients do not hold those
+/// places.
 #[derive(Clone, Debug)]
 pub struct AttestedServer {
     tls: Arc<rustls::ServerConfig>,
     att: AttestationConfig,
     max_connections: usize,
+    idle_timeout: Duration,
 }
 
 impl AttestedServer {
     /// The default bound on open connections.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
+    /// The default time a connection may take to send a request head,
+    /// counted from when the server starts waiting for it (hyper's default
+    /// header read timeout).
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// A server with this TLS configuration (see
     /// [`net::tls::server_config`]) and attestation configuration. Refuses
@@ -78,6 +88,7 @@ impl AttestedServer {
             tls,
             att,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
         })
     }
 
@@ -85,6 +96,16 @@ impl AttestedServer {
     /// [`AttestedServer::DEFAULT_MAX_CONNECTIONS`]).
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// Closes a connection that has not sent a complete request head
+    /// `timeout` after the server started waiting for one (after the
+    /// attestation, or after the previous response); default
+    /// [`AttestedServer::DEFAULT_IDLE_TIMEOUT`]. The TLS handshake and the
+    /// attestation have their own deadlines in the [`AttestationConfig`].
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -168,7 +189,10 @@ impl AttestedServer {
             }
             router.clone().call(request.map(axum::body::Body::new))
         });
-        let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.idle_timeout)
+            .serve_connection(TokioIo::new(CloseOnDrop::new(stream)), service);
         tokio::pin!(connection);
         tokio::select! {
             r = connection.as_mut() => r?,

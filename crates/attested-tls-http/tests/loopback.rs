@@ -189,7 +189,119 @@ async fn pooled_connection_not_shared_across_policies() {
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 }
 
-/// Guards the scheme check end to end: an `http` URI fails with
+/// Guards the idle timeout: an attested client that sends no request is
+/// disconnected (after `idle_timeout`, here 100 ms) instead of holding one
+/// of the server's connection places for ever. The 60 s bound only keeps a
+/// regression from hanging the suite; nothing here is timed.
+#[tokio::test]
+async fn idle_connection_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let world = sim::ephemeral_world(1).unwrap();
+    let att = AttestationConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone()))).unwrap();
+    let (cert, key) = net::tls::self_signed_server_identity("localhost").unwrap();
+    let server = AttestedServer::new(net::tls::server_config(vec![cert], key).unwrap(), att)
+        .unwrap()
+        .idle_timeout(std::time::Duration::from_millis(100));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(server.serve(listener, router(Arc::new(AtomicUsize::new(0)))));
+
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let client = AttestationConfig::verifier(world.appraiser("p"));
+    let (mut stream, ear) = net::connect(&net::tls::client_config().unwrap(), "localhost", tcp, &client)
+        .await
+        .unwrap();
+    assert!(ear.is_some());
+    let mut buf = [0u8; 64];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(60), stream.read(&mut buf))
+        .await
+        .expect("the server closes an idle connection");
+    // hyper closes without a response (nothing was requested): an orderly
+    // end of stream, or a 408 on some versions; never data we did not ask for
+    // beyond that status line.
+    match read {
+        Ok(0) => {}
+        Ok(n) => assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A raw attested server (no hyper) that reads one request head, answers
+/// `response`, then reads to the end of the stream: `Ok(0)` is an orderly
+/// close (TLS close_notify), an error a truncation.
+async fn one_shot_server(
+    world: &sim::SimWorld,
+    response: &'static [u8],
+) -> (u16, tokio::task::JoinHandle<std::io::Result<usize>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let att = AttestationConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone()))).unwrap();
+    let (cert, key) = net::tls::self_signed_server_identity("localhost").unwrap();
+    let tls = net::tls::server_config(vec![cert], key).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut s, _) = net::accept(&tls, tcp, &att).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut b = [0u8; 1];
+            assert_eq!(s.read(&mut b).await.unwrap(), 1);
+            head.push(b[0]);
+        }
+        s.write_all(response).await.unwrap();
+        s.flush().await.unwrap();
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await
+    });
+    (port, server)
+}
+
+/// The client's close after an error (a response hyper cannot parse) is
+/// orderly: the server reads the TLS close_notify (docs/transport.md,
+/// *Closing*), not a truncation. hyper shuts the connection down itself on
+/// this path (the test passes without the connector's `CloseOnDrop`, which
+/// covers the paths where hyper drops a connection without a shutdown, as
+/// the server's idle timeout shows); this guards the orderly close
+/// whichever does it. The 60 s bound only keeps a regression from hanging
+/// the suite.
+#[tokio::test]
+async fn client_closes_with_close_notify_after_an_error() {
+    let world = sim::ephemeral_world(1).unwrap();
+    let (port, server) = one_shot_server(&world, b"not HTTP at all\r\n\r\n").await;
+    let client = client(AttestationConfig::verifier(world.appraiser("p")));
+    let err = client
+        .get(format!("https://localhost:{port}/").parse().unwrap())
+        .await
+        .unwrap_err();
+    assert!(!err.is_connect(), "attested, then a bad response: {err:?}");
+    let end = tokio::time::timeout(std::time::Duration::from_secs(60), server)
+        .await
+        .expect("the client closes the failed connection")
+        .unwrap();
+    assert_eq!(end.expect("an orderly close, not a truncation"), 0);
+}
+
+/// The same when the `Client` is dropped with a pooled connection.
+#[tokio::test]
+async fn dropped_client_closes_with_close_notify() {
+    let world = sim::ephemeral_world(1).unwrap();
+    let (port, server) = one_shot_server(&world, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+    let client = client(AttestationConfig::verifier(world.appraiser("p")));
+    let (status, _, body) = get_text(&client, &format!("https://localhost:{port}/")).await;
+    assert_eq!((status, body.as_str()), (http::StatusCode::OK, "ok"));
+    drop(client);
+    let end = tokio::time::timeout(std::time::Duration::from_secs(60), server)
+        .await
+        .expect("the client closes its dropped connection")
+        .unwrap();
+    assert_eq!(end.expect("an orderly close, not a truncation"), 0);
+}
+
+/// Guards the scheme check end to end/// Guards the scheme check end to end: an `http` URI fails with
 /// NetError::Config before any connection.
 #[tokio::test]
 async fn plain_http_uri_is_refused() {
