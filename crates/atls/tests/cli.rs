@@ -2255,3 +2255,102 @@ fn host_ca_with_a_policy_host_identity_prints_a_note() {
         assert!(!err.contains("--host-ca replaces"), "{mode}: {err}");
     }
 }
+
+/// A running `atls verifier serve` and its address.
+struct VerifierProcess(std::process::Child, String);
+
+impl Drop for VerifierProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Creates a verifier key pair and a sim world in `dir`, then starts
+/// `atls verifier serve` on port 0 and reads the address it prints.
+fn start_verifier(dir: &Path, extra: &[&str]) -> VerifierProcess {
+    let (code, out, err) = run(atls()
+        .args(["verifier", "key", "init", "--key"])
+        .arg(dir.join("verifier.key.pem"))
+        .arg("--pub")
+        .arg(dir.join("verifier.pub.pem")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("public key for relying parties"), "{out}");
+    if !dir.join("sim/policy.toml").exists() {
+        let (code, out, err) = run(atls().args(["sim", "init", "--dir"]).arg(dir.join("sim")));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let child = atls()
+        .args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(dir.join("sim/policy.toml"))
+        .arg("--signing-key")
+        .arg(dir.join("verifier.key.pem"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut v = VerifierProcess(child, String::new());
+    let mut line = String::new();
+    BufReader::new(v.0.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    v.1 = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("no address line: {line:?}"))
+        .to_string();
+    v
+}
+
+/// One HTTP/1.1 request by hand; the whole response.
+fn http(addr: &str, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `atls verifier key init` writes a private key (0600, never over an
+/// existing file) and its public key; `atls verifier serve` prints the
+/// real port it bound and answers the challenge-response API.
+#[test]
+fn verifier_serve_prints_its_address_and_answers_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start_verifier(tmp.path(), &["--session-ttl", "30", "--max-sessions", "4"]);
+    assert!(v.1.starts_with("127.0.0.1:") && !v.1.ends_with(":0"), "{}", v.1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(tmp.path().join("verifier.key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (code, _, err) = run(atls()
+        .args(["verifier", "key", "init", "--key"])
+        .arg(tmp.path().join("verifier.key.pem"))
+        .arg("--pub")
+        .arg(tmp.path().join("other.pub.pem")));
+    assert_eq!(code, 2);
+    assert!(err.contains("exists; not overwritten"), "{err}");
+
+    let created = http(
+        &v.1,
+        "POST /challenge-response/v1/newSession?nonceSize=64 HTTP/1.1\r\nHost: v\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(created.starts_with("HTTP/1.1 201 Created"), "{created}");
+    assert!(
+        created.contains("location: /challenge-response/v1/session/"),
+        "{created}"
+    );
+    assert!(created.contains("\"status\":\"waiting\""), "{created}");
+    let unknown = http(
+        &v.1,
+        "GET /challenge-response/v1/session/00 HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n",
+    );
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    assert!(unknown.contains("\"code\":\"unknown-session\""), "{unknown}");
+}
