@@ -281,7 +281,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         attester,
         ..EarlyConfig::default()
     };
-    if let Some(appraiser) = crate::serve::server_appraiser(&args)? {
+    if let Some(appraiser) = crate::serve::server_appraiser(&args, crate::serve::load_policy)? {
         cfg.appraiser = Some((appraiser, accepted_schemes()));
     }
     if cfg.attester.is_none() && cfg.appraiser.is_none() {

@@ -187,9 +187,38 @@ pub(crate) fn idle(secs: u64) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
 }
 
+/// The appraiser of a policy file, for modes other than the default: a
+/// `[remote_verifier]` section is refused (only the default mode hands
+/// appraisal to a remote verifier).
 pub(crate) fn load_policy(path: &std::path::Path) -> Result<attested_tls::verifier::Appraiser, Failure> {
+    let appraiser = load_policy_allowing_remote(path)?;
+    if let Some(r) = appraiser.remote_verifier() {
+        return Err(Failure::input(format!(
+            "{}: [remote_verifier] ({}) is supported in the default mode only; this mode appraises locally",
+            path.display(),
+            r.url()
+        )));
+    }
+    Ok(appraiser)
+}
+
+/// The appraiser of a policy file for the default mode, which may name a
+/// remote verifier ([`with_remote_client`] then gives it its client).
+pub(crate) fn load_policy_allowing_remote(
+    path: &std::path::Path,
+) -> Result<attested_tls::verifier::Appraiser, Failure> {
     let p = Policy::load(path).map_err(Failure::input)?;
     p.appraiser().map_err(Failure::input)
+}
+
+/// Gives the configuration the HTTP client of the remote verifier its
+/// policy names, if any.
+fn with_remote_client(cfg: AttestationConfig) -> AttestationConfig {
+    if cfg.appraiser.as_ref().is_some_and(|a| a.remote_verifier().is_some()) {
+        cfg.with_remote_client(Arc::new(attested_tls_verifier::HttpVerifierClient::new()))
+    } else {
+        cfg
+    }
 }
 
 /// The `--cert`/`--key` chain and key, if given.
@@ -252,8 +281,8 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
-    if let Some(appraiser) = server_appraiser(&args)? {
-        cfg = cfg.with_appraiser(appraiser);
+    if let Some(appraiser) = server_appraiser(&args, load_policy_allowing_remote)? {
+        cfg = with_remote_client(cfg.with_appraiser(appraiser));
     }
     if cfg.attester.is_none() && cfg.appraiser.is_none() {
         return Err(Failure::input("nothing to attest: give --attester and/or --policy"));
@@ -286,11 +315,14 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
 
 /// The appraiser of `serve --policy`, if given: a policy that requires
 /// host identity (I1) is a usage error (a server dialled no name).
-pub(crate) fn server_appraiser(args: &ServeArgs) -> Result<Option<attested_tls::verifier::Appraiser>, Failure> {
+pub(crate) fn server_appraiser(
+    args: &ServeArgs,
+    load: fn(&std::path::Path) -> Result<attested_tls::verifier::Appraiser, Failure>,
+) -> Result<Option<attested_tls::verifier::Appraiser>, Failure> {
     let Some(p) = &args.policy else {
         return Ok(None);
     };
-    let appraiser = load_policy(p)?;
+    let appraiser = load(p)?;
     if appraiser.host_identity().is_some() {
         return Err(Failure::input(format!(
             "{}: [host_identity] (I1) checks the name a client dialled; a server cannot require it of its clients",
@@ -577,9 +609,9 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     if !args.passport_verifier.is_empty() {
         return Err(Failure::input("--passport-verifier is for mode early (--mode early)"));
     }
-    let appraiser = load_policy(&args.policy)?;
+    let appraiser = load_policy_allowing_remote(&args.policy)?;
     let host_identity = args.host_identity(&appraiser)?;
-    let mut cfg = AttestationConfig::verifier(appraiser);
+    let mut cfg = with_remote_client(AttestationConfig::verifier(appraiser));
     let server_name = args.server_name();
     if let Some(roots) = host_identity {
         cfg = cfg.with_host_identity(roots);

@@ -2354,3 +2354,54 @@ fn verifier_serve_prints_its_address_and_answers_the_api() {
     assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
     assert!(unknown.contains("\"code\":\"unknown-session\""), "{unknown}");
 }
+
+/// Three processes: `atls verifier serve`, `atls serve` attesting with a
+/// sim instance, and `atls connect` whose policy names the verifier
+/// (`[remote_verifier]`): the client accepts the verifier's EAR and pipes
+/// data. With the verifier gone, `connect` fails naming it (exit 4), and
+/// a `[remote_verifier]` policy in mode `early` is a usage error.
+#[test]
+fn connect_with_a_remote_verifier_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = start_verifier(tmp.path(), &["--verifier-id", "cli-verifier"]);
+    let rp = tmp.path().join("rp.toml");
+    let rp_text = |addr: &str| {
+        format!(
+            "id = \"rp\"\n[remote_verifier]\nurl = \"http://{addr}/challenge-response/v1\"\npublic_key = \"verifier.pub.pem\"\ntimeout_secs = 5\n"
+        )
+    };
+    std::fs::write(&rp, rp_text(&v.1)).unwrap();
+    let instance = tmp.path().join("sim/instance-0.toml");
+    let args = [
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ];
+    let server = serve(&args);
+    let (code, out, err) = connect(&server.1, &rp, b"via the remote verifier\n", &["--json"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, "via the remote verifier\n");
+    assert!(err.contains("\"developer\": \"cli-verifier\""), "{err}");
+    assert!(err.contains("\"ear_status\": \"affirming\""), "{err}");
+
+    let _ = v.0.kill();
+    let _ = v.0.wait();
+    let server = serve(&args);
+    let (code, _, err) = connect(&server.1, &rp, b"", &[]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!(
+            "remote verifier http://{}/challenge-response/v1 is unreachable",
+            v.1
+        )),
+        "{err}"
+    );
+
+    let (code, _, err) = run(atls()
+        .args(["connect", "127.0.0.1:9", "--mode", "early", "--policy"])
+        .arg(&rp));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("supported in the default mode only"), "{err}");
+}

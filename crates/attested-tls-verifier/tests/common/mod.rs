@@ -121,3 +121,28 @@ impl Verifier {
         )
     }
 }
+
+pub type ServerStream = attested_tls::net::AttestedStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
+pub type ClientStream = attested_tls::net::AttestedStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// One attested connection over loopback TLS; both sides' outcomes.
+pub async fn run_pair(
+    server: attested_tls::net::AttestationConfig,
+    client: attested_tls::net::AttestationConfig,
+) -> (
+    Result<(ServerStream, Option<attested_tls::ear::Ear>), attested_tls::net::NetError>,
+    Result<(ClientStream, Option<attested_tls::ear::Ear>), attested_tls::net::NetError>,
+) {
+    use attested_tls::net;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (cert, key) = net::tls::self_signed_server_identity("server.test").unwrap();
+    let tls = net::tls::server_config(vec![cert], key).unwrap();
+    let srv = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        net::accept(&tls, tcp, &server).await
+    });
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cli = net::connect(&net::tls::client_config().unwrap(), "server.test", tcp, &client).await;
+    (srv.await.unwrap(), cli)
+}

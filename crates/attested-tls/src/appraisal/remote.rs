@@ -293,3 +293,59 @@ impl RemoteVerifierPolicy {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_pem() -> String {
+        let k = crate::ear_jwt::SigningKeyPem::from_pem(crate::ear_jwt::generate_signing_key_pem().unwrap().as_bytes())
+            .unwrap();
+        k.public_key_pem().unwrap()
+    }
+
+    /// Guards the `[remote_verifier]` section: its keys are read (with
+    /// defaults), bad values are refused naming the key, and platform
+    /// sections beside it are refused (they would silently not apply).
+    #[test]
+    fn the_remote_verifier_section() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("v.pem"), key_pem()).unwrap();
+        let policy = |body: &str| Policy::from_toml(&format!("id = \"rp\"\n{body}"), dir.path());
+        let a =
+            policy("[remote_verifier]\nurl = \"http://127.0.0.1:1/challenge-response/v1/\"\npublic_key = \"v.pem\"\n")
+                .unwrap()
+                .appraiser()
+                .unwrap();
+        let r = a.remote_verifier().unwrap();
+        assert_eq!(r.url(), "http://127.0.0.1:1/challenge-response/v1");
+        assert_eq!(
+            (r.timeout(), r.max_age),
+            (Duration::from_secs(10), Duration::from_secs(60))
+        );
+        assert!(!a.has_platforms());
+        let refused = |body: &str| policy(body).unwrap().appraiser().unwrap_err();
+        for (body, key) in [
+            ("[remote_verifier]\nurl = \"ftp://v\"\npublic_key = \"v.pem\"\n", "remote_verifier.url"),
+            ("[remote_verifier]\nurl = \"http://v\"\npublic_key = \"missing.pem\"\n", "remote_verifier.public_key"),
+            (
+                "[remote_verifier]\nurl = \"http://v\"\npublic_key = \"v.pem\"\ntimeout_secs = 0\n",
+                "remote_verifier.timeout_secs",
+            ),
+            (
+                "[remote_verifier]\nurl = \"http://v\"\npublic_key = \"v.pem\"\nmax_age_secs = 3601\n",
+                "remote_verifier.max_age_secs",
+            ),
+            (
+                "[sim]\ntrusted_roots = []\nmeasurements = []\n[remote_verifier]\nurl = \"http://v\"\npublic_key = \"v.pem\"\n",
+                "remote_verifier",
+            ),
+        ] {
+            let e = refused(body);
+            assert!(matches!(&e, PolicyError::Value { key: k, .. } if k == key), "{body}: {e}");
+        }
+        // A misspelt key is an error, never ignored.
+        let e = policy("[remote_verifier]\nurl = \"http://v\"\npublic_key = \"v.pem\"\ntimeout = 1\n").unwrap_err();
+        assert!(e.to_string().contains("timeout"), "{e}");
+    }
+}
