@@ -111,6 +111,7 @@ type EarlyAttesterAndSchemes = (Arc<dyn EarlyAttester>, Vec<AttestationScheme>);
 
 /// This side's attester for mode `early` and the one scheme it presents.
 fn early_attester(args: &AttesterArgs) -> Result<Option<EarlyAttesterAndSchemes>, Failure> {
+    args.refuse_passport_from("early")?;
     match args.attester.as_str() {
         "none" => Ok(None),
         "sim" => Ok(Some((

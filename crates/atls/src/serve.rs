@@ -31,16 +31,55 @@ pub struct AttesterArgs {
     /// configfs-tsm report directory.
     #[arg(long, default_value = "/sys/kernel/config/tsm/report")]
     pub(crate) tsm_dir: PathBuf,
+    /// Passport model (default mode): have each Evidence appraised by the
+    /// verification service at URL (`atls verifier serve`, API base
+    /// `http://HOST:PORT/challenge-response/v1`) and present the signed EAR
+    /// it returns instead of the Evidence; docs/verifier.md.
+    #[arg(long, value_name = "URL")]
+    pub(crate) passport_from: Option<String>,
+    /// Seconds to wait for the verifier of --passport-from.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) passport_timeout: u64,
 }
 
 impl AttesterArgs {
     fn build(&self) -> Result<Option<Arc<dyn Attester>>, Failure> {
-        match self.attester.as_str() {
-            "none" => Ok(None),
-            "sim" => Ok(Some(Arc::new(self.sim()?))),
-            "configfs" => configfs_attester(&self.tsm_dir),
-            other => Err(unknown_attester(other)),
+        let attester = match self.attester.as_str() {
+            "none" => None,
+            "sim" => Some(Arc::new(self.sim()?) as Arc<dyn Attester>),
+            "configfs" => configfs_attester(&self.tsm_dir)?,
+            other => return Err(unknown_attester(other)),
+        };
+        match (&self.passport_from, attester) {
+            (Some(url), Some(evidence)) => {
+                let passport = attested_tls_verifier::PassportAttester::new(
+                    evidence,
+                    url.trim_end_matches('/'),
+                    Duration::from_secs(self.passport_timeout),
+                )
+                .map_err(Failure::input)?;
+                Ok(Some(Arc::new(passport)))
+            }
+            (Some(_), None) => Err(Failure::input(
+                "--passport-from needs an attester (--attester sim or configfs) whose Evidence the verifier appraises",
+            )),
+            (None, attester) => Ok(attester),
         }
+    }
+
+    /// Refuses `--passport-from` in modes that do not support it.
+    pub(crate) fn refuse_passport_from(&self, mode: &str) -> Result<(), Failure> {
+        if self.passport_from.is_some() {
+            return Err(Failure::input(format!(
+                "--passport-from is for the default mode; mode {mode} does not support it{}",
+                if mode == "early" {
+                    " (mode early has its own passport scheme: --passport-key)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
     }
 
     /// The simulated attester of `--sim-instance`.
@@ -153,6 +192,13 @@ fn connection_failure(context: &str, e: NetError) -> Failure {
             | SessionError::PeerDeclined(_)
             | SessionError::PeerCannotAttest(_),
         ) => Failure::refused(format!("{context}: {e}")),
+        // The remote verifier's answer was refused (signature, freshness,
+        // binding): an attestation refusal. A verifier that cannot be
+        // reached or broke the protocol is a connection failure (below).
+        NetError::Attestation(SessionError::RemoteVerifier(
+            attested_tls::remote::RemoteVerifierError::Jwt { .. }
+            | attested_tls::remote::RemoteVerifierError::NonceMismatch { .. },
+        )) => Failure::refused(format!("{context}: {e}")),
         NetError::Config(_) => Failure::input(format!("{context}: {e}")),
         // A server of mode early refuses a ClientHello without its
         // extension with missing_extension: say what probably happened.

@@ -2405,3 +2405,52 @@ fn connect_with_a_remote_verifier_policy() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("supported in the default mode only"), "{err}");
 }
+
+/// Passport model over three processes: `atls serve --passport-from`
+/// presents the verifier's signed EAR instead of its Evidence, and
+/// `atls connect` with a `[passport]` policy trusting the verifier's key
+/// accepts it; a policy trusting another key refuses it (exit 1, naming
+/// the passport check); `--passport-from` in mode early is a usage error.
+#[test]
+fn serve_with_a_passport_from_the_verifier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start_verifier(tmp.path(), &[]);
+    let rp = tmp.path().join("rp.toml");
+    std::fs::write(&rp, "id = \"rp\"\n[passport]\nverifier_keys = [\"verifier.pub.pem\"]\n").unwrap();
+    let instance = tmp.path().join("sim/instance-0.toml");
+    let url = format!("http://{}/challenge-response/v1", v.1);
+    let args = [
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--passport-from",
+        url.as_str(),
+        "--once",
+    ];
+    let server = serve(&args);
+    let (code, out, err) = connect(&server.1, &rp, b"passport\n", &["--json"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, "passport\n");
+    assert!(err.contains("\"passport_verifier\""), "{err}");
+
+    let other = tempfile::tempdir().unwrap();
+    let (code, _, _) = run(atls()
+        .args(["verifier", "key", "init", "--key"])
+        .arg(other.path().join("k.pem"))
+        .arg("--pub")
+        .arg(tmp.path().join("other.pub.pem")));
+    assert_eq!(code, 0);
+    std::fs::write(&rp, "id = \"rp\"\n[passport]\nverifier_keys = [\"other.pub.pem\"]\n").unwrap();
+    let server = serve(&args);
+    let (code, _, err) = connect(&server.1, &rp, b"", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("passport_signature"), "{err}");
+
+    let (code, _, err) = run(atls()
+        .args(["serve", "--mode", "early", "--attester", "sim", "--sim-instance"])
+        .arg(&instance)
+        .args(["--passport-from", url.as_str()]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--passport-from is for the default mode"), "{err}");
+}

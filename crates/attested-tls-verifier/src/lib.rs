@@ -7,6 +7,8 @@
 //!   nonce.
 //! - [`client`]: the HTTP client a relying party (background check) or
 //!   an attester (passport) uses to have Evidence appraised.
+//! - [`passport`]: an attester that presents a signed EAR from the
+//!   verifier instead of its Evidence (the passport model).
 //! - [`api`]: the resources and media types on the wire.
 //!
 //! The core `attested-tls` crate stays free of HTTP: this crate carries
@@ -16,7 +18,9 @@
 
 pub mod api;
 pub mod client;
+pub mod passport;
 pub mod service;
 
 pub use client::HttpVerifierClient;
+pub use passport::PassportAttester;
 pub use service::{ServiceConfig, ServiceError, VerifierService};

@@ -95,6 +95,10 @@ pub struct Policy {
     /// `docs/verifier.md`).
     #[serde(default)]
     pub remote_verifier: Option<crate::remote::RemoteVerifierPolicy>,
+    /// Passports (signed EARs presented instead of Evidence) from these
+    /// verifiers are accepted (passport model; see `docs/verifier.md`).
+    #[serde(default)]
+    pub passport: Option<crate::remote::PassportPolicy>,
     /// Directory relative paths are resolved against (the policy file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -168,6 +172,9 @@ impl Policy {
         }
         if let Some(s) = &self.cca {
             a = a.with_verifier(s.verifier(self)?);
+        }
+        if let Some(p) = &self.passport {
+            a = a.with_verifier(Arc::new(p.verifier(self)?) as Arc<dyn Verifier>);
         }
         if let Some(h) = &self.host_identity {
             a = a.with_host_identity(h.host_identity(self)?);

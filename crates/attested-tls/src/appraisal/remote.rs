@@ -12,6 +12,11 @@
 //! the `attested-tls-verifier` crate provides, run by [`crate::net`] under
 //! the verifier's timeout.
 //!
+//! A relying party whose policy has a `[passport]` section accepts, in
+//! place of Evidence, a signed EAR the attester obtained from a verifier it
+//! trusts ([`PassportVerifier`], for records of [`PASSPORT_MEDIA_TYPE`]),
+//! under the same three checks.
+//!
 //! The nonce is the binding's 64-byte `report_data`
 //! ([`ExpectedBinding::report_data`]): it commits to the seat-expat binder
 //! and the authenticator key's hash (or, for a relying party that only
@@ -27,9 +32,10 @@ use serde::Deserialize;
 
 use crate::binder::ExpectedBinding;
 use crate::corim::VerificationKey;
-use crate::ear::{Ear, EatNonce};
+use crate::ear::{claim_value, escape_control, Appraisal, Ear, EatNonce, Tier, TrustClaim};
 use crate::ear_jwt::{EarJwtError, EarJwtValidation};
 use crate::policy::{Policy, PolicyError};
+use crate::verifier::{AppraisalContext, Verifier};
 
 /// Why a remote verifier's answer was not accepted.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +136,12 @@ pub fn cmw_media_type(cmw: &[u8]) -> &'static str {
         _ => CMW_CBOR_MEDIA_TYPE,
     }
 }
+
+/// Media type of the CMW record that carries a passport, a signed EAR
+/// presented instead of Evidence: the one mode `early`'s passport scheme
+/// uses ([`crate::modes::early::EAR_JWT_MEDIA_TYPE`]), a JWT whose payload
+/// is an EAR of draft-ietf-rats-ear-04's profile.
+pub const PASSPORT_MEDIA_TYPE: &str = crate::modes::early::EAR_JWT_MEDIA_TYPE;
 
 /// Longest `timeout_secs` and `max_age_secs` a policy may set.
 pub const MAX_REMOTE_SECS: u64 = 3600;
@@ -290,6 +302,174 @@ impl RemoteVerifierPolicy {
             read_key(policy, "remote_verifier.public_key", &self.public_key)?,
             check_secs("remote_verifier.max_age_secs", self.max_age_secs)?,
             check_secs("remote_verifier.timeout_secs", self.timeout_secs)?,
+        ))
+    }
+}
+
+/// Largest number of trusted keys a `[passport]` section may list.
+pub const MAX_PASSPORT_KEYS: usize = 16;
+
+/// Appraises passports: a CMW record of [`PASSPORT_MEDIA_TYPE`] holding an
+/// EAR JWT signed by one of the trusted verifier keys, fresh (`iat` at
+/// most `max_age` old, `exp` not passed) and whose `eat_nonce` is this
+/// connection's `report_data`. The result is one submodule, `passport`,
+/// carrying the verifier's trustworthiness claims (the worst of its
+/// submodules'), its findings (prefixed with their submodule) and claims
+/// naming the verifier, its `iat` and its submodules; it is
+/// contraindicated when a check fails (findings `passport_signature`,
+/// `passport_freshness`, `passport_nonce`, `passport_format`) or the
+/// verifier's result is not acceptable (`passport_status`).
+#[derive(Clone, Debug)]
+pub struct PassportVerifier {
+    keys: Vec<VerificationKey>,
+    max_age: Duration,
+}
+
+impl PassportVerifier {
+    /// A verifier of passports signed by one of `keys`, at most `max_age` old.
+    pub fn new(keys: Vec<VerificationKey>, max_age: Duration) -> Self {
+        Self { keys, max_age }
+    }
+
+    /// The checked EAR of a passport, or why it is refused.
+    pub fn check(
+        &self,
+        token: &[u8],
+        expected: &ExpectedBinding,
+        now: time::OffsetDateTime,
+    ) -> Result<Ear, RemoteVerifierError> {
+        let token = std::str::from_utf8(token).map_err(|_| RemoteVerifierError::Jwt {
+            issuer: "passport".into(),
+            source: EarJwtError::Malformed("the token is not UTF-8".into()),
+        })?;
+        let keys: Vec<&VerificationKey> = self.keys.iter().collect();
+        check_signed_ear(token, &keys, self.max_age, expected, now, "passport")
+    }
+}
+
+impl Verifier for PassportVerifier {
+    fn platform(&self) -> &'static str {
+        "passport"
+    }
+
+    fn accepts_media_type(&self, media_type: &str) -> bool {
+        media_type == PASSPORT_MEDIA_TYPE
+    }
+
+    fn appraise(&self, _media_type: &str, evidence: &[u8], ctx: &AppraisalContext<'_>) -> Appraisal {
+        let mut a = Appraisal::new(ctx.policy_id);
+        let ear = match self.check(evidence, ctx.expected, ctx.now) {
+            Ok(ear) => ear,
+            Err(e) => {
+                let claim = match &e {
+                    RemoteVerifierError::NonceMismatch { .. } => "passport_nonce",
+                    RemoteVerifierError::Jwt {
+                        source: EarJwtError::Signature(_) | EarJwtError::Algorithm(_) | EarJwtError::Key(_),
+                        ..
+                    } => "passport_signature",
+                    RemoteVerifierError::Jwt {
+                        source:
+                            EarJwtError::Expired { .. }
+                            | EarJwtError::TooOld { .. }
+                            | EarJwtError::NotYetValid { .. }
+                            | EarJwtError::MissingIat
+                            | EarJwtError::InvalidTimeClaim(_),
+                        ..
+                    } => "passport_freshness",
+                    _ => "passport_format",
+                };
+                a.fail(
+                    TrustClaim::InstanceIdentity,
+                    claim_value::UNTRUSTWORTHY_INSTANCE,
+                    claim,
+                    None,
+                    None,
+                    escape_control(&e.to_string()).into_owned(),
+                );
+                return a.finish();
+            }
+        };
+        a.claim(
+            "passport_verifier",
+            serde_json::to_value(&ear.ear_verifier_id).unwrap_or_default(),
+        );
+        a.claim("passport_iat", ear.iat);
+        a.claim(
+            "passport_submods",
+            serde_json::to_value(&ear.submods).unwrap_or_default(),
+        );
+        for (name, sub) in &ear.submods {
+            for (claim, value) in &sub.trust_vector {
+                a.set(*claim, *value);
+            }
+            for f in &sub.findings {
+                let mut f = f.clone();
+                f.claim = format!("{}: {}", escape_control(name), f.claim);
+                a.findings.push(f);
+            }
+        }
+        if !ear.is_acceptable() {
+            a.fail(
+                TrustClaim::InstanceIdentity,
+                claim_value::UNTRUSTWORTHY_INSTANCE,
+                "passport_status",
+                Some(ear.status.to_string()),
+                Some("affirming or warning".into()),
+                format!("the verifier's result is not acceptable: {}", ear.refusal_summary()),
+            );
+        } else if ear.status == Tier::Warning && !a.findings.iter().any(|f| f.tier == Tier::Warning) {
+            // A warning the verifier gave without saying why stays a warning.
+            a.warn(
+                TrustClaim::Configuration,
+                claim_value::UNSAFE_CONFIG,
+                "passport_status",
+                Some(ear.status.to_string()),
+                "the verifier's result is a warning",
+            );
+        }
+        a.finish()
+    }
+}
+
+/// The `[passport]` policy section.
+///
+/// ```toml
+/// [passport]
+/// verifier_keys = ["verifier.pub.pem"]   # relative to the policy file
+/// max_age_secs = 60                      # default 60
+/// ```
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PassportPolicy {
+    /// Public keys (PEM SubjectPublicKeyInfo or JWK) of the verifiers whose
+    /// passports are accepted; 1 to [`MAX_PASSPORT_KEYS`].
+    pub verifier_keys: Vec<PathBuf>,
+    /// Largest age of a passport (`now - iat`), 1 to 3600 s.
+    #[serde(default = "default_max_age")]
+    pub max_age_secs: u64,
+}
+
+impl PassportPolicy {
+    /// The verifier, with its keys read.
+    pub fn verifier(&self, policy: &Policy) -> Result<PassportVerifier, PolicyError> {
+        if self.verifier_keys.is_empty() || self.verifier_keys.len() > MAX_PASSPORT_KEYS {
+            return Err(PolicyError::value(
+                "passport.verifier_keys",
+                format!(
+                    "lists {} keys; list 1 to {MAX_PASSPORT_KEYS} (without a key no passport can be accepted: \
+                     remove the [passport] section instead)",
+                    self.verifier_keys.len()
+                ),
+            ));
+        }
+        let keys = self
+            .verifier_keys
+            .iter()
+            .map(|k| read_key(policy, "passport.verifier_keys", k))
+            .collect::<Result<_, _>>()?;
+        Ok(PassportVerifier::new(
+            keys,
+            check_secs("passport.max_age_secs", self.max_age_secs)?,
         ))
     }
 }
