@@ -147,16 +147,7 @@ fn key_init(key: &Path, public: &Path, json: bool) -> Result<u8, Failure> {
 
 /// Creates `path` (never an existing file or a symlink), 0600 for a secret.
 fn write_new(path: &Path, contents: &str, secret: bool) -> Result<(), Failure> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f = opts
+    let mut f = attested_tls::fsutil::new_file_options(secret)
         .open(path)
         .map_err(|e| Failure::input(format!("cannot create {}: {e}", path.display())))?;
     f.write_all(contents.as_bytes())

@@ -228,9 +228,9 @@ async fn an_ear_from_another_verifier_key_is_refused() {
     let v = Verifier::start(|_| {}).await;
     let other = Verifier::start(|_| {}).await;
     // The relying party pins `other`'s key but asks `v`.
-    let remote = RemoteVerifier::new(
-        v.url.clone(),
-        attested_tls::corim::VerificationKey::from_pem_or_jwk(other.public_pem.as_bytes()).unwrap(),
+    let remote = remote_at(
+        &v.url,
+        &other.public_pem,
         Duration::from_secs(60),
         Duration::from_secs(5),
     );
@@ -258,12 +258,7 @@ async fn an_ear_from_another_verifier_key_is_refused() {
 async fn a_verifier_that_is_down_is_a_refusal_naming_it() {
     let v = Verifier::start(|_| {}).await;
     let url = closed_port_url().await;
-    let remote = RemoteVerifier::new(
-        url.clone(),
-        attested_tls::corim::VerificationKey::from_pem_or_jwk(v.public_pem.as_bytes()).unwrap(),
-        Duration::from_secs(60),
-        Duration::from_secs(5),
-    );
+    let remote = remote_at(&url, &v.public_pem, Duration::from_secs(60), Duration::from_secs(5));
     let (srv, cli) = run_pair(
         attests(&v.world.instances[0]),
         relying_party(remote, Arc::new(HttpVerifierClient::new())),
@@ -297,12 +292,7 @@ async fn a_verifier_that_never_answers_times_out() {
             held.push(tcp);
         }
     });
-    let remote = RemoteVerifier::new(
-        url.clone(),
-        attested_tls::corim::VerificationKey::from_pem_or_jwk(v.public_pem.as_bytes()).unwrap(),
-        Duration::from_secs(60),
-        Duration::from_secs(1),
-    );
+    let remote = remote_at(&url, &v.public_pem, Duration::from_secs(60), Duration::from_secs(1));
     let (_, cli) = run_pair(
         attests(&v.world.instances[0]),
         relying_party(remote, Arc::new(HttpVerifierClient::new())),

@@ -113,13 +113,18 @@ impl Verifier {
     }
 
     pub fn remote_with(&self, max_age: Duration) -> RemoteVerifier {
-        RemoteVerifier::new(
-            self.url.clone(),
-            attested_tls::corim::VerificationKey::from_pem_or_jwk(self.public_pem.as_bytes()).unwrap(),
-            max_age,
-            Duration::from_secs(5),
-        )
+        remote_at(&self.url, &self.public_pem, max_age, Duration::from_secs(5))
     }
+}
+
+/// A relying party's view of the verifier at `url` pinning `public_pem`.
+pub fn remote_at(url: &str, public_pem: &str, max_age: Duration, timeout: Duration) -> RemoteVerifier {
+    RemoteVerifier::new(
+        url,
+        attested_tls::corim::VerificationKey::from_pem_or_jwk(public_pem.as_bytes()).unwrap(),
+        max_age,
+        timeout,
+    )
 }
 
 pub type ServerStream = attested_tls::net::AttestedStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;

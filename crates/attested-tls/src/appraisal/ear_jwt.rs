@@ -328,7 +328,7 @@ impl SigningKeyPem {
             Inner::P256(k) | Inner::P384(k) => k.public_key().as_der().map_err(|_| EarJwtError::Signing)?,
             Inner::Ed25519(k) => k.public_key().as_der().map_err(|_| EarJwtError::Signing)?,
         };
-        Ok(pem_encode("PUBLIC KEY", der.as_ref()))
+        Ok(crate::crypto::pem_encode("PUBLIC KEY", der.as_ref()))
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, EarJwtError> {
@@ -386,19 +386,7 @@ pub fn generate_signing_key_pem() -> Result<String, EarJwtError> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|_| EarJwtError::Signing)?;
-    Ok(pem_encode("PRIVATE KEY", pkcs8.as_ref()))
-}
-
-/// PEM text of `der` under `label` (RFC 7468), 64 characters a line.
-fn pem_encode(label: &str, der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str(&format!("-----END {label}-----\n"));
-    pem
+    Ok(crate::crypto::pem_encode("PRIVATE KEY", pkcs8.as_ref()))
 }
 
 /// Verifies a signed EAR with a PEM public key (SubjectPublicKeyInfo) or a

@@ -1440,6 +1440,110 @@ mod tests {
         assert!(c.is_ready() && s.is_ready());
     }
 
+    /// A client session whose appraiser names a remote verifier, and a
+    /// server attesting with the simulated TEE; the client has received the
+    /// server's authenticator and asked for the remote appraisal.
+    fn remote_pair(world: &crate::sim::SimWorld) -> (Session, Session, SecretExporter, u32, Vec<u8>, ExpectedBinding) {
+        let remote = crate::remote::RemoteVerifier::new(
+            "http://verifier.invalid/challenge-response/v1",
+            crate::corim::VerificationKey::P256(vec![4; 65]),
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(5),
+        );
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(crate::verifier::Appraiser::new("rp").with_remote_verifier(remote));
+        let (mut c, mut s) = (Session::new(client), attesting_server(world));
+        let ex = SecretExporter::new(HashAlgorithm::Sha256, vec![6u8; 32]);
+        deliver(&mut c, &mut s, &ex);
+        deliver(&mut s, &mut c, &ex);
+        let mut asked = None;
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                Event::AppraisalRequested {
+                    request_id,
+                    cmw,
+                    expected,
+                } => asked = Some((request_id, cmw, expected)),
+                Event::PeerAttested { .. } => panic!("appraised locally"),
+                _ => {}
+            }
+        }
+        let (id, cmw, expected) = asked.expect("AppraisalRequested");
+        (c, s, ex, id, cmw, expected)
+    }
+
+    /// Guards the remote-appraisal seam: with a remote verifier the session
+    /// never appraises itself; it asks, waits (not ready, no OUTCOME), and
+    /// concludes with the result it is given (mode mark, OUTCOME, ready).
+    #[test]
+    fn a_remote_verifier_is_asked_and_its_result_concludes_the_appraisal() {
+        let world = ephemeral_world(1).unwrap();
+        let (mut c, mut s, ex, id, cmw, expected) = remote_pair(&world);
+        assert_eq!(c.appraisal_requested(), Some(id));
+        assert!(!c.is_ready());
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&c.take_outgoing());
+        assert_eq!(d.next_frame().unwrap(), None, "no OUTCOME before the result");
+        // A result for another request is a caller mistake: refused, not fatal.
+        assert!(matches!(
+            c.provide_appraisal(
+                id + 1,
+                Err(crate::remote::RemoteVerifierError::Timeout {
+                    url: "u".into(),
+                    secs: 1
+                })
+            ),
+            Err(SessionError::State(_))
+        ));
+        assert!(!c.has_failed());
+        // What the verifier would answer: the Evidence appraised against the
+        // report data sent as the nonce.
+        let ear = world.appraiser("verifier").appraise_cmw_bytes(
+            &cmw,
+            &ExpectedBinding::ReportData(crate::remote::RemoteVerifier::nonce_for(&expected)),
+            time::OffsetDateTime::now_utc(),
+        );
+        assert!(ear.is_affirming(), "{}", ear.render());
+        c.provide_appraisal(id, Ok(ear)).unwrap();
+        let attested = std::iter::from_fn(|| c.poll_event()).find_map(|e| match e {
+            Event::PeerAttested { ear, .. } => Some(ear),
+            _ => None,
+        });
+        assert_eq!(attested.unwrap().submods["sim"].claims["attested_tls_mode"], "expat");
+        deliver(&mut c, &mut s, &ex);
+        assert!(c.is_ready() && s.is_ready());
+    }
+
+    /// A remote verifier's failure refuses the peer (OUTCOME refused with
+    /// the reason) and fails the session with `RemoteVerifier`.
+    #[test]
+    fn a_remote_verifier_failure_refuses_the_peer() {
+        let world = ephemeral_world(1).unwrap();
+        let (mut c, mut s, ex, id, _, _) = remote_pair(&world);
+        let e = crate::remote::RemoteVerifierError::Timeout {
+            url: "http://verifier.invalid".into(),
+            secs: 5,
+        };
+        assert!(matches!(
+            c.provide_appraisal(id, Err(e)),
+            Err(SessionError::RemoteVerifier(
+                crate::remote::RemoteVerifierError::Timeout { .. }
+            ))
+        ));
+        assert!(c.has_failed());
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&c.take_outgoing());
+        let Some(frame) = d.next_frame().unwrap() else {
+            panic!("no OUTCOME")
+        };
+        match s.handle_frame(frame, &ex) {
+            Err(SessionError::RefusedByPeer(reason)) => {
+                assert!(reason.contains("did not answer within 5 s"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn a_deferred_attester_failure_is_fatal() {
         let world = ephemeral_world(1).unwrap();
