@@ -238,8 +238,11 @@ impl VerifierService {
                     let svc = svc.clone();
                     async move { Ok::<_, Infallible>(svc.handle(req).await) }
                 });
+                // One request per connection: an idle keep-alive connection
+                // would hold a connection slot with no deadline.
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
+                    .keep_alive(false)
                     .header_read_timeout(timeout)
                     .serve_connection(TokioIo::new(tcp), handler);
                 if let Err(e) = conn.await {
