@@ -294,7 +294,7 @@ impl RemoteVerifierPolicy {
         if !url.starts_with("http://") && !url.starts_with("https://") {
             return Err(PolicyError::value(
                 "remote_verifier.url",
-                format!("{url:?} is not an http:// URL"),
+                format!("{url:?} is not an http:// or https:// URL"),
             ));
         }
         Ok(RemoteVerifier::new(
