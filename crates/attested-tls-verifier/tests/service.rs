@@ -243,3 +243,46 @@ async fn client_errors_name_the_verifier_and_the_problem() {
         "{e}"
     );
 }
+
+/// Guards the size check before reading: a request that declares more
+/// than the limit is answered 413 at once, with the body never sent (were
+/// the body read first, this request would wait for it and end in 408
+/// `request-timeout` instead).
+#[tokio::test]
+async fn an_oversize_declared_body_is_refused_before_it_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let v = Verifier::start(|cfg| cfg.max_evidence_len = 1000).await;
+    let c = HttpVerifierClient::new();
+    let created = c
+        .request(
+            &v.url,
+            Method::POST,
+            &format!("{API_PREFIX}/newSession?nonceSize=64"),
+            None,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let loc = created.location.unwrap();
+    let addr = v
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(
+        format!(
+            "POST {loc} HTTP/1.1\r\nHost: v\r\nContent-Type: {CMW_CBOR_MEDIA_TYPE}\r\nContent-Length: 1000001\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = tcp.read(&mut head).await.unwrap();
+    let text = String::from_utf8_lossy(&head[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("evidence-too-large"), "{text}");
+}
