@@ -111,6 +111,7 @@ type EarlyAttesterAndSchemes = (Arc<dyn EarlyAttester>, Vec<AttestationScheme>);
 
 /// This side's attester for mode `early` and the one scheme it presents.
 fn early_attester(args: &AttesterArgs) -> Result<Option<EarlyAttesterAndSchemes>, Failure> {
+    args.refuse_passport_from("early")?;
     match args.attester.as_str() {
         "none" => Ok(None),
         "sim" => Ok(Some((
@@ -281,7 +282,7 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
         attester,
         ..EarlyConfig::default()
     };
-    if let Some(appraiser) = crate::serve::server_appraiser(&args)? {
+    if let Some(appraiser) = crate::serve::server_appraiser(&args, crate::serve::load_policy)? {
         cfg.appraiser = Some((appraiser, accepted_schemes()));
     }
     if cfg.attester.is_none() && cfg.appraiser.is_none() {

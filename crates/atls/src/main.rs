@@ -14,6 +14,7 @@ mod lab;
 mod policy_init;
 mod profiles;
 mod serve;
+mod verifier;
 mod verify;
 
 use std::path::PathBuf;
@@ -67,6 +68,11 @@ enum Command {
     },
     /// Run the attack lab: relay, diversion and replay attacks against each mode over loopback TLS.
     Lab(lab::LabArgs),
+    /// Remote verifier: a challenge-response HTTP service issuing signed EARs.
+    Verifier {
+        #[command(subcommand)]
+        command: verifier::VerifierCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -229,6 +235,7 @@ fn main() -> ExitCode {
                     },
             } => corim_import(&file, key.as_deref(), &platform, json),
             Command::Lab(a) => lab::run(a).await,
+            Command::Verifier { command } => verifier::run(command).await,
         }
     });
     // A blocking read of stdin (`connect`) may never return; do not wait

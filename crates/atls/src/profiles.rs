@@ -84,6 +84,7 @@ fn server_attester(
     args: &AttesterArgs,
     max_calls: u32,
 ) -> Result<Arc<dyn ProfileAttester>, Failure> {
+    args.refuse_passport_from(profile.name())?;
     let attester: Arc<dyn ProfileAttester> = match args.attester.as_str() {
         "sim" => Arc::new(args.sim()?),
         "configfs" => Arc::new(ConfigfsAttester::new(&args.tsm_dir)),

@@ -31,16 +31,55 @@ pub struct AttesterArgs {
     /// configfs-tsm report directory.
     #[arg(long, default_value = "/sys/kernel/config/tsm/report")]
     pub(crate) tsm_dir: PathBuf,
+    /// Passport model (default mode): have each Evidence appraised by the
+    /// verification service at URL (`atls verifier serve`, API base
+    /// `http://HOST:PORT/challenge-response/v1`) and present the signed EAR
+    /// it returns instead of the Evidence; docs/verifier.md.
+    #[arg(long, value_name = "URL")]
+    pub(crate) passport_from: Option<String>,
+    /// Seconds to wait for the verifier of --passport-from.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) passport_timeout: u64,
 }
 
 impl AttesterArgs {
     fn build(&self) -> Result<Option<Arc<dyn Attester>>, Failure> {
-        match self.attester.as_str() {
-            "none" => Ok(None),
-            "sim" => Ok(Some(Arc::new(self.sim()?))),
-            "configfs" => configfs_attester(&self.tsm_dir),
-            other => Err(unknown_attester(other)),
+        let attester = match self.attester.as_str() {
+            "none" => None,
+            "sim" => Some(Arc::new(self.sim()?) as Arc<dyn Attester>),
+            "configfs" => configfs_attester(&self.tsm_dir)?,
+            other => return Err(unknown_attester(other)),
+        };
+        match (&self.passport_from, attester) {
+            (Some(url), Some(evidence)) => {
+                let passport = attested_tls_verifier::PassportAttester::new(
+                    evidence,
+                    url.trim_end_matches('/'),
+                    Duration::from_secs(self.passport_timeout),
+                )
+                .map_err(Failure::input)?;
+                Ok(Some(Arc::new(passport)))
+            }
+            (Some(_), None) => Err(Failure::input(
+                "--passport-from needs an attester (--attester sim or configfs) whose Evidence the verifier appraises",
+            )),
+            (None, attester) => Ok(attester),
         }
+    }
+
+    /// Refuses `--passport-from` in modes that do not support it.
+    pub(crate) fn refuse_passport_from(&self, mode: &str) -> Result<(), Failure> {
+        if self.passport_from.is_some() {
+            return Err(Failure::input(format!(
+                "--passport-from is for the default mode; mode {mode} does not support it{}",
+                if mode == "early" {
+                    " (mode early has its own passport scheme: --passport-key)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        Ok(())
     }
 
     /// The simulated attester of `--sim-instance`.
@@ -160,6 +199,13 @@ fn connection_failure(context: &str, e: NetError) -> Failure {
             | SessionError::PeerDeclined(_)
             | SessionError::PeerCannotAttest(_),
         ) => Failure::refused(format!("{context}: {e}")),
+        // The remote verifier's answer was refused (signature, freshness,
+        // binding): an attestation refusal. A verifier that cannot be
+        // reached or broke the protocol is a connection failure (below).
+        NetError::Attestation(SessionError::RemoteVerifier(
+            attested_tls::remote::RemoteVerifierError::Jwt { .. }
+            | attested_tls::remote::RemoteVerifierError::NonceMismatch { .. },
+        )) => Failure::refused(format!("{context}: {e}")),
         NetError::Config(_) => Failure::input(format!("{context}: {e}")),
         // A server of mode early refuses a ClientHello without its
         // extension with missing_extension: say what probably happened.
@@ -194,9 +240,38 @@ pub(crate) fn idle(secs: u64) -> Option<Duration> {
     (secs > 0).then(|| Duration::from_secs(secs))
 }
 
+/// The appraiser of a policy file, for modes other than the default: a
+/// `[remote_verifier]` section is refused (only the default mode hands
+/// appraisal to a remote verifier).
 pub(crate) fn load_policy(path: &std::path::Path) -> Result<attested_tls::verifier::Appraiser, Failure> {
+    let appraiser = load_policy_allowing_remote(path)?;
+    if let Some(r) = appraiser.remote_verifier() {
+        return Err(Failure::input(format!(
+            "{}: [remote_verifier] ({}) is supported in the default mode only; this mode appraises locally",
+            path.display(),
+            r.url()
+        )));
+    }
+    Ok(appraiser)
+}
+
+/// The appraiser of a policy file for the default mode, which may name a
+/// remote verifier ([`with_remote_client`] then gives it its client).
+pub(crate) fn load_policy_allowing_remote(
+    path: &std::path::Path,
+) -> Result<attested_tls::verifier::Appraiser, Failure> {
     let p = Policy::load(path).map_err(Failure::input)?;
     p.appraiser().map_err(Failure::input)
+}
+
+/// Gives the configuration the HTTP client of the remote verifier its
+/// policy names, if any.
+fn with_remote_client(cfg: AttestationConfig) -> AttestationConfig {
+    if cfg.appraiser.as_ref().is_some_and(|a| a.remote_verifier().is_some()) {
+        cfg.with_remote_client(Arc::new(attested_tls_verifier::HttpVerifierClient::new()))
+    } else {
+        cfg
+    }
 }
 
 /// The `--cert`/`--key` chain and key, if given.
@@ -259,8 +334,8 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
     if let Some(a) = args.attester.build()? {
         cfg = cfg.with_attester(a).map_err(Failure::input)?;
     }
-    if let Some(appraiser) = server_appraiser(&args)? {
-        cfg = cfg.with_appraiser(appraiser);
+    if let Some(appraiser) = server_appraiser(&args, load_policy_allowing_remote)? {
+        cfg = with_remote_client(cfg.with_appraiser(appraiser));
     }
     if cfg.attester.is_none() && cfg.appraiser.is_none() {
         return Err(Failure::input("nothing to attest: give --attester and/or --policy"));
@@ -296,11 +371,14 @@ pub async fn serve(args: ServeArgs) -> Result<u8, Failure> {
 
 /// The appraiser of `serve --policy`, if given: a policy that requires
 /// host identity (I1) is a usage error (a server dialled no name).
-pub(crate) fn server_appraiser(args: &ServeArgs) -> Result<Option<attested_tls::verifier::Appraiser>, Failure> {
+pub(crate) fn server_appraiser(
+    args: &ServeArgs,
+    load: fn(&std::path::Path) -> Result<attested_tls::verifier::Appraiser, Failure>,
+) -> Result<Option<attested_tls::verifier::Appraiser>, Failure> {
     let Some(p) = &args.policy else {
         return Ok(None);
     };
-    let appraiser = load_policy(p)?;
+    let appraiser = load(p)?;
     if appraiser.host_identity().is_some() {
         return Err(Failure::input(format!(
             "{}: [host_identity] (I1) checks the name a client dialled; a server cannot require it of its clients",
@@ -626,9 +704,9 @@ pub async fn connect(args: ConnectArgs) -> Result<u8, Failure> {
     if !args.passport_verifier.is_empty() {
         return Err(Failure::input("--passport-verifier is for mode early (--mode early)"));
     }
-    let appraiser = load_policy(&args.policy)?;
+    let appraiser = load_policy_allowing_remote(&args.policy)?;
     let host_identity = args.host_identity(&appraiser)?;
-    let mut cfg = AttestationConfig::verifier(appraiser);
+    let mut cfg = with_remote_client(AttestationConfig::verifier(appraiser));
     let server_name = args.server_name();
     if let Some(roots) = host_identity {
         cfg = cfg.with_host_identity(roots);

@@ -2431,3 +2431,202 @@ fn host_ca_with_a_policy_host_identity_prints_a_note() {
         assert!(!err.contains("--host-ca replaces"), "{mode}: {err}");
     }
 }
+
+/// A running `atls verifier serve` and its address.
+struct VerifierProcess(std::process::Child, String);
+
+impl Drop for VerifierProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Creates a verifier key pair and a sim world in `dir`, then starts
+/// `atls verifier serve` on port 0 and reads the address it prints.
+fn start_verifier(dir: &Path, extra: &[&str]) -> VerifierProcess {
+    let (code, out, err) = run(atls()
+        .args(["verifier", "key", "init", "--key"])
+        .arg(dir.join("verifier.key.pem"))
+        .arg("--pub")
+        .arg(dir.join("verifier.pub.pem")));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("public key for relying parties"), "{out}");
+    if !dir.join("sim/policy.toml").exists() {
+        let (code, out, err) = run(atls().args(["sim", "init", "--dir"]).arg(dir.join("sim")));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let child = atls()
+        .args(["verifier", "serve", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(dir.join("sim/policy.toml"))
+        .arg("--signing-key")
+        .arg(dir.join("verifier.key.pem"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut v = VerifierProcess(child, String::new());
+    let mut line = String::new();
+    BufReader::new(v.0.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    v.1 = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("no address line: {line:?}"))
+        .to_string();
+    v
+}
+
+/// One HTTP/1.1 request by hand; the whole response.
+fn http(addr: &str, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `atls verifier key init` writes a private key (0600, never over an
+/// existing file) and its public key; `atls verifier serve` prints the
+/// real port it bound and answers the challenge-response API.
+#[test]
+fn verifier_serve_prints_its_address_and_answers_the_api() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start_verifier(tmp.path(), &["--session-ttl", "30", "--max-sessions", "4"]);
+    assert!(v.1.starts_with("127.0.0.1:") && !v.1.ends_with(":0"), "{}", v.1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(tmp.path().join("verifier.key.pem"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (code, _, err) = run(atls()
+        .args(["verifier", "key", "init", "--key"])
+        .arg(tmp.path().join("verifier.key.pem"))
+        .arg("--pub")
+        .arg(tmp.path().join("other.pub.pem")));
+    assert_eq!(code, 2);
+    assert!(err.contains("exists; not overwritten"), "{err}");
+
+    let created = http(
+        &v.1,
+        "POST /challenge-response/v1/newSession?nonceSize=64 HTTP/1.1\r\nHost: v\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    );
+    assert!(created.starts_with("HTTP/1.1 201 Created"), "{created}");
+    assert!(
+        created.contains("location: /challenge-response/v1/session/"),
+        "{created}"
+    );
+    assert!(created.contains("\"status\":\"waiting\""), "{created}");
+    let unknown = http(
+        &v.1,
+        "GET /challenge-response/v1/session/00 HTTP/1.1\r\nHost: v\r\nConnection: close\r\n\r\n",
+    );
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    assert!(unknown.contains("\"code\":\"unknown-session\""), "{unknown}");
+}
+
+/// Three processes: `atls verifier serve`, `atls serve` attesting with a
+/// sim instance, and `atls connect` whose policy names the verifier
+/// (`[remote_verifier]`): the client accepts the verifier's EAR and pipes
+/// data. With the verifier gone, `connect` fails naming it (exit 4), and
+/// a `[remote_verifier]` policy in mode `early` is a usage error.
+#[test]
+fn connect_with_a_remote_verifier_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut v = start_verifier(tmp.path(), &["--verifier-id", "cli-verifier"]);
+    let rp = tmp.path().join("rp.toml");
+    let rp_text = |addr: &str| {
+        format!(
+            "id = \"rp\"\n[remote_verifier]\nurl = \"http://{addr}/challenge-response/v1\"\npublic_key = \"verifier.pub.pem\"\ntimeout_secs = 5\n"
+        )
+    };
+    std::fs::write(&rp, rp_text(&v.1)).unwrap();
+    let instance = tmp.path().join("sim/instance-0.toml");
+    let args = [
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--once",
+    ];
+    let server = serve(&args);
+    let (code, out, err) = connect(&server.1, &rp, b"via the remote verifier\n", &["--json"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, "via the remote verifier\n");
+    assert!(err.contains("\"developer\": \"cli-verifier\""), "{err}");
+    assert!(err.contains("\"ear_status\": \"affirming\""), "{err}");
+
+    let _ = v.0.kill();
+    let _ = v.0.wait();
+    let server = serve(&args);
+    let (code, _, err) = connect(&server.1, &rp, b"", &[]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!(
+            "remote verifier http://{}/challenge-response/v1 is unreachable",
+            v.1
+        )),
+        "{err}"
+    );
+
+    let (code, _, err) = run(atls()
+        .args(["connect", "127.0.0.1:9", "--mode", "early", "--policy"])
+        .arg(&rp));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("supported in the default mode only"), "{err}");
+}
+
+/// Passport model over three processes: `atls serve --passport-from`
+/// presents the verifier's signed EAR instead of its Evidence, and
+/// `atls connect` with a `[passport]` policy trusting the verifier's key
+/// accepts it; a policy trusting another key refuses it (exit 1, naming
+/// the passport check); `--passport-from` in mode early is a usage error.
+#[test]
+fn serve_with_a_passport_from_the_verifier() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = start_verifier(tmp.path(), &[]);
+    let rp = tmp.path().join("rp.toml");
+    std::fs::write(&rp, "id = \"rp\"\n[passport]\nverifier_keys = [\"verifier.pub.pem\"]\n").unwrap();
+    let instance = tmp.path().join("sim/instance-0.toml");
+    let url = format!("http://{}/challenge-response/v1", v.1);
+    let args = [
+        "--attester",
+        "sim",
+        "--sim-instance",
+        instance.to_str().unwrap(),
+        "--passport-from",
+        url.as_str(),
+        "--once",
+    ];
+    let server = serve(&args);
+    let (code, out, err) = connect(&server.1, &rp, b"passport\n", &["--json"]);
+    assert_eq!(code, 0, "stderr: {err}");
+    assert_eq!(out, "passport\n");
+    assert!(err.contains("\"passport_verifier\""), "{err}");
+
+    let other = tempfile::tempdir().unwrap();
+    let (code, _, _) = run(atls()
+        .args(["verifier", "key", "init", "--key"])
+        .arg(other.path().join("k.pem"))
+        .arg("--pub")
+        .arg(tmp.path().join("other.pub.pem")));
+    assert_eq!(code, 0);
+    std::fs::write(&rp, "id = \"rp\"\n[passport]\nverifier_keys = [\"other.pub.pem\"]\n").unwrap();
+    let server = serve(&args);
+    let (code, _, err) = connect(&server.1, &rp, b"", &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("passport_signature"), "{err}");
+
+    let (code, _, err) = run(atls()
+        .args(["serve", "--mode", "early", "--attester", "sim", "--sim-instance"])
+        .arg(&instance)
+        .args(["--passport-from", url.as_str()]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--passport-from is for the default mode"), "{err}");
+}

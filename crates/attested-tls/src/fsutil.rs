@@ -173,6 +173,23 @@ pub(crate) fn toml_error(text: &str, e: &toml::de::Error, keys: TomlKeys<'_>) ->
     }
 }
 
+/// Options for a file that must not exist yet: never opens an existing
+/// path (`create_new` fails on an existing file *and* on a symlink,
+/// dangling or not, so a key is never written through a link), with mode
+/// 0600 for secrets from the moment the file exists (0644 otherwise).
+pub fn new_file_options(secret: bool) -> std::fs::OpenOptions {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    opts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

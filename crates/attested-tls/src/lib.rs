@@ -60,7 +60,7 @@ pub mod transport;
 pub mod vectors;
 pub mod wire;
 
-pub use appraisal::{corim, ear, ear_jwt, host_identity, policy, verifier};
+pub use appraisal::{corim, ear, ear_jwt, host_identity, policy, remote, verifier};
 pub use evidence::{attester, platform, sim};
 pub use modes::expat as binder;
 pub use wire::{cmw, codec, der};

@@ -328,14 +328,7 @@ impl SigningKeyPem {
             Inner::P256(k) | Inner::P384(k) => k.public_key().as_der().map_err(|_| EarJwtError::Signing)?,
             Inner::Ed25519(k) => k.public_key().as_der().map_err(|_| EarJwtError::Signing)?,
         };
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
-        for chunk in b64.as_bytes().chunks(64) {
-            pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-            pem.push('\n');
-        }
-        pem.push_str("-----END PUBLIC KEY-----\n");
-        Ok(pem)
+        Ok(crate::crypto::pem_encode("PUBLIC KEY", der.as_ref()))
     }
 
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, EarJwtError> {
@@ -352,11 +345,32 @@ impl SigningKeyPem {
 /// Signs an EAR as a compact JWS (`header.payload.signature`, base64url
 /// without padding). Only fails if the cryptographic library does.
 pub fn sign_ear_jwt(ear: &Ear, key: &SigningKeyPem) -> Result<String, EarJwtError> {
+    sign_ear_claims(ear, None, key)
+}
+
+/// Signs an EAR as [`sign_ear_jwt`] does, with an `exp` claim (seconds
+/// since the Unix epoch) after its `iat`: what a verification service
+/// issues, so that a relying party refuses the result once it is stale
+/// even without a maximum age of its own ([`EarJwtValidation`]).
+pub fn sign_ear_jwt_until(ear: &Ear, exp: i64, key: &SigningKeyPem) -> Result<String, EarJwtError> {
+    sign_ear_claims(ear, Some(exp), key)
+}
+
+fn sign_ear_claims(ear: &Ear, exp: Option<i64>, key: &SigningKeyPem) -> Result<String, EarJwtError> {
     let header = serde_json::json!({"alg": key.alg(), "typ": "JWT"});
-    let payload = serde_json::to_vec(ear).map_err(|e| {
-        // serde quotes unknown variants and fields, which the signer chose.
-        EarJwtError::Claims(escape_control(&e.to_string()).into_owned())
-    })?;
+    // serde quotes unknown variants and fields, which the signer chose.
+    let claims_error = |e: serde_json::Error| EarJwtError::Claims(escape_control(&e.to_string()).into_owned());
+    let payload = match exp {
+        // The claims in the order of the EAR's CDDL (Ear's Serialize).
+        None => serde_json::to_vec(ear).map_err(claims_error)?,
+        Some(exp) => {
+            let mut claims = serde_json::to_value(ear).map_err(claims_error)?;
+            if let Some(obj) = claims.as_object_mut() {
+                obj.insert("exp".into(), exp.into());
+            }
+            serde_json::to_vec(&claims).map_err(claims_error)?
+        }
+    };
     let mut signing_input = B64.encode(header.to_string());
     signing_input.push('.');
     signing_input.push_str(&B64.encode(payload));
@@ -364,6 +378,15 @@ pub fn sign_ear_jwt(ear: &Ear, key: &SigningKeyPem) -> Result<String, EarJwtErro
     signing_input.push('.');
     signing_input.push_str(&B64.encode(sig));
     Ok(signing_input)
+}
+
+/// Generates a P-256 key for signing EARs (ES256), as a PKCS#8 PEM
+/// private key that [`SigningKeyPem::from_pem`] reads.
+pub fn generate_signing_key_pem() -> Result<String, EarJwtError> {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|_| EarJwtError::Signing)?;
+    Ok(crate::crypto::pem_encode("PRIVATE KEY", pkcs8.as_ref()))
 }
 
 /// Verifies a signed EAR with a PEM public key (SubjectPublicKeyInfo) or a
@@ -794,6 +817,28 @@ mod tests {
             _ => Ed25519KeyPair::generate_pkcs8(&rng).unwrap().as_ref().to_vec(),
         };
         SigningKeyPem::from_pem(pem("PRIVATE KEY", &doc).as_bytes()).unwrap()
+    }
+
+    /// Guards what a verification service issues: a generated key reads
+    /// back, and `sign_ear_jwt_until` adds `exp`, which reading enforces
+    /// (without it the same EAR reads at any later time).
+    #[test]
+    fn a_generated_key_signs_an_expiring_ear() {
+        let k = SigningKeyPem::from_pem(generate_signing_key_pem().unwrap().as_bytes()).unwrap();
+        assert_eq!(k.alg(), "ES256");
+        let public = k.public_key_pem().unwrap();
+        let at = |t: i64| EarJwtValidation::at(time::OffsetDateTime::from_unix_timestamp(t).unwrap());
+        let token = sign_ear_jwt_until(&ear(), 1_700_000_060, &k).unwrap();
+        assert!(verify_ear_jwt(&token, public.as_bytes(), &at(1_700_000_059)).is_ok());
+        assert_eq!(
+            verify_ear_jwt(&token, public.as_bytes(), &at(1_700_000_060)),
+            Err(EarJwtError::Expired {
+                exp: 1_700_000_060,
+                now: 1_700_000_060
+            })
+        );
+        let lasting = sign_ear_jwt(&ear(), &k).unwrap();
+        assert!(verify_ear_jwt(&lasting, public.as_bytes(), &at(1_800_000_000)).is_ok());
     }
 
     fn ear() -> Ear {

@@ -5,6 +5,8 @@
 //! - [`policy`]: the TOML policy a relying party writes;
 //! - [`ear`], [`ear_jwt`]: EAT Attestation Results (draft-ietf-rats-ear-04)
 //!   and their signed (JWT) form for the passport model;
+//! - [`remote`]: appraisal by a remote verifier service (background
+//!   check) and signed results presented by the attester (passport);
 //! - [`corim`]: reference values imported from CoRIM;
 //! - [`host_identity`]: I1, the attested key's WebPKI certificate for the
 //!   dialled name (anti-diversion).
@@ -17,4 +19,5 @@ pub mod ear;
 pub mod ear_jwt;
 pub mod host_identity;
 pub mod policy;
+pub mod remote;
 pub mod verifier;

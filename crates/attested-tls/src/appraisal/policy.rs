@@ -90,6 +90,15 @@ pub struct Policy {
     /// certificate for the server name the client dialled.
     #[serde(default)]
     pub host_identity: Option<HostIdentityPolicy>,
+    /// A remote verifier appraises peers' Evidence instead of this
+    /// policy's platform sections (background-check model; see
+    /// `docs/verifier.md`).
+    #[serde(default)]
+    pub remote_verifier: Option<crate::remote::RemoteVerifierPolicy>,
+    /// Passports (signed EARs presented instead of Evidence) from these
+    /// verifiers are accepted (passport model; see `docs/verifier.md`).
+    #[serde(default)]
+    pub passport: Option<crate::remote::PassportPolicy>,
     /// Directory relative paths are resolved against (the policy file's).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -164,8 +173,26 @@ impl Policy {
         if let Some(s) = &self.cca {
             a = a.with_verifier(s.verifier(self)?);
         }
+        if let Some(p) = &self.passport {
+            a = a.with_verifier(Arc::new(p.verifier(self)?) as Arc<dyn Verifier>);
+        }
         if let Some(h) = &self.host_identity {
             a = a.with_host_identity(h.host_identity(self)?);
+        }
+        if let Some(r) = &self.remote_verifier {
+            // Fail closed: with a remote verifier, the platform sections
+            // would read as if their reference values applied to
+            // connections; they would not (the remote verifier's policy
+            // does).
+            if a.has_platforms() {
+                return Err(PolicyError::value(
+                    "remote_verifier",
+                    "a policy that names a remote verifier cannot also have platform sections ([sim], [snp], \
+                     [tdx], [sgx], [cca], [passport]): the remote verifier appraises with its own policy, and \
+                     these sections would silently not apply; remove them or the [remote_verifier] section",
+                ));
+            }
+            a = a.with_remote_verifier(r.remote_verifier(self)?);
         }
         Ok(a)
     }

@@ -49,6 +49,7 @@ pub struct Appraiser {
     policy_id: String,
     verifiers: Vec<Arc<dyn Verifier>>,
     host_identity: Option<HostIdentity>,
+    remote: Option<crate::remote::RemoteVerifier>,
 }
 
 impl std::fmt::Debug for Appraiser {
@@ -60,6 +61,7 @@ impl std::fmt::Debug for Appraiser {
                 &self.verifiers.iter().map(|v| v.platform()).collect::<Vec<_>>(),
             )
             .field("host_identity", &self.host_identity)
+            .field("remote", &self.remote.as_ref().map(|r| r.url()))
             .finish()
     }
 }
@@ -71,7 +73,26 @@ impl Appraiser {
             policy_id: policy_id.into(),
             verifiers: Vec::new(),
             host_identity: None,
+            remote: None,
         }
+    }
+
+    /// Hands appraisal of a peer's Evidence on a connection to a remote
+    /// verifier (the background-check model; a policy's
+    /// `[remote_verifier]` section): the attestation session asks for it
+    /// ([`crate::transport::Event::AppraisalRequested`]) instead of
+    /// appraising with this appraiser's verifiers, and accepts only a
+    /// result that [`crate::remote::RemoteVerifier::check_result`] accepts
+    /// and that is acceptable. The `appraise_*` methods of this appraiser
+    /// are unchanged (they appraise locally).
+    pub fn with_remote_verifier(mut self, remote: crate::remote::RemoteVerifier) -> Self {
+        self.remote = Some(remote);
+        self
+    }
+
+    /// The remote verifier connections are appraised by, if any.
+    pub fn remote_verifier(&self) -> Option<&crate::remote::RemoteVerifier> {
+        self.remote.as_ref()
     }
 
     /// Requires host identity (I1) of every peer appraised on a

@@ -6,7 +6,11 @@
 //! [may block](crate::attester::Attester::may_block) (hardware, host
 //! services) run on tokio's blocking pool, so a slow platform does not
 //! stall the runtime and a hung one fails the connection at the
-//! attestation deadline; appraisal runs inline (verifiers do no I/O).
+//! attestation deadline; appraisal runs inline (verifiers do no I/O),
+//! except when the policy names a remote verifier: its HTTP exchange (a
+//! [`RemoteVerifierClient`]) runs as a task under the verifier's timeout,
+//! never blocking the runtime, and the connection waits for it under the
+//! attestation deadline.
 //! After any failure the stream stays failed: nothing the peer sent is
 //! delivered any more and nothing more is sent but the ERROR frame,
 //! followed by the TLS close_notify; the failure is reported once both are
@@ -43,6 +47,7 @@ use crate::ea::{AuthenticatorIdentity, EaProfile, Role};
 use crate::ear::Ear;
 use crate::exporter::Exporter;
 use crate::host_identity::HostIdentity;
+use crate::remote::{RemoteVerifierClient, RemoteVerifierError};
 use crate::transport::frame::DEFAULT_MAX_FRAME;
 use crate::transport::{Event, Frame, FrameDecoder, FrameError, Session, SessionConfig, SessionError};
 use crate::verifier::Appraiser;
@@ -204,6 +209,11 @@ pub struct AttestationConfig {
     /// the clones of this configuration (default
     /// [`AttesterCallLimit::DEFAULT_MAX`]).
     pub attester_calls: AttesterCallLimit,
+    /// The HTTP client of the remote verifier, required when the
+    /// appraiser names one ([`Appraiser::remote_verifier`]; a policy's
+    /// `[remote_verifier]` section). `attested_tls_verifier::HttpVerifierClient`
+    /// is one.
+    pub remote_client: Option<Arc<dyn RemoteVerifierClient>>,
 }
 
 impl std::fmt::Debug for AttestationConfig {
@@ -216,6 +226,7 @@ impl std::fmt::Debug for AttestationConfig {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("attestation_timeout", &self.attestation_timeout)
             .field("attester_calls", &self.attester_calls)
+            .field("remote_client", &self.remote_client.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -233,6 +244,7 @@ impl Default for AttestationConfig {
             max_frame: DEFAULT_MAX_FRAME,
             clock: Arc::new(time::OffsetDateTime::now_utc),
             attester_calls: AttesterCallLimit::default(),
+            remote_client: None,
         }
     }
 }
@@ -290,6 +302,13 @@ impl AttestationConfig {
         self
     }
 
+    /// Sets the client that talks to the remote verifier the appraiser
+    /// names (see [`AttestationConfig::remote_client`]).
+    pub fn with_remote_client(mut self, client: Arc<dyn RemoteVerifierClient>) -> Self {
+        self.remote_client = Some(client);
+        self
+    }
+
     /// Bounds the concurrent calls of an attester that may block to `max`
     /// (at least 1) for every connection made with this configuration and
     /// its clones.
@@ -310,6 +329,15 @@ impl AttestationConfig {
                  so it needs an appraiser (a policy)"
                     .into(),
             ));
+        }
+        if let Some(remote) = self.appraiser.as_ref().and_then(|a| a.remote_verifier()) {
+            if self.remote_client.is_none() {
+                return Err(NetError::Config(format!(
+                    "the policy names the remote verifier {} but no client to reach it is configured \
+                     (AttestationConfig::with_remote_client, e.g. attested_tls_verifier::HttpVerifierClient)",
+                    remote.url()
+                )));
+            }
         }
         Ok(())
     }
@@ -510,6 +538,10 @@ pub struct AttestedStream<S> {
     failed: bool,
     /// Evidence being produced on the blocking pool for a peer's request.
     evidence_job: Option<EvidenceJob>,
+    /// The peer's Evidence being appraised by the remote verifier.
+    appraisal_job: Option<AppraisalJob>,
+    /// The remote verifier's client (from the configuration).
+    remote_client: Option<Arc<dyn RemoteVerifierClient>>,
     /// The bound on attester calls this connection's calls count against.
     attester_calls: AttesterCallLimit,
     /// Set when the connection failed: the ERROR frame and the TLS
@@ -545,6 +577,19 @@ impl Drop for EvidenceJob {
         // A call still waiting for a blocking thread is cancelled (it has
         // not touched the platform yet); a running one cannot be and
         // finishes on its own thread, its result dropped.
+        self.handle.abort();
+    }
+}
+
+/// An exchange with the remote verifier, run as a task (it does network
+/// I/O) under the verifier's timeout; aborted when the job is dropped.
+struct AppraisalJob {
+    request_id: u32,
+    handle: tokio::task::JoinHandle<Result<Ear, RemoteVerifierError>>,
+}
+
+impl Drop for AppraisalJob {
+    fn drop(&mut self) {
         self.handle.abort();
     }
 }
@@ -630,6 +675,8 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             eof: false,
             failed: false,
             evidence_job: None,
+            appraisal_job: None,
+            remote_client: att.remote_client.clone(),
             attester_calls: att.attester_calls.clone(),
             closing: None,
             reader_waiting: false,
@@ -690,11 +737,31 @@ impl<S: TlsStreamExt> AttestedStream<S> {
         Poll::Ready(Ok(n))
     }
 
-    /// Completes a running attester call: `Ready(Ok(true))` when its
-    /// Evidence was handed to the session (an authenticator is queued),
-    /// `Ready(Ok(false))` when none is running, an error when the attester
-    /// failed or missed the attestation deadline.
+    /// Completes a running attester call or remote appraisal:
+    /// `Ready(Ok(true))` when Evidence was handed to the session (an
+    /// authenticator is queued) or the remote verifier's result was (an
+    /// OUTCOME is queued), `Ready(Ok(false))` when no attester call is
+    /// running, an error when the attester failed or missed the
+    /// attestation deadline, or the remote appraisal refused the peer.
     fn poll_evidence(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, NetError>> {
+        // The remote verifier's answer, if one is awaited.
+        if let Some(job) = &mut self.appraisal_job {
+            if let Poll::Ready(joined) = Pin::new(&mut job.handle).poll(cx) {
+                let request_id = job.request_id;
+                self.appraisal_job = None;
+                let result = joined.unwrap_or_else(|e| {
+                    Err(RemoteVerifierError::Protocol {
+                        url: String::new(),
+                        reason: format!("the remote appraisal task failed: {e}"),
+                    })
+                });
+                self.session.provide_appraisal(request_id, result)?;
+                self.handle_events()?;
+                return Poll::Ready(Ok(true));
+            }
+        }
+        // (A remote appraisal still running has registered our waker and
+        // is not reported: the caller reads meanwhile.)
         let Some(job) = &mut self.evidence_job else {
             return Poll::Ready(Ok(false));
         };
@@ -734,6 +801,14 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     fn process_frames(&mut self) -> Result<(), NetError> {
         while let Some(frame) = self.decoder.next_frame()? {
             self.session.handle_frame(frame, self.inner.exporter())?;
+            self.handle_events()?;
+        }
+        Ok(())
+    }
+
+    /// Acts on what the session reports.
+    fn handle_events(&mut self) -> Result<(), NetError> {
+        {
             while let Some(ev) = self.session.poll_event() {
                 match ev {
                     Event::PeerAttested { ear, .. } => self.peer_ear = Some(*ear),
@@ -766,10 +841,58 @@ impl<S: TlsStreamExt> AttestedStream<S> {
                             deadline: Box::pin(tokio::time::sleep(self.attestation_timeout)),
                         });
                     }
+                    Event::AppraisalRequested {
+                        request_id,
+                        cmw,
+                        expected,
+                    } => self.start_remote_appraisal(request_id, cmw, expected)?,
                     Event::AttestationAccepted { .. } | Event::Ready => {}
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Starts the remote verifier's exchange for the peer's Evidence as a
+    /// task: the HTTP call under the verifier's timeout, then the checks
+    /// of its answer.
+    fn start_remote_appraisal(
+        &mut self,
+        request_id: u32,
+        cmw: Vec<u8>,
+        expected: crate::binder::ExpectedBinding,
+    ) -> Result<(), NetError> {
+        let config = self.session.config();
+        let (Some(remote), Some(client)) = (
+            config.appraiser.as_ref().and_then(|a| a.remote_verifier()).cloned(),
+            self.remote_client.clone(),
+        ) else {
+            return Err(NetError::Attestation(SessionError::State(
+                "a remote appraisal was requested without a remote verifier and its client",
+            )));
+        };
+        if self.appraisal_job.is_some() {
+            return Err(NetError::Attestation(SessionError::State(
+                "a remote appraisal was requested while one is running on this connection",
+            )));
+        }
+        let clock = config.clock.clone();
+        let media_type = crate::remote::cmw_media_type(&cmw);
+        let nonce = crate::remote::RemoteVerifier::nonce_for(&expected);
+        let call = client.appraise(remote.url(), media_type, cmw, nonce);
+        let handle = tokio::spawn(async move {
+            let token = match tokio::time::timeout(remote.timeout(), call).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(RemoteVerifierError::Timeout {
+                        url: remote.url().to_string(),
+                        secs: remote.timeout().as_secs(),
+                    })
+                }
+            };
+            remote.check_result(&token, &expected, clock())
+        });
+        self.appraisal_job = Some(AppraisalJob { request_id, handle });
         Ok(())
     }
 
@@ -795,8 +918,10 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     /// that failed reports once the close is done.
     fn start_closing(&mut self, frame: Option<Frame>, error: Option<io::Error>) {
         self.mark_failed();
-        // The connection is dead: its Evidence is not needed any more.
+        // The connection is dead: its Evidence is not needed any more, nor
+        // the remote verifier's answer.
         self.evidence_job = None;
+        self.appraisal_job = None;
         self.out.extend(self.session.take_outgoing());
         if let Some(f) = frame {
             f.encode_into(&mut self.out);

@@ -125,6 +125,22 @@ pub enum Event {
     Ready,
     /// Application bytes from the peer.
     Data(Vec<u8>),
+    /// (Only when the appraiser names a remote verifier,
+    /// [`Appraiser::remote_verifier`].) The peer's Evidence for our request
+    /// `request_id` must be appraised by the remote verifier: send `cmw`
+    /// with the nonce [`crate::remote::RemoteVerifier::nonce_for`]`(expected)`,
+    /// check the answer with [`crate::remote::RemoteVerifier::check_result`]
+    /// and pass the outcome to [`Session::provide_appraisal`]. The tokio
+    /// adapter does this with the configured
+    /// [`crate::remote::RemoteVerifierClient`].
+    AppraisalRequested {
+        /// Our request id.
+        request_id: u32,
+        /// The peer's CMW, as its authenticator carried it.
+        cmw: Vec<u8>,
+        /// The binding the relying party computed for this authenticator.
+        expected: ExpectedBinding,
+    },
     /// (Only with [`SessionConfig::defer_attestation`].) The peer asked us
     /// to attest: produce Evidence for `binding` with our attester and pass
     /// the result to [`Session::provide_evidence`].
@@ -186,6 +202,11 @@ pub enum SessionError {
         /// Its reason.
         reason: String,
     },
+    /// The remote verifier named by our policy could not appraise the
+    /// peer's Evidence, or its answer was refused (signature, freshness,
+    /// binding); an OUTCOME refused was sent.
+    #[error("peer attestation refused: {0}")]
+    RemoteVerifier(#[source] crate::remote::RemoteVerifierError),
     /// Operation not possible in this state.
     #[error("{0}")]
     State(&'static str),
@@ -216,7 +237,9 @@ impl SessionError {
                 | EaError::AttestationNotRequested(_),
             ) => error_code::UNSUPPORTED,
             Self::Request(_) | Self::Attester(_) | Self::State(_) => error_code::INTERNAL,
-            Self::PeerDeclined(_) | Self::Authenticator(_) | Self::PeerNotTrusted { .. } => return None,
+            Self::PeerDeclined(_) | Self::Authenticator(_) | Self::PeerNotTrusted { .. } | Self::RemoteVerifier(_) => {
+                return None
+            }
             Self::RefusedByPeer(_) | Self::PeerError { .. } => return None,
         };
         // Local failures stay local: the peer is not yet trusted and needs
@@ -265,6 +288,10 @@ pub struct Session {
     /// AUTH_REQUEST + OUTCOME pairs got one attester call per pair from a
     /// single read (inline attesters answer at once).
     answer_untaken: bool,
+    /// Our request whose authenticator is being appraised by the remote
+    /// verifier ([`Event::AppraisalRequested`]), with the peer's
+    /// certificate chain (for host identity, checked once the result is in).
+    appraisal_wanted: Option<(u32, Vec<Vec<u8>>)>,
 }
 
 impl Session {
@@ -297,6 +324,7 @@ impl Session {
             exporter_values: ExporterCache::default(),
             evidence_wanted: None,
             answer_untaken: false,
+            appraisal_wanted: None,
         };
         // The TLS client always speaks first. A TLS server that has nothing
         // to request holds its HELLO until the client's arrives and sends it
@@ -811,8 +839,80 @@ impl Session {
             }
         };
         let appraiser = self.cfg.appraiser.as_ref().ok_or(SessionError::State("no appraiser"))?;
+        let expected = ExpectedBinding::Claims(binding);
+        if appraiser.remote_verifier().is_some() {
+            // Appraised elsewhere: the caller runs the exchange and comes
+            // back with provide_appraisal. One at a time: our requests are
+            // answered one after another.
+            if let Some((waiting, _)) = &self.appraisal_wanted {
+                return Err(SessionError::Protocol(format!(
+                    "AUTHENTICATOR {request_id} while the one for request {waiting} is being appraised"
+                )));
+            }
+            self.appraisal_wanted = Some((request_id, validated.cert_chain));
+            self.events.push_back(Event::AppraisalRequested {
+                request_id,
+                cmw: cmw.to_vec(),
+                expected,
+            });
+            return Ok(());
+        }
         let now = (self.cfg.clock)();
-        let mut ear = appraiser.appraise_cmw_bytes(cmw, &ExpectedBinding::Claims(binding), now);
+        let ear = appraiser.appraise_cmw_bytes(cmw, &expected, now);
+        self.conclude_appraisal(request_id, ear, &validated.cert_chain, now)
+    }
+
+    /// Completes an appraisal by the remote verifier (see
+    /// [`Event::AppraisalRequested`]) with its checked result, or why there
+    /// is none. An error, or a result that is not acceptable, refuses the
+    /// peer and fails the session.
+    pub fn provide_appraisal(
+        &mut self,
+        request_id: u32,
+        result: Result<Ear, crate::remote::RemoteVerifierError>,
+    ) -> Result<(), SessionError> {
+        if self.failed {
+            return Err(SessionError::State("session already failed"));
+        }
+        let cert_chain = match self.appraisal_wanted.take() {
+            Some((id, chain)) if id == request_id => chain,
+            other => {
+                self.appraisal_wanted = other;
+                return Err(SessionError::State("no appraisal was requested for this request id"));
+            }
+        };
+        let r = match result {
+            Ok(ear) => {
+                let now = (self.cfg.clock)();
+                self.conclude_appraisal(request_id, ear, &cert_chain, now)
+            }
+            Err(e) => {
+                self.refuse(request_id, escape_control(&e.to_string()).into_owned(), None);
+                Err(SessionError::RemoteVerifier(e))
+            }
+        };
+        if r.is_err() {
+            self.failed = true;
+            self.ready = false;
+        }
+        r
+    }
+
+    /// The request (if any) waiting for [`Session::provide_appraisal`].
+    pub fn appraisal_requested(&self) -> Option<u32> {
+        self.appraisal_wanted.as_ref().map(|(id, _)| *id)
+    }
+
+    /// What follows an appraisal, local or remote: the mode mark, host
+    /// identity (I1) and the OUTCOME.
+    fn conclude_appraisal(
+        &mut self,
+        request_id: u32,
+        mut ear: Ear,
+        cert_chain: &[Vec<u8>],
+        now: time::OffsetDateTime,
+    ) -> Result<(), SessionError> {
+        let appraiser = self.cfg.appraiser.as_ref().ok_or(SessionError::State("no appraiser"))?;
         crate::modes::mark_mode(&mut ear, crate::modes::MODE_EXPAT);
         // I1, after the Evidence: it concerns the key the Evidence
         // committed to (validated.spki is the chain's end entity). Run even
@@ -821,8 +921,7 @@ impl Session {
         // acceptance test below turns into a refusal.
         match (&self.cfg.host_identity, appraiser.host_identity()) {
             (Some(check), _) => {
-                let chain: Vec<rustls::pki_types::CertificateDer<'_>> = validated
-                    .cert_chain
+                let chain: Vec<rustls::pki_types::CertificateDer<'_>> = cert_chain
                     .iter()
                     .map(|c| rustls::pki_types::CertificateDer::from(c.as_slice()))
                     .collect();
@@ -1339,6 +1438,110 @@ mod tests {
         deliver(&mut s, &mut c, &ex);
         deliver(&mut c, &mut s, &ex);
         assert!(c.is_ready() && s.is_ready());
+    }
+
+    /// A client session whose appraiser names a remote verifier, and a
+    /// server attesting with the simulated TEE; the client has received the
+    /// server's authenticator and asked for the remote appraisal.
+    fn remote_pair(world: &crate::sim::SimWorld) -> (Session, Session, SecretExporter, u32, Vec<u8>, ExpectedBinding) {
+        let remote = crate::remote::RemoteVerifier::new(
+            "http://verifier.invalid/challenge-response/v1",
+            crate::corim::VerificationKey::P256(vec![4; 65]),
+            std::time::Duration::from_secs(60),
+            std::time::Duration::from_secs(5),
+        );
+        let mut client = SessionConfig::new(Role::Client);
+        client.appraiser = Some(crate::verifier::Appraiser::new("rp").with_remote_verifier(remote));
+        let (mut c, mut s) = (Session::new(client), attesting_server(world));
+        let ex = SecretExporter::new(HashAlgorithm::Sha256, vec![6u8; 32]);
+        deliver(&mut c, &mut s, &ex);
+        deliver(&mut s, &mut c, &ex);
+        let mut asked = None;
+        while let Some(ev) = c.poll_event() {
+            match ev {
+                Event::AppraisalRequested {
+                    request_id,
+                    cmw,
+                    expected,
+                } => asked = Some((request_id, cmw, expected)),
+                Event::PeerAttested { .. } => panic!("appraised locally"),
+                _ => {}
+            }
+        }
+        let (id, cmw, expected) = asked.expect("AppraisalRequested");
+        (c, s, ex, id, cmw, expected)
+    }
+
+    /// Guards the remote-appraisal seam: with a remote verifier the session
+    /// never appraises itself; it asks, waits (not ready, no OUTCOME), and
+    /// concludes with the result it is given (mode mark, OUTCOME, ready).
+    #[test]
+    fn a_remote_verifier_is_asked_and_its_result_concludes_the_appraisal() {
+        let world = ephemeral_world(1).unwrap();
+        let (mut c, mut s, ex, id, cmw, expected) = remote_pair(&world);
+        assert_eq!(c.appraisal_requested(), Some(id));
+        assert!(!c.is_ready());
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&c.take_outgoing());
+        assert_eq!(d.next_frame().unwrap(), None, "no OUTCOME before the result");
+        // A result for another request is a caller mistake: refused, not fatal.
+        assert!(matches!(
+            c.provide_appraisal(
+                id + 1,
+                Err(crate::remote::RemoteVerifierError::Timeout {
+                    url: "u".into(),
+                    secs: 1
+                })
+            ),
+            Err(SessionError::State(_))
+        ));
+        assert!(!c.has_failed());
+        // What the verifier would answer: the Evidence appraised against the
+        // report data sent as the nonce.
+        let ear = world.appraiser("verifier").appraise_cmw_bytes(
+            &cmw,
+            &ExpectedBinding::ReportData(crate::remote::RemoteVerifier::nonce_for(&expected)),
+            time::OffsetDateTime::now_utc(),
+        );
+        assert!(ear.is_affirming(), "{}", ear.render());
+        c.provide_appraisal(id, Ok(ear)).unwrap();
+        let attested = std::iter::from_fn(|| c.poll_event()).find_map(|e| match e {
+            Event::PeerAttested { ear, .. } => Some(ear),
+            _ => None,
+        });
+        assert_eq!(attested.unwrap().submods["sim"].claims["attested_tls_mode"], "expat");
+        deliver(&mut c, &mut s, &ex);
+        assert!(c.is_ready() && s.is_ready());
+    }
+
+    /// A remote verifier's failure refuses the peer (OUTCOME refused with
+    /// the reason) and fails the session with `RemoteVerifier`.
+    #[test]
+    fn a_remote_verifier_failure_refuses_the_peer() {
+        let world = ephemeral_world(1).unwrap();
+        let (mut c, mut s, ex, id, _, _) = remote_pair(&world);
+        let e = crate::remote::RemoteVerifierError::Timeout {
+            url: "http://verifier.invalid".into(),
+            secs: 5,
+        };
+        assert!(matches!(
+            c.provide_appraisal(id, Err(e)),
+            Err(SessionError::RemoteVerifier(
+                crate::remote::RemoteVerifierError::Timeout { .. }
+            ))
+        ));
+        assert!(c.has_failed());
+        let mut d = FrameDecoder::new(1 << 20);
+        d.push(&c.take_outgoing());
+        let Some(frame) = d.next_frame().unwrap() else {
+            panic!("no OUTCOME")
+        };
+        match s.handle_frame(frame, &ex) {
+            Err(SessionError::RefusedByPeer(reason)) => {
+                assert!(reason.contains("did not answer within 5 s"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

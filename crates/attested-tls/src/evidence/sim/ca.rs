@@ -131,7 +131,7 @@ impl SimRoot {
 
     /// The root certificate, PEM.
     pub fn cert_pem(&self) -> String {
-        pem_encode("CERTIFICATE", &self.cert_der)
+        crate::crypto::pem_encode("CERTIFICATE", &self.cert_der)
     }
 
     /// The root certificate, DER.
@@ -217,18 +217,6 @@ fn random_serial() -> Vec<u8> {
     s[0] &= 0x7f;
     s[0] |= 0x01;
     s
-}
-
-fn pem_encode(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
 }
 
 /// Rebuilds an rcgen distinguished name from a parsed certificate subject,
@@ -419,8 +407,8 @@ impl SimInstance {
             instance_id: hex::encode(&self.config.instance_id),
             debug: self.config.debug,
             security_version: self.config.security_version,
-            certificate: pem_encode("CERTIFICATE", &self.cert_der),
-            private_key: pem_encode("PRIVATE KEY", &self.key_pkcs8),
+            certificate: crate::crypto::pem_encode("CERTIFICATE", &self.cert_der),
+            private_key: crate::crypto::pem_encode("PRIVATE KEY", &self.key_pkcs8),
         };
         let body = toml::to_string(&file).unwrap_or_default();
         format!("# attested-tls simulated TEE instance (secret: holds the instance key)\n{body}")

@@ -67,26 +67,9 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> SimError + '_ {
     }
 }
 
-/// Options for a file this module creates: never opens an existing path
-/// (`create_new` fails on an existing file *and* on a symlink, dangling or
-/// not, so a key is never written through a link), with mode 0600 for
-/// secrets from the moment the file exists.
-fn new_file_options(secret: bool) -> std::fs::OpenOptions {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    opts
-}
-
 /// Creates `f.path`, which must not exist.
 fn write_new(f: &WorldFile) -> Result<(), SimError> {
-    let mut out = new_file_options(f.secret).open(&f.path).map_err(|e| {
+    let mut out = crate::fsutil::new_file_options(f.secret).open(&f.path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             // Appeared after the up-front check: still never overwritten.
             SimError::Exists { path: f.path.clone() }
@@ -116,7 +99,7 @@ fn replace(f: &WorldFile) -> Result<(), SimError> {
 
 /// Creates `tmp` (which must not exist) with `f`'s contents and mode.
 fn write_synced(tmp: &Path, f: &WorldFile) -> std::io::Result<()> {
-    let mut out = new_file_options(f.secret).open(tmp)?;
+    let mut out = crate::fsutil::new_file_options(f.secret).open(tmp)?;
     out.write_all(f.contents.as_bytes())?;
     // On disk before the rename, so a crash cannot leave an empty key.
     out.sync_all()
