@@ -63,6 +63,11 @@ pub struct BenchArgs {
     /// ratio is reported then.
     #[arg(long, value_enum)]
     only: Option<Kind>,
+    /// Measure only the server CPU per connection (the server alone on its
+    /// own thread), skipping connections/s and the per-operation timings:
+    /// quicker, and the run to profile the server with `perf`.
+    #[arg(long)]
+    server_only: bool,
 }
 
 /// A TLS stack `atls bench` can measure.
@@ -120,6 +125,19 @@ impl Kind {
             Kind::OpensslPlain => "plain OpenSSL TLS 1.3 handshakes/s",
             Kind::OpensslAttested => "OpenSSL attested connections/s (expat, sim)",
             Kind::OpensslEarly => "OpenSSL early attested handshakes/s (sim)",
+        }
+    }
+
+    /// The name of the thread that serves this kind alone in the server
+    /// CPU reading.
+    fn server_thread_name(self) -> &'static str {
+        match self {
+            Kind::Plain => "srv-plain",
+            Kind::RoundTrip => "srv-round-trip",
+            Kind::Attested => "srv-attested",
+            Kind::OpensslPlain => "srv-ossl-plain",
+            Kind::OpensslAttested => "srv-ossl-attest",
+            Kind::OpensslEarly => "srv-ossl-early",
         }
     }
 
@@ -396,7 +414,9 @@ async fn server_cpu_per_connection(kind: Kind, n: usize, setup: &Arc<Setup>) -> 
     let addr = listener.local_addr().map_err(Failure::input)?;
     let server_setup = setup.clone();
     let server = std::thread::Builder::new()
-        .name("bench-server".into())
+        // Named by kind (at most 15 bytes, the kernel's limit) so that a
+        // profile can pick out one kind's server: `perf report --comm srv-attested`.
+        .name(kind.server_thread_name().into())
         .spawn(move || -> std::io::Result<Option<Duration>> {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             rt.block_on(async move {
@@ -421,6 +441,55 @@ async fn server_cpu_per_connection(kind: Kind, n: usize, setup: &Arc<Setup>) -> 
         .map_err(|_| Failure::input("the benchmark server thread panicked"))?;
     clients?;
     joined.map_err(Failure::input)
+}
+
+/// The median over `rounds` of [`server_cpu_per_connection`] for each of
+/// `kinds`, the kinds alternating within every round; empty when the
+/// platform cannot report a thread's CPU time.
+async fn server_cpu_medians(
+    kinds: &[Kind],
+    connections: usize,
+    rounds: usize,
+    setup: &Arc<Setup>,
+) -> Result<Vec<(Kind, f64)>, Failure> {
+    let mut samples = vec![Vec::new(); kinds.len()];
+    for _ in 0..rounds.max(1) {
+        for (i, kind) in kinds.iter().enumerate() {
+            if let Some(d) = server_cpu_per_connection(*kind, connections, setup).await? {
+                samples[i].push(d.as_secs_f64() * 1e6);
+            }
+        }
+    }
+    if samples.iter().any(|v| v.is_empty()) {
+        return Ok(Vec::new());
+    }
+    Ok(kinds.iter().copied().zip(samples.into_iter().map(median)).collect())
+}
+
+/// Prints the server CPU per connection of each kind and the server
+/// capacity ratios among them.
+fn print_server_cpu(cpus: &[(Kind, f64)]) {
+    use Kind::*;
+    if cpus.is_empty() {
+        println!("server CPU per connection: not available (no /proc/thread-self/schedstat)");
+        return;
+    }
+    println!("server CPU per connection (server alone on its own thread, sequential clients)");
+    for (kind, c) in cpus {
+        println!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
+    }
+    let cpu = |k: Kind| cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
+    let show_capacity = |label: &str, num: Kind, den: Kind| {
+        if let Some((n, d)) = cpu(num).zip(cpu(den)) {
+            println!(
+                "  capacity {label:<35} {:>10.3}   (connections/s a server core sustains)",
+                d / n
+            );
+        }
+    };
+    show_capacity("attested / plain", Attested, Plain);
+    show_capacity("early / plain OpenSSL", OpensslEarly, OpensslPlain);
+    show_capacity("OpenSSL attested / plain OpenSSL", OpensslAttested, OpensslPlain);
 }
 
 fn per_op(iterations: usize, mut f: impl FnMut()) -> Duration {
@@ -504,6 +573,29 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         openssl,
     });
 
+    if args.server_only {
+        let cpus = server_cpu_medians(&kinds, args.connections, args.rounds, &setup).await?;
+        if args.json {
+            let us = |k: Kind| cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
+            println!(
+                "{}",
+                serde_json::json!({
+                    "server_cpu_us": cpus.iter().map(|(k, c)| (format!("{k:?}"), *c)).collect::<std::collections::BTreeMap<_, _>>(),
+                    "server_capacity_attested_over_plain": us(Kind::Plain).zip(us(Kind::Attested)).map(|(p, a)| p / a),
+                    "connections_per_round": args.connections,
+                    "rounds": args.rounds,
+                })
+            );
+        } else {
+            println!(
+                "loopback, {} connections x {} rounds (median round), server alone, P-256 keys, TLS 1.3",
+                args.connections, args.rounds
+            );
+            print_server_cpu(&cpus);
+        }
+        return Ok(0);
+    }
+
     // Steps: connection rounds, server CPU rounds (not with --only), the
     // authenticate+validate rounds and the sans-IO exchange.
     let rounds = args.rounds.max(1) as u64;
@@ -571,21 +663,8 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
 
     // Server-side CPU per connection, the kinds alternating.
     bar.set_message("server CPU per connection");
-    let mut cpu_samples = vec![Vec::new(); kinds.len()];
-    for _ in 0..args.rounds.max(1) {
-        for (i, kind) in kinds.iter().enumerate() {
-            if let Some(d) = server_cpu_per_connection(*kind, args.connections, &setup).await? {
-                cpu_samples[i].push(d.as_secs_f64() * 1e6);
-            }
-            bar.inc(1);
-        }
-    }
-    let cpu_available = cpu_samples.iter().all(|v| !v.is_empty());
-    let cpus: Vec<(Kind, f64)> = if cpu_available {
-        kinds.iter().copied().zip(cpu_samples.into_iter().map(median)).collect()
-    } else {
-        Vec::new()
-    };
+    let cpus = server_cpu_medians(&kinds, args.connections, args.rounds, &setup).await?;
+    bar.inc(kind_rounds);
     let cpu = |k: Kind| cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
 
     // authenticate + validate (P-256, SHA-256 suite) vs its signature operations.
@@ -750,25 +829,7 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 cpu_ratio(OpensslAttested, Attested),
             );
         }
-        if cpus.is_empty() {
-            println!("server CPU per connection: not available (no /proc/thread-self/schedstat)");
-        } else {
-            println!("server CPU per connection (server alone on its own thread, sequential clients)");
-            for (kind, c) in &cpus {
-                println!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
-            }
-            let show_capacity = |label: &str, r: Option<f64>| {
-                if let Some(r) = r {
-                    println!("  capacity {label:<35} {r:>10.3}   (connections/s a server core sustains)");
-                }
-            };
-            show_capacity("attested / plain", capacity(Attested, Plain));
-            show_capacity("early / plain OpenSSL", capacity(OpensslEarly, OpensslPlain));
-            show_capacity(
-                "OpenSSL attested / plain OpenSSL",
-                capacity(OpensslAttested, OpensslPlain),
-            );
-        }
+        print_server_cpu(&cpus);
         println!(
             "authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations",
             args.iterations

@@ -1042,6 +1042,39 @@ fn bench_reports_every_kind_and_one_kind_on_request() {
     let (code, out, err) = run(atls().args(["bench", "--connections", "3", "--rounds", "1", "--only", "round-trip"]));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.starts_with("plain TLS 1.3 + the same round trip/s"), "{out}");
+    // The server-alone reading by itself: no connections/s, no operations.
+    let (code, out, err) = run(atls().args([
+        "bench",
+        "--connections",
+        "3",
+        "--rounds",
+        "1",
+        "--server-only",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for kind in ["Plain", "RoundTrip", "Attested"] {
+        assert!(
+            v["server_cpu_us"][kind].as_f64().is_some_and(|x| x > 0.0),
+            "{kind} in {out}"
+        );
+    }
+    assert!(v["server_capacity_attested_over_plain"].as_f64().is_some(), "{out}");
+    assert!(v["plain_tls13_handshakes_per_s"].is_null(), "{out}");
+    let (code, out, err) = run(atls().args([
+        "bench",
+        "--connections",
+        "3",
+        "--rounds",
+        "1",
+        "--server-only",
+        "--only",
+        "attested",
+    ]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("attested connections (expat, sim)"), "{out}");
+    assert!(!out.contains("plain"), "{out}");
 }
 
 #[test]

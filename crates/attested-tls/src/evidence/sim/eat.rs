@@ -2,7 +2,7 @@
 //! attester that produces it.
 
 use ciborium::Value;
-use coset::{iana, CoseSign1, CoseSign1Builder, HeaderBuilder, Label, TaggedCborSerializable};
+use coset::{iana, CoseSign1, Label, TaggedCborSerializable};
 
 use super::ca::{MAX_INSTANCE_ID_LEN, MAX_MEASUREMENT_LEN};
 use super::{
@@ -264,12 +264,17 @@ pub(crate) fn decode_envelope(evidence: &[u8]) -> Result<Envelope, String> {
 #[derive(Clone, Debug)]
 pub struct SimAttester {
     instance: SimInstance,
+    /// The encoded protected header `{1: -7 (ES256), 33: instance
+    /// certificate}`: the same for every Evidence of this instance, so it
+    /// is encoded once, not per connection.
+    protected: Vec<u8>,
 }
 
 impl SimAttester {
     /// An attester for `instance`.
     pub fn new(instance: SimInstance) -> SimAttester {
-        SimAttester { instance }
+        let protected = protected_header(instance.cert_der());
+        SimAttester { instance, protected }
     }
 
     /// The instance this attester speaks for.
@@ -307,25 +312,87 @@ impl SimAttester {
             security_version: config.security_version.into(),
             hash: binding.hash,
         };
-        let protected = HeaderBuilder::new()
-            .algorithm(iana::Algorithm::ES256)
-            .value(HEADER_X5CHAIN, Value::Bytes(self.instance.cert_der().to_vec()))
-            .build();
-        let key = &self.instance.signing_key;
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let sign1 = CoseSign1Builder::new()
-            .protected(protected)
-            .payload(claims.to_cbor()?)
-            .try_create_signature(b"", |tbs| {
-                key.sign(&rng, tbs)
-                    .map(|s| s.as_ref().to_vec())
-                    .map_err(|e| SimError::Crypto(format!("ES256 signing: {e}")))
-            })?
-            .build();
-        sign1
-            .to_tagged_vec()
-            .map_err(|e| SimError::Crypto(format!("COSE encoding: {e}")))
+        let payload = claims.to_cbor()?;
+        // Encoded directly rather than through coset's value tree (which
+        // copies the certificate and the payload into CBOR values twice,
+        // for the Sig_structure and for the envelope): this runs once per
+        // attested connection. The bytes are the ones coset produces (a
+        // test compares them).
+        let tbs = sig_structure(&self.protected, &payload);
+        let signature = self
+            .instance
+            .signing_key
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), &tbs)
+            .map_err(|e| SimError::Crypto(format!("ES256 signing: {e}")))?;
+        Ok(tagged_cose_sign1(&self.protected, &payload, signature.as_ref()))
     }
+}
+
+/// Appends the head of a CBOR data item of major type `major` with
+/// argument `arg`, in its shortest form (RFC 8949 §4.2.1, as ciborium
+/// writes it).
+fn cbor_head(out: &mut Vec<u8>, major: u8, arg: u64) {
+    let m = major << 5;
+    match arg {
+        0..=23 => out.push(m | arg as u8),
+        24..=0xff => out.extend_from_slice(&[m | 24, arg as u8]),
+        0x100..=0xffff => {
+            out.push(m | 25);
+            out.extend_from_slice(&(arg as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(m | 26);
+            out.extend_from_slice(&(arg as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(m | 27);
+            out.extend_from_slice(&arg.to_be_bytes());
+        }
+    }
+}
+
+/// Appends a CBOR byte string.
+fn cbor_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    cbor_head(out, 2, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// The encoded protected header of simulated Evidence: `{1: -7, 33:
+/// h'certificate'}` (alg ES256, x5chain with the instance certificate),
+/// labels in the order coset writes them.
+fn protected_header(cert_der: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cert_der.len() + 8);
+    out.push(0xa2); // map(2)
+    out.extend_from_slice(&[0x01, 0x26]); // 1 (alg): -7 (ES256)
+    cbor_head(&mut out, 0, HEADER_X5CHAIN as u64);
+    cbor_bytes(&mut out, cert_der);
+    out
+}
+
+/// The COSE Sig_structure a COSE_Sign1 signature covers (RFC 9052 §4.4):
+/// `["Signature1", protected, external_aad = h'', payload]`.
+fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(protected.len() + payload.len() + 24);
+    out.push(0x84); // array(4)
+    cbor_head(&mut out, 3, 10);
+    out.extend_from_slice(b"Signature1");
+    cbor_bytes(&mut out, protected);
+    cbor_bytes(&mut out, b"");
+    cbor_bytes(&mut out, payload);
+    out
+}
+
+/// A tagged COSE_Sign1 (tag 18) with an empty unprotected header:
+/// `18([protected, {}, payload, signature])`.
+fn tagged_cose_sign1(protected: &[u8], payload: &[u8], signature: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(protected.len() + payload.len() + signature.len() + 16);
+    out.push(0xd2); // tag(18)
+    out.push(0x84); // array(4)
+    cbor_bytes(&mut out, protected);
+    out.push(0xa0); // map(0)
+    cbor_bytes(&mut out, payload);
+    cbor_bytes(&mut out, signature);
+    out
 }
 
 impl Attester for SimAttester {
@@ -370,4 +437,80 @@ pub(crate) fn looks_like_sim(raw: &[u8]) -> bool {
         matches!(k, Value::Integer(i) if i128::from(*i) == i128::from(CLAIM_EAT_PROFILE))
             && matches!(v, Value::Text(t) if t == SIM_EAT_PROFILE)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coset::{CoseSign1Builder, HeaderBuilder};
+
+    /// Guards the hand-written COSE encoding of [`SimAttester::evidence`]:
+    /// its bytes must be exactly what coset builds from the same parts
+    /// (Evidence on the wire did not change when it replaced coset), and
+    /// the signature must cover coset's Sig_structure.
+    #[test]
+    fn evidence_is_byte_for_byte_the_coset_encoding() {
+        let world = super::super::ephemeral_world(1).unwrap();
+        let instance = world.instances[0].clone();
+        let attester = SimAttester::new(instance.clone());
+        for hash in [HashAlgorithm::Sha256, HashAlgorithm::Sha384] {
+            let n = hash.output_len();
+            let binding = BindingClaims {
+                hash,
+                binder: vec![0xb1; n],
+                aik_pub_hash: vec![0xa1; n],
+            };
+            let ev = attester.evidence(&binding).unwrap();
+            let parsed = CoseSign1::from_tagged_slice(&ev).unwrap();
+            let payload = parsed.payload.clone().unwrap();
+            let rebuilt = CoseSign1Builder::new()
+                .protected(
+                    HeaderBuilder::new()
+                        .algorithm(iana::Algorithm::ES256)
+                        .value(HEADER_X5CHAIN, Value::Bytes(instance.cert_der().to_vec()))
+                        .build(),
+                )
+                .payload(payload.clone())
+                .signature(parsed.signature.clone())
+                .build();
+            assert_eq!(rebuilt.clone().to_tagged_vec().unwrap(), ev);
+            let tbs = rebuilt.tbs_data(b"");
+            assert_eq!(tbs, sig_structure(&protected_header(instance.cert_der()), &payload));
+            aws_lc_rs::signature::UnparsedPublicKey::new(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+                aws_lc_rs::signature::KeyPair::public_key(instance.signing_key.as_ref()).as_ref(),
+            )
+            .verify(&tbs, &parsed.signature)
+            .unwrap();
+        }
+    }
+
+    /// The CBOR heads are the shortest forms, as ciborium writes them, at
+    /// every boundary between argument sizes.
+    #[test]
+    fn cbor_heads_match_ciborium_at_every_size_boundary() {
+        for arg in [
+            0u64,
+            23,
+            24,
+            255,
+            256,
+            65_535,
+            65_536,
+            u64::from(u32::MAX),
+            u64::from(u32::MAX) + 1,
+            u64::MAX,
+        ] {
+            let mut ours = Vec::new();
+            cbor_head(&mut ours, 0, arg);
+            let mut theirs = Vec::new();
+            ciborium::into_writer(&Value::Integer(arg.into()), &mut theirs).unwrap();
+            assert_eq!(ours, theirs, "argument {arg}");
+        }
+        let mut ours = Vec::new();
+        cbor_bytes(&mut ours, &[7u8; 300]);
+        let mut theirs = Vec::new();
+        ciborium::into_writer(&Value::Bytes(vec![7u8; 300]), &mut theirs).unwrap();
+        assert_eq!(ours, theirs);
+    }
 }
