@@ -2545,3 +2545,55 @@ fn a_running_server_keeps_what_it_loaded_at_start() {
     let _ = server.0.kill();
     let _ = server.0.wait();
 }
+
+/// Smoke test of the bounded load and soak commands (tiny numbers, no
+/// timed assertion: the figures are docs/reliability.md's).
+#[test]
+fn load_and_soak_run_bounded_and_check_every_byte() {
+    let json = |out: &str| serde_json::from_str::<serde_json::Value>(out).unwrap();
+    let (code, out, err) = run(atls().args([
+        "load",
+        "--connections",
+        "20",
+        "--concurrency",
+        "20",
+        "--bytes",
+        "70000",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(
+        (v["succeeded"].as_u64(), v["failed"].as_u64()),
+        (Some(20), Some(0)),
+        "{out}"
+    );
+    assert!(v["setup_ms"]["p99"].as_f64().unwrap() > 0.0, "{out}");
+    assert!(v["nofile_limit"].as_u64().unwrap() > 0, "{out}");
+    let (code, out, err) = run(atls().args([
+        "soak",
+        "--duration",
+        "3s",
+        "--rate",
+        "5/s",
+        "--sample-every",
+        "1",
+        "--json",
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(v["failed"].as_u64(), Some(0), "{out}");
+    assert!(v["connections"].as_u64().unwrap() >= 1, "{out}");
+    assert!(v["rss_kb"]["max"].as_u64().unwrap() >= v["rss_kb"]["start"].as_u64().unwrap());
+    // The proxy topology runs `atls proxy` as child processes: without that
+    // subcommand it says so; with it, it must pass too.
+    let has_proxy = atls().args(["proxy", "--help"]).output().unwrap().status.success();
+    let (code, out, err) = run(atls().args(["load", "--via", "proxy", "--connections", "5", "--json"]));
+    if has_proxy {
+        assert_eq!(code, 0, "{out}{err}");
+        assert_eq!(json(&out)["failed"].as_u64(), Some(0), "{out}");
+    } else {
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("--via proxy needs `atls proxy`"), "{err}");
+    }
+}
