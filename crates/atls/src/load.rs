@@ -219,7 +219,7 @@ where
 /// What a run needs: how to open one checked connection, and what to
 /// sample on the server side.
 enum Topology {
-    Direct(Direct),
+    Direct(Box<Direct>),
     Proxy(Proxy),
 }
 
@@ -460,7 +460,7 @@ fn now_nanos() -> u128 {
 impl Topology {
     async fn start(via: Via, reattest_interval: Option<u64>) -> Result<Self, Failure> {
         Ok(match via {
-            Via::Direct => Self::Direct(Direct::start().await?),
+            Via::Direct => Self::Direct(Box::new(Direct::start().await?)),
             Via::Proxy => Self::Proxy(Proxy::start(reattest_interval).await?),
         })
     }
