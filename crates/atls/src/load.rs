@@ -60,7 +60,8 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 16 * 1024)]
     bytes: usize,
     /// Deadline of one connection (connect, attestation, echo, close), in
-    /// seconds; a connection over it is a failure.
+    /// seconds; a connection over it is a failure. With `--via direct`
+    /// also the TLS handshake and attestation deadlines of both sides.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
     /// Machine-readable report on stdout.
@@ -86,7 +87,8 @@ pub struct SoakArgs {
     /// Seconds between samples of resident memory and open descriptors.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     sample_every: u64,
-    /// Deadline of one connection, in seconds.
+    /// Deadline of one connection, in seconds (with `--via direct` also
+    /// the handshake and attestation deadlines).
     #[arg(long, default_value_t = 60)]
     timeout: u64,
     /// Machine-readable report on stdout.
@@ -234,11 +236,15 @@ struct Direct {
 }
 
 impl Direct {
-    async fn start() -> Result<Self, Failure> {
+    /// `deadline`: the TLS handshake and attestation deadlines of both
+    /// sides (a burst of thousands of handshakes on a small machine takes
+    /// longer than the 10 s defaults to clear).
+    async fn start(deadline: Duration) -> Result<Self, Failure> {
         let world = sim::ephemeral_world(1).map_err(Failure::input)?;
         let server_cfg = AttestationConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone())))
-            .map_err(Failure::input)?;
-        let client = AttestationConfig::verifier(world.appraiser("load"));
+            .map_err(Failure::input)?
+            .with_timeouts(deadline, deadline);
+        let client = AttestationConfig::verifier(world.appraiser("load")).with_timeouts(deadline, deadline);
         let tls_server = crate::demo::server_tls()?;
         let l = listener()?;
         let addr = l.local_addr().map_err(Failure::input)?;
@@ -458,9 +464,9 @@ fn now_nanos() -> u128 {
 }
 
 impl Topology {
-    async fn start(via: Via, reattest_interval: Option<u64>) -> Result<Self, Failure> {
+    async fn start(via: Via, reattest_interval: Option<u64>, deadline: Duration) -> Result<Self, Failure> {
         Ok(match via {
-            Via::Direct => Self::Direct(Box::new(Direct::start().await?)),
+            Via::Direct => Self::Direct(Box::new(Direct::start(deadline).await?)),
             Via::Proxy => Self::Proxy(Proxy::start(reattest_interval).await?),
         })
     }
@@ -548,7 +554,7 @@ impl Failures {
 
 pub async fn load(args: LoadArgs) -> Result<u8, Failure> {
     let nofile = raise_nofile_limit()?;
-    let topo = Arc::new(Topology::start(args.via, None).await?);
+    let topo = Arc::new(Topology::start(args.via, None, Duration::from_secs(args.timeout)).await?);
     let gate = Arc::new(tokio::sync::Semaphore::new(args.concurrency as usize));
     let bar = progress(Some(u64::from(args.connections)), "connections");
     let timeout = Duration::from_secs(args.timeout);
@@ -676,7 +682,7 @@ fn range(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> Range {
 pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
     let nofile = raise_nofile_limit()?;
     // The proxies re-attest by themselves; direct connections call reattest.
-    let topo = Arc::new(Topology::start(args.via, Some(1)).await?);
+    let topo = Arc::new(Topology::start(args.via, Some(1), Duration::from_secs(args.timeout)).await?);
     let pids = topo.server_pids();
     let bar = progress(None, "soak");
     let timeout = Duration::from_secs(args.timeout);
