@@ -642,12 +642,17 @@ pub async fn load(args: LoadArgs) -> Result<u8, Failure> {
 /// Resident memory (kB) and open descriptors of processes.
 #[derive(Clone, Copy, Default, serde::Serialize)]
 struct Sample {
+    /// Seconds since the soak started.
+    t_s: u64,
     rss_kb: u64,
     fds: u64,
 }
 
-fn sample(pids: &[u32]) -> Result<Sample, String> {
-    let mut s = Sample::default();
+fn sample(pids: &[u32], since: Instant) -> Result<Sample, String> {
+    let mut s = Sample {
+        t_s: since.elapsed().as_secs(),
+        ..Sample::default()
+    };
     for pid in pids {
         let status =
             std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(|e| format!("/proc/{pid}/status: {e}"))?;
@@ -686,8 +691,8 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
     let pids = topo.server_pids();
     let bar = progress(None, "soak");
     let timeout = Duration::from_secs(args.timeout);
-    let mut samples = vec![sample(&pids).map_err(Failure::network)?];
     let started = Instant::now();
+    let mut samples = vec![sample(&pids, started).map_err(Failure::network)?];
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut sampler = tokio::time::interval(Duration::from_secs(args.sample_every));
@@ -716,7 +721,7 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
                 });
             }
             _ = sampler.tick() => {
-                let s = sample(&pids).map_err(Failure::network)?;
+                let s = sample(&pids, started).map_err(Failure::network)?;
                 bar.set_message(format!("{started_n} connections, rss {} kB, {} fds, {} failed", s.rss_kb, s.fds, failures.count));
                 samples.push(s);
             }
@@ -729,7 +734,7 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
     }
     // The end sample after the last connection has closed.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    samples.push(sample(&pids).map_err(Failure::network)?);
+    samples.push(sample(&pids, started).map_err(Failure::network)?);
     bar.finish_and_clear();
     let topo = Arc::into_inner(topo).expect("every connection task has ended");
     if let Err(f) = topo.stop().await {
@@ -750,7 +755,7 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
             Via::Direct => "this process (server and clients)",
             Via::Proxy => "the two proxy processes together",
         },
-        "samples": samples.len(),
+        "samples": samples,
         "rss_kb": rss,
         "fds": fds,
         "nofile_limit": nofile,
