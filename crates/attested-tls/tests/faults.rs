@@ -130,8 +130,10 @@ async fn an_attester_that_fails_is_named_on_both_sides() {
 async fn a_hung_attester_times_out_naming_the_attester_and_frees_its_place() {
     let _g = DESCRIPTORS.read().await;
     let w = world(1);
-    let server = faulty_server(AttesterFault::Hang(Duration::from_millis(1500)), true)
-        .with_timeouts(Duration::from_secs(10), Duration::from_millis(300));
+    // A deadline long enough for the rest of the exchange on a loaded CI
+    // machine, so that it fires in the attester call.
+    let server = faulty_server(AttesterFault::Hang(Duration::from_secs(4)), true)
+        .with_timeouts(Duration::from_secs(10), Duration::from_millis(1500));
     let calls = server.attester_calls.clone();
     let (srv, cli) = guarded(run_pair(server, AttestationConfig::verifier(w.test_appraiser()))).await;
     assert!(
@@ -490,12 +492,14 @@ async fn slowloris_on_each_frame_fails_at_the_deadline_naming_the_frame() {
     for victim in [Victim::Server, Victim::Client] {
         for (frame, name) in FRAMES {
             let case = format!("{victim:?} victim, peer dribbles its {name}");
-            // 50 ms a byte: 2 s or more for the smallest frame (OUTCOME).
+            // 100 ms a byte: 3.8 s or more for the smallest frame (HELLO),
+            // over the 2 s deadline; 2 s leave the other steps time on a
+            // loaded machine.
             let fault = Fault::Dribble {
                 frame,
-                every: Duration::from_millis(50),
+                every: Duration::from_millis(100),
             };
-            let r = guarded(against_peer(&w, victim, fault, Duration::from_millis(1000))).await;
+            let r = guarded(against_peer(&w, victim, fault, Duration::from_secs(2))).await;
             let (during, _) = awaited(frame);
             match r {
                 Err(NetError::Timeout(step)) => assert_eq!(step, during.step(), "{case}"),
