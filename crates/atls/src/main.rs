@@ -11,6 +11,7 @@ mod demo;
 mod early;
 mod inspect;
 mod lab;
+mod load;
 mod policy_init;
 mod profiles;
 mod serve;
@@ -73,6 +74,14 @@ enum Command {
         #[command(subcommand)]
         command: verifier::VerifierCommand,
     },
+    /// Load over loopback: many attested connections at once, every byte
+    /// echoed and checked; reports setup p50/p99 and throughput (exit 1 on
+    /// any failure).
+    Load(load::LoadArgs),
+    /// Soak over loopback: connect / re-attest / transfer / close at a
+    /// steady rate for a duration, sampling the server side's resident
+    /// memory and open descriptors (exit 1 on any failure).
+    Soak(load::SoakArgs),
 }
 
 #[derive(Subcommand)]
@@ -236,6 +245,8 @@ fn main() -> ExitCode {
             } => corim_import(&file, key.as_deref(), &platform, json),
             Command::Lab(a) => lab::run(a).await,
             Command::Verifier { command } => verifier::run(command).await,
+            Command::Load(a) => load::load(a).await,
+            Command::Soak(a) => load::soak(a).await,
         }
     });
     // A blocking read of stdin (`connect`) may never return; do not wait

@@ -285,6 +285,14 @@ pub(crate) fn cert_and_key(
         .map_err(|e| Failure::input(format!("{}: {e}", c.display())))?
         .collect::<Result<_, _>>()
         .map_err(|e| Failure::input(format!("{}: {e}", c.display())))?;
+    // Without this, a file of anything but certificates reached rustls as
+    // an empty chain ("peer sent no certificates", naming no file).
+    if chain.is_empty() {
+        return Err(Failure::input(format!(
+            "{}: no CERTIFICATE block (--cert needs a PEM certificate chain)",
+            c.display()
+        )));
+    }
     let key = PrivateKeyDer::from_pem_file(k).map_err(|e| Failure::input(format!("{}: {e}", k.display())))?;
     Ok(Some((chain, key)))
 }

@@ -317,7 +317,11 @@ async fn silent_peer_times_out() {
         &cfg,
     )
     .await;
-    assert!(matches!(r, Err(NetError::Timeout("attestation"))), "{:?}", r.err());
+    assert!(
+        matches!(r, Err(NetError::Timeout("attestation (waiting for the peer's HELLO)"))),
+        "{:?}",
+        r.err()
+    );
     srv.abort();
     let _ = Arc::new(());
 }

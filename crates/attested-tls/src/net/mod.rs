@@ -79,6 +79,10 @@ pub enum NetError {
     /// The peer closed the connection before attestation completed.
     #[error("the peer closed the connection during {0}")]
     Closed(&'static str),
+    /// The peer closed the connection in the middle of a frame (after its
+    /// header or part of its payload) before attestation completed.
+    #[error("the peer closed the connection in the middle of a frame during {0}")]
+    ClosedInFrame(&'static str),
     /// The connection failed earlier (refusal, violation, timeout): it
     /// carries nothing more; open a new one.
     #[error("the attested connection has failed; open a new one")]
@@ -306,6 +310,18 @@ impl AttestationConfig {
     /// names (see [`AttestationConfig::remote_client`]).
     pub fn with_remote_client(mut self, client: Arc<dyn RemoteVerifierClient>) -> Self {
         self.remote_client = Some(client);
+        self
+    }
+
+    /// Sets the deadlines: `handshake` for the TLS handshake, `attestation`
+    /// for the whole attestation exchange (and each re-attestation). A
+    /// deadline that fires fails the connection with
+    /// [`NetError::Timeout`] naming the step it interrupted (`TLS
+    /// handshake`, `attestation (waiting for the peer's HELLO)`, ...), and
+    /// the peer gets ERROR 6 (timeout) when it can still be told.
+    pub fn with_timeouts(mut self, handshake: Duration, attestation: Duration) -> Self {
+        self.handshake_timeout = handshake;
+        self.attestation_timeout = attestation;
         self
     }
 
@@ -689,7 +705,10 @@ impl<S: TlsStreamExt> AttestedStream<S> {
                 Ok((s, ear))
             }
             Ok(Err(e)) => Err(s.fail(e).await),
-            Err(_) => Err(s.fail(NetError::Timeout("attestation")).await),
+            Err(_) => {
+                let step = s.attestation_step("attestation");
+                Err(s.fail(NetError::Timeout(step)).await)
+            }
         }
     }
 
@@ -716,9 +735,23 @@ impl<S: TlsStreamExt> AttestedStream<S> {
             .await?;
             match read {
                 None => {} // Evidence arrived: the authenticator is queued.
-                Some(0) => return Err(NetError::Closed(step)),
+                Some(0) if !self.decoder.is_empty() => {
+                    return Err(NetError::ClosedInFrame(self.attestation_step(step)))
+                }
+                Some(0) => return Err(NetError::Closed(self.attestation_step(step))),
                 Some(_) => self.process_frames()?,
             }
+        }
+    }
+
+    /// `step`, named more precisely for the initial exchange: what it was
+    /// waiting for (the peer's HELLO, AUTH_REQUEST, AUTHENTICATOR, OUTCOME,
+    /// or our attester), so that a deadline or an early end says where the
+    /// exchange stopped.
+    fn attestation_step(&self, step: &'static str) -> &'static str {
+        match (step, self.session.awaiting()) {
+            ("attestation", Some(a)) => a.step(),
+            _ => step,
         }
     }
 

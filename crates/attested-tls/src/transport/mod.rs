@@ -6,4 +6,4 @@ pub mod frame;
 pub mod session;
 
 pub use frame::{Frame, FrameDecoder, FrameError};
-pub use session::{Event, Session, SessionConfig, SessionError};
+pub use session::{Awaiting, Event, Session, SessionConfig, SessionError};

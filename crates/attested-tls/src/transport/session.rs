@@ -152,6 +152,35 @@ pub enum Event {
     },
 }
 
+/// The step of the initial exchange a session waits for (see
+/// [`Session::awaiting`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Awaiting {
+    /// The peer's HELLO.
+    PeerHello,
+    /// The peer's AUTH_REQUEST (its HELLO requires our attestation).
+    PeerRequest,
+    /// The peer's AUTHENTICATOR answering our request.
+    PeerAuthenticator,
+    /// Our attester's Evidence for the peer's request.
+    OurEvidence,
+    /// The peer's OUTCOME for our AUTHENTICATOR.
+    PeerOutcome,
+}
+
+impl Awaiting {
+    /// The step as named in errors: `attestation (the peer's HELLO)`, ...
+    pub fn step(self) -> &'static str {
+        match self {
+            Self::PeerHello => "attestation (waiting for the peer's HELLO)",
+            Self::PeerRequest => "attestation (waiting for the peer's AUTH_REQUEST)",
+            Self::PeerAuthenticator => "attestation (waiting for the peer's AUTHENTICATOR)",
+            Self::OurEvidence => "attestation (our attester)",
+            Self::PeerOutcome => "attestation (waiting for the peer's OUTCOME)",
+        }
+    }
+}
+
 /// Why a session failed. Every variant is fatal for the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
@@ -730,6 +759,35 @@ impl Session {
     /// The request (if any) waiting for [`Session::provide_evidence`].
     pub fn evidence_requested(&self) -> Option<u32> {
         self.evidence_wanted.as_ref().map(|(id, _)| *id)
+    }
+
+    /// What the initial exchange is waiting for, in the order the peer
+    /// sends it (`None` once ready, or when nothing is awaited): lets a
+    /// transport name the step a deadline or an early end of the stream
+    /// interrupted.
+    pub fn awaiting(&self) -> Option<Awaiting> {
+        if self.ready || self.failed {
+            return None;
+        }
+        if self.peer_hello.is_none() {
+            return Some(Awaiting::PeerHello);
+        }
+        let theirs_open = self.peer_requires() && !self.peer_initial_accepted;
+        if theirs_open && self.evidence_wanted.is_some() {
+            return Some(Awaiting::OurEvidence);
+        }
+        // The peer's first flight carries its HELLO and its request
+        // together; its answer to ours comes after.
+        if theirs_open && self.peer_initial_request.is_none() {
+            return Some(Awaiting::PeerRequest);
+        }
+        if self.cfg.appraiser.is_some() && !self.initial_accepted {
+            return Some(Awaiting::PeerAuthenticator);
+        }
+        if theirs_open {
+            return Some(Awaiting::PeerOutcome);
+        }
+        None
     }
 
     fn authenticator_with(

@@ -66,12 +66,10 @@ impl SimPolicy {
         let mut roots = Vec::new();
         for p in &self.trusted_roots {
             let path = policy.resolve(p);
-            let pem = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_CONFIG_FILE_LEN).map_err(|source| {
-                PolicyError::Io {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+            // Named as the key's file, not as a policy file: the policy
+            // itself was read.
+            let pem = crate::fsutil::read_bounded(&path, crate::fsutil::MAX_CONFIG_FILE_LEN)
+                .map_err(|e| PolicyError::value("sim.trusted_roots", format!("cannot read {}: {e}", path.display())))?;
             let mut found = 0;
             for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|e| {
