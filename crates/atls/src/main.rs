@@ -13,6 +13,7 @@ mod inspect;
 mod lab;
 mod policy_init;
 mod profiles;
+mod proxy;
 mod serve;
 mod verify;
 
@@ -67,6 +68,12 @@ enum Command {
     },
     /// Run the attack lab: relay, diversion and replay attacks against each mode over loopback TLS.
     Lab(lab::LabArgs),
+    /// Attested TLS proxy: `server` in front of a local service, `client`
+    /// as a local plain listener opening attested connections upstream.
+    Proxy {
+        #[command(subcommand)]
+        command: proxy::ProxyCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,11 +172,15 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // `atls proxy` sets up its own logs (--log-format, from its flags or
+    // configuration file).
+    if !matches!(cli.command, Command::Proxy { .. }) {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -211,6 +222,7 @@ fn main() -> ExitCode {
                 command: CorimCommand::Import { file, key, platform },
             } => corim_import(&file, key.as_deref(), &platform),
             Command::Lab(a) => lab::run(a).await,
+            Command::Proxy { command } => proxy::run(command).await,
         }
     });
     // A blocking read of stdin (`connect`) may never return; do not wait

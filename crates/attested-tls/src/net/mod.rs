@@ -380,6 +380,17 @@ fn check_session(
     }
 }
 
+/// How long the two steps of opening an attested connection took
+/// ([`connect_timed`], [`accept_timed`]): for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// The TLS handshake, from its start until it completed.
+    pub handshake: Duration,
+    /// The attestation exchange, from the end of the handshake until the
+    /// stream was ready (or failed).
+    pub attestation: Duration,
+}
+
 /// Opens an attested connection as TLS client over `io`.
 ///
 /// Returns the stream and, if `att` requires server attestation, the
@@ -393,6 +404,23 @@ pub async fn connect<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut timings = Timings::default();
+    connect_timed(tls, server_name, io, att, &mut timings).await
+}
+
+/// [`connect`], also filling in how long the handshake and the
+/// attestation took (`timings`, as far as the connection got).
+pub async fn connect_timed<IO>(
+    tls: &Arc<rustls::ClientConfig>,
+    server_name: &str,
+    io: IO,
+    att: &AttestationConfig,
+    timings: &mut Timings,
+) -> Result<(AttestedStream<tokio_rustls::client::TlsStream<IO>>, Option<Ear>), NetError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = tokio::time::Instant::now();
     tls::check_client_config(tls)?;
     att.check()?;
     let name = ServerName::try_from(server_name.to_string())
@@ -411,9 +439,9 @@ where
         // (up to its buffer limit, far above a HELLO and a request).
         let _ = conn.writer().write_all(&first_flight);
     });
-    let stream = tokio::time::timeout(att.handshake_timeout, connecting)
-        .await
-        .map_err(|_| NetError::Timeout("TLS handshake"))??;
+    let stream = tokio::time::timeout(att.handshake_timeout, connecting).await;
+    timings.handshake = start.elapsed();
+    let stream = stream.map_err(|_| NetError::Timeout("TLS handshake"))??;
     {
         let conn = stream.get_ref().1;
         check_session(conn.protocol_version(), conn.handshake_kind())?;
@@ -421,7 +449,10 @@ where
             return Err(NetError::Session("0-RTT early data was accepted".into()));
         }
     }
-    AttestedStream::establish(stream, session, att).await
+    let start = tokio::time::Instant::now();
+    let r = AttestedStream::establish(stream, session, att).await;
+    timings.attestation = start.elapsed();
+    r
 }
 
 /// Accepts an attested connection as TLS server over `io`.
@@ -429,6 +460,21 @@ pub async fn accept<IO>(
     tls: &Arc<rustls::ServerConfig>,
     io: IO,
     att: &AttestationConfig,
+) -> Result<(AttestedStream<tokio_rustls::server::TlsStream<IO>>, Option<Ear>), NetError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut timings = Timings::default();
+    accept_timed(tls, io, att, &mut timings).await
+}
+
+/// [`accept`], also filling in how long the handshake and the attestation
+/// took (`timings`, as far as the connection got).
+pub async fn accept_timed<IO>(
+    tls: &Arc<rustls::ServerConfig>,
+    io: IO,
+    att: &AttestationConfig,
+    timings: &mut Timings,
 ) -> Result<(AttestedStream<tokio_rustls::server::TlsStream<IO>>, Option<Ear>), NetError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
@@ -442,14 +488,18 @@ where
         ));
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-    let stream = tokio::time::timeout(att.handshake_timeout, acceptor.accept(io))
-        .await
-        .map_err(|_| NetError::Timeout("TLS handshake"))??;
+    let start = tokio::time::Instant::now();
+    let stream = tokio::time::timeout(att.handshake_timeout, acceptor.accept(io)).await;
+    timings.handshake = start.elapsed();
+    let stream = stream.map_err(|_| NetError::Timeout("TLS handshake"))??;
     {
         let conn = stream.get_ref().1;
         check_session(conn.protocol_version(), conn.handshake_kind())?;
     }
-    AttestedStream::establish(stream, Session::new(att.session(Role::Server, None)), att).await
+    let start = tokio::time::Instant::now();
+    let r = AttestedStream::establish(stream, Session::new(att.session(Role::Server, None)), att).await;
+    timings.attestation = start.elapsed();
+    r
 }
 
 /// Largest amount of application data buffered while waiting for a
