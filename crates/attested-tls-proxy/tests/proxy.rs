@@ -12,7 +12,7 @@ use attested_tls::cmw::Cmw;
 use attested_tls::net::{self, AttestationConfig, NetError};
 use attested_tls::sim::{self, SimAttester, SimInstance, SimInstanceConfig, SimWorld};
 use attested_tls::transport::SessionError;
-use attested_tls_proxy::{proxy_v2, BackendProtocol, ClientProxy, Metrics, ProxyConfig, ServerProxy};
+use attested_tls_proxy::{proxy_v2, BackendProtocol, ClientProxy, Metrics, ProxyConfig, ServerProxy, Side};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -262,7 +262,7 @@ async fn proxy_v2_says_not_required_when_the_client_was_not_asked_to_attest() {
 #[tokio::test]
 async fn a_refused_client_never_reaches_the_backend() {
     let w = world();
-    let b = backend().await;
+    let mut b = backend().await;
     let server_att = AttestationConfig::attester(attester(&w.good))
         .unwrap()
         .with_appraiser(w.appraiser());
@@ -283,7 +283,18 @@ async fn a_refused_client_never_reaches_the_backend() {
         ) == 1
     })
     .await;
-    assert_eq!(b.accepts.load(Ordering::SeqCst), 0, "the backend was contacted");
+    // Once the connection's task has ended, nothing of it can reach the
+    // backend any more; a probe connection is then the first the backend
+    // accepts (its backlog is in order) if the proxy never connected.
+    eventually("the connection task ends", || m.active_connections(Side::Server) == 0).await;
+    let probe = TcpStream::connect(b.addr).await.unwrap();
+    let first = b.conns.recv().await.unwrap();
+    assert_eq!(
+        first.peer_addr().unwrap(),
+        probe.local_addr().unwrap(),
+        "the backend was contacted"
+    );
+    assert_eq!(b.accepts.load(Ordering::SeqCst), 1);
     assert_eq!(
         m.counter(
             "atls_proxy_connections_total",
@@ -466,8 +477,13 @@ async fn http_says_not_required_explicitly() {
         let mut be = b.conns.recv().await.unwrap();
         echo_http_head(&mut be).await
     });
-    http_get(&mut s, "atls-peer-status: affirming\r\n").await;
+    http_get(
+        &mut s,
+        "atls-peer-status: affirming\r\natls-peer-measurement: 00\r\natls-peer-ear: e30\r\n",
+    )
+    .await;
     let h = backend_side.await.unwrap().to_ascii_lowercase();
+    assert!(!h.contains("atls-peer-measurement"), "{h}");
     assert!(h.contains("atls-peer-status: not-required\r\n"), "{h}");
     assert!(!h.contains("affirming"), "{h}");
     assert!(!h.contains("atls-peer-ear"), "{h}");
@@ -734,4 +750,115 @@ fn each_side_refuses_the_other_sides_keys_and_the_client_needs_a_policy() {
         e.to_string().starts_with("`policy` is required for the client side"),
         "{e}"
     );
+}
+
+/// Guards periodic re-attestation by the client side: a server whose
+/// measurement changes on a live connection is refused, and the local
+/// socket and the backend leg close.
+#[tokio::test]
+async fn the_client_side_reattests_the_server_and_closes_on_failure() {
+    let w = world();
+    let mut b = backend().await;
+    let switching = Arc::new(Switching {
+        first: SimAttester::new(w.good.clone()),
+        later: SimAttester::new(w.bad.clone()),
+        calls: AtomicUsize::new(0),
+    });
+    let server = start_server(
+        config(b.addr, BackendProtocol::Tcp),
+        AttestationConfig::attester(switching.clone()).unwrap(),
+    )
+    .await;
+    let cfg = ProxyConfig {
+        upstream: Some(server.addr.to_string()),
+        reattest_interval: 1,
+        drain_timeout: 2,
+        ..ProxyConfig::default()
+    };
+    let client = start_client(cfg, AttestationConfig::verifier(w.appraiser())).await;
+    let mut local = TcpStream::connect(client.addr).await.unwrap();
+    local.write_all(b"x").await.unwrap();
+    let mut be = b.conns.recv().await.unwrap();
+    let mut buf = [0u8; 1];
+    be.read_exact(&mut buf).await.unwrap();
+    let mut rest = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(20), local.read_to_end(&mut rest))
+        .await
+        .expect("the local socket was closed");
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?}");
+    let n = tokio::time::timeout(Duration::from_secs(20), be.read(&mut buf))
+        .await
+        .expect("the backend leg was closed");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert_eq!(
+        client.metrics.counter(
+            "atls_proxy_reattestations_total",
+            &[("side", "client"), ("result", "refused")]
+        ),
+        1
+    );
+    client.shutdown().await;
+    server.shutdown().await;
+}
+
+/// In HTTP mode each request carries the latest result: after a
+/// re-attestation (here with another trusted measurement) the headers
+/// change.
+#[tokio::test]
+async fn http_headers_follow_the_latest_reattestation() {
+    let mut w = world();
+    let other = w
+        .world
+        .root
+        .issue_instance(SimInstanceConfig::new(vec![0x0E; 48]))
+        .unwrap();
+    w.world.instances.push(other.clone());
+    let mut b = backend().await;
+    let server_att = AttestationConfig::attester(attester(&w.good))
+        .unwrap()
+        .with_appraiser(w.appraiser());
+    let cfg = ProxyConfig {
+        reattest_interval: 1,
+        ..config(b.addr, BackendProtocol::Http)
+    };
+    let server = start_server(cfg, server_att).await;
+    let switching = Arc::new(Switching {
+        first: SimAttester::new(w.good.clone()),
+        later: SimAttester::new(other.clone()),
+        calls: AtomicUsize::new(0),
+    });
+    let client_att = AttestationConfig::verifier(w.appraiser())
+        .with_attester(switching)
+        .unwrap();
+    let (mut s, _) = connect(server.addr, &client_att).await.unwrap();
+    let backend_side = tokio::spawn(async move {
+        let mut be = b.conns.recv().await.unwrap();
+        let first = echo_http_head(&mut be).await;
+        let second = echo_http_head(&mut be).await;
+        (first, second)
+    });
+    http_get(&mut s, "").await;
+    let m = server.metrics.clone();
+    // Reading drives the re-attestation answers while we wait.
+    let wait = async {
+        let mut buf = [0u8; 1];
+        let _ = s.read(&mut buf).await;
+    };
+    tokio::select! {
+        () = eventually("a re-attestation", || m.counter("atls_proxy_reattestations_total", &[("side", "server"), ("result", "accepted")]) >= 1) => {}
+        () = wait => panic!("the connection ended"),
+    }
+    http_get(&mut s, "").await;
+    let (h1, h2) = backend_side.await.unwrap();
+    let line = |m: &[u8]| format!("atls-peer-measurement: {}\r\n", hex::encode(m));
+    assert!(
+        h1.to_ascii_lowercase().contains(&line(&w.good.config().measurement)),
+        "{h1}"
+    );
+    assert!(
+        h2.to_ascii_lowercase().contains(&line(&other.config().measurement)),
+        "{h2}"
+    );
+    drop(s);
+    server.shutdown().await;
 }
