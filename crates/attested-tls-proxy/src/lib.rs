@@ -45,7 +45,7 @@ pub mod metrics;
 pub mod proxy_v2;
 pub mod relay;
 mod server;
-mod summary;
+pub mod summary;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -306,6 +306,28 @@ mod tests {
         assert_eq!(decode(&sig), Err(ProxyV2Error::Invalid("bad signature")));
     }
 
+    /// The worked example of docs/proxy.md, byte for byte.
+    #[test]
+    fn the_documented_example_is_what_is_encoded() {
+        let s = crate::PeerSummary {
+            status: "affirming".into(),
+            mode: "expat".into(),
+            measurement: "ab12".into(),
+            verifier: "attested-tls/attested-tls 0.1.0".into(),
+            policies: vec!["sim-default".into()],
+            ear_b64: String::new(),
+            ear_json: String::new(),
+        };
+        let h = header_for(a("127.0.0.1:50000"), a("127.0.0.1:8443"), &s).unwrap();
+        assert_eq!(
+            hex::encode(h),
+            "0d0a0d0a000d0a515549540a211100927f0000017f000001c35020fbe00083017b22737461747573223a2261666669726d696e\
+             67222c226d6f6465223a226578706174222c226d6561737572656d656e74223a2261623132222c227665726966696572223a2261\
+             747465737465642d746c732f61747465737465642d746c7320302e312e30222c22706f6c6963696573223a5b2273696d2d646566\
+             61756c74225d7d"
+        );
+    }
+
     #[test]
     fn the_ear_tlv_is_left_out_when_it_would_not_fit() {
         let mut s = crate::PeerSummary::not_required();
