@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_proxy;
 mod demo;
 mod early;
 mod inspect;

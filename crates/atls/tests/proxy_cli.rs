@@ -552,3 +552,33 @@ fn the_listening_line_is_plain_without_json() {
     let addr = line.trim().strip_prefix("listening on 127.0.0.1:").unwrap();
     assert!(addr.parse::<u16>().unwrap() > 0, "{line}");
 }
+
+#[test]
+fn bench_proxy_reports_throughput_and_idle_memory() {
+    let out = atls()
+        .args([
+            "bench",
+            "--proxy",
+            "--proxy-mib",
+            "1",
+            "--rounds",
+            "1",
+            "--idle-connections",
+            "20",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(v["throughput"]["best_attested_mb_s"].as_f64().unwrap() > 0.0, "{v}");
+    assert!(v["throughput"]["ratio"].as_f64().unwrap() > 0.0, "{v}");
+    assert_eq!(v["idle_memory"]["connections"], 20, "{v}");
+    assert!(v["idle_memory"]["rss_idle_kib"].as_u64().unwrap() > 0, "{v}");
+}
