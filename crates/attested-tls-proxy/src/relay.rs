@@ -107,6 +107,11 @@ impl<A> Default for RelayOptions<'_, A> {
     }
 }
 
+/// The largest read from the other leg: one DATA frame of this payload is
+/// one full TLS record (2^14 bytes of plaintext).
+pub const TO_ATTESTED_CHUNK: usize =
+    attested_tls::transport::frame::MAX_DATA_CHUNK - attested_tls::transport::frame::HEADER_LEN;
+
 /// A long way off: the deadline of a timer that is off.
 const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
@@ -130,7 +135,10 @@ where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut abuf, mut bbuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
+    // Chunks towards the attested leg are one DATA frame that fills one
+    // TLS record exactly (16384 bytes of plaintext with the frame header):
+    // a full 16 KiB chunk would take a second, 5-byte record.
+    let (mut abuf, mut bbuf) = (vec![0u8; 16 * 1024], vec![0u8; TO_ATTESTED_CHUNK]);
     let (mut a_open, mut b_open) = (true, true);
     let idle = opts.idle;
     let deadline = tokio::time::sleep(idle.unwrap_or(FAR));
