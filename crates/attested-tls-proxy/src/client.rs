@@ -14,15 +14,13 @@ use tracing::{info, warn};
 use crate::config::{ConfigError, Limits};
 use crate::metrics::{Latency, Metrics, Side};
 use crate::relay::{self, Direction, RelayOptions, StreamReattester};
-use crate::{Bound, ProxyConfig, ProxyError};
+use crate::{Endpoint, ProxyConfig, ProxyError};
 
 /// A local plain listener in front of an attested server: no byte goes in
 /// either direction unless the server's attestation passed the policy.
 pub struct ClientProxy {
     shared: Arc<Shared>,
-    listen: String,
-    metrics_addr: Option<String>,
-    bound: Option<Bound>,
+    endpoint: Endpoint,
 }
 
 struct Shared {
@@ -37,7 +35,7 @@ struct Shared {
 impl std::fmt::Debug for ClientProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClientProxy")
-            .field("listen", &self.listen)
+            .field("listen", &self.endpoint.listen)
             .field("upstream", &self.shared.upstream)
             .finish_non_exhaustive()
     }
@@ -114,9 +112,7 @@ impl ClientProxy {
                 limits,
                 metrics: Metrics::new(),
             }),
-            listen: config.listen,
-            metrics_addr: config.metrics,
-            bound: None,
+            endpoint: Endpoint::new(&config),
         })
     }
 
@@ -129,15 +125,7 @@ impl ClientProxy {
     /// when it is not a loopback address: anyone who reaches it gets the
     /// attested connection.
     pub async fn bind(&mut self) -> Result<SocketAddr, ProxyError> {
-        if self.bound.is_none() {
-            self.bound = Some(Bound::new(&self.listen, self.metrics_addr.as_deref()).await?);
-        }
-        let b = self.bound.as_ref().expect("bound above");
-        let addr = b.listener.local_addr().map_err(|source| ProxyError::Bind {
-            addr: self.listen.clone(),
-            what: "listen",
-            source,
-        })?;
+        let addr = self.endpoint.bind().await?;
         if !addr.ip().is_loopback() {
             warn!(listen = %addr, "the client side listens on a non-loopback address: whoever reaches it uses the attested connection without attesting anything");
         }
@@ -146,17 +134,13 @@ impl ClientProxy {
 
     /// The `/metrics` address, once bound.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.bound
-            .as_ref()
-            .and_then(|b| b.metrics.as_ref())
-            .and_then(|l| l.local_addr().ok())
+        self.endpoint.metrics_addr()
     }
 
     /// Serves until `shutdown` completes, then drains (as
     /// [`crate::ServerProxy::run`]).
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
-        self.bind().await?;
-        let bound = self.bound.take().expect("bound above");
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+        let bound = self.endpoint.take().await?;
         let shared = self.shared;
         let limits = shared.limits;
         crate::accept_loop(
@@ -195,12 +179,7 @@ async fn handle(shared: Arc<Shared>, mut local: TcpStream, peer: SocketAddr, sto
     let (mut stream, ear) = match r {
         Ok(x) => x,
         Err(e) => {
-            let (result, reason) = (
-                if crate::is_refusal(&e) { "refused" } else { "failed" },
-                crate::reason_of(&e),
-            );
-            m.connection(SIDE, result);
-            m.appraisal(SIDE, result, reason);
+            let (result, reason) = crate::attestation_failed(m, SIDE, &e);
             warn!(side = "client", %peer, upstream = %shared.upstream, outcome = result, reason, error = %e, "local connection closed: nothing was forwarded");
             // Dropping `local` closes it; not a byte was read from it.
             return;

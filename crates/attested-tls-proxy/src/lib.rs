@@ -144,15 +144,62 @@ struct Bound {
     metrics: Option<TcpListener>,
 }
 
-impl Bound {
-    async fn new(listen: &str, metrics: Option<&str>) -> Result<Self, ProxyError> {
-        let listener = bind(listen, "listen").await?;
-        let metrics = match metrics {
-            Some(m) => Some(bind(m, "metrics").await?),
-            None => None,
-        };
-        Ok(Self { listener, metrics })
+/// Where a side listens (and serves `/metrics`), bound on first use.
+struct Endpoint {
+    listen: String,
+    metrics: Option<String>,
+    bound: Option<Bound>,
+}
+
+impl Endpoint {
+    fn new(config: &ProxyConfig) -> Self {
+        Self {
+            listen: config.listen.clone(),
+            metrics: config.metrics.clone(),
+            bound: None,
+        }
     }
+
+    /// Binds (once); the address listened on.
+    async fn bind(&mut self) -> Result<SocketAddr, ProxyError> {
+        if self.bound.is_none() {
+            let listener = bind(&self.listen, "listen").await?;
+            let metrics = match &self.metrics {
+                Some(m) => Some(bind(m, "metrics").await?),
+                None => None,
+            };
+            self.bound = Some(Bound { listener, metrics });
+        }
+        let b = self.bound.as_ref().expect("bound above");
+        b.listener.local_addr().map_err(|source| ProxyError::Bind {
+            addr: self.listen.clone(),
+            what: "listen",
+            source,
+        })
+    }
+
+    /// The `/metrics` address, once bound.
+    fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.bound
+            .as_ref()
+            .and_then(|b| b.metrics.as_ref())
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The listeners, bound if they were not yet.
+    async fn take(mut self) -> Result<Bound, ProxyError> {
+        self.bind().await?;
+        Ok(self.bound.take().expect("bound above"))
+    }
+}
+
+/// Counts and logs a connection whose attestation exchange failed; the
+/// `result` label (`refused` or `failed`) and the `reason`.
+fn attestation_failed(m: &Metrics, side: Side, e: &NetError) -> (&'static str, &'static str) {
+    let (result, reason) = (if is_refusal(e) { "refused" } else { "failed" }, reason_of(e));
+    m.connection(side, result);
+    m.appraisal(side, result, reason);
+    (result, reason)
 }
 
 /// Accepts connections on `bound` and runs `handle` for each, until

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use crate::config::{ConfigError, Limits};
 use crate::metrics::{Latency, Metrics, Side};
 use crate::relay::{self, Direction, RelayError, RelayOptions, StreamReattester};
-use crate::{BackendProtocol, Bound, PeerSummary, ProxyConfig, ProxyError};
+use crate::{BackendProtocol, Endpoint, PeerSummary, ProxyConfig, ProxyError};
 
 /// The name in the server side's self-signed TLS certificate (and the
 /// client side's default `server_name`).
@@ -26,9 +26,7 @@ pub const DEFAULT_SERVER_NAME: &str = "atls-server";
 /// shutdown future completes, then drains.
 pub struct ServerProxy {
     shared: Arc<Shared>,
-    listen: String,
-    metrics_addr: Option<String>,
-    bound: Option<Bound>,
+    endpoint: Endpoint,
 }
 
 struct Shared {
@@ -43,7 +41,7 @@ struct Shared {
 impl std::fmt::Debug for ServerProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerProxy")
-            .field("listen", &self.listen)
+            .field("listen", &self.endpoint.listen)
             .field("backend", &self.shared.backend)
             .field("protocol", &self.shared.protocol)
             .finish_non_exhaustive()
@@ -119,9 +117,7 @@ impl ServerProxy {
                 limits,
                 metrics: Metrics::new(),
             }),
-            listen: config.listen,
-            metrics_addr: config.metrics,
-            bound: None,
+            endpoint: Endpoint::new(&config),
         })
     }
 
@@ -133,31 +129,19 @@ impl ServerProxy {
 
     /// Listens on `listen` (and `metrics`, if set); the address listened on.
     pub async fn bind(&mut self) -> Result<SocketAddr, ProxyError> {
-        if self.bound.is_none() {
-            self.bound = Some(Bound::new(&self.listen, self.metrics_addr.as_deref()).await?);
-        }
-        let b = self.bound.as_ref().expect("bound above");
-        b.listener.local_addr().map_err(|source| ProxyError::Bind {
-            addr: self.listen.clone(),
-            what: "listen",
-            source,
-        })
+        self.endpoint.bind().await
     }
 
     /// The `/metrics` address, once bound (`None` without `metrics`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.bound
-            .as_ref()
-            .and_then(|b| b.metrics.as_ref())
-            .and_then(|l| l.local_addr().ok())
+        self.endpoint.metrics_addr()
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets live
     /// connections go on for up to `drain_timeout`, closes the rest (ERROR
     /// 6 and close_notify) and returns.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
-        self.bind().await?;
-        let bound = self.bound.take().expect("bound above");
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ProxyError> {
+        let bound = self.endpoint.take().await?;
         let shared = self.shared;
         let limits = shared.limits;
         crate::accept_loop(
@@ -188,12 +172,7 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, stop: wat
     let (mut stream, ear) = match r {
         Ok(x) => x,
         Err(e) => {
-            let (result, reason) = (
-                if crate::is_refusal(&e) { "refused" } else { "failed" },
-                crate::reason_of(&e),
-            );
-            m.connection(SIDE, result);
-            m.appraisal(SIDE, result, reason);
+            let (result, reason) = crate::attestation_failed(m, SIDE, &e);
             warn!(side = "server", %peer, outcome = result, reason, error = %e, "connection not relayed: the backend was not contacted");
             return;
         }

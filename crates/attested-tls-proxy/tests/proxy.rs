@@ -118,46 +118,37 @@ impl Running {
     }
 }
 
+/// Binds a proxy (`ServerProxy` or `ClientProxy`) and runs it until the
+/// `Running`'s shutdown.
+macro_rules! start {
+    ($proxy:expr) => {{
+        let mut p = $proxy.unwrap();
+        let addr = p.bind().await.unwrap();
+        let (metrics, metrics_addr) = (p.metrics(), p.metrics_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            p.run(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap()
+        });
+        Running {
+            addr,
+            metrics,
+            metrics_addr,
+            stop: Some(tx),
+            task,
+        }
+    }};
+}
+
 async fn start_server(cfg: ProxyConfig, att: AttestationConfig) -> Running {
-    let mut p = ServerProxy::with_attestation(cfg, att).unwrap();
-    let addr = p.bind().await.unwrap();
-    let (metrics, metrics_addr) = (p.metrics(), p.metrics_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        p.run(async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap()
-    });
-    Running {
-        addr,
-        metrics,
-        metrics_addr,
-        stop: Some(tx),
-        task,
-    }
+    start!(ServerProxy::with_attestation(cfg, att))
 }
 
 async fn start_client(cfg: ProxyConfig, att: AttestationConfig) -> Running {
-    let mut p = ClientProxy::with_attestation(cfg, att).unwrap();
-    let addr = p.bind().await.unwrap();
-    let (metrics, metrics_addr) = (p.metrics(), p.metrics_addr());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        p.run(async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap()
-    });
-    Running {
-        addr,
-        metrics,
-        metrics_addr,
-        stop: Some(tx),
-        task,
-    }
+    start!(ClientProxy::with_attestation(cfg, att))
 }
 
 /// Waits (at most 20 s: a bound, not a timing assertion) until `f` holds.
