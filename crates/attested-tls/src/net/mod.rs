@@ -793,7 +793,13 @@ impl<S: TlsStreamExt> AttestedStream<S> {
                                 "too much application data buffered while re-attesting",
                             )));
                         }
-                        self.app.extend_from_slice(&d);
+                        if self.app.is_empty() {
+                            // Nothing unread: take the payload as it is.
+                            self.app = d;
+                            self.app_pos = 0;
+                        } else {
+                            self.app.extend_from_slice(&d);
+                        }
                     }
                     Event::EvidenceRequested { request_id, binding } => {
                         let Some(attester) = self.session.config().attester.clone() else {
@@ -1061,7 +1067,12 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.answer_unflushed |= self.session.has_untaken_answer();
         let more = self.session.take_outgoing();
-        self.out.extend_from_slice(&more);
+        if self.out.is_empty() {
+            // Nothing queued: take the session's bytes without a copy.
+            self.out = more;
+        } else {
+            self.out.extend_from_slice(&more);
+        }
         while !self.out.is_empty() {
             let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out))?;
             if n == 0 {
