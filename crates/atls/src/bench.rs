@@ -68,6 +68,19 @@ pub struct BenchArgs {
     /// quicker, and the run to profile the server with `perf`.
     #[arg(long)]
     server_only: bool,
+    /// Measure `atls proxy` instead: bulk throughput through the attested
+    /// proxy pair vs the same pair over plain TLS 1.3 (best of --rounds),
+    /// and the resident memory of `atls proxy server` holding
+    /// --idle-connections idle attested connections.
+    #[arg(long)]
+    proxy: bool,
+    /// With --proxy: MiB uploaded per round.
+    #[arg(long, default_value_t = 256, requires = "proxy")]
+    proxy_mib: usize,
+    /// With --proxy: idle attested connections held through the server
+    /// side (capped by the open-files limit, which is said).
+    #[arg(long, default_value_t = 10_000, requires = "proxy")]
+    idle_connections: usize,
 }
 
 /// A TLS stack `atls bench` can measure.
@@ -546,6 +559,9 @@ pub(crate) fn progress_bar(steps: u64, enabled: bool) -> indicatif::ProgressBar 
 }
 
 pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
+    if args.proxy {
+        return crate::bench_proxy::run(args.proxy_mib, args.rounds, args.idle_connections, args.json).await;
+    }
     if cfg!(debug_assertions) {
         eprintln!("atls: warning: this is a debug build; run `cargo run --release -p atls -- bench` for real figures");
     }

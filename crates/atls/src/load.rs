@@ -377,7 +377,14 @@ impl Proxy {
 
     /// Starts a child and waits (at most 30 s) for its `listening` line.
     async fn spawn(&mut self, name: &'static str, exe: &Path, args: &[&std::ffi::OsStr]) -> Result<String, Failure> {
-        let mut child = tokio::process::Command::new(exe)
+        let mut cmd = tokio::process::Command::new(exe);
+        // The proxies log every connection at `info`: thousands of lines
+        // that would bury the report. Warnings and errors still show;
+        // an explicit RUST_LOG is passed on unchanged.
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "warn");
+        }
+        let mut child = cmd
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

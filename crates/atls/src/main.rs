@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod bench_proxy;
 mod demo;
 mod early;
 mod inspect;
@@ -14,6 +15,7 @@ mod lab;
 mod load;
 mod policy_init;
 mod profiles;
+mod proxy;
 mod serve;
 mod verifier;
 mod verify;
@@ -82,6 +84,12 @@ enum Command {
     /// steady rate for a duration, sampling the server side's resident
     /// memory and open descriptors (exit 1 on any failure).
     Soak(load::SoakArgs),
+    /// Attested TLS proxy: `server` in front of a local service, `client`
+    /// as a local plain listener opening attested connections upstream.
+    Proxy {
+        #[command(subcommand)]
+        command: proxy::ProxyCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -188,13 +196,17 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let matches = <Cli as clap::CommandFactory>::command().get_matches();
     let json_errors = json_error_output(&matches);
     let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // `atls proxy` sets up its own logs (--log-format, from its flags or
+    // configuration file).
+    if !matches!(cli.command, Command::Proxy { .. }) {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -247,6 +259,7 @@ fn main() -> ExitCode {
             Command::Verifier { command } => verifier::run(command).await,
             Command::Load(a) => load::load(a).await,
             Command::Soak(a) => load::soak(a).await,
+            Command::Proxy { command } => proxy::run(command).await,
         }
     });
     // A blocking read of stdin (`connect`) may never return; do not wait

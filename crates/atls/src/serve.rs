@@ -44,12 +44,9 @@ pub struct AttesterArgs {
 
 impl AttesterArgs {
     fn build(&self) -> Result<Option<Arc<dyn Attester>>, Failure> {
-        let attester = match self.attester.as_str() {
-            "none" => None,
-            "sim" => Some(Arc::new(self.sim()?) as Arc<dyn Attester>),
-            "configfs" => configfs_attester(&self.tsm_dir)?,
-            other => return Err(unknown_attester(other)),
-        };
+        let attester =
+            attested_tls_proxy::config::build_attester(&self.attester, self.sim_instance.as_deref(), &self.tsm_dir)
+                .map_err(Failure::input)?;
         match (&self.passport_from, attester) {
             (Some(url), Some(evidence)) => {
                 let passport = attested_tls_verifier::PassportAttester::new(
@@ -95,10 +92,6 @@ impl AttesterArgs {
 
 pub(crate) fn unknown_attester(name: &str) -> Failure {
     Failure::input(format!("unknown attester {name:?} (sim, configfs, none)"))
-}
-
-fn configfs_attester(dir: &std::path::Path) -> Result<Option<Arc<dyn Attester>>, Failure> {
-    crate::verify::configfs_attester(dir)
 }
 
 /// Arguments of `atls serve`.
@@ -569,43 +562,22 @@ async fn forward_to<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Copies both ways until both directions have ended (each end's EOF is
 /// passed on as a write shutdown), or until neither direction has carried
-/// a byte for `idle`.
-async fn relay<A, B>(a: A, b: B, idle: Option<Duration>) -> std::io::Result<()>
+/// a byte for `idle`: the proxy's relay, without re-attestation.
+async fn relay<A, B>(mut a: A, mut b: B, idle: Option<Duration>) -> std::io::Result<()>
 where
     A: AsyncRead + AsyncWrite + Unpin,
     B: AsyncRead + AsyncWrite + Unpin,
 {
-    let (mut ar, mut aw) = tokio::io::split(a);
-    let (mut br, mut bw) = tokio::io::split(b);
-    let (mut abuf, mut bbuf) = (vec![0u8; 16 * 1024], vec![0u8; 16 * 1024]);
-    let (mut a_open, mut b_open) = (true, true);
-    let far = Duration::from_secs(u64::from(u32::MAX));
-    let deadline = tokio::time::sleep(idle.unwrap_or(far));
-    tokio::pin!(deadline);
-    while a_open || b_open {
-        tokio::select! {
-            r = ar.read(&mut abuf), if a_open => a_open = pass_on(r?, &abuf, &mut bw).await?,
-            r = br.read(&mut bbuf), if b_open => b_open = pass_on(r?, &bbuf, &mut aw).await?,
-            () = &mut deadline => return Err(idle_timeout(idle.unwrap_or(far))),
-        }
-        if let Some(d) = idle {
-            deadline.as_mut().reset(tokio::time::Instant::now() + d);
-        }
-    }
-    Ok(())
-}
-
-/// Writes what one direction read (`n` bytes of `buf`) to the other side,
-/// or passes its end of stream on as a write shutdown; whether the
-/// direction is still open.
-async fn pass_on<W: AsyncWrite + Unpin>(n: usize, buf: &[u8], w: &mut W) -> std::io::Result<bool> {
-    if n == 0 {
-        w.shutdown().await?;
-        return Ok(false);
-    }
-    w.write_all(&buf[..n]).await?;
-    w.flush().await?;
-    Ok(true)
+    use attested_tls_proxy::relay::{self, RelayError, RelayOptions};
+    let opts = RelayOptions {
+        idle,
+        ..RelayOptions::default()
+    };
+    relay::relay(&mut a, &mut b, opts).await.map_err(|e| match e {
+        RelayError::Idle(d) => idle_timeout(d),
+        RelayError::Peer(e) | RelayError::Other(e) => e,
+        other => std::io::Error::other(other),
+    })
 }
 
 /// Arguments of `atls connect`.

@@ -10,9 +10,7 @@
 //! printed, but the result is never affirming (see [`crate::policy_init`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use attested_tls::attester::Attester;
 use attested_tls::binder::ExpectedBinding;
 use attested_tls::cmw::Cmw;
 use attested_tls::ear::{escape_control, Ear, Tier};
@@ -199,13 +197,6 @@ pub fn parse_at(at: Option<&str>) -> Result<time::OffsetDateTime, Failure> {
             .map_err(|e| Failure::input(format!("--at {t:?} is not an RFC 3339 time: {e}"))),
         None => Ok(time::OffsetDateTime::now_utc()),
     }
-}
-
-/// The configfs-tsm attester, for `serve`/`connect --attester configfs`.
-pub fn configfs_attester(dir: &Path) -> Result<Option<Arc<dyn Attester>>, Failure> {
-    Ok(Some(Arc::new(attested_tls::platform::configfs::ConfigfsAttester::new(
-        dir,
-    ))))
 }
 
 /// Largest Evidence file read: the largest CMW the `cmw_attestation`

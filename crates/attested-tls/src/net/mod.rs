@@ -424,6 +424,17 @@ fn check_session(
     }
 }
 
+/// How long the two steps of opening an attested connection took
+/// ([`connect_timed`], [`accept_timed`]): for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// The TLS handshake, from its start until it completed.
+    pub handshake: Duration,
+    /// The attestation exchange, from the end of the handshake until the
+    /// stream was ready (or failed).
+    pub attestation: Duration,
+}
+
 /// Opens an attested connection as TLS client over `io`.
 ///
 /// Returns the stream and, if `att` requires server attestation, the
@@ -437,6 +448,23 @@ pub async fn connect<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
+    let mut timings = Timings::default();
+    connect_timed(tls, server_name, io, att, &mut timings).await
+}
+
+/// [`connect`], also filling in how long the handshake and the
+/// attestation took (`timings`, as far as the connection got).
+pub async fn connect_timed<IO>(
+    tls: &Arc<rustls::ClientConfig>,
+    server_name: &str,
+    io: IO,
+    att: &AttestationConfig,
+    timings: &mut Timings,
+) -> Result<(AttestedStream<tokio_rustls::client::TlsStream<IO>>, Option<Ear>), NetError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = tokio::time::Instant::now();
     tls::check_client_config(tls)?;
     att.check()?;
     let name = ServerName::try_from(server_name.to_string())
@@ -455,9 +483,9 @@ where
         // (up to its buffer limit, far above a HELLO and a request).
         let _ = conn.writer().write_all(&first_flight);
     });
-    let stream = tokio::time::timeout(att.handshake_timeout, connecting)
-        .await
-        .map_err(|_| NetError::Timeout("TLS handshake"))??;
+    let stream = tokio::time::timeout(att.handshake_timeout, connecting).await;
+    timings.handshake = start.elapsed();
+    let stream = stream.map_err(|_| NetError::Timeout("TLS handshake"))??;
     {
         let conn = stream.get_ref().1;
         check_session(conn.protocol_version(), conn.handshake_kind())?;
@@ -465,7 +493,10 @@ where
             return Err(NetError::Session("0-RTT early data was accepted".into()));
         }
     }
-    AttestedStream::establish(stream, session, att).await
+    let start = tokio::time::Instant::now();
+    let r = AttestedStream::establish(stream, session, att).await;
+    timings.attestation = start.elapsed();
+    r
 }
 
 /// Accepts an attested connection as TLS server over `io`.
@@ -473,6 +504,21 @@ pub async fn accept<IO>(
     tls: &Arc<rustls::ServerConfig>,
     io: IO,
     att: &AttestationConfig,
+) -> Result<(AttestedStream<tokio_rustls::server::TlsStream<IO>>, Option<Ear>), NetError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut timings = Timings::default();
+    accept_timed(tls, io, att, &mut timings).await
+}
+
+/// [`accept`], also filling in how long the handshake and the attestation
+/// took (`timings`, as far as the connection got).
+pub async fn accept_timed<IO>(
+    tls: &Arc<rustls::ServerConfig>,
+    io: IO,
+    att: &AttestationConfig,
+    timings: &mut Timings,
 ) -> Result<(AttestedStream<tokio_rustls::server::TlsStream<IO>>, Option<Ear>), NetError>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
@@ -486,14 +532,18 @@ where
         ));
     }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.clone());
-    let stream = tokio::time::timeout(att.handshake_timeout, acceptor.accept(io))
-        .await
-        .map_err(|_| NetError::Timeout("TLS handshake"))??;
+    let start = tokio::time::Instant::now();
+    let stream = tokio::time::timeout(att.handshake_timeout, acceptor.accept(io)).await;
+    timings.handshake = start.elapsed();
+    let stream = stream.map_err(|_| NetError::Timeout("TLS handshake"))??;
     {
         let conn = stream.get_ref().1;
         check_session(conn.protocol_version(), conn.handshake_kind())?;
     }
-    AttestedStream::establish(stream, Session::new(att.session(Role::Server, None)), att).await
+    let start = tokio::time::Instant::now();
+    let r = AttestedStream::establish(stream, Session::new(att.session(Role::Server, None)), att).await;
+    timings.attestation = start.elapsed();
+    r
 }
 
 /// Largest amount of application data buffered while waiting for a
@@ -856,7 +906,13 @@ impl<S: TlsStreamExt> AttestedStream<S> {
                                 "too much application data buffered while re-attesting",
                             )));
                         }
-                        self.app.extend_from_slice(&d);
+                        if self.app.is_empty() {
+                            // Nothing unread: take the payload as it is.
+                            self.app = d;
+                            self.app_pos = 0;
+                        } else {
+                            self.app.extend_from_slice(&d);
+                        }
                     }
                     Event::EvidenceRequested { request_id, binding } => {
                         let Some(attester) = self.session.config().attester.clone() else {
@@ -1174,7 +1230,12 @@ impl<S: TlsStreamExt> AttestedStream<S> {
     fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.answer_unflushed |= self.session.has_untaken_answer();
         let more = self.session.take_outgoing();
-        self.out.extend_from_slice(&more);
+        if self.out.is_empty() {
+            // Nothing queued: take the session's bytes without a copy.
+            self.out = more;
+        } else {
+            self.out.extend_from_slice(&more);
+        }
         while !self.out.is_empty() {
             let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out))?;
             if n == 0 {

@@ -470,7 +470,13 @@ impl Session {
             ));
         }
         for chunk in data.chunks(MAX_DATA_CHUNK) {
-            Frame::Data(chunk.to_vec()).encode_into(&mut self.out);
+            // The bytes of `Frame::Data(chunk).encode_into`, written in
+            // place: bulk data is not copied twice more on its way.
+            self.out.reserve(super::frame::HEADER_LEN + chunk.len());
+            self.out.push(super::frame::frame_type::DATA);
+            self.out
+                .extend_from_slice(&u32::try_from(chunk.len()).expect("at most 16384").to_be_bytes());
+            self.out.extend_from_slice(chunk);
         }
         Ok(())
     }
