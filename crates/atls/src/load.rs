@@ -308,7 +308,16 @@ struct Listening {
 }
 
 impl Proxy {
-    async fn start(reattest_interval: Option<u64>) -> Result<Self, Failure> {
+    /// Starts the echo backend and both proxy sides. `deadline` becomes
+    /// their handshake and attestation timeouts and `max_connections` their
+    /// connection limit, so that a burst of `max_connections` connections
+    /// on a small machine is measured, not refused by the defaults (10 s,
+    /// 1024 connections).
+    async fn start(
+        reattest_interval: Option<u64>,
+        deadline: Duration,
+        max_connections: usize,
+    ) -> Result<Self, Failure> {
         let exe = std::env::current_exe().map_err(|e| Failure::input(format!("cannot find this executable: {e}")))?;
         let help = tokio::process::Command::new(&exe)
             .args(["proxy", "--help"])
@@ -340,25 +349,32 @@ impl Proxy {
         let interval: Vec<String> = reattest_interval
             .map(|s| vec!["--reattest-interval".to_string(), s.to_string()])
             .unwrap_or_default();
-        let server_addr = proxy
-            .spawn(
-                "proxy server",
-                &exe,
-                &[
-                    "proxy".as_ref(),
-                    "server".as_ref(),
-                    "--listen".as_ref(),
-                    "127.0.0.1:0".as_ref(),
-                    "--backend".as_ref(),
-                    echo_addr.to_string().as_ref(),
-                    "--attester".as_ref(),
-                    "sim".as_ref(),
-                    "--sim-instance".as_ref(),
-                    instance.as_os_str(),
-                    "--json".as_ref(),
-                ],
-            )
-            .await?;
+        let secs = deadline.as_secs().max(1).to_string();
+        let max = max_connections.max(1).to_string();
+        let limits: Vec<&std::ffi::OsStr> = vec![
+            "--handshake-timeout".as_ref(),
+            secs.as_ref(),
+            "--attestation-timeout".as_ref(),
+            secs.as_ref(),
+            "--max-connections".as_ref(),
+            max.as_ref(),
+        ];
+        let echo_addr = echo_addr.to_string();
+        let mut server_args: Vec<&std::ffi::OsStr> = vec![
+            "proxy".as_ref(),
+            "server".as_ref(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+            "--backend".as_ref(),
+            echo_addr.as_ref(),
+            "--attester".as_ref(),
+            "sim".as_ref(),
+            "--sim-instance".as_ref(),
+            instance.as_os_str(),
+            "--json".as_ref(),
+        ];
+        server_args.extend(limits.iter().copied());
+        let server_addr = proxy.spawn("proxy server", &exe, &server_args).await?;
         let mut client_args: Vec<&std::ffi::OsStr> = vec![
             "proxy".as_ref(),
             "client".as_ref(),
@@ -371,6 +387,7 @@ impl Proxy {
             "--json".as_ref(),
         ];
         client_args.extend(interval.iter().map(std::ffi::OsStr::new));
+        client_args.extend(limits.iter().copied());
         proxy.client_addr = proxy.spawn("proxy client", &exe, &client_args).await?;
         Ok(proxy)
     }
@@ -471,10 +488,15 @@ fn now_nanos() -> u128 {
 }
 
 impl Topology {
-    async fn start(via: Via, reattest_interval: Option<u64>, deadline: Duration) -> Result<Self, Failure> {
+    async fn start(
+        via: Via,
+        reattest_interval: Option<u64>,
+        deadline: Duration,
+        max_connections: usize,
+    ) -> Result<Self, Failure> {
         Ok(match via {
             Via::Direct => Self::Direct(Box::new(Direct::start(deadline).await?)),
-            Via::Proxy => Self::Proxy(Proxy::start(reattest_interval).await?),
+            Via::Proxy => Self::Proxy(Proxy::start(reattest_interval, deadline, max_connections).await?),
         })
     }
 
@@ -561,7 +583,15 @@ impl Failures {
 
 pub async fn load(args: LoadArgs) -> Result<u8, Failure> {
     let nofile = raise_nofile_limit()?;
-    let topo = Arc::new(Topology::start(args.via, None, Duration::from_secs(args.timeout)).await?);
+    let topo = Arc::new(
+        Topology::start(
+            args.via,
+            None,
+            Duration::from_secs(args.timeout),
+            (args.concurrency as usize).max(1024),
+        )
+        .await?,
+    );
     let gate = Arc::new(tokio::sync::Semaphore::new(args.concurrency as usize));
     let bar = progress(Some(u64::from(args.connections)), "connections");
     let timeout = Duration::from_secs(args.timeout);
@@ -694,7 +724,7 @@ fn range(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> Range {
 pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
     let nofile = raise_nofile_limit()?;
     // The proxies re-attest by themselves; direct connections call reattest.
-    let topo = Arc::new(Topology::start(args.via, Some(1), Duration::from_secs(args.timeout)).await?);
+    let topo = Arc::new(Topology::start(args.via, Some(1), Duration::from_secs(args.timeout), 1024).await?);
     let pids = topo.server_pids();
     let bar = progress(None, "soak");
     let timeout = Duration::from_secs(args.timeout);

@@ -130,13 +130,38 @@ pub fn is_refusal(e: &NetError) -> bool {
     )
 }
 
-/// Binds `addr` for `what`.
+/// The listen backlog asked for (the kernel caps it at
+/// `net.core.somaxconn`). Tokio's `TcpListener::bind` asks for 1024: a
+/// burst of more connections than that (`atls load --concurrency 2000`)
+/// overflowed the accept queue, and the overflowing clients saw resets
+/// before the proxy ever accepted them.
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` for `what` (the first of its addresses that binds).
 async fn bind(addr: &str, what: &'static str) -> Result<TcpListener, ProxyError> {
-    TcpListener::bind(addr).await.map_err(|source| ProxyError::Bind {
+    let err = |source| ProxyError::Bind {
         addr: addr.to_string(),
         what,
         source,
-    })
+    };
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await.map_err(err)? {
+        let socket = if a.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(err)?;
+        // As TcpListener::bind does: a restarted proxy can bind at once.
+        socket.set_reuseaddr(true).map_err(err)?;
+        match socket.bind(a).and_then(|()| socket.listen(LISTEN_BACKLOG)) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the address resolves to nothing")
+    })))
 }
 
 /// The listeners of one side, once bound.
