@@ -70,7 +70,11 @@ fn signed_part(cmw: &[u8]) -> Option<Vec<u8>> {
 
 fn check_error(e: &RemoteVerifierError) {
     if let RemoteVerifierError::Http { detail, .. } = e {
-        assert!(detail.len() <= MAX_DETAIL_LEN + 3, "an uncut detail: {} bytes", detail.len());
+        assert!(
+            detail.len() <= MAX_DETAIL_LEN + 3,
+            "an uncut detail: {} bytes",
+            detail.len()
+        );
     }
 }
 
@@ -82,7 +86,11 @@ fuzz_target!(|data: &[u8]| {
         let f = fixture();
         let ear = f.appraiser.appraise_cmw_bytes(rest, &f.expected, f.now);
         if ear.is_acceptable() {
-            assert_eq!(signed_part(rest), signed_part(SEED_PASSPORT), "a forged passport: {ear:?}");
+            assert_eq!(
+                signed_part(rest),
+                signed_part(SEED_PASSPORT),
+                "a forged passport: {ear:?}"
+            );
         }
         return;
     }

@@ -396,7 +396,9 @@ mod tests {
                 body: body.into(),
             };
             match read_result_response(url, &r) {
-                Err(RemoteVerifierError::Http { status: 400, detail, .. }) => {
+                Err(RemoteVerifierError::Http {
+                    status: 400, detail, ..
+                }) => {
                     assert!(detail.len() <= MAX_DETAIL_LEN + 3, "{} bytes", detail.len());
                     assert!(detail.ends_with("..."), "{detail}");
                 }

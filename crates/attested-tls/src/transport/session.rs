@@ -955,7 +955,9 @@ impl Session {
                     .as_ref()
                     .and_then(|a| a.remote_verifier())
                     .map_or_else(|| "the remote verifier".into(), |r| r.url().to_string()),
-                observed: other.as_ref().map_or_else(|| "(absent)".into(), crate::ear::EatNonce::to_base64url),
+                observed: other
+                    .as_ref()
+                    .map_or_else(|| "(absent)".into(), crate::ear::EatNonce::to_base64url),
                 expected: crate::ear::EatNonce::new(nonce.to_vec())
                     .map(|n| n.to_base64url())
                     .unwrap_or_default(),
@@ -1646,9 +1648,9 @@ mod tests {
         assert!(ear.is_affirming(), "{}", ear.render());
         ear.eat_nonce = Some(crate::ear::EatNonce::new(other.to_vec()).unwrap());
         match c.provide_appraisal(id, Ok(ear.clone())) {
-            Err(SessionError::RemoteVerifier(crate::remote::RemoteVerifierError::NonceMismatch {
-                issuer, ..
-            })) => assert_eq!(issuer, "http://verifier.invalid/challenge-response/v1"),
+            Err(SessionError::RemoteVerifier(crate::remote::RemoteVerifierError::NonceMismatch { issuer, .. })) => {
+                assert_eq!(issuer, "http://verifier.invalid/challenge-response/v1")
+            }
             other => panic!("{other:?}"),
         }
         assert!(c.has_failed() && !c.is_ready());
