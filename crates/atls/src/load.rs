@@ -116,7 +116,8 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("{s:?}: the duration must be positive"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    // Not from_secs_f64, which panics beyond u64::MAX seconds.
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{s:?}: the duration is too long"))
 }
 
 /// `20/s` or `20`: connections per second.
@@ -839,6 +840,12 @@ mod tests {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("10 parsecs").is_err());
+        // Guards the overflow: beyond u64::MAX seconds is an error, not a
+        // panic of Duration::from_secs_f64.
+        assert_eq!(
+            parse_duration("99999999999999999999h"),
+            Err("\"99999999999999999999h\": the duration is too long".into())
+        );
         assert_eq!(parse_rate("20/s"), Ok(20.0));
         assert_eq!(parse_rate("2.5"), Ok(2.5));
         assert!(parse_rate("0/s").is_err());

@@ -28,6 +28,10 @@ use crate::api::{Problem, SessionResource, SessionStatus, SESSION_MEDIA_TYPE};
 /// plus the rest of the session resource and the Evidence echoed in it.
 pub const MAX_RESPONSE_LEN: usize = 4 * attested_tls::ear_jwt::MAX_JWT_LEN;
 
+/// Longest problem `detail` (or body excerpt) an [`RemoteVerifierError::Http`]
+/// quotes, in bytes; longer ones are cut and end in `...`.
+pub const MAX_DETAIL_LEN: usize = 256;
+
 /// An `http://` URL split for the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct BaseUrl {
@@ -92,6 +96,9 @@ impl BaseUrl {
             if authority != self.host_header {
                 return Err(format!("Location {location:?} is on another host"));
             }
+            if path.is_empty() {
+                return Err(format!("Location {location:?} names no session"));
+            }
             return Ok(path.to_string());
         }
         if location.starts_with('/') {
@@ -155,10 +162,6 @@ impl HttpVerifierClient {
         nonce: &[u8; 64],
     ) -> Result<String, RemoteVerifierError> {
         let base = BaseUrl::parse(url)?;
-        let protocol = |reason: String| RemoteVerifierError::Protocol {
-            url: base.text.clone(),
-            reason,
-        };
         let nonce_text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
         let created = send(
             &base,
@@ -168,29 +171,64 @@ impl HttpVerifierClient {
             Vec::new(),
         )
         .await?;
-        expect_status(&base, &created, StatusCode::CREATED)?;
-        let session: SessionResource = read_session(&base, &created)?;
-        if session.nonce.trim_end_matches('=') != nonce_text {
-            return Err(protocol("the new session's nonce is not the one asked for".into()));
-        }
-        let location = created
-            .location
-            .as_deref()
-            .ok_or_else(|| protocol("201 without a Location".into()))?;
-        let session_path = base.resolve(location).map_err(protocol)?;
+        let session_path = read_new_session(&base, &created, nonce)?;
         let submitted = send(&base, Method::POST, &session_path, Some(media_type), evidence).await;
         // Best effort, whatever came back: the session is not needed any more.
         let _ = send(&base, Method::DELETE, &session_path, None, Vec::new()).await;
-        let submitted = submitted?;
-        expect_status(&base, &submitted, StatusCode::OK)?;
-        let session = read_session(&base, &submitted)?;
-        match (session.status, session.result) {
-            (SessionStatus::Complete, Some(token)) => Ok(token),
-            (status, _) => Err(protocol(format!(
+        read_result(&base, &submitted?)
+    }
+}
+
+/// Reads the verifier's answer to `newSession?nonce=..` for `nonce`: the
+/// path of the session to post the Evidence to. Refused unless it is `201`
+/// with a session resource for this very nonce and a `Location` on this
+/// verifier. Pure (no I/O): what the client makes of bytes from the
+/// network, which the `remote_verifier_response` fuzz target drives.
+pub fn read_new_session_response(
+    url: &str,
+    response: &RawResponse,
+    nonce: &[u8; 64],
+) -> Result<String, RemoteVerifierError> {
+    read_new_session(&BaseUrl::parse(url)?, response, nonce)
+}
+
+/// Reads the verifier's answer to the Evidence submission: the signed EAR
+/// (unchecked: see [`HttpVerifierClient::appraise_at`]) of a `200`,
+/// `complete` session resource. Pure, as [`read_new_session_response`].
+pub fn read_result_response(url: &str, response: &RawResponse) -> Result<String, RemoteVerifierError> {
+    read_result(&BaseUrl::parse(url)?, response)
+}
+
+fn read_new_session(base: &BaseUrl, created: &RawResponse, nonce: &[u8; 64]) -> Result<String, RemoteVerifierError> {
+    let protocol = |reason: String| RemoteVerifierError::Protocol {
+        url: base.text.clone(),
+        reason,
+    };
+    expect_status(base, created, StatusCode::CREATED)?;
+    let session = read_session(base, created)?;
+    let nonce_text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(nonce);
+    if session.nonce.trim_end_matches('=') != nonce_text {
+        return Err(protocol("the new session's nonce is not the one asked for".into()));
+    }
+    let location = created
+        .location
+        .as_deref()
+        .ok_or_else(|| protocol("201 without a Location".into()))?;
+    base.resolve(location).map_err(protocol)
+}
+
+fn read_result(base: &BaseUrl, submitted: &RawResponse) -> Result<String, RemoteVerifierError> {
+    expect_status(base, submitted, StatusCode::OK)?;
+    let session = read_session(base, submitted)?;
+    match (session.status, session.result) {
+        (SessionStatus::Complete, Some(token)) => Ok(token),
+        (status, _) => Err(RemoteVerifierError::Protocol {
+            url: base.text.clone(),
+            reason: format!(
                 "the session is {status:?} without a result after the Evidence was submitted \
                  (asynchronous appraisal is not supported by this client)"
-            ))),
-        }
+            ),
+        }),
     }
 }
 
@@ -213,12 +251,23 @@ fn expect_status(base: &BaseUrl, r: &RawResponse, want: StatusCode) -> Result<()
     }
     let detail = match serde_json::from_slice::<Problem>(&r.body) {
         Ok(p) => format!("{} ({})", p.detail, p.code),
-        Err(_) => String::from_utf8_lossy(&r.body[..r.body.len().min(200)]).into_owned(),
+        Err(_) => String::from_utf8_lossy(&r.body[..r.body.len().min(MAX_DETAIL_LEN + 1)]).into_owned(),
     };
+    // Cut: the body is the verifier's (or, over http://, anyone's on the
+    // path) and the error travels on, into logs and the OUTCOME's reason.
+    let mut detail = attested_tls::ear::escape_control(&detail).into_owned();
+    if detail.len() > MAX_DETAIL_LEN {
+        let mut end = MAX_DETAIL_LEN;
+        while !detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        detail.truncate(end);
+        detail.push_str("...");
+    }
     Err(RemoteVerifierError::Http {
         url: base.text.clone(),
         status: r.status.as_u16(),
-        detail: attested_tls::ear::escape_control(&detail).into_owned(),
+        detail,
     })
 }
 
@@ -322,5 +371,39 @@ mod tests {
         // Guards: a verifier cannot send the Evidence elsewhere.
         assert!(b.resolve("http://evil.example/s/1").is_err());
         assert!(b.resolve("https://127.0.0.1:8443/s/1").is_err());
+        assert!(b.resolve("http://127.0.0.1:8443").is_err());
+    }
+
+    /// Guards the cut of an HTTP error's detail: the body comes from the
+    /// verifier (or, over http://, from anyone on the path) and the error
+    /// travels on into logs and the OUTCOME's reason, so a 100 kB problem
+    /// `detail` (or body) is quoted up to MAX_DETAIL_LEN bytes, then `...`.
+    #[test]
+    fn a_long_problem_detail_is_cut() {
+        let url = "http://127.0.0.1:8443/challenge-response/v1";
+        let problem = Problem {
+            problem_type: "about:blank".into(),
+            title: "Bad Request".into(),
+            status: 400,
+            detail: "é".repeat(50_000),
+            code: "bad-nonce".into(),
+        };
+        for body in [serde_json::to_vec(&problem).unwrap(), vec![b'x'; 100_000]] {
+            let r = RawResponse {
+                status: StatusCode::BAD_REQUEST,
+                content_type: None,
+                location: None,
+                body: body.into(),
+            };
+            match read_result_response(url, &r) {
+                Err(RemoteVerifierError::Http {
+                    status: 400, detail, ..
+                }) => {
+                    assert!(detail.len() <= MAX_DETAIL_LEN + 3, "{} bytes", detail.len());
+                    assert!(detail.ends_with("..."), "{detail}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -148,7 +148,9 @@ impl ServiceConfig {
 struct SessionState {
     nonce: [u8; NONCE_LEN],
     expiry: time::OffsetDateTime,
-    evidence: Option<EvidenceBlob>,
+    /// The signed EAR. The Evidence is not kept: it is echoed in the
+    /// answer to its submission only, so that live sessions hold at most a
+    /// result each, not up to `max_evidence_len` (times `max_sessions`).
     result: Option<String>,
 }
 
@@ -287,7 +289,7 @@ impl VerifierService {
         };
         let id = id.to_string();
         match *req.method() {
-            Method::GET => self.with_session(&id, |s| Ok(session_response(StatusCode::OK, s, None))),
+            Method::GET => self.with_session(&id, |s| Ok(session_response(StatusCode::OK, s, None, None))),
             Method::DELETE => {
                 self.with_session(&id, |_| Ok(()))?;
                 self.sessions().remove(&id);
@@ -345,11 +347,10 @@ impl VerifierService {
         let state = SessionState {
             nonce,
             expiry,
-            evidence: None,
             result: None,
         };
         let location = format!("{API_PREFIX}/session/{id}");
-        let response = session_response(StatusCode::CREATED, &state, Some(&location));
+        let response = session_response(StatusCode::CREATED, &state, None, Some(&location));
         sessions.insert(id, state);
         Ok(response)
     }
@@ -452,9 +453,8 @@ impl VerifierService {
                     "Evidence was already submitted to this session; create a new session",
                 ));
             }
-            s.evidence = Some(evidence);
             s.result = Some(token);
-            Ok(session_response(StatusCode::OK, s, None))
+            Ok(session_response(StatusCode::OK, s, Some(evidence), None))
         })
     }
 
@@ -592,7 +592,14 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn session_response(status: StatusCode, s: &SessionState, location: Option<&str>) -> HttpResponse {
+/// The session resource of `s`; `evidence` only in the answer to the
+/// submission (see [`SessionState::result`]).
+fn session_response(
+    status: StatusCode,
+    s: &SessionState,
+    evidence: Option<EvidenceBlob>,
+    location: Option<&str>,
+) -> HttpResponse {
     let resource = SessionResource {
         nonce: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s.nonce),
         expiry: rfc3339(s.expiry),
@@ -602,7 +609,7 @@ fn session_response(status: StatusCode, s: &SessionState, location: Option<&str>
         } else {
             SessionStatus::Waiting
         },
-        evidence: s.evidence.clone(),
+        evidence,
         result: s.result.clone(),
     };
     let body = serde_json::to_vec(&resource).unwrap_or_default();

@@ -58,7 +58,10 @@ async fn evidence_for_another_nonce_gets_a_contraindicated_ear() {
 }
 
 /// Guards the session resource shape: 201 + Location + `waiting`, then
-/// `complete` with the Evidence echoed; GET shows it; a second
+/// `complete` with the Evidence echoed; GET shows the result but not the
+/// Evidence (guards the memory bound: a live session keeps its result, not
+/// up to 1 MiB of Evidence, so `max_sessions` sessions cannot hold
+/// `max_sessions` MiB); a second
 /// submission is 409; DELETE is 204, then the session is unknown (404).
 #[tokio::test]
 async fn session_lifecycle_follows_the_challenge_response_shape() {
@@ -100,7 +103,8 @@ async fn session_lifecycle_follows_the_challenge_response_shape() {
     assert!(s.result.is_some());
 
     let got = c.request(&v.url, Method::GET, &loc, None, vec![]).await.unwrap();
-    assert_eq!(serde_json::from_slice::<SessionResource>(&got.body).unwrap(), s);
+    let kept = SessionResource { evidence: None, ..s };
+    assert_eq!(serde_json::from_slice::<SessionResource>(&got.body).unwrap(), kept);
 
     let again = c
         .request(&v.url, Method::POST, &loc, Some(CMW_CBOR_MEDIA_TYPE), evidence)

@@ -320,7 +320,7 @@ pub struct Session {
     /// Our request whose authenticator is being appraised by the remote
     /// verifier ([`Event::AppraisalRequested`]), with the peer's
     /// certificate chain (for host identity, checked once the result is in).
-    appraisal_wanted: Option<(u32, Vec<Vec<u8>>)>,
+    appraisal_wanted: Option<(u32, Vec<Vec<u8>>, [u8; 64])>,
 }
 
 impl Session {
@@ -908,12 +908,13 @@ impl Session {
             // Appraised elsewhere: the caller runs the exchange and comes
             // back with provide_appraisal. One at a time: our requests are
             // answered one after another.
-            if let Some((waiting, _)) = &self.appraisal_wanted {
+            if let Some((waiting, _, _)) = &self.appraisal_wanted {
                 return Err(SessionError::Protocol(format!(
                     "AUTHENTICATOR {request_id} while the one for request {waiting} is being appraised"
                 )));
             }
-            self.appraisal_wanted = Some((request_id, validated.cert_chain));
+            let nonce = crate::remote::RemoteVerifier::nonce_for(&expected);
+            self.appraisal_wanted = Some((request_id, validated.cert_chain, nonce));
             self.events.push_back(Event::AppraisalRequested {
                 request_id,
                 cmw: cmw.to_vec(),
@@ -928,8 +929,10 @@ impl Session {
 
     /// Completes an appraisal by the remote verifier (see
     /// [`Event::AppraisalRequested`]) with its checked result, or why there
-    /// is none. An error, or a result that is not acceptable, refuses the
-    /// peer and fails the session.
+    /// is none. An error, a result whose `eat_nonce` is not the nonce of
+    /// the request (`RemoteVerifierError::NonceMismatch`, checked here
+    /// whatever the caller checked), or a result that is not acceptable
+    /// refuses the peer and fails the session.
     pub fn provide_appraisal(
         &mut self,
         request_id: u32,
@@ -938,13 +941,34 @@ impl Session {
         if self.failed {
             return Err(SessionError::State("session already failed"));
         }
-        let cert_chain = match self.appraisal_wanted.take() {
-            Some((id, chain)) if id == request_id => chain,
+        let (cert_chain, nonce) = match self.appraisal_wanted.take() {
+            Some((id, chain, nonce)) if id == request_id => (chain, nonce),
             other => {
                 self.appraisal_wanted = other;
                 return Err(SessionError::State("no appraisal was requested for this request id"));
             }
         };
+        // The caller is to have checked the result with
+        // RemoteVerifier::check_result; its binding is checked again here,
+        // so that a caller that skipped it (or checked another request's)
+        // cannot make the session accept an answer to another challenge.
+        let result = result.and_then(|ear| match &ear.eat_nonce {
+            Some(n) if crate::crypto::constant_time_eq(n.as_bytes(), &nonce) => Ok(ear),
+            other => Err(crate::remote::RemoteVerifierError::NonceMismatch {
+                issuer: self
+                    .cfg
+                    .appraiser
+                    .as_ref()
+                    .and_then(|a| a.remote_verifier())
+                    .map_or_else(|| "the remote verifier".into(), |r| r.url().to_string()),
+                observed: other
+                    .as_ref()
+                    .map_or_else(|| "(absent)".into(), crate::ear::EatNonce::to_base64url),
+                expected: crate::ear::EatNonce::new(nonce.to_vec())
+                    .map(|n| n.to_base64url())
+                    .unwrap_or_default(),
+            }),
+        });
         let r = match result {
             Ok(ear) => {
                 let now = (self.cfg.clock)();
@@ -964,7 +988,7 @@ impl Session {
 
     /// The request (if any) waiting for [`Session::provide_appraisal`].
     pub fn appraisal_requested(&self) -> Option<u32> {
-        self.appraisal_wanted.as_ref().map(|(id, _)| *id)
+        self.appraisal_wanted.as_ref().map(|(id, _, _)| *id)
     }
 
     /// What follows an appraisal, local or remote: the mode mark, host
@@ -1606,6 +1630,45 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Guards the seam's own binding check: a result whose `eat_nonce` is
+    /// not this request's nonce (an answer to another connection's
+    /// challenge, handed over by a caller that did not run
+    /// `RemoteVerifier::check_result`) is refused with `NonceMismatch`,
+    /// never accepted, even though it is affirming.
+    #[test]
+    fn a_remote_result_for_another_nonce_is_refused_by_the_session() {
+        let world = ephemeral_world(1).unwrap();
+        let (mut c, _s, _ex, id, cmw, expected) = remote_pair(&world);
+        let mut other = crate::remote::RemoteVerifier::nonce_for(&expected);
+        other[0] ^= 1;
+        // Evidence appraised against the other nonce would fail its
+        // report_data check; take an affirming result and swap its nonce,
+        // as a result for another challenge would read.
+        let mut ear = world.appraiser("verifier").appraise_cmw_bytes(
+            &cmw,
+            &ExpectedBinding::ReportData(crate::remote::RemoteVerifier::nonce_for(&expected)),
+            time::OffsetDateTime::now_utc(),
+        );
+        assert!(ear.is_affirming(), "{}", ear.render());
+        ear.eat_nonce = Some(crate::ear::EatNonce::new(other.to_vec()).unwrap());
+        match c.provide_appraisal(id, Ok(ear.clone())) {
+            Err(SessionError::RemoteVerifier(crate::remote::RemoteVerifierError::NonceMismatch { issuer, .. })) => {
+                assert_eq!(issuer, "http://verifier.invalid/challenge-response/v1")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(c.has_failed() && !c.is_ready());
+        assert!(!std::iter::from_fn(|| c.poll_event()).any(|e| matches!(e, Event::PeerAttested { .. })));
+        // Without a nonce at all: refused the same way.
+        let (mut c, _s, _ex, id, _, _) = remote_pair(&world);
+        ear.eat_nonce = None;
+        assert!(matches!(
+            c.provide_appraisal(id, Ok(ear)),
+            Err(SessionError::RemoteVerifier(crate::remote::RemoteVerifierError::NonceMismatch { observed, .. }))
+                if observed == "(absent)"
+        ));
     }
 
     #[test]
