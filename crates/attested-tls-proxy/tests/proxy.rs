@@ -853,3 +853,79 @@ async fn http_headers_follow_the_latest_reattestation() {
     drop(s);
     server.shutdown().await;
 }
+
+/// Fault "backend refuses the connection" (docs/reliability.md): a client
+/// that passed gets ERROR 7 naming the unavailable service (then
+/// close_notify), never a hang or a silent close, and the connection is
+/// counted as `backend_failed`.
+#[tokio::test]
+async fn a_backend_that_refuses_is_error_7_to_the_client_and_counted() {
+    let w = world();
+    // A port with nothing listening on it.
+    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    let server = start_server(
+        config(closed, BackendProtocol::Tcp),
+        AttestationConfig::attester(attester(&w.good)).unwrap(),
+    )
+    .await;
+    let (mut s, ear) = connect(server.addr, &AttestationConfig::verifier(w.appraiser()))
+        .await
+        .unwrap();
+    assert!(ear.unwrap().is_affirming());
+    let mut buf = Vec::new();
+    let e = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("hang guard")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("error 7") && e.to_string().contains("the service behind the proxy is unavailable"),
+        "{e}"
+    );
+    assert!(buf.is_empty());
+    let m = server.metrics.clone();
+    eventually("backend_failed counted", || {
+        m.counter(
+            "atls_proxy_connections_total",
+            &[("side", "server"), ("result", "backend_failed")],
+        ) == 1
+    })
+    .await;
+    server.shutdown().await;
+}
+
+/// Fault "backend resets the connection" (docs/reliability.md): the relay
+/// ends on the backend's reset and the attested leg is closed (its
+/// close_notify), so the client's read ends instead of hanging; what the
+/// backend sent before the reset was delivered.
+#[tokio::test]
+async fn a_backend_that_resets_ends_the_attested_connection() {
+    let w = world();
+    let mut b = backend().await;
+    let server = start_server(
+        config(b.addr, BackendProtocol::Tcp),
+        AttestationConfig::attester(attester(&w.good)).unwrap(),
+    )
+    .await;
+    let (mut s, _) = connect(server.addr, &AttestationConfig::verifier(w.appraiser()))
+        .await
+        .unwrap();
+    s.write_all(b"hello").await.unwrap();
+    s.flush().await.unwrap();
+    let mut be = b.conns.recv().await.unwrap();
+    let mut got = [0u8; 5];
+    be.read_exact(&mut got).await.unwrap();
+    be.write_all(b"bye").await.unwrap();
+    be.flush().await.unwrap();
+    // A reset, not an orderly close: SO_LINGER 0, then close. (Deprecated
+    // because a non-zero linger blocks the thread on drop; zero does not.)
+    #[allow(deprecated)]
+    be.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(be);
+    let mut buf = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut buf))
+        .await
+        .expect("hang guard: the attested leg must be closed when the backend resets");
+    assert_eq!(&buf, b"bye", "{r:?}");
+    assert!(r.is_ok(), "the proxy closes the attested leg with close_notify: {r:?}");
+    server.shutdown().await;
+}
