@@ -296,6 +296,8 @@ impl Direct {
 /// The proxies (child processes) and the in-process echo service.
 struct Proxy {
     client_addr: String,
+    /// The client proxy's `/metrics` address (it re-attests the server).
+    client_metrics: Option<String>,
     children: Vec<(&'static str, tokio::process::Child)>,
     echo: tokio::task::JoinHandle<()>,
     dir: PathBuf,
@@ -306,6 +308,8 @@ struct Proxy {
 struct Listening {
     event: String,
     addr: String,
+    #[serde(default)]
+    metrics: Option<String>,
 }
 
 impl Proxy {
@@ -341,6 +345,7 @@ impl Proxy {
         });
         let mut proxy = Self {
             client_addr: String::new(),
+            client_metrics: None,
             children: Vec::new(),
             echo,
             dir,
@@ -375,7 +380,7 @@ impl Proxy {
             "--json".as_ref(),
         ];
         server_args.extend(limits.iter().copied());
-        let server_addr = proxy.spawn("proxy server", &exe, &server_args).await?;
+        let (server_addr, _) = proxy.spawn("proxy server", &exe, &server_args).await?;
         let mut client_args: Vec<&std::ffi::OsStr> = vec![
             "proxy".as_ref(),
             "client".as_ref(),
@@ -386,15 +391,24 @@ impl Proxy {
             "--policy".as_ref(),
             policy.as_os_str(),
             "--json".as_ref(),
+            // Its re-attestation counts, read at the end of a soak.
+            "--metrics".as_ref(),
+            "127.0.0.1:0".as_ref(),
         ];
         client_args.extend(interval.iter().map(std::ffi::OsStr::new));
         client_args.extend(limits.iter().copied());
-        proxy.client_addr = proxy.spawn("proxy client", &exe, &client_args).await?;
+        (proxy.client_addr, proxy.client_metrics) = proxy.spawn("proxy client", &exe, &client_args).await?;
         Ok(proxy)
     }
 
-    /// Starts a child and waits (at most 30 s) for its `listening` line.
-    async fn spawn(&mut self, name: &'static str, exe: &Path, args: &[&std::ffi::OsStr]) -> Result<String, Failure> {
+    /// Starts a child and waits (at most 30 s) for its `listening` line:
+    /// its address and its `/metrics` address, if any.
+    async fn spawn(
+        &mut self,
+        name: &'static str,
+        exe: &Path,
+        args: &[&std::ffi::OsStr],
+    ) -> Result<(String, Option<String>), Failure> {
         let mut cmd = tokio::process::Command::new(exe);
         // The proxies log every connection at `info`: thousands of lines
         // that would bury the report. Warnings and errors still show;
@@ -417,7 +431,7 @@ impl Proxy {
             while let Some(line) = lines.next_line().await? {
                 if let Ok(l) = serde_json::from_str::<Listening>(&line) {
                     if l.event == "listening" {
-                        return Ok(Some(l.addr));
+                        return Ok(Some((l.addr, l.metrics)));
                     }
                 }
             }
@@ -435,13 +449,54 @@ impl Proxy {
     }
 
     /// One connection through the proxies: timed to the first echoed byte.
-    async fn connection(&self, data: &[u8]) -> Result<Duration, String> {
-        let started = Instant::now();
+    /// With `hold` (a soak), the connection first stays open for
+    /// [`SOAK_HOLD`], longer than the client proxy's re-attestation
+    /// interval, so that the proxy re-attests the server on it before the
+    /// bytes go through.
+    async fn connection(&self, data: &[u8], hold: bool) -> Result<Duration, String> {
         let tcp = TcpStream::connect(&self.client_addr)
             .await
             .map_err(|e| format!("connect: {e}"))?;
         let _ = tcp.set_nodelay(true);
-        echo_check(tcp, data, started).await
+        if hold {
+            tokio::time::sleep(SOAK_HOLD).await;
+        }
+        echo_check(tcp, data, Instant::now()).await
+    }
+
+    /// The client proxy's `atls_proxy_reattestations_total` by result,
+    /// from its `/metrics`.
+    async fn reattestations(&self) -> Result<std::collections::BTreeMap<String, u64>, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self
+            .client_metrics
+            .as_deref()
+            .ok_or("the client proxy serves no /metrics")?;
+        let mut tcp = TcpStream::connect(addr).await.map_err(|e| format!("/metrics: {e}"))?;
+        tcp.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .await
+            .map_err(|e| format!("/metrics: {e}"))?;
+        let mut body = String::new();
+        // Bounded: the exposition of one proxy is a few kB.
+        tcp.take(1 << 20)
+            .read_to_string(&mut body)
+            .await
+            .map_err(|e| format!("/metrics: {e}"))?;
+        let mut by_result = std::collections::BTreeMap::new();
+        for line in body
+            .lines()
+            .filter(|l| l.starts_with("atls_proxy_reattestations_total{"))
+        {
+            let result = line
+                .split("result=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or("?")
+                .to_string();
+            let n: u64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            *by_result.entry(result).or_insert(0) += n;
+        }
+        Ok(by_result)
     }
 
     fn pids(&self) -> Vec<u32> {
@@ -504,7 +559,7 @@ impl Topology {
     async fn connection(&self, data: &[u8], reattest: bool) -> Result<Duration, String> {
         match self {
             Self::Direct(d) => d.connection(data, reattest).await,
-            Self::Proxy(p) => p.connection(data).await,
+            Self::Proxy(p) => p.connection(data, reattest).await,
         }
     }
 
@@ -722,6 +777,10 @@ fn range(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> Range {
     }
 }
 
+/// How long a soak connection through the proxies stays open before its
+/// bytes: longer than the client proxy's re-attestation interval (1 s).
+const SOAK_HOLD: Duration = Duration::from_millis(1500);
+
 pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
     let nofile = raise_nofile_limit()?;
     // The proxies re-attest by themselves; direct connections call reattest.
@@ -775,6 +834,28 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
     samples.push(sample(&pids, started).map_err(Failure::network)?);
     bar.finish_and_clear();
     let topo = Arc::into_inner(topo).expect("every connection task has ended");
+    // Through the proxies, the client proxy re-attests: a soak in which it
+    // re-attested nothing did not test what it says.
+    let reattestations = match &topo {
+        Topology::Proxy(p) => match p.reattestations().await {
+            Ok(by_result) => {
+                if done > 0 && by_result.values().sum::<u64>() == 0 {
+                    failures.add("the client proxy re-attested no connection".to_string());
+                }
+                for (result, n) in &by_result {
+                    if result != "accepted" && *n > 0 {
+                        failures.add(format!("{n} re-attestations ended {result:?}"));
+                    }
+                }
+                Some(by_result)
+            }
+            Err(e) => {
+                failures.add(e);
+                None
+            }
+        },
+        Topology::Direct(_) => None,
+    };
     if let Err(f) = topo.stop().await {
         failures.add(f.message().to_string());
     }
@@ -796,6 +877,7 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
         "samples": samples,
         "rss_kb": rss,
         "fds": fds,
+        "proxy_reattestations": reattestations,
         "nofile_limit": nofile,
     });
     if args.json {
@@ -821,6 +903,9 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
             fds.max,
             fds.end
         );
+        if let Some(r) = &reattestations {
+            println!("  re-attestations by the client proxy: {r:?}");
+        }
         for f in &failures.first {
             println!("  failure: {f}");
         }
