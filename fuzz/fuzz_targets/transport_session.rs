@@ -83,6 +83,9 @@ fn check_events(s: &mut Session, lazy: bool) {
                 }
             }
             Event::AttestationAccepted { .. } => {}
+            Event::AppraisalRequested { .. } => {
+                panic!("a session whose appraiser is local asked for a remote appraisal: {e:?}")
+            }
         }
     }
     assert!(!s.is_ready());
