@@ -18,6 +18,7 @@ use attested_tls::sim::{self, SimAttester};
 use attested_tls_openssl::{expat, EarlyConfig};
 use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING,
+    ECDSA_P256_SHA256_FIXED_SIGNING,
 };
 use openssl::pkey::PKey;
 use openssl::ssl::SslContext;
@@ -110,6 +111,16 @@ pub enum Kind {
     /// (same sizes, same order, no attestation work): what the extra round
     /// trip of post-handshake attestation costs by itself.
     RoundTrip,
+    /// The round-trip kind plus, on the server, the cryptography the
+    /// protocol itself requires of an attesting server and nothing else:
+    /// the three TLS exporter values (RFC 9261's handshake context and
+    /// finished key, seat-expat's binder value), the binder digests, the
+    /// Evidence signature (ES256 over as many bytes as the simulated TEE
+    /// signs), the authenticator transcript hash, its P-256
+    /// CertificateVerify signature and the Finished HMAC. No encoding, no
+    /// frames, no session: the floor any implementation of the design on
+    /// this TLS stack and these keys can reach, measured.
+    Floor,
     /// expat on the simulated TEE, rustls.
     Attested,
     /// Plain OpenSSL TLS 1.3.
@@ -121,9 +132,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Plain,
         Kind::RoundTrip,
+        Kind::Floor,
         Kind::Attested,
         Kind::OpensslPlain,
         Kind::OpensslAttested,
@@ -134,6 +146,7 @@ impl Kind {
         match self {
             Kind::Plain => "plain rustls TLS 1.3 handshakes/s",
             Kind::RoundTrip => "plain TLS 1.3 + the same round trip/s",
+            Kind::Floor => "round trip + the required crypto (floor)/s",
             Kind::Attested => "attested connections/s (expat, sim)",
             Kind::OpensslPlain => "plain OpenSSL TLS 1.3 handshakes/s",
             Kind::OpensslAttested => "OpenSSL attested connections/s (expat, sim)",
@@ -147,6 +160,7 @@ impl Kind {
         match self {
             Kind::Plain => "srv-plain",
             Kind::RoundTrip => "srv-round-trip",
+            Kind::Floor => "srv-floor",
             Kind::Attested => "srv-attested",
             Kind::OpensslPlain => "srv-ossl-plain",
             Kind::OpensslAttested => "srv-ossl-attest",
@@ -166,7 +180,7 @@ impl Kind {
             .into_iter()
             .filter(|k| match k {
                 Kind::Plain => stacks.contains(&Stack::Rustls),
-                Kind::RoundTrip | Kind::Attested => stacks.contains(&Stack::Rustls) && default,
+                Kind::RoundTrip | Kind::Floor | Kind::Attested => stacks.contains(&Stack::Rustls) && default,
                 Kind::OpensslPlain => stacks.contains(&Stack::Openssl),
                 Kind::OpensslAttested => stacks.contains(&Stack::Openssl) && default,
                 Kind::OpensslEarly => stacks.contains(&Stack::Openssl) && modes.contains(&Mode::Early),
@@ -205,7 +219,112 @@ struct Setup {
     server_att: AttestationConfig,
     client_att: AttestationConfig,
     sizes: ExchangeSizes,
+    floor: FloorKeys,
     openssl: OpensslSetup,
+}
+
+/// What [`Kind::Floor`]'s server signs with, and how much: the attested
+/// kind's authenticator key, an Evidence key of the simulated TEE's
+/// algorithm, and the sizes of what each signs or hashes.
+struct FloorKeys {
+    identity: AuthenticatorIdentity,
+    evidence_key: EcdsaKeyPair,
+    /// Bytes the Evidence signature covers (the size of the simulated
+    /// TEE's CMW: its COSE Sig_structure is about as long).
+    evidence_signed: usize,
+    /// Bytes of the authenticator's Certificate message (the Evidence
+    /// plus the certificate and framing), hashed into the transcript.
+    certificate: usize,
+}
+
+impl FloorKeys {
+    fn new(server_att: &AttestationConfig) -> Result<Self, Failure> {
+        let identity = server_att
+            .identity
+            .clone()
+            .ok_or_else(|| Failure::input("the benchmark server has no authenticator identity"))?;
+        let attester = server_att
+            .attester
+            .as_ref()
+            .ok_or_else(|| Failure::input("the benchmark server has no attester"))?;
+        let binding =
+            attested_tls::binder::BindingClaims::from_exported_value(HashAlgorithm::Sha384, identity.spki(), &[0; 32]);
+        let evidence_signed = attester.attest(&binding).map_err(Failure::input)?.to_cbor().len();
+        let certificate = evidence_signed + identity.cert_chain.iter().map(|c| c.len() + 5).sum::<usize>() + 12;
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| Failure::input("keygen"))?;
+        let evidence_key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
+            .map_err(|_| Failure::input("key"))?;
+        Ok(Self {
+            identity,
+            evidence_key,
+            evidence_signed,
+            certificate,
+        })
+    }
+
+    /// The cryptography an attesting server cannot avoid, on `conn`
+    /// (see [`Kind::Floor`]); `request` stands for the authenticator
+    /// request the transcript hashes.
+    fn required_crypto(&self, conn: &rustls::ServerConnection, request: &[u8]) -> std::io::Result<()> {
+        use aws_lc_rs::{digest, hmac};
+        let tls13 = conn
+            .negotiated_cipher_suite()
+            .and_then(|s| s.tls13())
+            .ok_or_else(|| std::io::Error::other("no TLS 1.3 suite"))?;
+        let n = tls13.common.hash_provider.output_len();
+        let (alg, mac) = if n == 48 {
+            (&digest::SHA384, hmac::HMAC_SHA384)
+        } else {
+            (&digest::SHA256, hmac::HMAC_SHA256)
+        };
+        let export = |label: &[u8], context: &[u8], len: usize| {
+            conn.export_keying_material(vec![0; len], label, Some(context))
+                .map_err(std::io::Error::other)
+        };
+        let hc = export(b"EXPORTER-server authenticator handshake context", b"", n)?;
+        let fk = export(b"EXPORTER-server authenticator finished key", b"", n)?;
+        let value = export(b"EXPORTER-cmw-attestation", &request[..32.min(request.len())], 32)?;
+        let spki = self.identity.spki();
+        let mut binder = digest::Context::new(alg);
+        binder.update(spki);
+        binder.update(&value);
+        let binder = binder.finish();
+        let aik = digest::digest(alg, spki);
+        // The Evidence: the binder and AIK hash inside the signed bytes.
+        let mut signed = vec![0xa5; self.evidence_signed];
+        let b = binder.as_ref();
+        signed[..b.len()].copy_from_slice(b);
+        signed[b.len()..b.len() + aik.as_ref().len()].copy_from_slice(aik.as_ref());
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let evidence_sig = self
+            .evidence_key
+            .sign(&rng, &signed)
+            .map_err(|_| std::io::Error::other("evidence signature"))?;
+        // The Certificate message carries the signed Evidence.
+        let mut certificate = vec![0x5a; self.certificate];
+        certificate[..signed.len()].copy_from_slice(&signed);
+        let sig = evidence_sig.as_ref();
+        certificate[signed.len()..signed.len() + sig.len()].copy_from_slice(sig);
+        let mut transcript = digest::Context::new(alg);
+        transcript.update(&hc);
+        transcript.update(request);
+        transcript.update(&certificate);
+        let mut content = vec![0x20; 64];
+        content.extend_from_slice(b"Exported Authenticator\0");
+        content.extend_from_slice(transcript.clone().finish().as_ref());
+        let signer = self
+            .identity
+            .key
+            .choose_scheme(&[rustls::SignatureScheme::ECDSA_NISTP256_SHA256])
+            .ok_or_else(|| std::io::Error::other("the authenticator key is not P-256"))?;
+        let certificate_verify = signer.sign(&content).map_err(std::io::Error::other)?;
+        transcript.update(&certificate_verify);
+        let finished = hmac::sign(&hmac::Key::new(mac, &fk), transcript.finish().as_ref());
+        std::hint::black_box(finished);
+        Ok(())
+    }
 }
 
 /// Connections per second of `kind`, and the CPU time the whole process
@@ -315,10 +434,14 @@ async fn one_server(kind: Kind, tcp: tokio::net::TcpStream, setup: &Setup) -> st
             let mut s = tokio_rustls::TlsAcceptor::from(setup.tls.clone()).accept(tcp).await?;
             s.shutdown().await
         }
-        Kind::RoundTrip => {
+        Kind::RoundTrip | Kind::Floor => {
             let [first, answer, outcome] = setup.sizes;
             let mut s = tokio_rustls::TlsAcceptor::from(setup.tls.clone()).accept(tcp).await?;
-            s.read_exact(&mut vec![0; first]).await?;
+            let mut request = vec![0; first];
+            s.read_exact(&mut request).await?;
+            if kind == Kind::Floor {
+                setup.floor.required_crypto(s.get_ref().1, &request)?;
+            }
             s.write_all(&vec![0x42; answer]).await?;
             s.flush().await?;
             s.read_exact(&mut vec![0; outcome]).await?;
@@ -366,7 +489,7 @@ async fn one_client(kind: Kind, addr: std::net::SocketAddr, setup: &Setup) -> Re
             let mut c = connector.connect(name, tcp).await.map_err(Failure::input)?;
             c.shutdown().await.map_err(Failure::input)?;
         }
-        Kind::RoundTrip => {
+        Kind::RoundTrip | Kind::Floor => {
             let [first, answer, outcome] = setup.sizes;
             // Queued before the handshake, as `net::connect` queues the
             // client's HELLO and request: they leave with the Finished.
@@ -501,6 +624,8 @@ fn print_server_cpu(cpus: &[(Kind, f64)]) {
         }
     };
     show_capacity("attested / plain", Attested, Plain);
+    show_capacity("floor / plain", Floor, Plain);
+    show_capacity("attested / floor", Attested, Floor);
     show_capacity("early / plain OpenSSL", OpensslEarly, OpensslPlain);
     show_capacity("OpenSSL attested / plain OpenSSL", OpensslAttested, OpensslPlain);
 }
@@ -580,12 +705,14 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         AttestationConfig::attester(Arc::new(SimAttester::new(world.instances[0].clone()))).map_err(Failure::input)?;
     let client_att = AttestationConfig::verifier(world.appraiser("bench"));
     let sizes = sans_io_exchange(&client_att, &server_att);
+    let floor = FloorKeys::new(&server_att)?;
     let setup = Arc::new(Setup {
         tls,
         client_tls,
         server_att,
         client_att,
         sizes,
+        floor,
         openssl,
     });
 
@@ -598,6 +725,8 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 serde_json::json!({
                     "server_cpu_us": cpus.iter().map(|(k, c)| (format!("{k:?}"), *c)).collect::<std::collections::BTreeMap<_, _>>(),
                     "server_capacity_attested_over_plain": us(Kind::Plain).zip(us(Kind::Attested)).map(|(p, a)| p / a),
+                    "server_capacity_floor_over_plain": us(Kind::Plain).zip(us(Kind::Floor)).map(|(p, f)| p / f),
+                    "server_capacity_attested_over_floor": us(Kind::Floor).zip(us(Kind::Attested)).map(|(f, a)| f / a),
                     "connections_per_round": args.connections,
                     "rounds": args.rounds,
                 })
@@ -745,11 +874,16 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 "plain_round_trip_per_s": rate(RoundTrip),
                 "round_trip_over_plain": ratio(RoundTrip, Plain),
                 "attested_over_round_trip": ratio(Attested, RoundTrip),
+                "floor_per_s": rate(Floor),
+                "attested_over_floor": ratio(Attested, Floor),
                 "exchange_plaintext_bytes": setup.sizes,
                 "server_cpu_plain_us": cpu(Plain),
                 "server_cpu_round_trip_us": cpu(RoundTrip),
                 "server_cpu_attested_us": cpu(Attested),
                 "server_capacity_attested_over_plain": capacity(Attested, Plain),
+                "server_cpu_floor_us": cpu(Floor),
+                "server_capacity_floor_over_plain": capacity(Floor, Plain),
+                "server_capacity_attested_over_floor": capacity(Attested, Floor),
                 "openssl_plain_tls13_handshakes_per_s": rate(OpensslPlain),
                 "openssl_attested_connections_per_s": rate(OpensslAttested),
                 "openssl_early_handshakes_per_s": rate(OpensslEarly),
@@ -799,6 +933,11 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             "attested / round trip",
             ratio(Attested, RoundTrip),
             "(the attestation work alone)",
+        );
+        show(
+            "attested / floor",
+            ratio(Attested, Floor),
+            "(the implementation against the design's required crypto)",
         );
         if rate(RoundTrip).is_some() {
             let [a, b, c] = setup.sizes;

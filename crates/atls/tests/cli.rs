@@ -1010,6 +1010,11 @@ fn bench_reports_every_kind_and_one_kind_on_request() {
         "server_cpu_round_trip_us",
         "server_cpu_attested_us",
         "server_capacity_attested_over_plain",
+        "floor_per_s",
+        "attested_over_floor",
+        "server_cpu_floor_us",
+        "server_capacity_floor_over_plain",
+        "server_capacity_attested_over_floor",
         "authenticate_validate_us",
         "raw_p256_sign_verify_us",
         "sans_io_exchange_us",
@@ -1054,14 +1059,19 @@ fn bench_reports_every_kind_and_one_kind_on_request() {
     ]));
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    for kind in ["Plain", "RoundTrip", "Attested"] {
+    for kind in ["Plain", "RoundTrip", "Floor", "Attested"] {
         assert!(
             v["server_cpu_us"][kind].as_f64().is_some_and(|x| x > 0.0),
             "{kind} in {out}"
         );
     }
     assert!(v["server_capacity_attested_over_plain"].as_f64().is_some(), "{out}");
+    assert!(v["server_capacity_floor_over_plain"].as_f64().is_some(), "{out}");
     assert!(v["plain_tls13_handshakes_per_s"].is_null(), "{out}");
+    // The floor kind alone: the round trip plus the required crypto.
+    let (code, out, err) = run(atls().args(["bench", "--connections", "3", "--rounds", "1", "--only", "floor"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("round trip + the required crypto (floor)/s"), "{out}");
     let (code, out, err) = run(atls().args([
         "bench",
         "--connections",
