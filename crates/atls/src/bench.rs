@@ -607,17 +607,17 @@ async fn server_cpu_medians(
 fn print_server_cpu(cpus: &[(Kind, f64)]) {
     use Kind::*;
     if cpus.is_empty() {
-        println!("server CPU per connection: not available (no /proc/thread-self/schedstat)");
+        outln!("server CPU per connection: not available (no /proc/thread-self/schedstat)");
         return;
     }
-    println!("server CPU per connection (server alone on its own thread, sequential clients)");
+    outln!("server CPU per connection (server alone on its own thread, sequential clients)");
     for (kind, c) in cpus {
-        println!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
+        outln!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
     }
     let cpu = |k: Kind| cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
     let show_capacity = |label: &str, num: Kind, den: Kind| {
         if let Some((n, d)) = cpu(num).zip(cpu(den)) {
-            println!(
+            outln!(
                 "  capacity {label:<35} {:>10.3}   (connections/s a server core sustains)",
                 d / n
             );
@@ -720,7 +720,7 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         let cpus = server_cpu_medians(&kinds, args.connections, args.rounds, &setup).await?;
         if args.json {
             let us = |k: Kind| cpus.iter().find(|(x, _)| *x == k).map(|(_, c)| *c);
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "server_cpu_us": cpus.iter().map(|(k, c)| (format!("{k:?}"), *c)).collect::<std::collections::BTreeMap<_, _>>(),
@@ -732,9 +732,10 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
                 })
             );
         } else {
-            println!(
+            outln!(
                 "loopback, {} connections x {} rounds (median round), server alone, P-256 keys, TLS 1.3",
-                args.connections, args.rounds
+                args.connections,
+                args.rounds
             );
             print_server_cpu(&cpus);
         }
@@ -768,7 +769,7 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     if let Some(kind) = args.only {
         bar.finish_and_clear();
         if args.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "kind": format!("{kind:?}"),
@@ -780,7 +781,7 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             );
             return Ok(0);
         }
-        println!(
+        outln!(
             "{}: {:.1} ({} connections x {} rounds)",
             kind.label(),
             median(std::mem::take(&mut rate_samples[0])),
@@ -865,7 +866,7 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
     let cpu_ratio = |num: Kind, den: Kind| total_cpu(num).zip(total_cpu(den)).map(|(n, d)| d / n);
     use Kind::*;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "plain_tls13_handshakes_per_s": rate(Plain),
@@ -911,16 +912,18 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             })
         );
     } else {
-        println!(
+        outln!(
             "loopback, {} connections x {} rounds (median round), {} concurrent client(s), P-256 keys, TLS 1.3",
-            args.connections, args.rounds, args.concurrency
+            args.connections,
+            args.rounds,
+            args.concurrency
         );
         for (kind, r) in &rates {
-            println!("  {:<44} {r:>10.1}", kind.label());
+            outln!("  {:<44} {r:>10.1}", kind.label());
         }
         let show = |label: &str, r: Option<f64>, note: &str| {
             if let Some(r) = r {
-                println!("  ratio {label:<38} {r:>10.3}   {note}");
+                outln!("  ratio {label:<38} {r:>10.3}   {note}");
             }
         };
         show("attested / plain", ratio(Attested, Plain), "(rustls; target >= 0.6)");
@@ -941,7 +944,7 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
         );
         if rate(RoundTrip).is_some() {
             let [a, b, c] = setup.sizes;
-            println!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
+            outln!("  (round trip: {a}, {b} and {c} bytes of application data, as the attested kind sends)");
         }
         show(
             "early / plain OpenSSL",
@@ -964,13 +967,13 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             "(the baselines)",
         );
         if !total_cpus.is_empty() {
-            println!("CPU per connection, clients and server together (whole process; insensitive to other load)");
+            outln!("CPU per connection, clients and server together (whole process; insensitive to other load)");
             for (kind, c) in &total_cpus {
-                println!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
+                outln!("  {:<44} {c:>10.1} us", kind.label().replace("/s", ""));
             }
             let show_cpu = |label: &str, r: Option<f64>| {
                 if let Some(r) = r {
-                    println!("  capacity {label:<35} {r:>10.3}   (connections/s a CPU-bound machine sustains)");
+                    outln!("  capacity {label:<35} {r:>10.3}   (connections/s a CPU-bound machine sustains)");
                 }
             };
             show_cpu("attested / plain", cpu_ratio(Attested, Plain));
@@ -985,21 +988,21 @@ pub async fn run(args: BenchArgs) -> Result<u8, Failure> {
             );
         }
         print_server_cpu(&cpus);
-        println!(
+        outln!(
             "authenticate+validate, P-256, SHA-256, 1200-byte CMW, {} iterations",
             args.iterations
         );
-        println!(
+        outln!(
             "  authenticate + validate                {:>10.1} us",
             ea_time.as_secs_f64() * 1e6
         );
-        println!(
+        outln!(
             "  raw P-256 sign + verify (aws-lc-rs)    {:>10.1} us",
             raw_time.as_secs_f64() * 1e6
         );
-        println!("  ratio                                  {ea_ratio:>10.3}   (target <= 1.2)");
-        println!("whole attestation exchange without sockets (sans-IO sessions, sim Evidence, appraisal)");
-        println!(
+        outln!("  ratio                                  {ea_ratio:>10.3}   (target <= 1.2)");
+        outln!("whole attestation exchange without sockets (sans-IO sessions, sim Evidence, appraisal)");
+        outln!(
             "  request..outcome                       {:>10.1} us",
             exchange_time.as_secs_f64() * 1e6
         );

@@ -318,7 +318,7 @@ pub async fn run(mib: usize, rounds: usize, idle_connections: usize, json: bool)
     let mem = idle_memory(n).await?;
     let per_conn = (mem.rss_idle_kib.saturating_sub(mem.rss_start_kib)) as f64 / mem.connections.max(1) as f64;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "throughput": {
@@ -339,23 +339,23 @@ pub async fn run(mib: usize, rounds: usize, idle_connections: usize, json: bool)
             })
         );
     } else {
-        println!(
+        outln!(
             "bulk upload through the proxy pair ({mib} MiB per round, best of {}):",
             rounds.max(1)
         );
         for (i, (p, a)) in rounds_out.iter().enumerate() {
-            println!("  round {}: plain TLS 1.3 {p:.0} MB/s, attested {a:.0} MB/s", i + 1);
+            outln!("  round {}: plain TLS 1.3 {p:.0} MB/s, attested {a:.0} MB/s", i + 1);
         }
-        println!(
+        outln!(
             "  best: plain TLS 1.3 {best_plain:.0} MB/s, attested {best_attested:.0} MB/s, ratio {:.2}; median of the rounds' ratios {median_ratio:.2}",
             best_attested / best_plain
         );
-        println!(
+        outln!(
             "idle attested connections through `atls proxy server`: {} (opened in {:.1} s)",
             mem.connections,
             mem.setup.as_secs_f64()
         );
-        println!(
+        outln!(
             "  resident memory: {:.1} MiB at start, {:.1} MiB with them open ({per_conn:.1} KiB per connection)",
             mem.rss_start_kib as f64 / 1024.0,
             mem.rss_idle_kib as f64 / 1024.0

@@ -42,16 +42,16 @@ pub(crate) fn show(label: &str, who: &str, ear: &Ear, json: bool) {
     if json {
         json_line(serde_json::json!({ "event": "appraised", "appraised": who, "ear": ear }));
     } else {
-        println!("{label}");
+        outln!("{label}");
         for line in ear.render().lines() {
-            println!("  {line}");
+            outln!("  {line}");
         }
     }
 }
 
 /// Prints one line of JSON output (the `--json` form of a step).
 pub(crate) fn json_line(v: serde_json::Value) {
-    println!("{v}");
+    outln!("{v}");
 }
 
 /// The demo server: echoes what it reads until the client's end of
@@ -104,7 +104,7 @@ pub(crate) fn show_unapproved_refused<T>(outcome: Result<T, Failure>, json: bool
             if json {
                 json_line(serde_json::json!({ "event": "refused", "appraised": "server", "reason": f.message() }));
             } else {
-                println!(
+                outln!(
                     "\na server running unapproved code is refused:\n  client: {}",
                     f.message()
                 );
@@ -116,13 +116,13 @@ pub(crate) fn show_unapproved_refused<T>(outcome: Result<T, Failure>, json: bool
 
 /// The demo's header: the simulated TEE, the server instance, the mode.
 pub(crate) fn print_world(world: &sim::SimWorld, server: &sim::SimInstance, mode_line: &str) {
-    println!("simulated TEE: root \"{}\"", world.root.subject());
-    println!(
+    outln!("simulated TEE: root \"{}\"", world.root.subject());
+    outln!(
         "server instance {}  measurement {}",
         hex::encode(&server.config().instance_id),
         hex::encode(&server.config().measurement)
     );
-    println!("{mode_line}\n");
+    outln!("{mode_line}\n");
 }
 
 pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
@@ -177,7 +177,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     let mut back = vec![0u8; msg.len()];
     c.read_exact(&mut back).await.map_err(Failure::input)?;
     if !args.json {
-        println!(
+        outln!(
             "\napplication data echoed after attestation: {:?}",
             String::from_utf8_lossy(&back)
         );
@@ -189,7 +189,7 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
     if args.json {
         json_line(serde_json::json!({ "event": "reattested", "appraised": "server", "ear": again }));
     } else {
-        println!(
+        outln!(
             "re-attestation on the same connection: {} (new binder {})",
             again.status,
             binder_prefix(again.eat_nonce.as_ref().map(ToString::to_string))
@@ -228,13 +228,13 @@ pub async fn run(args: DemoArgs) -> Result<u8, Failure> {
             if args.json {
                 json_line(serde_json::json!({ "event": "refused", "appraised": "server", "reason": e.to_string() }));
             } else {
-                println!("\na server running unapproved code is refused:\n  client: {e}");
+                outln!("\na server running unapproved code is refused:\n  client: {e}");
             }
         }
     }
     if let Ok(Err(e)) = srv.await {
         if !args.json {
-            println!("  server: {e}");
+            outln!("  server: {e}");
         }
     }
     Ok(0)

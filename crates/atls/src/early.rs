@@ -408,11 +408,11 @@ pub async fn demo(json: bool, mutual: bool) -> Result<u8, Failure> {
     let ear = ear.ok_or_else(|| Failure::refused("the server was not appraised"))?;
     crate::demo::show("client appraised the server:", "server", &ear, json);
     if !json {
-        println!(
+        outln!(
             "\napplication data echoed after attestation: {:?}",
             String::from_utf8_lossy(crate::demo::DEMO_MESSAGE)
         );
-        println!("re-attestation: not in this mode (the Evidence is part of the handshake; open a new connection)");
+        outln!("re-attestation: not in this mode (the Evidence is part of the handshake; open a new connection)");
     }
     if let Some(ce) = client_ear {
         crate::demo::show("\nserver appraised the client:", "client", &ce, json);

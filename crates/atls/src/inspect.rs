@@ -81,12 +81,12 @@ pub fn run(args: InspectArgs) -> Result<u8, Failure> {
         Err(e @ PeerError::TooLarge(_)) => return Err(Failure::input(e)),
         Err(e @ PeerError::NoEvidence(_)) => {
             if args.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"file": args.file.display().to_string(), "error": e.to_string(), "pass": false})
                 );
             } else {
-                println!("{}: {}", args.file.display(), escape_control(&e.to_string()));
+                outln!("{}: {}", args.file.display(), escape_control(&e.to_string()));
             }
             return Ok(1);
         }
@@ -96,13 +96,13 @@ pub fn run(args: InspectArgs) -> Result<u8, Failure> {
     if args.json {
         let items: Vec<_> = found.iter().map(found_json).collect();
         let out = serde_json::json!({"file": args.file.display().to_string(), "pass": pass, "evidence": items});
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
-        println!("{}", args.file.display());
+        outln!("{}", args.file.display());
         for (i, f) in found.iter().enumerate() {
             print_found(i + 1, f);
         }
-        println!(
+        outln!(
             "result: {}",
             if pass {
                 "PASS (every binding holds and every signature verifies up to a vendor root; no policy was applied)"
@@ -150,7 +150,7 @@ fn evidence_text(e: &EvidenceOutcome) -> String {
 }
 
 fn print_found(i: usize, f: &Found) {
-    let p = |s: String| println!("{}", escape_control(&s));
+    let p = |s: String| outln!("{}", escape_control(&s));
     let r = match &f.result {
         Ok(r) => r,
         Err(e) => {
@@ -164,7 +164,7 @@ fn print_found(i: usize, f: &Found) {
     p(format!("    binding: {}", r.binding.formula));
     p(format!("             {}", outcome_text(r.format, &r.binding.outcome)));
     match &r.carrier_signature {
-        Some(Ok(())) => println!("    carrier signature: valid"),
+        Some(Ok(())) => outln!("    carrier signature: valid"),
         Some(Err(e)) => p(format!("    carrier signature: INVALID: {e}")),
         None => {}
     }
@@ -177,15 +177,15 @@ fn print_found(i: usize, f: &Found) {
         p(format!("    tcb status: {t}"));
     }
     if !r.claims.is_empty() {
-        println!("    claims:");
+        outln!("    claims:");
         for (k, v) in &r.claims {
             p(format!("      {k:<24} {v}"));
         }
     }
     let m = r.format.mechanism();
-    println!("    mechanism {} (binding-mechanisms.md); open to:", m.id());
+    outln!("    mechanism {} (binding-mechanisms.md); open to:", m.id());
     for a in m.open_to() {
-        println!("      - {a}");
+        outln!("      - {a}");
     }
     for n in &r.notes {
         p(format!("    note: {n}"));
@@ -255,16 +255,16 @@ fn own_format(bytes: &[u8], opts: &ReadOptions, args: &InspectArgs, why: &str) -
                 "evidence": evidence, "claims": claims_json(&claims),
                 "pass": false,
             });
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         } else {
-            println!("{}", args.file.display());
-            println!("format: {format}");
-            println!("binding: NOT CHECKED: {binding}");
-            println!("evidence: {}", escape_control(&evidence));
+            outln!("{}", args.file.display());
+            outln!("format: {format}");
+            outln!("binding: NOT CHECKED: {binding}");
+            outln!("evidence: {}", escape_control(&evidence));
             for (k, v) in claims {
-                println!("  {k:<24} {}", escape_control(&v));
+                outln!("  {k:<24} {}", escape_control(&v));
             }
-            println!("result: FAIL (no binding to check)");
+            outln!("result: FAIL (no binding to check)");
         }
     };
     if quote::looks_like_sgx(bytes) || quote::looks_like_tdx(bytes) {

@@ -47,12 +47,12 @@ pub async fn run(args: LabArgs) -> Result<u8, Failure> {
         .map_err(|e| Failure::input(format!("the lab stopped: {e}")))?
         .map_err(Failure::input)?;
     if args.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
     } else {
-        print!("{}", report.to_table());
+        out!("{}", report.to_table());
     }
     if args.markdown {
-        print!("\n{}", report.to_markdown());
+        out!("\n{}", report.to_markdown());
     }
     if let Some(path) = args.html {
         std::fs::write(&path, report.to_html())

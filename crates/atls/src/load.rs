@@ -702,31 +702,31 @@ pub async fn load(args: LoadArgs) -> Result<u8, Failure> {
         "nofile_limit": nofile,
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&report).expect("json"));
     } else {
-        println!(
+        outln!(
             "load via {}: {} connections ({} at a time), {} bytes each echoed and checked",
             args.via.name(),
             args.connections,
             args.concurrency,
             args.bytes
         );
-        println!("  succeeded {}  failed {}", setups.len(), failures.count);
-        println!(
+        outln!("  succeeded {}  failed {}", setups.len(), failures.count);
+        outln!(
             "  connection setup ({}): p50 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
             report["setup_measures"].as_str().unwrap_or(""),
             percentile_ms(&setups, 50.0),
             percentile_ms(&setups, 99.0),
             percentile_ms(&setups, 100.0)
         );
-        println!(
+        outln!(
             "  {:.2} s wall, {:.2} MB/s echoed payload; open-file limit {}",
             wall.as_secs_f64(),
             echoed / 1e6 / wall.as_secs_f64(),
             nofile
         );
         for f in &failures.first {
-            println!("  failure: {f}");
+            outln!("  failure: {f}");
         }
     }
     Ok(if failures.count == 0 { 0 } else { 1 })
@@ -881,9 +881,9 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
         "nofile_limit": nofile,
     });
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&report).expect("json"));
     } else {
-        println!(
+        outln!(
             "soak via {}: {:.0} s at {}/s, {} connections (connect, re-attest, {} bytes echoed and checked, close)",
             args.via.name(),
             args.duration.as_secs_f64(),
@@ -891,8 +891,8 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
             done,
             args.bytes
         );
-        println!("  failed {}", failures.count);
-        println!(
+        outln!("  failed {}", failures.count);
+        outln!(
             "  {} ({} samples): resident memory start {} kB, max {} kB, end {} kB; open descriptors start {}, max {}, end {}",
             report["sampled"].as_str().unwrap_or(""),
             samples.len(),
@@ -904,10 +904,10 @@ pub async fn soak(args: SoakArgs) -> Result<u8, Failure> {
             fds.end
         );
         if let Some(r) = &reattestations {
-            println!("  re-attestations by the client proxy: {r:?}");
+            outln!("  re-attestations by the client proxy: {r:?}");
         }
         for f in &failures.first {
-            println!("  failure: {f}");
+            outln!("  failure: {f}");
         }
     }
     Ok(if failures.count == 0 { 0 } else { 1 })

@@ -6,6 +6,25 @@
 //! timeout, protocol error; `serve --once`, `connect`).
 #![forbid(unsafe_code)]
 
+/// `println!` to standard output, without the panic on a closed pipe
+/// (see [`output`]).
+macro_rules! outln {
+    () => {
+        $crate::output::write(format_args!(""), true)
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write(format_args!($($arg)*), true)
+    };
+}
+
+/// `print!` to standard output, without the panic on a closed pipe (see
+/// [`output`]).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write(format_args!($($arg)*), false)
+    };
+}
+
 mod bench;
 mod bench_proxy;
 mod demo;
@@ -13,6 +32,7 @@ mod early;
 mod inspect;
 mod lab;
 mod load;
+mod output;
 mod policy_init;
 mod profiles;
 mod proxy;
@@ -293,7 +313,7 @@ impl JsonErrors {
         let line = || serde_json::json!({ "error": f.message, "exit_code": f.code }).to_string();
         match self {
             Self::Off => {}
-            Self::Stdout => println!("{}", line()),
+            Self::Stdout => outln!("{}", line()),
             Self::Stderr => eprintln!("{}", line()),
         }
     }
@@ -343,19 +363,19 @@ fn sim_init(
             "instances": instances,
             "policy": dir.join("policy.toml").display().to_string(),
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        outln!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
         return Ok(0);
     }
-    println!("simulation root: {}", dir.join("root.pem").display());
+    outln!("simulation root: {}", dir.join("root.pem").display());
     for (i, inst) in world.instances.iter().enumerate() {
-        println!(
+        outln!(
             "instance {i}: {}  measurement {}  instance_id {}",
             dir.join(format!("instance-{i}.toml")).display(),
             hex::encode(&inst.config().measurement),
             hex::encode(&inst.config().instance_id)
         );
     }
-    println!("policy trusting them: {}", dir.join("policy.toml").display());
+    outln!("policy trusting them: {}", dir.join("policy.toml").display());
     Ok(0)
 }
 
@@ -373,31 +393,31 @@ fn vectors_check(files: &[PathBuf], json: bool) -> Result<u8, Failure> {
             reports
                 .push(serde_json::json!({ "file": f.display().to_string(), "ok": report.all_ok(), "report": report }));
         } else {
-            println!("{}: {}", f.display(), if report.all_ok() { "OK" } else { "MISMATCH" });
+            outln!("{}: {}", f.display(), if report.all_ok() { "OK" } else { "MISMATCH" });
             for c in &report.checks {
                 // Names and expected values are the file's own text.
                 let name = escape_control(&c.name);
                 if c.ok {
-                    println!("  ok        {name}");
+                    outln!("  ok        {name}");
                 } else {
-                    println!("  MISMATCH  {name}");
-                    println!("    expected {}", escape_control(&c.expected));
-                    println!(
+                    outln!("  MISMATCH  {name}");
+                    outln!("    expected {}", escape_control(&c.expected));
+                    outln!(
                         "    computed {}",
                         c.computed.as_deref().unwrap_or("(not computed by this implementation)")
                     );
                 }
             }
             if !report.validates {
-                println!("  MISMATCH  recomputed authenticator does not validate");
+                outln!("  MISMATCH  recomputed authenticator does not validate");
             }
             for m in &report.missing {
-                println!("  MISSING   {m} (computed here, absent from [expected])");
+                outln!("  MISSING   {m} (computed here, absent from [expected])");
             }
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&reports).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&reports).expect("json"));
     }
     Ok(if all_ok { 0 } else { 1 })
 }
@@ -432,9 +452,9 @@ fn corim_import(
             "reference_values": values.entries.len(),
             "policy_fragment": frag,
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        outln!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
         return Ok(0);
     }
-    print!("{frag}");
+    out!("{frag}");
     Ok(0)
 }

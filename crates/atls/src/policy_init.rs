@@ -272,19 +272,19 @@ pub fn run(args: PolicyInitArgs) -> Result<u8, Failure> {
             "from_evidence": args.from_evidence.display().to_string(),
             "ear": ear,
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        outln!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
         return Ok(0);
     }
-    println!(
+    outln!(
         "wrote {} (policy {id}): it pins the measurements, platform identity and versions observed in {}; \
          review every value before relying on it",
         args.out.display(),
         args.from_evidence.display()
     );
-    println!("the Evidence under this policy: {}", ear.status);
+    outln!("the Evidence under this policy: {}", ear.status);
     for (name, a) in &ear.submods {
         for f in a.findings.iter() {
-            println!("  [{}] {:<8} {f}", attested_tls::ear::escape_control(name), f.tier);
+            outln!("  [{}] {:<8} {f}", attested_tls::ear::escape_control(name), f.tier);
         }
     }
     Ok(0)

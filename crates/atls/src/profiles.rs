@@ -293,7 +293,7 @@ pub async fn demo(profile: &'static dyn Profile, json: bool, mutual: bool) -> Re
     let ear = one_connection(profile, Arc::new(SimAttester::new(t1)), &appraiser, true).await?;
     crate::demo::show("client appraised the server:", "server", &ear, json);
     if !json {
-        println!(
+        outln!(
             "\napplication data echoed after attestation: {:?}",
             String::from_utf8_lossy(crate::demo::DEMO_MESSAGE)
         );

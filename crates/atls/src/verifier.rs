@@ -134,13 +134,13 @@ fn key_init(key: &Path, public: &Path, json: bool) -> Result<u8, Failure> {
     write_new(key, &pem, true)?;
     write_new(public, &pub_pem, false)?;
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({ "key": key.display().to_string(), "public_key": public.display().to_string(), "alg": "ES256" })
         );
     } else {
-        println!("signing key (ES256): {}", key.display());
-        println!("public key for relying parties: {}", public.display());
+        outln!("signing key (ES256): {}", key.display());
+        outln!("public key for relying parties: {}", public.display());
     }
     Ok(0)
 }

@@ -300,17 +300,17 @@ pub fn run(args: VerifyArgs) -> Result<u8, Failure> {
         }
     };
     if args.json {
-        println!("{}", ear.to_json_pretty());
+        outln!("{}", ear.to_json_pretty());
     } else {
-        print!("{}", ear.render());
+        out!("{}", ear.render());
         if let Some(h) = &no_policy_hint {
-            println!("{h}");
+            outln!("{h}");
         }
     }
     if let Some(k) = &args.sign_ear {
         let pem = read_input(k, attested_tls::fsutil::MAX_CONFIG_FILE_LEN)?;
         let key = attested_tls::ear_jwt::SigningKeyPem::from_pem(&pem).map_err(Failure::input)?;
-        println!(
+        outln!(
             "{}",
             attested_tls::ear_jwt::sign_ear_jwt(&ear, &key).map_err(Failure::input)?
         );

@@ -3015,3 +3015,34 @@ fn load_and_soak_run_bounded_and_check_every_byte() {
         assert!(err.contains("--via proxy needs `atls proxy`"), "{err}");
     }
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly_with_the_sigpipe_status() {
+    // `atls ... | head`: the reader has gone before the first line. The
+    // write fails with EPIPE (Rust ignores SIGPIPE); the command must stop
+    // with 141 (128 + SIGPIPE, what a Unix tool killed by it reports), not
+    // panic. The read end is closed before the child starts, so every write
+    // fails and the outcome does not depend on timing.
+    let dir = vectors().join("rfc9261");
+    for args in [
+        vec![
+            "vectors".to_string(),
+            "check".to_string(),
+            dir.join("expat-ed25519-sha256-server.toml").display().to_string(),
+        ],
+        vec!["demo".to_string()],
+        ["lab", "--only", "D1", "--mode", "expat"].map(String::from).to_vec(),
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = atls()
+            .args(&args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+    }
+}
