@@ -216,9 +216,12 @@ impl Failure {
 }
 
 fn main() -> ExitCode {
-    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let matches = match <Cli as clap::CommandFactory>::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => usage_error(e),
+    };
     let json_errors = json_error_output(&matches);
-    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| usage_error(e));
     // `atls proxy` sets up its own logs (--log-format, from its flags or
     // configuration file).
     if !matches!(cli.command, Command::Proxy { .. }) {
@@ -317,6 +320,35 @@ impl JsonErrors {
             Self::Stderr => eprintln!("{}", line()),
         }
     }
+}
+
+/// A command line clap refused (or `--help`/`--version`): clap's message
+/// and status 2 as usual; when the arguments include `--json`, the error is
+/// also given as `{"error", "exit_code"}` like any other failure, so a
+/// script parsing JSON sees a misspelt flag as an error rather than as empty
+/// output.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || !std::env::args_os().any(|a| a == "--json")
+    {
+        e.exit()
+    }
+    let _ = e.print();
+    let rendered = e.render().to_string();
+    let message = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid command line")
+        .trim_start_matches("error: ");
+    let f = Failure::input(message);
+    let connect = std::env::args_os().nth(1).is_some_and(|a| a == "connect");
+    if connect {
+        JsonErrors::Stderr.report(&f)
+    } else {
+        JsonErrors::Stdout.report(&f)
+    }
+    std::process::exit(2)
 }
 
 /// Whether the command line's (sub)command was given `--json`: then a

@@ -3046,3 +3046,32 @@ fn a_closed_output_pipe_ends_the_command_quietly_with_the_sigpipe_status() {
         assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_command_line_error_with_json_is_reported_as_json() {
+    // A misspelt flag next to --json: clap's message on stderr as usual,
+    // and the error as JSON where the command's JSON goes (stdout; stderr
+    // for connect, whose stdout is the peer's data), exit 2.
+    let (code, out, err) = run(atls().args(["verify", "--json", "--bogus"]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object on stdout");
+    assert_eq!(v["exit_code"], 2, "{out}");
+    assert!(v["error"].as_str().unwrap().contains("--bogus"), "{out}");
+
+    let (code, out, err) = run(atls().args(["connect", "--json", "--bogus", "127.0.0.1:1"]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.is_empty(), "{out}");
+    let last = err.lines().last().unwrap();
+    let v: serde_json::Value = serde_json::from_str(last).expect("JSON as the last stderr line");
+    assert!(v["error"].as_str().unwrap().contains("--bogus"), "{err}");
+
+    // Without --json: clap's message only.
+    let (code, out, err) = run(atls().args(["verify", "--bogus"]));
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(out.is_empty() && !err.contains("exit_code"), "{out}\n{err}");
+    // --help is not an error, with or without --json.
+    let (code, out, _) = run(atls().args(["verify", "--json", "--help"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("Usage"), "{out}");
+}
