@@ -420,15 +420,34 @@ impl VerifierService {
                 "the request body is empty",
             ));
         }
-        let now = (cfg.clock)();
-        let expected = ExpectedBinding::ReportData(nonce);
-        let mut ear = match kind {
-            EvidenceKind::Cmw => cfg.appraiser.appraise_cmw_bytes(&body, &expected, now),
-            EvidenceKind::Raw => cfg.appraiser.appraise_raw(&media_type, &body, &expected, now),
-        };
-        ear.ear_verifier_id = cfg.verifier_id.clone();
-        let exp = now.unix_timestamp().saturating_add(cfg.result_ttl.as_secs() as i64);
-        let token = sign_ear_jwt_until(&ear, exp, &cfg.signing_key).map_err(|e| {
+        // Appraisal (certificate chains, signatures, CBOR; up to a few
+        // milliseconds for a DCAP quote with collateral) and signing run on
+        // the blocking pool, so that a burst of Evidence does not stall the
+        // runtime's workers, which also serve every other connection's
+        // timeouts.
+        let inner = self.inner.clone();
+        let (body, media_type, ear, token) = tokio::task::spawn_blocking(move || {
+            let cfg = &inner.cfg;
+            let now = (cfg.clock)();
+            let expected = ExpectedBinding::ReportData(nonce);
+            let mut ear = match kind {
+                EvidenceKind::Cmw => cfg.appraiser.appraise_cmw_bytes(&body, &expected, now),
+                EvidenceKind::Raw => cfg.appraiser.appraise_raw(&media_type, &body, &expected, now),
+            };
+            ear.ear_verifier_id = cfg.verifier_id.clone();
+            let exp = now.unix_timestamp().saturating_add(cfg.result_ttl.as_secs() as i64);
+            let token = sign_ear_jwt_until(&ear, exp, &cfg.signing_key);
+            (body, media_type, ear, token)
+        })
+        .await
+        .map_err(|e| {
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "appraisal-failed",
+                format!("the appraisal task ended abnormally: {e}"),
+            )
+        })?;
+        let token = token.map_err(|e| {
             refusal(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "signing-failed",
