@@ -89,6 +89,18 @@ pub struct ServerArgs {
     /// attestation TLVs) or `http` (HTTP/1.1 with `atls-peer-*` headers).
     #[arg(long, value_name = "PROTOCOL")]
     backend_protocol: Option<BackendProtocol>,
+    /// TLS certificate chain to present (PEM, end entity first), with
+    /// --key (default: a self-signed certificate for `atls-server`).
+    #[arg(long, value_name = "FILE")]
+    cert: Option<PathBuf>,
+    /// Private key of --cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// Attest with --cert's key, so that clients requiring host identity
+    /// (a policy's [host_identity], I1) accept this server for the names
+    /// --cert is issued for.
+    #[arg(long)]
+    attest_with_tls_cert: bool,
 }
 
 /// `atls proxy client`.
@@ -199,6 +211,13 @@ pub async fn run(cmd: ProxyCommand) -> Result<u8, Failure> {
             if let Some(p) = a.backend_protocol {
                 c.backend_protocol = p;
             }
+            if let Some(p) = a.cert {
+                c.cert = Some(p);
+            }
+            if let Some(p) = a.key {
+                c.key = Some(p);
+            }
+            c.attest_with_tls_cert |= a.attest_with_tls_cert;
             init_logging(c.log_format);
             let json = c.json;
             let shutdown = shutdown_signal()?;

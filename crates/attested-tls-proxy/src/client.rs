@@ -68,6 +68,9 @@ impl ClientProxy {
                 "backend_protocol",
                 config.backend_protocol != crate::BackendProtocol::Tcp,
             ),
+            ("cert", config.cert.is_some()),
+            ("key", config.key.is_some()),
+            ("attest_with_tls_cert", config.attest_with_tls_cert),
         ] {
             if set {
                 return Err(ConfigError::OtherSide {

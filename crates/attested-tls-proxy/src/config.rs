@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use attested_tls::attester::Attester;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 /// Errors of a proxy configuration: each names the key that was wrong.
@@ -131,6 +133,20 @@ pub struct ProxyConfig {
     pub sim_instance: Option<PathBuf>,
     /// The configfs-tsm report directory of `attester = "configfs"`.
     pub tsm_dir: PathBuf,
+    /// Server side: the TLS certificate chain presented to clients (PEM,
+    /// end entity first), with `key`. Without it the server side presents
+    /// a self-signed certificate for `atls-server`: trust comes from
+    /// attestation, not from the certificate.
+    pub cert: Option<PathBuf>,
+    /// Server side: the private key of `cert` (PEM: PKCS#8, SEC1 or
+    /// PKCS#1).
+    pub key: Option<PathBuf>,
+    /// Server side: attest with the key of `cert` (the authenticator's
+    /// certificate chain is `cert`), so that clients requiring host
+    /// identity (I1: a policy's `[host_identity]`, docs/host-identity.md)
+    /// accept this server for the names `cert` is issued for. Needs `cert`,
+    /// `key` and an attester.
+    pub attest_with_tls_cert: bool,
     /// The policy the peer is appraised with. Client side: required (fail
     /// closed). Server side: clients must attest (mutual); without it the
     /// server only attests itself.
@@ -174,6 +190,9 @@ impl Default for ProxyConfig {
             attester: "none".into(),
             sim_instance: None,
             tsm_dir: PathBuf::from("/sys/kernel/config/tsm/report"),
+            cert: None,
+            key: None,
+            attest_with_tls_cert: false,
             policy: None,
             reattest_interval: 0,
             max_connections: 1024,
@@ -194,6 +213,50 @@ impl Default for ProxyConfig {
 const MAX_CONFIG_LEN: u64 = attested_tls::fsutil::MAX_CONFIG_FILE_LEN;
 
 impl ProxyConfig {
+    /// The server side's TLS identity from `cert` and `key`, if both are
+    /// set (one without the other is an error naming the missing key).
+    pub fn tls_identity(&self) -> Result<Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>, ConfigError> {
+        let (cert, key) = match (&self.cert, &self.key) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(k)) => (c, k),
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    key: "key",
+                    reason: "`cert` needs its private key (--key FILE)".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "cert",
+                    reason: "`key` needs its certificate chain (--cert FILE)".into(),
+                })
+            }
+        };
+        let pem = |path: &Path| {
+            attested_tls::fsutil::read_bounded(path, attested_tls::fsutil::MAX_CONFIG_FILE_LEN)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        };
+        let bad_cert = |reason: String| ConfigError::Invalid { key: "cert", reason };
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem(cert).map_err(bad_cert)?)
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad_cert(format!("{}: {e}", cert.display())))?;
+        // An empty chain would reach rustls as "peer sent no certificates",
+        // naming no file.
+        if chain.is_empty() {
+            return Err(bad_cert(format!(
+                "{}: no CERTIFICATE block (a PEM certificate chain, end entity first)",
+                cert.display()
+            )));
+        }
+        let private =
+            PrivateKeyDer::from_pem_slice(&pem(key).map_err(|reason| ConfigError::Invalid { key: "key", reason })?)
+                .map_err(|e| ConfigError::Invalid {
+                    key: "key",
+                    reason: format!("{}: {e}", key.display()),
+                })?;
+        Ok(Some((chain, private)))
+    }
+
     /// Reads a TOML configuration; unknown keys are refused. Relative paths
     /// in it (`policy`, `sim_instance`, `tsm_dir`) are taken relative to
     /// the file's directory.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
+use attested_tls::ea::AuthenticatorIdentity;
 use attested_tls::net::{self, AttestationConfig, AttestedStream, TlsStreamExt};
 use attested_tls::transport::frame::error_code;
 use tokio::io::AsyncWriteExt;
@@ -103,11 +104,43 @@ impl ServerProxy {
             }
             .into());
         }
+        let identity = config.tls_identity()?;
+        if config.attest_with_tls_cert {
+            let Some((chain, key)) = &identity else {
+                return Err(ConfigError::Invalid {
+                    key: "attest_with_tls_cert",
+                    reason: "needs `cert` and `key` (--cert FILE --key FILE)".into(),
+                }
+                .into());
+            };
+            if att.attester.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "attest_with_tls_cert",
+                    reason: "needs an attester: without one nothing is attested".into(),
+                }
+                .into());
+            }
+            // The authenticator's certificate becomes the TLS chain, so its
+            // key is the attested one (I1 checks that chain, not the TLS
+            // handshake's).
+            att.identity = Some(
+                AuthenticatorIdentity::new(chain.clone(), key).map_err(|e| ConfigError::Invalid {
+                    key: "key",
+                    reason: format!("not usable as the authenticator's key: {e}"),
+                })?,
+            );
+        }
         att.handshake_timeout = limits.handshake;
         att.attestation_timeout = limits.attestation;
         att.check()?;
-        let (cert, key) = net::tls::self_signed_server_identity(crate::server::DEFAULT_SERVER_NAME)?;
-        let tls = net::tls::server_config(vec![cert], key)?;
+        let (chain, key) = match identity {
+            Some(x) => x,
+            None => {
+                let (cert, key) = net::tls::self_signed_server_identity(crate::server::DEFAULT_SERVER_NAME)?;
+                (vec![cert], key)
+            }
+        };
+        let tls = net::tls::server_config(chain, key)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 att,

@@ -929,3 +929,181 @@ async fn a_backend_that_resets_ends_the_attested_connection() {
     assert!(r.is_ok(), "the proxy closes the attested leg with close_notify: {r:?}");
     server.shutdown().await;
 }
+
+/// Writes a test CA (`ca.pem`) and a certificate for `name` issued by it
+/// (`svc.pem`, `svc.key`) into `dir`.
+fn write_test_ca(dir: &std::path::Path, name: &str) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "atls proxy test CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    std::fs::write(dir.join("ca.pem"), params.self_signed(&ca_key).unwrap().pem()).unwrap();
+    let issuer = rcgen::Issuer::new(params, ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    std::fs::write(dir.join("svc.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("svc.key"), key.serialize_pem()).unwrap();
+}
+
+#[tokio::test]
+async fn a_client_side_requiring_host_identity_accepts_only_a_server_side_attesting_with_its_certified_key() {
+    // I1 through the proxy pair: the server side presents a CA-issued
+    // certificate (`cert`, `key`) and attests with its key
+    // (`attest_with_tls_cert`); the client side requires host identity for
+    // the name it dials. The same server side attesting with its default
+    // self-signed authenticator key is refused, and its backend is never
+    // reached.
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    write_test_ca(tmp.path(), "svc.example");
+    let server_cfg = |backend: SocketAddr, attest_with_tls_cert: bool| ProxyConfig {
+        cert: Some(tmp.path().join("svc.pem")),
+        key: Some(tmp.path().join("svc.key")),
+        attest_with_tls_cert,
+        ..config(backend, BackendProtocol::Tcp)
+    };
+    let client_cfg = |upstream: SocketAddr| ProxyConfig {
+        upstream: Some(upstream.to_string()),
+        server_name: Some("svc.example".into()),
+        ..ProxyConfig::default()
+    };
+    let i1 = || {
+        AttestationConfig::verifier(w.appraiser()).with_host_identity(
+            attested_tls::host_identity::HostIdentity::from_pem_files(&[tmp.path().join("ca.pem")]).unwrap(),
+        )
+    };
+
+    let mut b = backend().await;
+    let server = start_server(
+        server_cfg(b.addr, true),
+        AttestationConfig::attester(attester(&w.good)).unwrap(),
+    )
+    .await;
+    let client = start_client(client_cfg(server.addr), i1()).await;
+    let mut local = TcpStream::connect(client.addr).await.unwrap();
+    local.write_all(b"to svc").await.unwrap();
+    let mut be = tokio::time::timeout(Duration::from_secs(20), b.conns.recv())
+        .await
+        .expect("the certified server side's backend is reached")
+        .unwrap();
+    let mut buf = [0u8; 6];
+    be.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"to svc");
+    drop((local, be));
+
+    let b2 = backend().await;
+    let uncertified = start_server(
+        server_cfg(b2.addr, false),
+        AttestationConfig::attester(attester(&w.good)).unwrap(),
+    )
+    .await;
+    let refusing = start_client(client_cfg(uncertified.addr), i1()).await;
+    let mut local = TcpStream::connect(refusing.addr).await.unwrap();
+    local.write_all(b"secret").await.unwrap();
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(20), local.read_to_end(&mut got))
+        .await
+        .unwrap();
+    assert!(matches!(r, Ok(0) | Err(_)), "{r:?} {got:?}");
+    assert!(got.is_empty());
+    assert_eq!(b2.accepts.load(Ordering::SeqCst), 0);
+    // Refused by the appraisal (the EAR's host_identity finding), counted
+    // as such.
+    let m = refusing.metrics.clone();
+    eventually("the I1 refusal is counted", || {
+        m.counter(
+            "atls_proxy_appraisals_total",
+            &[("side", "client"), ("result", "refused"), ("reason", "policy")],
+        ) == 1
+    })
+    .await;
+    for r in [client, refusing, server, uncertified] {
+        r.shutdown().await;
+    }
+}
+
+#[test]
+fn the_server_sides_tls_identity_is_checked_when_built() {
+    let w = world();
+    let tmp = tempfile::tempdir().unwrap();
+    write_test_ca(tmp.path(), "svc.example");
+    let backend: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let att = || AttestationConfig::attester(attester(&w.good)).unwrap();
+    let err =
+        |cfg: ProxyConfig, att: AttestationConfig| ServerProxy::with_attestation(cfg, att).unwrap_err().to_string();
+    let base = config(backend, BackendProtocol::Tcp);
+    // One of cert and key without the other names the missing one.
+    let e = err(
+        ProxyConfig {
+            cert: Some(tmp.path().join("svc.pem")),
+            ..base.clone()
+        },
+        att(),
+    );
+    assert!(e.starts_with("`key`:"), "{e}");
+    let e = err(
+        ProxyConfig {
+            key: Some(tmp.path().join("svc.key")),
+            ..base.clone()
+        },
+        att(),
+    );
+    assert!(e.starts_with("`cert`:"), "{e}");
+    // A file of no certificate names the file.
+    let e = err(
+        ProxyConfig {
+            cert: Some(tmp.path().join("svc.key")),
+            key: Some(tmp.path().join("svc.key")),
+            ..base.clone()
+        },
+        att(),
+    );
+    assert!(e.contains("no CERTIFICATE block") && e.contains("svc.key"), "{e}");
+    // A vanished file names it.
+    let e = err(
+        ProxyConfig {
+            cert: Some(tmp.path().join("gone.pem")),
+            key: Some(tmp.path().join("svc.key")),
+            ..base.clone()
+        },
+        att(),
+    );
+    assert!(e.contains("gone.pem"), "{e}");
+    // attest_with_tls_cert needs the certificate and an attester.
+    let e = err(
+        ProxyConfig {
+            attest_with_tls_cert: true,
+            ..base.clone()
+        },
+        att(),
+    );
+    assert!(e.starts_with("`attest_with_tls_cert`:") && e.contains("cert"), "{e}");
+    let e = err(
+        ProxyConfig {
+            cert: Some(tmp.path().join("svc.pem")),
+            key: Some(tmp.path().join("svc.key")),
+            attest_with_tls_cert: true,
+            ..base.clone()
+        },
+        AttestationConfig::verifier(w.appraiser()),
+    );
+    assert!(e.contains("needs an attester"), "{e}");
+    // The client side refuses the server side's keys.
+    let e = ClientProxy::with_attestation(
+        ProxyConfig {
+            upstream: Some("127.0.0.1:9".into()),
+            cert: Some(tmp.path().join("svc.pem")),
+            ..ProxyConfig::default()
+        },
+        AttestationConfig::verifier(w.appraiser()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`cert` is a server-side key"), "{e}");
+}
