@@ -97,7 +97,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
     /// Attest with --cert's key, so that clients requiring host identity
-    /// (a policy's [host_identity], I1) accept this server for the names
+    /// (a policy's `[host_identity]` section, I1) accept this server for the names
     /// --cert is issued for.
     #[arg(long)]
     attest_with_tls_cert: bool,
