@@ -114,6 +114,11 @@ pub struct ClientArgs {
     /// TLS server name dialled (default `atls-server`).
     #[arg(long, value_name = "NAME")]
     server_name: Option<String>,
+    /// Require host identity (I1) of the server for --server-name, with
+    /// this CA certificate file (PEM) as a root (repeatable); replaces the
+    /// policy's `[host_identity]` roots.
+    #[arg(long = "host-ca", value_name = "FILE")]
+    host_ca: Vec<PathBuf>,
 }
 
 impl CommonArgs {
@@ -233,6 +238,9 @@ pub async fn run(cmd: ProxyCommand) -> Result<u8, Failure> {
             }
             if let Some(n) = a.server_name {
                 c.server_name = Some(n);
+            }
+            if !a.host_ca.is_empty() {
+                c.host_ca = a.host_ca;
             }
             init_logging(c.log_format);
             let json = c.json;

@@ -59,8 +59,8 @@ impl ClientProxy {
 
     /// A client side with an attestation configuration built in code; it
     /// must appraise the server (`att.appraiser`). `config`'s `attester`,
-    /// `policy` and `max_attester_calls` are not used, its timeouts are
-    /// set on `att`.
+    /// `policy` and `max_attester_calls` are not used; its timeouts, and
+    /// its `host_ca` roots if any, are set on `att`.
     pub fn with_attestation(config: ProxyConfig, mut att: AttestationConfig) -> Result<Self, ProxyError> {
         for (key, set) in [
             ("backend", config.backend.is_some()),
@@ -95,6 +95,9 @@ impl ClientProxy {
             hint: " (--upstream ADDR: the attested server)",
         })?;
         let limits = config.limits()?;
+        if let Some(roots) = config.host_identity()? {
+            att = att.with_host_identity(roots);
+        }
         att.handshake_timeout = limits.handshake;
         att.attestation_timeout = limits.attestation;
         att.check()?;

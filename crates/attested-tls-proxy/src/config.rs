@@ -133,6 +133,11 @@ pub struct ProxyConfig {
     pub sim_instance: Option<PathBuf>,
     /// The configfs-tsm report directory of `attester = "configfs"`.
     pub tsm_dir: PathBuf,
+    /// Client side: require host identity (I1, docs/host-identity.md) of
+    /// the server for `server_name`, with these CA certificate files (PEM)
+    /// as roots. They replace the roots of the policy's `[host_identity]`
+    /// section, if it has one.
+    pub host_ca: Vec<PathBuf>,
     /// Server side: the TLS certificate chain presented to clients (PEM,
     /// end entity first), with `key`. Without it the server side presents
     /// a self-signed certificate for `atls-server`: trust comes from
@@ -190,6 +195,7 @@ impl Default for ProxyConfig {
             attester: "none".into(),
             sim_instance: None,
             tsm_dir: PathBuf::from("/sys/kernel/config/tsm/report"),
+            host_ca: Vec::new(),
             cert: None,
             key: None,
             attest_with_tls_cert: false,
@@ -335,6 +341,19 @@ impl ProxyConfig {
     }
 
     /// The appraiser of `policy`, if given.
+    /// The host identity roots of `host_ca`, if any.
+    pub(crate) fn host_identity(&self) -> Result<Option<attested_tls::host_identity::HostIdentity>, ConfigError> {
+        if self.host_ca.is_empty() {
+            return Ok(None);
+        }
+        attested_tls::host_identity::HostIdentity::from_pem_files(&self.host_ca)
+            .map(Some)
+            .map_err(|e| ConfigError::Invalid {
+                key: "host_ca",
+                reason: e.to_string(),
+            })
+    }
+
     pub(crate) fn appraiser(&self) -> Result<Option<attested_tls::verifier::Appraiser>, ConfigError> {
         let Some(path) = &self.policy else {
             return Ok(None);

@@ -72,6 +72,7 @@ impl ServerProxy {
         for (key, set) in [
             ("upstream", config.upstream.is_some()),
             ("server_name", config.server_name.is_some()),
+            ("host_ca", !config.host_ca.is_empty()),
         ] {
             if set {
                 return Err(ConfigError::OtherSide {

@@ -968,16 +968,14 @@ async fn a_client_side_requiring_host_identity_accepts_only_a_server_side_attest
         attest_with_tls_cert,
         ..config(backend, BackendProtocol::Tcp)
     };
+    // The client side's I1 roots come from its `host_ca` key (`--host-ca`).
     let client_cfg = |upstream: SocketAddr| ProxyConfig {
         upstream: Some(upstream.to_string()),
         server_name: Some("svc.example".into()),
+        host_ca: vec![tmp.path().join("ca.pem")],
         ..ProxyConfig::default()
     };
-    let i1 = || {
-        AttestationConfig::verifier(w.appraiser()).with_host_identity(
-            attested_tls::host_identity::HostIdentity::from_pem_files(&[tmp.path().join("ca.pem")]).unwrap(),
-        )
-    };
+    let i1 = || AttestationConfig::verifier(w.appraiser());
 
     let mut b = backend().await;
     let server = start_server(
@@ -1106,4 +1104,25 @@ fn the_server_sides_tls_identity_is_checked_when_built() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("`cert` is a server-side key"), "{e}");
+    // And the server side the client side's host_ca; an unreadable CA
+    // file is named.
+    let e = err(
+        ProxyConfig {
+            host_ca: vec![tmp.path().join("ca.pem")],
+            ..base.clone()
+        },
+        att(),
+    );
+    assert!(e.contains("`host_ca` is a client-side key"), "{e}");
+    let e = ClientProxy::with_attestation(
+        ProxyConfig {
+            upstream: Some("127.0.0.1:9".into()),
+            host_ca: vec![tmp.path().join("missing-ca.pem")],
+            ..ProxyConfig::default()
+        },
+        AttestationConfig::verifier(w.appraiser()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("`host_ca`:") && e.contains("missing-ca.pem"), "{e}");
 }
