@@ -861,8 +861,12 @@ async fn http_headers_follow_the_latest_reattestation() {
 #[tokio::test]
 async fn a_backend_that_refuses_is_error_7_to_the_client_and_counted() {
     let w = world();
-    // A port with nothing listening on it.
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap();
+    // A port with nothing listening on it: bound but not listening (a
+    // connection is refused) and kept bound for the whole test, so that no
+    // listener of a test running alongside can be given it meanwhile.
+    let bound = tokio::net::TcpSocket::new_v4().unwrap();
+    bound.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = bound.local_addr().unwrap();
     let server = start_server(
         config(closed, BackendProtocol::Tcp),
         AttestationConfig::attester(attester(&w.good)).unwrap(),
@@ -891,6 +895,7 @@ async fn a_backend_that_refuses_is_error_7_to_the_client_and_counted() {
     })
     .await;
     server.shutdown().await;
+    drop(bound);
 }
 
 /// Fault "backend resets the connection" (docs/reliability.md): the relay

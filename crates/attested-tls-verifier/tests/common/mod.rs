@@ -34,11 +34,15 @@ pub fn jwt_claims(token: &str) -> serde_json::Value {
     .unwrap()
 }
 
-/// A URL on a port nothing listens on.
+/// A URL on a port nothing listens on. The port stays bound (not
+/// listening, so a connection is refused) for the rest of the test process:
+/// a port freed at once could be handed to a listener of a test running
+/// alongside, and the "down" verifier would answer.
 pub async fn closed_port_url() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = sock.local_addr().unwrap();
+    std::mem::forget(sock);
     format!("http://{addr}/challenge-response/v1")
 }
 
